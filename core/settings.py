@@ -1,0 +1,125 @@
+"""Service settings, read from the environment and `.env` (see README for the table)."""
+
+from __future__ import annotations
+
+import enum
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_MARKER = "dev-insecure"
+DEFAULT_VAR_DIR = Path("var")
+
+
+class Env(str, enum.Enum):
+    dev = "dev"
+    test = "test"
+    prod = "prod"
+
+
+class UnsafeSettings(Exception):
+    """Raised when production is asked to start with settings only fit for development."""
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept `postgres://` and `postgresql://` as hosting platforms hand them out; use asyncpg."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    return url
+
+
+class Settings(BaseSettings):
+    """Every setting the service reads; names are the environment variables, upper-cased."""
+
+    # The generated development secrets come first so that an explicit `.env` wins over them.
+    model_config = SettingsConfigDict(
+        env_file=(str(DEFAULT_VAR_DIR / "dev-secrets.env"), ".env"), extra="ignore", populate_by_name=True
+    )
+
+    cheers_env: Env = Env.dev
+    database_url: str = Field(default="", validate_default=True)
+    redis_url: str | None = None
+    cheers_var_dir: Path = DEFAULT_VAR_DIR
+
+    cheers_secret_key: str = ""
+    cheers_token_keys: str = ""
+    cheers_public_url: str = "http://127.0.0.1:8000"
+
+    # One origin per external service; each may carry a path prefix (sandbox twins use one).
+    cheers_graph_url: str = "https://graph.facebook.com"
+    cheers_facebook_dialog_url: str = "https://www.facebook.com"
+    cheers_google_auth_url: str = "https://accounts.google.com"
+    cheers_google_token_url: str = "https://oauth2.googleapis.com"
+    cheers_gbp_accounts_url: str = "https://mybusinessaccountmanagement.googleapis.com"
+    cheers_gbp_info_url: str = "https://mybusinessbusinessinformation.googleapis.com"
+    cheers_gbp_posts_url: str = "https://mybusiness.googleapis.com"
+    cheers_slack_api_url: str = "https://slack.com/api"
+    cheers_telegram_api_url: str = "https://api.telegram.org"
+    cheers_resend_api_url: str = "https://api.resend.com"
+
+    cheers_log_level: str = "INFO"
+    cheers_log_format: str = "json"  # json | console
+
+    session_ttl_hours: int = Field(default=24 * 14, alias="CHEERS_SESSION_TTL_HOURS")
+    login_link_ttl_minutes: int = Field(default=30, alias="CHEERS_LOGIN_LINK_TTL_MINUTES")
+    notification_retention_days: int = Field(default=180, alias="CHEERS_NOTIFICATION_RETENTION_DAYS")
+    heartbeat_interval_seconds: float = Field(default=10.0, alias="CHEERS_HEARTBEAT_INTERVAL_SECONDS")
+    heartbeat_stale_seconds: float = Field(default=90.0, alias="CHEERS_HEARTBEAT_STALE_SECONDS")
+    # The scheduler only ticks once a minute, so its beat is stale after a little over two ticks.
+    scheduler_stale_seconds: float = Field(default=150.0, alias="CHEERS_SCHEDULER_STALE_SECONDS")
+    db_pool_size: int = Field(default=10, alias="CHEERS_DB_POOL_SIZE")
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _default_database(cls, value: object) -> object:
+        return value or ""
+
+    @field_validator("cheers_public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @cached_property
+    def database(self) -> str:
+        """The SQLAlchemy async URL to connect to."""
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.cheers_var_dir / 'cheers.db').as_posix()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.cheers_env is not Env.dev
+
+    @property
+    def token_keys(self) -> list[str]:
+        return [k.strip() for k in self.cheers_token_keys.split(",") if k.strip()]
+
+    def check_safe_for_production(self) -> None:
+        """Refuse to run `prod` on development settings, naming the setting that is wrong."""
+        if self.cheers_env is not Env.prod:
+            return
+        problems: list[str] = []
+        if not self.cheers_secret_key or DEV_SECRET_MARKER in self.cheers_secret_key:
+            problems.append("CHEERS_SECRET_KEY is unset or a development key; generate a new one")
+        elif len(self.cheers_secret_key) < 32:
+            problems.append("CHEERS_SECRET_KEY is shorter than 32 characters")
+        if not self.token_keys or any(DEV_SECRET_MARKER in k for k in self.cheers_token_keys.split(",")):
+            problems.append("CHEERS_TOKEN_KEYS is unset or holds a development key")
+        if self.is_sqlite:
+            problems.append("DATABASE_URL points at SQLite; production needs PostgreSQL")
+        if not self.redis_url:
+            problems.append("REDIS_URL is unset, so tasks would use the in-memory broker; set a Redis URL")
+        if urlsplit(self.cheers_public_url).scheme != "https":
+            problems.append(f"CHEERS_PUBLIC_URL must be https in production (got {self.cheers_public_url})")
+        if problems:
+            raise UnsafeSettings("refusing to start with CHEERS_ENV=prod: " + "; ".join(problems))

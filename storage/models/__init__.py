@@ -1,0 +1,32 @@
+"""All tables; importing this package registers every model on `Base.metadata`."""
+
+from storage.models.accounts import Account, Membership, Role, User
+from storage.models.audit import AuditEntry, Channel
+from storage.models.auth import ApiToken, LoginLink, WebSession
+from storage.models.base import Base, utcnow
+from storage.models.connections import Connection, ConnectionStatus, Provider
+from storage.models.notifications import Notification, NotificationDedup, NotificationRead, Severity
+from storage.models.ops import Heartbeat, JobRun
+
+__all__ = [
+    "Account",
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "Channel",
+    "Connection",
+    "ConnectionStatus",
+    "Heartbeat",
+    "JobRun",
+    "LoginLink",
+    "Membership",
+    "Notification",
+    "NotificationDedup",
+    "NotificationRead",
+    "Provider",
+    "Role",
+    "Severity",
+    "User",
+    "WebSession",
+    "utcnow",
+]

@@ -1,0 +1,65 @@
+"""Venues, people and the memberships that give people a role in a venue."""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import Boolean, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from storage.models.base import Base, CreatedMixin, IdMixin
+from storage.types import BigId
+
+
+class Role(str, enum.Enum):
+    """Roles in a venue, weakest first."""
+
+    viewer = "viewer"
+    editor = "editor"
+    admin = "admin"
+    owner = "owner"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+
+class Account(IdMixin, CreatedMixin, Base):
+    """A venue (pub, bar, restaurant): the tenant everything else belongs to."""
+
+    __tablename__ = "accounts"
+
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class User(IdMixin, CreatedMixin, Base):
+    """A person; `is_staff` marks the service's own operators, who may act across venues."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True, nullable=True)
+    is_staff: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="user", lazy="raise")
+
+
+class Membership(IdMixin, CreatedMixin, Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("account_id", "user_id", name="uq_memberships_account_user"),)
+
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, name="role", native_enum=False, length=16, validate_strings=True), nullable=False
+    )
+
+    user: Mapped[User] = relationship(back_populates="memberships", lazy="raise")
+    account: Mapped[Account] = relationship(lazy="raise")
