@@ -10,11 +10,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET_MARKER = "dev-insecure"
+DEV_SECRET_MARKER = "dev-insecure"  # noqa: S105 - a marker, not a secret
 DEFAULT_VAR_DIR = Path("var")
 
 
-class Env(str, enum.Enum):
+class Env(enum.StrEnum):
     dev = "dev"
     test = "test"
     prod = "prod"
@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     cheers_graph_url: str = "https://graph.facebook.com"
     cheers_facebook_dialog_url: str = "https://www.facebook.com"
     cheers_google_auth_url: str = "https://accounts.google.com"
-    cheers_google_token_url: str = "https://oauth2.googleapis.com"
+    cheers_google_token_url: str = "https://oauth2.googleapis.com"  # noqa: S105 - a URL
     cheers_gbp_accounts_url: str = "https://mybusinessaccountmanagement.googleapis.com"
     cheers_gbp_info_url: str = "https://mybusinessbusinessinformation.googleapis.com"
     cheers_gbp_posts_url: str = "https://mybusiness.googleapis.com"

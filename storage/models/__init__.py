@@ -5,7 +5,12 @@ from storage.models.audit import AuditEntry, Channel
 from storage.models.auth import ApiToken, LoginLink, WebSession
 from storage.models.base import Base, utcnow
 from storage.models.connections import Connection, ConnectionStatus, Provider
-from storage.models.notifications import Notification, NotificationDedup, NotificationRead, Severity
+from storage.models.notifications import (
+    Notification,
+    NotificationDedup,
+    NotificationRead,
+    Severity,
+)
 from storage.models.ops import Heartbeat, JobRun
 
 __all__ = [

@@ -11,7 +11,7 @@ from storage.models.base import Base, CreatedMixin, IdMixin
 from storage.types import BigId
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     """Roles in a venue, weakest first."""
 
     viewer = "viewer"
@@ -54,9 +54,7 @@ class Membership(IdMixin, CreatedMixin, Base):
     __table_args__ = (UniqueConstraint("account_id", "user_id", name="uq_memberships_account_user"),)
 
     account_id: Mapped[int] = mapped_column(BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
-    user_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     role: Mapped[Role] = mapped_column(
         Enum(Role, name="role", native_enum=False, length=16, validate_strings=True), nullable=False
     )

@@ -13,7 +13,7 @@ from storage.models.base import Base, IdMixin, utcnow
 from storage.types import BigId, JsonDoc, UTCDateTime
 
 
-class Channel(str, enum.Enum):
+class Channel(enum.StrEnum):
     api = "api"
     cli = "cli"
     slack = "slack"

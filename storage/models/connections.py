@@ -13,13 +13,13 @@ from storage.models.base import Base, CreatedMixin, IdMixin, utcnow
 from storage.types import BigId, JsonDoc, UTCDateTime
 
 
-class Provider(str, enum.Enum):
+class Provider(enum.StrEnum):
     facebook = "facebook"
     instagram = "instagram"
     google_business = "google_business"
 
 
-class ConnectionStatus(str, enum.Enum):
+class ConnectionStatus(enum.StrEnum):
     active = "active"
     expiring = "expiring"
     needs_reconnect = "needs_reconnect"

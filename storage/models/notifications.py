@@ -13,7 +13,7 @@ from storage.models.base import Base, CreatedMixin, IdMixin
 from storage.types import BigId, JsonDoc, UTCDateTime
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     info = "info"
     success = "success"
     warning = "warning"

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import storage.types
-from sqlalchemy.dialects import postgresql
 
 revision: str = "0001_foundation"
 down_revision: str | None = None

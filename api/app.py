@@ -1,0 +1,106 @@
+"""`create_app()`: the Litestar application factory (nothing connects at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+import structlog
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from api.deps import base_dependencies
+from api.observability import Metrics, request_context_middleware
+from api.problems import exception_handlers
+from api.routes import accounts, audit, health, login, me, notifications
+from core.logging import configure_logging
+from core.runtime import Runtime, build_runtime
+from core.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+MAX_REQUEST_BODY = 1024 * 1024  # JSON bodies; media uploads get their own streamed limit
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    inprocess_workers: bool = False,
+    configure_logs: bool = True,
+) -> Litestar:
+    """Build the web app. With `inprocess_workers`, the worker and scheduler run inside it (`make dev`)."""
+    settings = settings or (runtime.settings if runtime else Settings())
+    settings.check_safe_for_production()
+    if configure_logs:
+        configure_logging(settings.cheers_log_level, settings.cheers_log_format)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        rt = runtime or build_runtime(settings)
+        app.state.runtime = rt
+        workers = None
+        client_broker = None
+        if inprocess_workers:
+            from tasks.inprocess import InProcessWorkers
+
+            workers = InProcessWorkers(rt)
+            await workers.start()
+        elif rt.queue is None:
+            from tasks.broker import create_broker
+            from tasks.queue import TaskiqQueue
+
+            client_broker = create_broker(settings, rt)
+            await client_broker.startup()
+            rt.queue = TaskiqQueue(client_broker)
+        log.info(
+            "web_started",
+            public_url=settings.cheers_public_url,
+            env=settings.cheers_env.value,
+            database=rt.db.dialect,
+            inprocess_workers=inprocess_workers,
+        )
+        try:
+            yield
+        finally:
+            if workers is not None:
+                await workers.stop()
+            if client_broker is not None:
+                await client_broker.shutdown()
+            if runtime is None:
+                await rt.db.dispose()
+            log.info("web_stopped")
+
+    return Litestar(
+        route_handlers=[
+            *health.routes,
+            *login.routes,
+            *me.routes,
+            *accounts.routes,
+            *notifications.routes,
+            *audit.routes,
+        ],
+        dependencies=base_dependencies(),
+        exception_handlers=exception_handlers(),
+        middleware=[request_context_middleware(metrics)],
+        lifespan=[lifespan],
+        state=State({"metrics": metrics}),
+        request_max_body_size=MAX_REQUEST_BODY,
+        openapi_config=OpenAPIConfig(
+            title="CheersAI",
+            version="0.1.0",
+            description="Chat-first social publishing for pubs, bars and restaurants.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")},
+            ),
+            security=[{"bearer": []}],
+        ),
+        logging_config=None,  # core.logging owns logging: one JSON event per line
+        debug=False,
+    )

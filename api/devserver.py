@@ -1,0 +1,57 @@
+"""`cheers dev`: one process with web, worker and scheduler on embedded defaults."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import uvicorn
+
+from api.app import create_app
+from core.devsetup import demo_login_link, ensure_demo, ensure_dev_secrets
+from core.logging import configure_logging
+from core.runtime import build_runtime
+from core.settings import DEFAULT_VAR_DIR, Settings
+from storage import migrate
+
+
+def run_dev(host: str = "127.0.0.1", port: int = 8000) -> None:
+    ensure_dev_secrets(DEFAULT_VAR_DIR)
+    overrides: dict[str, object] = {}
+    if "CHEERS_PUBLIC_URL" not in os.environ:
+        overrides["cheers_public_url"] = f"http://{host}:{port}"
+    if "CHEERS_LOG_FORMAT" not in os.environ:
+        overrides["cheers_log_format"] = "console"
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure_logging(settings.cheers_log_level, settings.cheers_log_format)
+    migrate.upgrade(settings.database)
+    asyncio.run(_serve(settings, host, port))
+
+
+async def _serve(settings: Settings, host: str, port: int) -> None:
+    runtime = build_runtime(settings)
+    demo = await ensure_demo(runtime)
+    link = await demo_login_link(runtime, demo.owner_user_id)
+    app = create_app(runtime=runtime, inprocess_workers=True, configure_logs=False)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    base = settings.cheers_public_url
+    banner = [
+        "",
+        "CheersAI is running (web + worker + scheduler in one process)",
+        f"  database : {settings.database}",
+        f"  broker   : {'redis ' + settings.redis_url if settings.redis_url else 'in-memory'}",
+        f"  open     : {base}/",
+        f"  sign in  : {link}",
+        f"  API docs : {base}/schema",
+        f"  status   : {base}/api/status",
+        f"  demo     : venue {demo.account_id} ({'seeded now' if demo.created else 'kept from last run'}), "
+        f"owner user {demo.owner_user_id}",
+        "Ctrl-C stops everything; data stays in var/.",
+        "",
+    ]
+    print("\n".join(banner), flush=True)
+    try:
+        await server.serve()
+    finally:
+        await runtime.db.dispose()

@@ -1,0 +1,120 @@
+"""RFC 9457 problem+json for every error the API returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from core.errors import (
+    AuthenticationRequired,
+    Conflict,
+    DomainError,
+    Invalid,
+    NotFound,
+    PermissionDenied,
+)
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://cheers.ai/problems/"
+
+_STATUS = {
+    NotFound: 404,
+    PermissionDenied: 403,
+    AuthenticationRequired: 401,
+    Conflict: 409,
+    Invalid: 422,
+}
+
+_TITLES = {
+    400: "Bad request",
+    401: "Authentication required",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Unavailable",
+}
+
+
+def problem(
+    request: Request[Any, Any, Any],
+    status: int,
+    detail: str,
+    *,
+    code: str,
+    remedy: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + code,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": request.scope.get("state", {}).get("request_id"),
+    }
+    if remedy:
+        body["remedy"] = remedy
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    assert isinstance(exc, DomainError)
+    status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return problem(request, status, exc.message, code=exc.code, remedy=exc.remedy, headers=headers, **exc.extra)
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    assert isinstance(exc, HTTPException)
+    if isinstance(exc, ValidationException):
+        errors = exc.extra if isinstance(exc.extra, list) else None
+        return problem(
+            request, 400, "the request is malformed: " + _summarise(errors, exc.detail), code="malformed", errors=errors
+        )
+    code = _TITLES.get(exc.status_code, "error").lower().replace(" ", "_")
+    return problem(request, exc.status_code, exc.detail, code=code, headers=dict(exc.headers or {}))
+
+
+def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.error("unhandled_error", path=request.url.path, error=exc.__class__.__name__, exc_info=exc)
+    return problem(
+        request,
+        500,
+        "something went wrong on our side; it has been logged",
+        code="internal",
+        remedy="try again; if it keeps happening, quote the request id to support",
+    )
+
+
+def _summarise(errors: list[Any] | None, fallback: str) -> str:
+    if not errors:
+        return fallback
+    parts = []
+    for err in errors[:5]:
+        if isinstance(err, dict):
+            parts.append(f"{err.get('key') or err.get('source') or 'body'}: {err.get('message')}")
+    return "; ".join(parts) or fallback
+
+
+def exception_handlers() -> dict[Any, Any]:
+    return {
+        DomainError: domain_error_handler,
+        HTTPException: http_error_handler,
+        Exception: unexpected_error_handler,
+    }
+
+
+__all__ = ["PROBLEM_JSON", "MediaType", "exception_handlers", "problem"]

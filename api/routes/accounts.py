@@ -1,0 +1,201 @@
+"""Venues and their members; every route checks the caller's role in the venue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from litestar import delete, get, patch, post
+from pydantic import BaseModel, Field
+
+from api.deps import require
+from core import accounts as accounts_core
+from core import auth as auth_core
+from core.access import VenueAccess
+from core.audit import Actor
+from core.runtime import Runtime
+from storage.models import Role
+from storage.uow import UnitOfWork
+
+
+class AccountIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    timezone: str = Field(description="IANA timezone, e.g. Europe/London", examples=["Europe/London"])
+
+
+class AccountPatch(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    timezone: str | None = None
+
+
+class AccountOut(BaseModel):
+    id: int
+    name: str
+    timezone: str
+    created_at: datetime
+    your_role: str
+
+
+@post("/api/accounts", tags=["accounts"], summary="Create a venue; you become its owner")
+async def create_account(data: AccountIn, actor: Actor, runtime: Runtime, uow: UnitOfWork) -> AccountOut:
+    account = await accounts_core.create_account(
+        uow.session, runtime.clock, actor, name=data.name, timezone=data.timezone, owner_user_id=actor.user_id
+    )
+    return AccountOut(
+        id=account.id,
+        name=account.name,
+        timezone=account.timezone,
+        created_at=account.created_at,
+        your_role=Role.owner.value,
+    )
+
+
+@get(
+    "/api/accounts/{account_id:int}",
+    tags=["accounts"],
+    summary="One venue",
+    dependencies={"access": require(Role.viewer)},
+)
+async def get_account(account_id: int, access: VenueAccess, uow: UnitOfWork) -> AccountOut:
+    account = await accounts_core.get_account(uow.session, access)
+    return AccountOut(
+        id=account.id,
+        name=account.name,
+        timezone=account.timezone,
+        created_at=account.created_at,
+        your_role=access.role.value,
+    )
+
+
+@patch(
+    "/api/accounts/{account_id:int}",
+    tags=["accounts"],
+    summary="Rename a venue or change its timezone",
+    dependencies={"access": require(Role.admin)},
+)
+async def update_account(
+    account_id: int, data: AccountPatch, access: VenueAccess, runtime: Runtime, uow: UnitOfWork
+) -> AccountOut:
+    account = await accounts_core.update_account(
+        uow.session, runtime.clock, access, name=data.name, timezone=data.timezone
+    )
+    return AccountOut(
+        id=account.id,
+        name=account.name,
+        timezone=account.timezone,
+        created_at=account.created_at,
+        your_role=access.role.value,
+    )
+
+
+class MemberOut(BaseModel):
+    user_id: int
+    name: str
+    email: str | None
+    role: str
+    since: datetime
+
+
+class MemberIn(BaseModel):
+    user_id: int | None = Field(None, description="An existing person")
+    name: str | None = Field(None, max_length=200, description="Or a new person's name")
+    email: str | None = Field(None, max_length=320)
+    role: Role
+
+
+class RoleIn(BaseModel):
+    role: Role
+
+
+@get(
+    "/api/accounts/{account_id:int}/members",
+    tags=["accounts"],
+    summary="People in a venue and their roles",
+    dependencies={"access": require(Role.viewer)},
+)
+async def list_members(account_id: int, access: VenueAccess, uow: UnitOfWork) -> list[MemberOut]:
+    return [
+        MemberOut(user_id=u.id, name=u.name, email=u.email, role=m.role.value, since=m.created_at)
+        for m, u in await accounts_core.members(uow.session, access)
+    ]
+
+
+@post(
+    "/api/accounts/{account_id:int}/members",
+    tags=["accounts"],
+    summary="Add a person to a venue",
+    dependencies={"access": require(Role.admin)},
+)
+async def add_member(
+    account_id: int, data: MemberIn, access: VenueAccess, runtime: Runtime, uow: UnitOfWork
+) -> MemberOut:
+    user_id = data.user_id
+    if user_id is None:
+        user = await accounts_core.create_user(
+            uow.session, runtime.clock, access.actor, name=data.name or "", email=data.email
+        )
+        user_id = user.id
+    membership = await accounts_core.add_member(uow.session, runtime.clock, access, user_id=user_id, role=data.role)
+    found = {u.id: u for _, u in await accounts_core.members(uow.session, access)}[user_id]
+    return MemberOut(
+        user_id=user_id, name=found.name, email=found.email, role=membership.role.value, since=membership.created_at
+    )
+
+
+@patch(
+    "/api/accounts/{account_id:int}/members/{user_id:int}",
+    tags=["accounts"],
+    summary="Change a member's role (their sessions end)",
+    dependencies={"access": require(Role.admin)},
+)
+async def change_role(
+    account_id: int, user_id: int, data: RoleIn, access: VenueAccess, runtime: Runtime, uow: UnitOfWork
+) -> MemberOut:
+    membership = await accounts_core.change_role(uow.session, runtime.clock, access, user_id=user_id, role=data.role)
+    found = {u.id: u for _, u in await accounts_core.members(uow.session, access)}[user_id]
+    return MemberOut(
+        user_id=user_id, name=found.name, email=found.email, role=membership.role.value, since=membership.created_at
+    )
+
+
+@delete(
+    "/api/accounts/{account_id:int}/members/{user_id:int}",
+    tags=["accounts"],
+    summary="Remove a person from a venue",
+    dependencies={"access": require(Role.admin)},
+    status_code=204,
+)
+async def remove_member(account_id: int, user_id: int, access: VenueAccess, runtime: Runtime, uow: UnitOfWork) -> None:
+    await accounts_core.remove_member(uow.session, runtime.clock, access, user_id=user_id)
+
+
+class LoginLinkOut(BaseModel):
+    url: str
+    expires_in_minutes: int
+
+
+@post(
+    "/api/accounts/{account_id:int}/members/{user_id:int}/login-link",
+    tags=["accounts"],
+    summary="Issue a one-time login link for a member",
+    dependencies={"access": require(Role.admin)},
+)
+async def member_login_link(
+    account_id: int, user_id: int, access: VenueAccess, runtime: Runtime, uow: UnitOfWork
+) -> LoginLinkOut:
+    await accounts_core.require_member(uow.session, access, user_id)
+    link = await auth_core.issue_login_link(
+        uow.session, runtime.clock, runtime.settings, access.actor, user_id=user_id, account_id=access.account_id
+    )
+    return LoginLinkOut(url=link.url, expires_in_minutes=link.expires_in_minutes)
+
+
+routes = [
+    create_account,
+    get_account,
+    update_account,
+    list_members,
+    add_member,
+    change_role,
+    remove_member,
+    member_login_link,
+]

@@ -1,0 +1,118 @@
+"""The venue's notification feed: paginated, filterable, markable as read, exportable in full."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from litestar import get, post
+from litestar.params import Parameter
+from litestar.response import Stream
+from pydantic import BaseModel, Field
+
+from api.deps import require
+from core import notifications as notifications_core
+from core.access import VenueAccess
+from core.runtime import Runtime
+from storage.models import Role
+from storage.uow import UnitOfWork
+
+
+class NotificationOut(BaseModel):
+    id: int
+    created_at: datetime
+    kind: str
+    severity: str
+    title: str
+    subject: dict[str, Any]
+    payload: dict[str, Any]
+    read: bool
+
+
+class FeedOut(BaseModel):
+    items: list[NotificationOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next (older) page; null at the end")
+
+
+@get(
+    "/api/notifications",
+    tags=["notifications"],
+    summary="The venue's notifications, newest first",
+    dependencies={"access": require(Role.viewer)},
+)
+async def list_notifications(
+    access: VenueAccess,
+    uow: UnitOfWork,
+    cursor: str | None = None,
+    limit: int = Parameter(default=50, ge=1, le=notifications_core.MAX_PAGE),
+    kind: list[str] | None = Parameter(default=None, description="Repeat to filter by several kinds"),
+    since: datetime | None = None,
+    unread: bool = False,
+) -> FeedOut:
+    page = await notifications_core.feed(
+        uow.session, access, cursor=cursor, limit=limit, kinds=kind, since=since, unread_only=unread
+    )
+    return FeedOut(
+        items=[
+            NotificationOut(
+                id=i.notification.id,
+                created_at=i.notification.created_at,
+                kind=i.notification.kind,
+                severity=i.notification.severity.value,
+                title=i.notification.title,
+                subject=i.notification.subject,
+                payload=i.notification.payload,
+                read=i.read,
+            )
+            for i in page.items
+        ],
+        next_cursor=page.next_cursor,
+    )
+
+
+class ReadIn(BaseModel):
+    ids: list[int] | None = Field(None, description="Notification ids; omit (or set all=true) for everything")
+    all: bool = False
+
+
+class ReadOut(BaseModel):
+    marked: int
+
+
+@post(
+    "/api/notifications/read",
+    tags=["notifications"],
+    summary="Mark notifications read for you",
+    dependencies={"access": require(Role.viewer)},
+    status_code=200,
+)
+async def mark_read(data: ReadIn, access: VenueAccess, runtime: Runtime, uow: UnitOfWork) -> ReadOut:
+    ids = None if data.all or data.ids is None else data.ids
+    return ReadOut(marked=await notifications_core.mark_read(uow.session, runtime.clock, access, ids=ids))
+
+
+@get(
+    "/api/notifications/export",
+    tags=["notifications"],
+    summary="Every notification, streamed as CSV or JSON lines",
+    dependencies={"access": require(Role.viewer)},
+)
+async def export(
+    access: VenueAccess,
+    runtime: Runtime,
+    format_: str = Parameter(query="format", default="jsonl", pattern="^(csv|jsonl)$"),
+    kind: list[str] | None = None,
+    since: datetime | None = None,
+) -> Stream:
+    media = "text/csv; charset=utf-8" if format_ == "csv" else "application/x-ndjson"
+    filename = f"notifications-venue-{access.account_id}.{format_}"
+
+    async def body() -> AsyncIterator[bytes]:
+        async for chunk in notifications_core.export(runtime.db, access, fmt=format_, kinds=kind, since=since):
+            yield chunk.encode()
+
+    return Stream(body(), media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+routes = [list_notifications, mark_read, export]

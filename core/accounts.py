@@ -1,0 +1,239 @@
+"""Use-cases for venues, people and memberships (roles)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import audit
+from core.access import VenueAccess
+from core.audit import Actor
+from core.clock import Clock
+from core.errors import Conflict, Invalid, NotFound, PermissionDenied
+from storage.models import Account, Membership, Role, User
+from storage.queries import accounts as accounts_q
+from storage.queries import auth as auth_q
+
+
+def validate_timezone(name: str) -> str:
+    """Accept only IANA zone names (`Europe/London`), with a message that says what to send."""
+    if not name or ("/" not in name and name != "UTC"):
+        raise Invalid(f"'{name}' is not an IANA timezone; use a name like Europe/London", field="timezone")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise Invalid(
+            f"'{name}' is not a known IANA timezone; use a name like Europe/London", field="timezone"
+        ) from exc
+    return name
+
+
+def _validate_name(name: str, what: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise Invalid(f"{what} name must be 1–200 characters", field="name")
+    return name
+
+
+async def create_account(
+    session: AsyncSession, clock: Clock, actor: Actor, *, name: str, timezone: str, owner_user_id: int | None
+) -> Account:
+    """Create a venue; `owner_user_id`, when given, becomes its first owner."""
+    account = await accounts_q.add_account(
+        session, name=_validate_name(name, "venue"), timezone=validate_timezone(timezone)
+    )
+    await audit.record(
+        session,
+        clock,
+        actor,
+        "account_created",
+        account_id=account.id,
+        subject_type="account",
+        subject_id=account.id,
+        name=account.name,
+        timezone=account.timezone,
+    )
+    if owner_user_id is not None:
+        await accounts_q.add_membership(session, account_id=account.id, user_id=owner_user_id, role=Role.owner)
+        await audit.record(
+            session,
+            clock,
+            actor,
+            "member_added",
+            account_id=account.id,
+            subject_type="user",
+            subject_id=owner_user_id,
+            role=Role.owner.value,
+        )
+    return account
+
+
+async def update_account(
+    session: AsyncSession, clock: Clock, access: VenueAccess, *, name: str | None, timezone: str | None
+) -> Account:
+    account = await accounts_q.get_account(session, access.account_id)
+    if account is None:
+        raise NotFound("venue not found")
+    changes: dict[str, list[str]] = {}
+    if name is not None and name != account.name:
+        changes["name"] = [account.name, _validate_name(name, "venue")]
+        account.name = changes["name"][1]
+    if timezone is not None and timezone != account.timezone:
+        changes["timezone"] = [account.timezone, validate_timezone(timezone)]
+        account.timezone = timezone
+    if changes:
+        await session.flush()
+        await audit.record(
+            session,
+            clock,
+            access.actor,
+            "account_updated",
+            account_id=account.id,
+            subject_type="account",
+            subject_id=account.id,
+            staff_override=access.staff_override,
+            changes=changes,
+        )
+    return account
+
+
+async def create_user(
+    session: AsyncSession, clock: Clock, actor: Actor, *, name: str, email: str | None = None, is_staff: bool = False
+) -> User:
+    if email is not None:
+        email = email.strip().lower()
+        if "@" not in email:
+            raise Invalid(f"'{email}' is not an e-mail address", field="email")
+        if await accounts_q.get_user_by_email(session, email) is not None:
+            raise Conflict(f"a person with e-mail {email} already exists", field="email")
+    user = await accounts_q.add_user(session, name=_validate_name(name, "person's"), email=email, is_staff=is_staff)
+    await audit.record(
+        session, clock, actor, "user_created", subject_type="user", subject_id=user.id, is_staff=is_staff
+    )
+    return user
+
+
+def _check_can_grant(access: VenueAccess, role: Role) -> None:
+    # Admins manage editors and viewers; only owners make admins or owners.
+    if role.at_least(Role.admin) and not access.role.at_least(Role.owner):
+        raise PermissionDenied(f"only an owner can grant the {role.value} role")
+
+
+async def add_member(
+    session: AsyncSession, clock: Clock, access: VenueAccess, *, user_id: int, role: Role
+) -> Membership:
+    """Give a person a role in the venue (they may already belong to other venues)."""
+    _check_can_grant(access, role)
+    if await accounts_q.get_user(session, user_id) is None:
+        raise NotFound(f"person {user_id} not found")
+    if await accounts_q.get_membership(session, access.account_id, user_id) is not None:
+        raise Conflict(f"person {user_id} is already a member of this venue; change their role instead")
+    membership = await accounts_q.add_membership(session, account_id=access.account_id, user_id=user_id, role=role)
+    await audit.record(
+        session,
+        clock,
+        access.actor,
+        "member_added",
+        account_id=access.account_id,
+        subject_type="user",
+        subject_id=user_id,
+        role=role.value,
+        staff_override=access.staff_override,
+    )
+    return membership
+
+
+async def change_role(
+    session: AsyncSession, clock: Clock, access: VenueAccess, *, user_id: int, role: Role
+) -> Membership:
+    """Change a member's role; their browser sessions end so the new role applies at once."""
+    membership = await accounts_q.get_membership(session, access.account_id, user_id)
+    if membership is None:
+        raise NotFound(f"person {user_id} is not a member of this venue")
+    if membership.role == role:
+        return membership
+    _check_can_grant(access, role)
+    _check_can_grant(access, membership.role)
+    if membership.role is Role.owner and await accounts_q.count_owners(session, access.account_id) <= 1:
+        raise Conflict("a venue needs at least one owner; make someone else owner first")
+    before = membership.role
+    membership.role = role
+    await session.flush()
+    dropped = await auth_q.revoke_sessions_of_user(session, user_id, now=clock.now(), reason="role_changed")
+    await audit.record(
+        session,
+        clock,
+        access.actor,
+        "role_changed",
+        account_id=access.account_id,
+        subject_type="user",
+        subject_id=user_id,
+        before=before.value,
+        after=role.value,
+        sessions_dropped=dropped,
+        staff_override=access.staff_override,
+    )
+    return membership
+
+
+async def remove_member(session: AsyncSession, clock: Clock, access: VenueAccess, *, user_id: int) -> None:
+    membership = await accounts_q.get_membership(session, access.account_id, user_id)
+    if membership is None:
+        raise NotFound(f"person {user_id} is not a member of this venue")
+    _check_can_grant(access, membership.role)
+    if membership.role is Role.owner and await accounts_q.count_owners(session, access.account_id) <= 1:
+        raise Conflict("a venue needs at least one owner; make someone else owner first")
+    await accounts_q.delete_membership(session, membership)
+    dropped = await auth_q.revoke_sessions_of_user(session, user_id, now=clock.now(), reason="role_changed")
+    await audit.record(
+        session,
+        clock,
+        access.actor,
+        "member_removed",
+        account_id=access.account_id,
+        subject_type="user",
+        subject_id=user_id,
+        role=membership.role.value,
+        sessions_dropped=dropped,
+        staff_override=access.staff_override,
+    )
+
+
+@dataclass(frozen=True)
+class VenueSummary:
+    account_id: int
+    name: str
+    timezone: str
+    role: Role
+
+
+async def venues_of(session: AsyncSession, user_id: int) -> list[VenueSummary]:
+    return [
+        VenueSummary(account_id=a.id, name=a.name, timezone=a.timezone, role=m.role)
+        for m, a in await accounts_q.memberships_of_user(session, user_id)
+    ]
+
+
+async def get_account(session: AsyncSession, access: VenueAccess) -> Account:
+    account = await accounts_q.get_account(session, access.account_id)
+    if account is None:
+        raise NotFound("venue not found")
+    return account
+
+
+async def members(session: AsyncSession, access: VenueAccess) -> list[tuple[Membership, User]]:
+    return list(await accounts_q.members_of_account(session, access.account_id))
+
+
+async def require_member(session: AsyncSession, access: VenueAccess, user_id: int) -> Membership:
+    """The membership of `user_id` in the venue, or NotFound (never another venue's people)."""
+    membership = await accounts_q.get_membership(session, access.account_id, user_id)
+    if membership is None:
+        raise NotFound(f"person {user_id} is not a member of this venue")
+    return membership
+
+
+async def account_exists(session: AsyncSession, account_id: int) -> bool:
+    return await accounts_q.get_account(session, account_id) is not None

@@ -1,0 +1,37 @@
+"""Domain errors every front door maps to its own rendering (problem+json, a chat reply, exit 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """A failure the user can understand: `message` says why, `remedy` what to do next."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, remedy: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.remedy = remedy
+        self.extra = extra
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class PermissionDenied(DomainError):
+    code = "permission_denied"
+
+
+class AuthenticationRequired(DomainError):
+    code = "authentication_required"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class Invalid(DomainError):
+    code = "invalid"

@@ -1,0 +1,81 @@
+"""The one broker module: `create_broker` builds the broker the settings ask for."""
+
+from __future__ import annotations
+
+import structlog
+from taskiq import AsyncBroker, InMemoryBroker, TaskiqEvents, TaskiqState
+from taskiq.brokers.shared_broker import async_shared_broker
+from taskiq_redis import RedisStreamBroker
+
+from core.logging import configure_logging
+from core.runtime import Runtime, build_runtime
+from core.settings import Settings
+from tasks import periodic
+from tasks.heartbeat import HeartbeatLoop
+from tasks.queue import TaskiqQueue
+
+log = structlog.get_logger(__name__)
+
+QUEUE_NAME = "cheers:tasks"
+# Unacknowledged tasks (their worker died) are handed to another worker after this long.
+REDELIVER_AFTER_MS = 120_000
+
+
+def create_broker(settings: Settings | None = None, runtime: Runtime | None = None) -> AsyncBroker:
+    """Redis stream broker (acknowledged, redelivered) when REDIS_URL is set, else in-memory.
+
+    Given a runtime (the web process in `make dev`), workers share it; otherwise each worker
+    process builds its own at startup.
+    """
+    settings = settings or (runtime.settings if runtime else Settings())
+    broker: AsyncBroker
+    if settings.redis_url:
+        broker = RedisStreamBroker(
+            settings.redis_url,
+            queue_name=QUEUE_NAME,
+            consumer_group_name="cheers-workers",
+            idle_timeout=REDELIVER_AFTER_MS,
+            unacknowledged_lock_timeout=30,
+        )
+    else:
+        broker = InMemoryBroker(await_inplace=False)
+    periodic.register_all()
+    async_shared_broker.default_broker(broker)
+
+    heartbeat: dict[str, HeartbeatLoop] = {}
+
+    async def on_worker_startup(state: TaskiqState) -> None:
+        if getattr(state, "runtime", None) is not None:
+            return  # the scheduler starts the broker a second time in `make dev`
+        rt = runtime
+        if rt is None:
+            configure_logging(settings.cheers_log_level, settings.cheers_log_format)
+            settings.check_safe_for_production()
+            rt = build_runtime(settings)
+        rt.queue = TaskiqQueue(broker)
+        state.runtime = rt
+        # The in-memory broker runs worker events in any process that starts it; only a process
+        # that really takes work (worker CLI, `make dev`) may claim to be a worker.
+        if broker.is_worker_process:
+            heartbeat["loop"] = HeartbeatLoop(rt, "worker", {"broker": type(broker).__name__})
+            heartbeat["loop"].start()
+            log.info("worker_started", broker=type(broker).__name__)
+
+    async def on_worker_shutdown(state: TaskiqState) -> None:
+        if "loop" in heartbeat:
+            await heartbeat.pop("loop").stop()
+        if runtime is None and getattr(state, "runtime", None) is not None:
+            await state.runtime.db.dispose()
+        log.info("worker_stopped")
+
+    async def on_client_startup(state: TaskiqState) -> None:
+        # The scheduler and the web process are clients: they need the runtime but no heartbeat loop.
+        if getattr(state, "runtime", None) is None:
+            state.runtime = runtime or build_runtime(settings)
+            state.runtime.queue = TaskiqQueue(broker)
+
+    broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, on_worker_startup)
+    broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, on_worker_shutdown)
+    if not isinstance(broker, InMemoryBroker):
+        broker.add_event_handler(TaskiqEvents.CLIENT_STARTUP, on_client_startup)
+    return broker

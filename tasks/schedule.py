@@ -1,0 +1,71 @@
+"""The scheduler (run exactly one): a cron schedule per registered job, and its own heartbeat."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+from taskiq import ScheduledTask, TaskiqScheduler
+from taskiq.abc.schedule_source import ScheduleSource
+
+from core.jobs import JOBS
+from core.runtime import Runtime, build_runtime
+from core.settings import Settings
+from tasks.broker import create_broker
+from tasks.heartbeat import beat_once
+from tasks.periodic import TASK_PREFIX
+
+log = structlog.get_logger(__name__)
+
+
+class JobScheduleSource(ScheduleSource):
+    """Schedules straight from `core.jobs.JOBS`, with stable ids; each send records a heartbeat."""
+
+    def __init__(self, runtime_getter: Callable[[], Runtime]) -> None:
+        self._runtime_getter = runtime_getter
+        self._started_at: datetime | None = None
+
+    async def startup(self) -> None:
+        await self._beat("startup")
+
+    async def get_schedules(self) -> list[ScheduledTask]:
+        return [
+            ScheduledTask(
+                task_name=TASK_PREFIX + name,
+                labels={},
+                args=[],
+                kwargs={},
+                cron=spec.cron,
+                schedule_id=TASK_PREFIX + name,
+            )
+            for name, spec in JOBS.items()
+        ]
+
+    async def pre_send(self, task: ScheduledTask) -> None:
+        await self._beat(task.task_name)
+
+    async def _beat(self, last: str) -> None:
+        runtime = self._runtime_getter()
+        if self._started_at is None:
+            self._started_at = runtime.clock.now()
+        try:
+            await beat_once(runtime, "scheduler", self._started_at, {"last_task": last})
+        except Exception as exc:  # noqa: BLE001 - a database hiccup must not stop the scheduler
+            log.warning("scheduler_heartbeat_failed", error=exc.__class__.__name__)
+
+
+def create_scheduler(settings: Settings | None = None, runtime: Runtime | None = None) -> TaskiqScheduler:
+    """Factory for `taskiq scheduler tasks.schedule:create_scheduler`."""
+    settings = settings or (runtime.settings if runtime else Settings())
+    broker = create_broker(settings, runtime)
+    holder: dict[str, Runtime] = {}
+
+    def get_runtime() -> Runtime:
+        if runtime is not None:
+            return runtime
+        if "rt" not in holder:
+            holder["rt"] = build_runtime(settings)
+        return holder["rt"]
+
+    return TaskiqScheduler(broker=broker, sources=[JobScheduleSource(get_runtime)])
