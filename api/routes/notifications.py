@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from litestar import get, post
+from litestar import Request, get, post
 from litestar.params import Parameter
 from litestar.response import Stream
 from pydantic import BaseModel, Field
@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from api.deps import require
 from core import notifications as notifications_core
 from core.access import VenueAccess
+from core.errors import Invalid
 from core.runtime import Runtime
 from storage.models import Role
 from storage.uow import UnitOfWork
@@ -99,12 +100,16 @@ async def mark_read(data: ReadIn, access: VenueAccess, runtime: Runtime, uow: Un
     dependencies={"access": require(Role.viewer)},
 )
 async def export(
+    request: Request[Any, Any, Any],
     access: VenueAccess,
     runtime: Runtime,
-    format_: str = Parameter(query="format", default="jsonl", pattern="^(csv|jsonl)$"),
     kind: list[str] | None = None,
     since: datetime | None = None,
 ) -> Stream:
+    """`?format=csv` or `?format=jsonl` (default); the whole history, oldest first."""
+    format_ = request.query_params.get("format", "jsonl")
+    if format_ not in ("csv", "jsonl"):
+        raise Invalid("format must be csv or jsonl", field="format")
     media = "text/csv; charset=utf-8" if format_ == "csv" else "application/x-ndjson"
     filename = f"notifications-venue-{access.account_id}.{format_}"
 

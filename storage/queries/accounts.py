@@ -58,7 +58,7 @@ async def memberships_of_user(session: AsyncSession, user_id: int) -> Sequence[t
         .where(Membership.user_id == user_id)
         .order_by(Account.name, Account.id)
     )
-    return [(m, a) for m, a in result.tuples()]
+    return [(m, a) for m, a in result.all()]
 
 
 async def members_of_account(session: AsyncSession, account_id: int) -> Sequence[tuple[Membership, User]]:
@@ -68,7 +68,7 @@ async def members_of_account(session: AsyncSession, account_id: int) -> Sequence
         .where(Membership.account_id == account_id)
         .order_by(User.name, User.id)
     )
-    return [(m, u) for m, u in result.tuples()]
+    return [(m, u) for m, u in result.all()]
 
 
 async def count_owners(session: AsyncSession, account_id: int) -> int:

@@ -24,7 +24,7 @@ async def user_by_token_hash(session: AsyncSession, token_hash: str) -> tuple[Ap
         .join(User, User.id == ApiToken.user_id)
         .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None), User.is_active.is_(True))
     )
-    row = result.tuples().one_or_none()
+    row = result.one_or_none()
     return (row[0], row[1]) if row else None
 
 
@@ -84,7 +84,7 @@ async def live_session(session: AsyncSession, token_hash: str, now: datetime) ->
             User.is_active.is_(True),
         )
     )
-    row = result.tuples().one_or_none()
+    row = result.one_or_none()
     return (row[0], row[1]) if row else None
 
 

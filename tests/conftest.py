@@ -1,0 +1,155 @@
+"""Shared fixtures: a migrated database per test (SQLite always, PostgreSQL when reachable),
+a runtime with a controllable clock, an app client, and small factories."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import httpx
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from api.app import create_app
+from core.clock import FrozenClock
+from core.runtime import Runtime, build_runtime
+from core.settings import Settings, normalise_database_url
+from storage import migrate
+from storage.crypto import generate_key
+from storage.models import Base
+
+ADMIN_PG_URL = os.environ.get("CHEERS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+TEST_REDIS_URL = os.environ.get("CHEERS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SECRET_KEY = "test-secret-key-" + "x" * 32
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+POSTGRES_UP = _reachable(ADMIN_PG_URL, 5432) and os.environ.get("CHEERS_TEST_SKIP_POSTGRES") != "1"
+REDIS_UP = _reachable(TEST_REDIS_URL, 6379) and os.environ.get("CHEERS_TEST_SKIP_REDIS") != "1"
+NO_POSTGRES = f"PostgreSQL not reachable at {urlsplit(ADMIN_PG_URL).netloc} (set CHEERS_TEST_POSTGRES_URL)"
+NO_REDIS = f"Redis not reachable at {urlsplit(TEST_REDIS_URL).netloc} (set CHEERS_TEST_REDIS_URL)"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not POSTGRES_UP:
+        print(f"\n[cheers] skipping PostgreSQL tests: {NO_POSTGRES}")
+    if not REDIS_UP:
+        print(f"[cheers] skipping Redis tests: {NO_REDIS}")
+
+
+def _pg_admin_exec(sql: str) -> None:
+    async def go() -> None:
+        engine = create_async_engine(normalise_database_url(ADMIN_PG_URL), isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+        await engine.dispose()
+
+    asyncio.run(go())
+
+
+@pytest.fixture(scope="session")
+def pg_template_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database, migrated once for the whole run, dropped at the end."""
+    if not POSTGRES_UP:
+        pytest.skip(NO_POSTGRES)
+    name = f"cheers_test_{uuid.uuid4().hex[:10]}"
+    _pg_admin_exec(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(normalise_database_url(ADMIN_PG_URL))
+    url = parts._replace(path=f"/{name}").geturl()
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        _pg_admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies (migrating per test would be slow)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    migrate.upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+def _truncate_pg(url: str) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+
+    async def go() -> None:
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await engine.dispose()
+
+    asyncio.run(go())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every database-backed test runs on SQLite and, when reachable, on PostgreSQL."""
+    if request.param == "sqlite":
+        target = tmp_path / "cheers.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite+aiosqlite:///{target}"
+    url: str = request.getfixturevalue("pg_template_url")
+    _truncate_pg(url)
+    return url
+
+
+def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "cheers_env": "test",
+        "database_url": database_url,
+        "redis_url": None,
+        "cheers_secret_key": SECRET_KEY,
+        "cheers_token_keys": generate_key("test"),
+        "cheers_public_url": "http://testserver.local",
+        "cheers_var_dir": tmp_path / "var",
+        "cheers_log_format": "json",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path)
+
+
+@pytest.fixture
+async def runtime(settings: Settings, clock: FrozenClock) -> AsyncIterator[Runtime]:
+    rt = build_runtime(settings, clock=clock)
+    yield rt
+    await rt.db.dispose()
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """The app over ASGI in the test's own event loop (pooled PostgreSQL connections stay on one loop)."""
+    app = create_app(runtime=runtime, configure_logs=False)
+    async with LifespanManager(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver.local"
+    ) as c:
+        yield c
