@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     cheers_env: Env = Env.dev
     database_url: str = Field(default="", validate_default=True)
     redis_url: str | None = None
+    cheers_task_queue: str = "cheers:tasks"
     cheers_var_dir: Path = DEFAULT_VAR_DIR
 
     cheers_secret_key: str = ""

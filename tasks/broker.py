@@ -16,7 +16,6 @@ from tasks.queue import TaskiqQueue
 
 log = structlog.get_logger(__name__)
 
-QUEUE_NAME = "cheers:tasks"
 # Unacknowledged tasks (their worker died) are handed to another worker after this long.
 REDELIVER_AFTER_MS = 120_000
 
@@ -32,7 +31,7 @@ def create_broker(settings: Settings | None = None, runtime: Runtime | None = No
     if settings.redis_url:
         broker = RedisStreamBroker(
             settings.redis_url,
-            queue_name=QUEUE_NAME,
+            queue_name=settings.cheers_task_queue,
             consumer_group_name="cheers-workers",
             idle_timeout=REDELIVER_AFTER_MS,
             unacknowledged_lock_timeout=30,
