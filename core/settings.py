@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", validate_default=True)
     redis_url: str | None = None
     cheers_task_queue: str = "cheers:tasks"
+    # An unacknowledged task (its worker died) is handed to another worker after this many seconds.
+    cheers_task_redeliver_seconds: float = Field(default=120.0, gt=0)
     cheers_var_dir: Path = DEFAULT_VAR_DIR
 
     cheers_secret_key: str = ""

@@ -16,7 +16,8 @@ from tasks.queue import TaskiqQueue
 
 log = structlog.get_logger(__name__)
 
-# Unacknowledged tasks (their worker died) are handed to another worker after this long.
+# Unacknowledged tasks (their worker died) are handed to another worker after this long (default;
+# CHEERS_TASK_REDELIVER_SECONDS sets it).
 REDELIVER_AFTER_MS = 120_000
 
 
@@ -33,7 +34,7 @@ def create_broker(settings: Settings | None = None, runtime: Runtime | None = No
             settings.redis_url,
             queue_name=settings.cheers_task_queue,
             consumer_group_name="cheers-workers",
-            idle_timeout=REDELIVER_AFTER_MS,
+            idle_timeout=round(settings.cheers_task_redeliver_seconds * 1000),
             unacknowledged_lock_timeout=30,
         )
     else:
@@ -70,6 +71,9 @@ def create_broker(settings: Settings | None = None, runtime: Runtime | None = No
     async def on_client_startup(state: TaskiqState) -> None:
         # The scheduler and the web process are clients: they need the runtime but no heartbeat loop.
         if getattr(state, "runtime", None) is None:
+            if runtime is None:
+                configure_logging(settings.cheers_log_level, settings.cheers_log_format)
+                settings.check_safe_for_production()
             state.runtime = runtime or build_runtime(settings)
             state.runtime.queue = TaskiqQueue(broker)
 

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import urlsplit
 
-from core import accounts, auth
+import httpx
+from asgi_lifespan import LifespanManager
+
+from api.app import create_app
+from core import accounts, auth, notifications
 from core.access import VenueAccess
 from core.audit import Actor
 from core.runtime import Runtime
-from storage.models import Channel, Role
+from storage.models import AuditEntry, Channel, Role, Severity
+from storage.queries import audit as audit_q
 
 _seq = itertools.count(1)
 SYSTEM = Actor(user_id=None, channel=Channel.cli)
@@ -66,3 +76,157 @@ async def join(runtime: Runtime, who: Person, venue_id: int, role: Role) -> None
             uow.session, runtime.clock, VenueAccess(SYSTEM, venue_id, Role.owner), user_id=who.user_id, role=role
         )
         await uow.commit()
+
+
+async def notification(runtime: Runtime, venue_id: int, *, title: str = "Something happened") -> int:
+    """One notification in a venue's feed."""
+    async with runtime.uow() as uow:
+        found = await notifications.notify(
+            uow.session, runtime.clock, account_id=venue_id, kind="test", severity=Severity.info, title=title
+        )
+        assert found is not None
+        await uow.commit()
+        return found.id
+
+
+async def login_link(runtime: Runtime, who: Person, *, venue_id: int | None = None) -> str:
+    """Path (`/auth/login/...`) of a fresh one-time login link for `who`, issued by the system."""
+    async with runtime.uow() as uow:
+        link = await auth.issue_login_link(
+            uow.session, runtime.clock, runtime.settings, SYSTEM, user_id=who.user_id, account_id=venue_id
+        )
+        await uow.commit()
+    return urlsplit(link.url).path
+
+
+@dataclass
+class Browser:
+    """A logged-in browser: the session cookie and the CSRF token the planner echoes on writes."""
+
+    session: str
+    csrf: str
+
+    @property
+    def cookie(self) -> dict[str, str]:
+        """Headers for a cookie-authenticated request without the CSRF header (reads)."""
+        return {"Cookie": f"cheers_session={self.session}; cheers_csrf={self.csrf}"}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers for a cookie-authenticated write: the cookie plus X-CSRF-Token."""
+        return {**self.cookie, "X-CSRF-Token": self.csrf}
+
+
+def set_cookies(response: httpx.Response) -> dict[str, SimpleCookie]:
+    """Each cookie the response sets, by name, parsed with its attributes."""
+    found: dict[str, SimpleCookie] = {}
+    for header in response.headers.get_list("set-cookie"):
+        parsed: SimpleCookie = SimpleCookie()
+        parsed.load(header)
+        for name in parsed:
+            found[name] = parsed
+    return found
+
+
+async def login(
+    client: httpx.AsyncClient, runtime: Runtime, who: Person, *, previous: Browser | None = None
+) -> Browser:
+    """Log `who` in through a login link, as a browser would (confirm page, then POST)."""
+    path = await login_link(runtime, who)
+    r = await client.post(path, headers=previous.cookie if previous else None)
+    assert r.status_code == 303, f"login link POST failed: {r.status_code} {r.text}"
+    cookies = set_cookies(r)
+    client.cookies.clear()  # tests send cookies explicitly
+    return Browser(
+        session=cookies["cheers_session"]["cheers_session"].value, csrf=cookies["cheers_csrf"]["cheers_csrf"].value
+    )
+
+
+@asynccontextmanager
+async def app_client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """An app client over `runtime` (for apps built with other settings than the `client` fixture's)."""
+    # Litestar's precise ASGI signature does not match the loose one httpx and asgi-lifespan declare.
+    app: Any = create_app(runtime=runtime, configure_logs=False)
+    async with LifespanManager(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver.local"
+    ) as c:
+        yield c
+
+
+async def audit_entries(runtime: Runtime, action: str) -> Sequence[AuditEntry]:
+    """Every audit entry with `action`, oldest first."""
+    async with runtime.uow() as uow:
+        return await audit_q.entries_by_action(uow.session, action)
+
+
+async def notification(
+    runtime: Runtime,
+    venue_id: int,
+    *,
+    kind: str = "test.event",
+    severity: Severity = Severity.info,
+    title: str | None = None,
+    subject: dict[str, Any] | None = None,
+    payload: dict[str, Any] | None = None,
+    dedup_key: str | None = None,
+    dedup_window: timedelta = notifications.DEFAULT_DEDUP_WINDOW,
+) -> Notification | None:
+    """One notification recorded through `core.notifications.notify` and committed (None when de-duplicated)."""
+    async with runtime.uow() as uow:
+        recorded = await notifications.notify(
+            uow.session,
+            runtime.clock,
+            account_id=venue_id,
+            kind=kind,
+            severity=severity,
+            title=title or f"Notification {next(_seq)}",
+            subject=subject,
+            payload=payload,
+            dedup_key=dedup_key,
+            dedup_window=dedup_window,
+        )
+        await uow.commit()
+        return recorded
+
+
+async def notifications_batch(
+    runtime: Runtime, venue_id: int, count: int, *, kind: str = "test.event", severity: Severity = Severity.info
+) -> list[int]:
+    """`count` notifications (titled "<kind> #i", payload {"i": i}) in one transaction; ids oldest first."""
+    ids: list[int] = []
+    async with runtime.uow() as uow:
+        for i in range(count):
+            recorded = await notifications.notify(
+                uow.session,
+                runtime.clock,
+                account_id=venue_id,
+                kind=kind,
+                severity=severity,
+                title=f"{kind} #{i}",
+                payload={"i": i},
+            )
+            assert recorded is not None
+            ids.append(recorded.id)
+        await uow.commit()
+    return ids
+
+
+async def connection(
+    runtime: Runtime,
+    venue_id: int,
+    *,
+    access_token: str | None,
+    refresh_token: str | None = None,
+    provider: Provider = Provider.facebook,
+) -> int:
+    """A connection whose tokens are sealed with the runtime's cipher (ciphertext + masked hint only)."""
+    n = next(_seq)
+    cipher = runtime.cipher()
+    async with runtime.uow() as uow:
+        row = Connection(account_id=venue_id, provider=provider, external_id=f"ext-{n}", display_name=f"Page {n}")
+        seal(row, "access_token", access_token, cipher)
+        seal(row, "refresh_token", refresh_token, cipher)
+        uow.session.add(row)
+        await uow.session.flush()
+        await uow.commit()
+        return row.id

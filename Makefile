@@ -1,0 +1,52 @@
+# The two commands a newcomer needs: `make dev` and `make test`. Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: dev test lint types pytest bench migrate migration wheel clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "make: Python 3.11 or newer is required (none found on PATH)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## Run web + worker + scheduler in one process on SQLite, in-memory broker and sandbox providers.
+dev: $(STAMP)
+	$(BIN)/cheers dev --host $(HOST) --port $(PORT)
+
+## Lint, type-check and run the suite (PostgreSQL and Redis when reachable, SQLite always).
+test: $(STAMP) lint types pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(STAMP)
+	$(BIN)/mypy .
+
+pytest: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## Benchmarks: each script prints a table.
+bench: $(STAMP)
+	@for b in bench/*.py; do [ "$$(basename $$b)" = "__init__.py" ] && continue; echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+migrate: $(STAMP)
+	$(BIN)/cheers migrate
+
+## Autogenerate a migration from the models: make migration MSG="add posts"
+migration: $(STAMP)
+	$(BIN)/python -c "import sys; from storage import migrate; from core.settings import Settings; migrate.revision(Settings().database, sys.argv[1])" "$(MSG)"
+
+wheel: $(STAMP)
+	$(BIN)/python -m build --wheel --outdir dist .
+
+clean:
+	rm -rf $(VENV) dist build *.egg-info .mypy_cache .ruff_cache .pytest_cache
