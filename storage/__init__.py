@@ -1,0 +1,1 @@
+"""Models, sessions, queries (all SQL), token crypto and migrations."""

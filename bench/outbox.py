@@ -1,0 +1,117 @@
+"""Outbox benchmark: notify() throughput (with and without de-duplication keys) and full export rate.
+
+Runs on a temporary SQLite file, and on PostgreSQL when CHEERS_BENCH_POSTGRES_URL (or the local
+default) is reachable. Prints one table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import tempfile
+import time
+import uuid
+from urllib.parse import urlsplit
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from core import notifications
+from core.access import VenueAccess
+from core.audit import Actor
+from core.clock import SystemClock
+from core.runtime import Runtime
+from core.settings import Settings, normalise_database_url
+from storage import migrate
+from storage.crypto import generate_key
+from storage.db import Database
+from storage.models import Account, Channel, Role, Severity
+
+N = int(os.environ.get("CHEERS_BENCH_NOTIFICATIONS", "5000"))
+BATCH = 100
+PG_ADMIN = os.environ.get("CHEERS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def measure(url: str) -> dict[str, float]:
+    settings = Settings(
+        _env_file=None,
+        database_url=url,
+        cheers_secret_key="bench" * 8,  # type: ignore[call-arg]
+        cheers_token_keys=generate_key(),
+    )
+    runtime = Runtime(settings=settings, db=Database(settings.database), clock=SystemClock())
+    async with runtime.uow() as uow:
+        account = Account(name="Bench", timezone="Europe/London")
+        uow.session.add(account)
+        await uow.commit()
+        account_id = account.id
+    results: dict[str, float] = {}
+    for label, keyed in (("notify/s (no key)", False), ("notify/s (dedup key)", True)):
+        started = time.perf_counter()
+        for start in range(0, N, BATCH):
+            async with runtime.uow() as uow:
+                for i in range(start, start + BATCH):
+                    await notifications.notify(
+                        uow.session,
+                        runtime.clock,
+                        account_id=account_id,
+                        kind="bench",
+                        severity=Severity.info,
+                        title=f"n{i}",
+                        payload={"i": i},
+                        dedup_key=f"k{label}{i}" if keyed else None,
+                    )
+                await uow.commit()
+        results[label] = N / (time.perf_counter() - started)
+    access = VenueAccess(actor=Actor(user_id=None, channel=Channel.cli), account_id=account_id, role=Role.owner)
+    started = time.perf_counter()
+    rows = 0
+    async for chunk in notifications.export(runtime.db, access, fmt="jsonl"):
+        rows += chunk.count("\n")
+    results["export rows/s"] = rows / (time.perf_counter() - started)
+    results["exported rows"] = rows
+    await runtime.db.dispose()
+    return results
+
+
+def postgres_reachable() -> bool:
+    parts = urlsplit(PG_ADMIN)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+async def pg_admin(sql: str) -> None:
+    engine = create_async_engine(normalise_database_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(sql))
+    await engine.dispose()
+
+
+def main() -> None:
+    table: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+        migrate.upgrade(url)
+        table["sqlite"] = asyncio.run(measure(url))
+    if postgres_reachable():
+        name = f"cheers_bench_{uuid.uuid4().hex[:8]}"
+        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+        try:
+            url = urlsplit(normalise_database_url(PG_ADMIN))._replace(path=f"/{name}").geturl()
+            migrate.upgrade(url)
+            table["postgresql"] = asyncio.run(measure(url))
+        finally:
+            asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    metrics = list(next(iter(table.values())))
+    print(f"outbox benchmark, {N} notifications per run, {BATCH} per transaction")
+    print(f"{'metric':<24}" + "".join(f"{db:>14}" for db in table))
+    for metric in metrics:
+        print(f"{metric:<24}" + "".join(f"{table[db][metric]:>14,.0f}" for db in table))
+
+
+if __name__ == "__main__":
+    main()
