@@ -37,7 +37,7 @@ async def measure(url: str) -> dict[str, float]:
     settings = Settings(
         _env_file=None,
         database_url=url,
-        cheers_secret_key="bench" * 8,  # type: ignore[call-arg]
+        cheers_secret_key="bench" * 8,
         cheers_token_keys=generate_key(),
     )
     runtime = Runtime(settings=settings, db=Database(settings.database), clock=SystemClock())
