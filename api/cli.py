@@ -17,11 +17,11 @@ from core import jobs as jobs_core
 from core import keys as keys_core
 from core.audit import Actor
 from core.errors import DomainError, NotFound
+from core.logging import configure_logging
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings, UnsafeSettings
 from storage.crypto import SecretKeyError, generate_key
 from storage.models import Channel, Role
-from storage.queries import ops as ops_q
 
 T = TypeVar("T")
 CLI_ACTOR = Actor(user_id=None, channel=Channel.cli)
@@ -30,6 +30,8 @@ CLI_ACTOR = Actor(user_id=None, channel=Channel.cli)
 def _runtime() -> Runtime:
     settings = Settings()
     settings.check_safe_for_production()
+    # Log events go to stderr (redacted), so stdout carries only the command's output (`--json`).
+    configure_logging(settings.cheers_log_level, settings.cheers_log_format)
     return build_runtime(settings)
 
 
@@ -224,30 +226,7 @@ def jobs() -> None:
 @click.pass_context
 def jobs_list(ctx: click.Context) -> None:
     """Every periodic job, its schedule and its last run."""
-
-    async def go(rt: Runtime) -> Any:
-        async with rt.db.session() as session:
-            return await ops_q.last_runs(session)
-
-    runs = _run(go)
-    rows: list[dict[str, Any]] = []
-    for spec in jobs_core.JOBS.values():
-        last = runs.get(spec.name)
-        rows.append(
-            {
-                "name": spec.name,
-                "cron": spec.cron,
-                "description": spec.description,
-                "last_run": None
-                if last is None
-                else {
-                    "started_at": last.started_at,
-                    "status": last.status,
-                    "trigger": last.trigger,
-                    "error": last.error,
-                },
-            }
-        )
+    rows = _run(jobs_core.overview)
     text = "\n".join(
         f"{r['name']:<22} {r['cron']:<12} "
         + (

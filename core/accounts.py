@@ -237,3 +237,10 @@ async def require_member(session: AsyncSession, access: VenueAccess, user_id: in
 
 async def account_exists(session: AsyncSession, account_id: int) -> bool:
     return await accounts_q.get_account(session, account_id) is not None
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User:
+    user = await accounts_q.get_user(session, user_id)
+    if user is None:
+        raise NotFound(f"person {user_id} not found")
+    return user

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
-from storage.models import Channel
+from storage.models import AuditEntry, Channel
 from storage.queries import audit as audit_q
 
 
@@ -50,3 +51,10 @@ async def record(
         staff_override=staff_override,
         details=details,
     )
+
+
+async def entries(
+    session: AsyncSession, account_id: int, *, before_id: int | None = None, limit: int = 50
+) -> Sequence[AuditEntry]:
+    """The venue's audit log, newest first (callers hold a VenueAccess for `account_id`)."""
+    return await audit_q.entries_for_account(session, account_id, before_id=before_id, limit=limit)

@@ -58,6 +58,11 @@ async def create_api_token(
     return token, raw
 
 
+async def list_api_tokens(session: AsyncSession, user_id: int) -> list[ApiToken]:
+    """A person's tokens, masked (only hints are stored besides the hash)."""
+    return list(await auth_q.tokens_of_user(session, user_id))
+
+
 async def revoke_api_token(session: AsyncSession, clock: Clock, actor: Actor, *, user_id: int, token_id: int) -> None:
     if not await auth_q.revoke_api_token(session, user_id=user_id, token_id=token_id, now=clock.now()):
         raise NotFound(f"token {token_id} not found")

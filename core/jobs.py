@@ -141,3 +141,28 @@ async def run_job(runtime: Runtime, name: str, *, trigger: str, actor: Actor | N
         await uow.commit()
     log.info("job_finished", job=name, trigger=trigger, job_run_id=run_id, **result)
     return result
+
+
+async def overview(runtime: Runtime) -> list[dict[str, Any]]:
+    """Every registered job with its schedule and latest run (for `cheers jobs list`)."""
+    async with runtime.db.session() as session:
+        runs = await ops_q.last_runs(session)
+    rows: list[dict[str, Any]] = []
+    for spec in JOBS.values():
+        last = runs.get(spec.name)
+        rows.append(
+            {
+                "name": spec.name,
+                "cron": spec.cron,
+                "description": spec.description,
+                "last_run": None
+                if last is None
+                else {
+                    "started_at": last.started_at,
+                    "status": last.status,
+                    "trigger": last.trigger,
+                    "error": last.error,
+                },
+            }
+        )
+    return rows

@@ -10,9 +10,9 @@ from litestar.params import Parameter
 from pydantic import BaseModel
 
 from api.deps import require
+from core import audit as audit_core
 from core.access import VenueAccess
 from storage.models import Role
-from storage.queries import audit as audit_q
 from storage.uow import UnitOfWork
 
 
@@ -37,7 +37,7 @@ class AuditOut(BaseModel):
 async def audit_log(
     access: VenueAccess, uow: UnitOfWork, before: int | None = None, limit: int = Parameter(default=50, ge=1, le=200)
 ) -> list[AuditOut]:
-    entries = await audit_q.entries_for_account(uow.session, access.account_id, before_id=before, limit=limit)
+    entries = await audit_core.entries(uow.session, access.account_id, before_id=before, limit=limit)
     return [
         AuditOut(
             id=e.id,

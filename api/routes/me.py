@@ -12,8 +12,6 @@ from core import accounts as accounts_core
 from core import auth as auth_core
 from core.audit import Actor
 from core.runtime import Runtime
-from storage.queries import accounts as accounts_q
-from storage.queries import auth as auth_q
 from storage.uow import UnitOfWork
 
 
@@ -36,8 +34,7 @@ class MeOut(BaseModel):
 @get("/api/me", tags=["me"], summary="Who you are and the venues you belong to")
 async def me(request: Request, actor: Actor, runtime: Runtime, uow: UnitOfWork) -> MeOut:  # type: ignore[type-arg]
     assert actor.user_id is not None
-    user = await accounts_q.get_user(uow.session, actor.user_id)
-    assert user is not None
+    user = await accounts_core.get_user(uow.session, actor.user_id)
     raw = request.cookies.get(SESSION_COOKIE)
     return MeOut(
         user_id=user.id,
@@ -98,7 +95,7 @@ async def list_tokens(actor: Actor, uow: UnitOfWork) -> list[TokenOut]:
             last_used_at=t.last_used_at,
             revoked_at=t.revoked_at,
         )
-        for t in await auth_q.tokens_of_user(uow.session, actor.user_id)
+        for t in await auth_core.list_api_tokens(uow.session, actor.user_id)
     ]
 
 
