@@ -35,6 +35,11 @@ class Metrics:
         self.queue_depth = Gauge("cheers_queue_depth", "Tasks waiting or in flight", registry=self.registry)
 
 
+def request_id_from(incoming: str) -> str:
+    """The caller's X-Request-Id when it is well-formed, else a fresh one."""
+    return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
 def route_label(path: str) -> str:
     # Ids in paths would explode label cardinality; login-link tokens must never become labels.
     if path.startswith("/auth/login/"):
@@ -51,7 +56,7 @@ def request_context_middleware(metrics: Metrics) -> Any:
             method: str = scope.get("method", "")
             headers = dict(scope.get("headers") or [])
             incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-            request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+            request_id = request_id_from(incoming)
             scope.setdefault("state", {})["request_id"] = request_id
             structlog.contextvars.bind_contextvars(request_id=request_id)
             started = time.perf_counter()

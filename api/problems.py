@@ -8,6 +8,7 @@ import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from api.observability import request_id_from
 from core.errors import (
     AuthenticationRequired,
     Conflict,
@@ -56,13 +57,18 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> Response[dict[str, Any]]:
+    request_id = request.scope.get("state", {}).get("request_id")
+    if request_id is None:
+        # Routing errors (404, 405) are raised before the request-id middleware runs.
+        request_id = request_id_from(request.headers.get("x-request-id", ""))
+        headers = {**(headers or {}), "X-Request-Id": request_id}
     body: dict[str, Any] = {
         "type": TYPE_BASE + code,
         "title": _TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
         "instance": request.url.path,
-        "request_id": request.scope.get("state", {}).get("request_id"),
+        "request_id": request_id,
     }
     if remedy:
         body["remedy"] = remedy

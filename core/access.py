@@ -35,23 +35,24 @@ async def authorize(
 ) -> VenueAccess:
     """Check the actor's role in a venue; another venue answers NotFound, never 'forbidden'.
 
-    Staff may act in any venue; each such use is audited with `purpose`.
+    Staff may act in any venue, beyond any role they hold; each such use is audited with `purpose`.
     """
     if actor.user_id is None:
         raise NotFound("venue not found")
     membership = await accounts_q.get_membership(session, account_id, actor.user_id)
-    if membership is not None:
-        if not membership.role.at_least(minimum):
-            raise PermissionDenied(
-                f"this needs the {minimum.value} role in this venue; you are {membership.role.value}",
-                remedy="ask an owner or admin of the venue to change your role",
-            )
+    if membership is not None and membership.role.at_least(minimum):
         return VenueAccess(actor=actor, account_id=account_id, role=membership.role)
+    # Staff act beyond their own role (or without one), and every such use is on the record.
     if actor.is_staff and await accounts_q.get_account(session, account_id) is not None:
         await audit.record(
             session, clock, actor, "staff_access", account_id=account_id, staff_override=True, purpose=purpose
         )
         return VenueAccess(actor=actor, account_id=account_id, role=Role.owner, staff_override=True)
+    if membership is not None:
+        raise PermissionDenied(
+            f"this needs the {minimum.value} role in this venue; you are {membership.role.value}",
+            remedy="ask an owner or admin of the venue to change your role",
+        )
     raise NotFound("venue not found")
 
 

@@ -235,6 +235,31 @@ async def require_member(session: AsyncSession, access: VenueAccess, user_id: in
     return membership
 
 
+def _can_manage(issuer: Role, target: Role) -> bool:
+    return issuer is Role.owner or (issuer.at_least(Role.admin) and not target.at_least(Role.admin))
+
+
+async def require_login_link_target(session: AsyncSession, access: VenueAccess, user_id: int) -> Membership:
+    """Like `require_member`, for issuing a login link: the link is handed to the issuer and signs in
+    as that person everywhere, so the issuer must be able to manage them in every venue they belong to."""
+    membership = await require_member(session, access, user_id)
+    actor = access.actor
+    if actor.is_staff or user_id == actor.user_id:
+        return membership
+    user = await accounts_q.get_user(session, user_id)
+    if user is not None and user.is_staff:
+        raise PermissionDenied("only staff can issue a login link for a staff member")
+    for theirs, _ in await accounts_q.memberships_of_user(session, user_id):
+        mine = await accounts_q.get_membership(session, theirs.account_id, actor.user_id) if actor.user_id else None
+        if mine is None or not _can_manage(mine.role, theirs.role):
+            raise PermissionDenied(
+                f"a login link signs in as person {user_id}, who has a role you cannot manage "
+                "(here or in another venue)",
+                remedy="ask an owner of their venues, or have them request their own link",
+            )
+    return membership
+
+
 async def account_exists(session: AsyncSession, account_id: int) -> bool:
     return await accounts_q.get_account(session, account_id) is not None
 

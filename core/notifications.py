@@ -73,6 +73,13 @@ def decode_cursor(cursor: str) -> int:
         raise Invalid("the cursor is not one this feed handed out; start again without it", field="cursor") from exc
 
 
+def check_since(since: datetime | None) -> datetime | None:
+    """`since` must say its timezone; a bare local time is ambiguous (and cannot be compared to UTC)."""
+    if since is not None and since.utcoffset() is None:
+        raise Invalid("since needs a timezone, e.g. 2026-11-25T12:00:00Z or 2026-11-25T12:00:00+00:00", field="since")
+    return since
+
+
 @dataclass(frozen=True)
 class FeedItem:
     notification: Notification
@@ -105,7 +112,7 @@ async def feed(
         before_id=decode_cursor(cursor) if cursor else None,
         limit=limit + 1,
         kinds=kinds,
-        since=since,
+        since=check_since(since),
         unread_for=user_id if unread_only and user_id is not None else None,
     )
     page, more = list(rows[:limit]), len(rows) > limit
@@ -149,6 +156,7 @@ async def export(
     """Stream the venue's whole history as CSV or JSON lines, batch by batch (bounded memory)."""
     if fmt not in ("csv", "jsonl"):
         raise Invalid("format must be csv or jsonl", field="format")
+    check_since(since)
     after = 0
     if fmt == "csv":
         yield _csv_line(EXPORT_FIELDS)

@@ -1,1 +1,3 @@
-"""Provider adapters (Facebook, Instagram, Google Business Profile) behind one Protocol, added by the connections issue."""
+"""Provider adapters (Facebook, Instagram, Google Business Profile) behind one Protocol.
+
+Added by the connections issue."""

@@ -1,1 +1,3 @@
-"""Loopback twins of external services (Graph API, Google, Slack, Telegram, Resend) for `make dev` and tests; never imported by production code."""
+"""Loopback twins of external services (Graph API, Google, Slack, Telegram, Resend).
+
+Used by `make dev` and the tests; never imported by production code."""

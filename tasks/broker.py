@@ -16,10 +16,6 @@ from tasks.queue import TaskiqQueue
 
 log = structlog.get_logger(__name__)
 
-# Unacknowledged tasks (their worker died) are handed to another worker after this long (default;
-# CHEERS_TASK_REDELIVER_SECONDS sets it).
-REDELIVER_AFTER_MS = 120_000
-
 
 def create_broker(settings: Settings | None = None, runtime: Runtime | None = None) -> AsyncBroker:
     """Redis stream broker (acknowledged, redelivered) when REDIS_URL is set, else in-memory.
@@ -34,6 +30,7 @@ def create_broker(settings: Settings | None = None, runtime: Runtime | None = No
             settings.redis_url,
             queue_name=settings.cheers_task_queue,
             consumer_group_name="cheers-workers",
+            # Unacknowledged tasks (their worker died) go to another worker after this long.
             idle_timeout=round(settings.cheers_task_redeliver_seconds * 1000),
             unacknowledged_lock_timeout=30,
         )

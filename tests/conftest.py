@@ -14,19 +14,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 import httpx
-from asgi_lifespan import LifespanManager
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from api.app import create_app
 from core.clock import FrozenClock
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings, normalise_database_url
 from storage import migrate
 from storage.crypto import generate_key
 from storage.models import Base
+from tests import factories
 
 ADMIN_PG_URL = os.environ.get("CHEERS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("CHEERS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -125,7 +124,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "cheers_log_format": "json",
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture
@@ -148,8 +147,5 @@ async def runtime(settings: Settings, clock: FrozenClock) -> AsyncIterator[Runti
 @pytest.fixture
 async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     """The app over ASGI in the test's own event loop (pooled PostgreSQL connections stay on one loop)."""
-    app = create_app(runtime=runtime, configure_logs=False)
-    async with LifespanManager(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver.local"
-    ) as c:
+    async with factories.app_client(runtime) as c:
         yield c

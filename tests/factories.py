@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import AsyncIterator, Sequence
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from http.cookies import SimpleCookie
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 from asgi_lifespan import LifespanManager
+from sqlalchemy import select
 
 from api.app import create_app
 from core import accounts, auth, notifications
 from core.access import VenueAccess
 from core.audit import Actor
 from core.runtime import Runtime
-from storage.models import AuditEntry, Channel, Role, Severity
+from core.settings import Settings
+from storage.models import (
+    AuditEntry,
+    Channel,
+    Connection,
+    Heartbeat,
+    JobRun,
+    Notification,
+    Provider,
+    Role,
+    Severity,
+)
 from storage.queries import audit as audit_q
+from storage.secrets import seal
 
 _seq = itertools.count(1)
 SYSTEM = Actor(user_id=None, channel=Channel.cli)
@@ -39,7 +58,11 @@ class Person:
 async def venue(runtime: Runtime, *, name: str | None = None, timezone: str = "Europe/London") -> int:
     async with runtime.uow() as uow:
         account = await accounts.create_account(
-            uow.session, runtime.clock, SYSTEM, name=name or f"Venue {next(_seq)}", timezone=timezone,
+            uow.session,
+            runtime.clock,
+            SYSTEM,
+            name=name or f"Venue {next(_seq)}",
+            timezone=timezone,
             owner_user_id=None,
         )
         await uow.commit()
@@ -147,9 +170,10 @@ async def app_client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     """An app client over `runtime` (for apps built with other settings than the `client` fixture's)."""
     # Litestar's precise ASGI signature does not match the loose one httpx and asgi-lifespan declare.
     app: Any = create_app(runtime=runtime, configure_logs=False)
-    async with LifespanManager(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver.local"
-    ) as c:
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver.local") as c,
+    ):
         yield c
 
 
@@ -159,7 +183,7 @@ async def audit_entries(runtime: Runtime, action: str) -> Sequence[AuditEntry]:
         return await audit_q.entries_by_action(uow.session, action)
 
 
-async def notification(
+async def record_notification(
     runtime: Runtime,
     venue_id: int,
     *,
@@ -230,3 +254,71 @@ async def connection(
         await uow.session.flush()
         await uow.commit()
         return row.id
+
+
+# --- processes, polling and ops rows (status, jobs, broker and CLI tests) ---
+
+T = TypeVar("T")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A local TCP port nothing listens on (the OS picks it, then it is released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], *, what: str, within: float = 10.0, interval: float = 0.05
+) -> T:
+    """Poll `check` until it returns something other than None; fail naming `what` after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        found = await check()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+def process_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment for a `cheers` or `taskiq` subprocess using `settings` (no CHEERS_* leaks in from outside)."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("CHEERS_") and k not in {"DATABASE_URL", "REDIS_URL"}
+    }
+    env.update(
+        PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p),
+        CHEERS_ENV=settings.cheers_env.value,
+        DATABASE_URL=settings.database,
+        CHEERS_SECRET_KEY=settings.cheers_secret_key,
+        CHEERS_TOKEN_KEYS=settings.cheers_token_keys,
+        CHEERS_PUBLIC_URL=settings.cheers_public_url,
+        CHEERS_VAR_DIR=str(settings.cheers_var_dir),
+        CHEERS_LOG_FORMAT=settings.cheers_log_format,
+        CHEERS_TASK_QUEUE=settings.cheers_task_queue,
+        CHEERS_TASK_REDELIVER_SECONDS=str(settings.cheers_task_redeliver_seconds),
+        CHEERS_HEARTBEAT_INTERVAL_SECONDS=str(settings.heartbeat_interval_seconds),
+    )
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
+    env.update(extra)
+    return env
+
+
+async def job_runs(runtime: Runtime, name: str | None = None) -> Sequence[JobRun]:
+    """Recorded job runs (of job `name`, or all), oldest first."""
+    async with runtime.db.session() as session:
+        query = select(JobRun).order_by(JobRun.id)
+        if name is not None:
+            query = query.where(JobRun.name == name)
+        return (await session.execute(query)).scalars().all()
+
+
+async def heartbeats(runtime: Runtime, component: str) -> Sequence[Heartbeat]:
+    """Every instance's heartbeat row for `component` (worker, scheduler, queue)."""
+    async with runtime.db.session() as session:
+        query = select(Heartbeat).where(Heartbeat.component == component).order_by(Heartbeat.instance)
+        return (await session.execute(query)).scalars().all()

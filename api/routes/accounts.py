@@ -182,7 +182,7 @@ class LoginLinkOut(BaseModel):
 async def member_login_link(
     account_id: int, user_id: int, access: VenueAccess, runtime: Runtime, uow: UnitOfWork
 ) -> LoginLinkOut:
-    await accounts_core.require_member(uow.session, access, user_id)
+    await accounts_core.require_login_link_target(uow.session, access, user_id)
     link = await auth_core.issue_login_link(
         uow.session, runtime.clock, runtime.settings, access.actor, user_id=user_id, account_id=access.account_id
     )

@@ -84,7 +84,13 @@ async def status(runtime: Runtime, state: State) -> Response[StatusOut]:
 @get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=True)
 async def metrics_endpoint(state: State) -> Response[bytes]:
     metrics: Metrics = state.metrics
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    # Set the header itself: for text/* media types Litestar appends a second `charset`, which
+    # Prometheus 3 rejects as an invalid Content-Type.
+    return Response(
+        generate_latest(metrics.registry),
+        media_type=CONTENT_TYPE_LATEST,
+        headers={"Content-Type": CONTENT_TYPE_LATEST},
+    )
 
 
 routes = [healthz, readyz, status, metrics_endpoint]

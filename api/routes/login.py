@@ -88,7 +88,8 @@ async def login_submit(token: str, request: Request[Any, Any, Any], runtime: Run
     except Invalid as exc:
         if "application/json" in request.headers.get("accept", ""):
             raise
-        return page("Login link", f"<p>{escape(exc.message)}</p>", status=410)
+        invalid = exc.extra.get("link_state") == auth_core.LinkState.invalid.value
+        return page("Login link", f"<p>{escape(exc.message)}</p>", status=400 if invalid else 410)
     if "application/json" in request.headers.get("accept", ""):
         return Response(
             {"user_id": new.user.id, "name": new.user.name, "csrf_token": new.csrf_token},

@@ -110,6 +110,7 @@ async def export(
     format_ = request.query_params.get("format", "jsonl")
     if format_ not in ("csv", "jsonl"):
         raise Invalid("format must be csv or jsonl", field="format")
+    notifications_core.check_since(since)  # before streaming starts: afterwards no error response can be sent
     media = "text/csv; charset=utf-8" if format_ == "csv" else "application/x-ndjson"
     filename = f"notifications-venue-{access.account_id}.{format_}"
 

@@ -1,0 +1,461 @@
+"""GET /api/notifications (feed, filters, read marks) and GET /api/notifications/export (the whole history)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta, timezone
+from typing import Any
+
+import httpx
+import pytest
+
+from core.clock import FrozenClock
+from core.notifications import EXPORT_FIELDS
+from core.runtime import Runtime
+from storage.models import Role, Severity
+from tests import factories
+
+FEED = "/api/notifications"
+EXPORT = "/api/notifications/export"
+PROBLEM_JSON = "application/problem+json"
+
+
+async def get_page(client: httpx.AsyncClient, who: factories.Person, **params: Any) -> dict[str, Any]:
+    r = await client.get(FEED, params=params, headers=who.headers)
+    assert r.status_code == 200, f"feed request {params} failed: {r.status_code} {r.text}"
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def walk(client: httpx.AsyncClient, who: factories.Person, **params: Any) -> list[list[int]]:
+    """Follow next_cursor from the first page to the end; the ids of each page."""
+    pages: list[list[int]] = []
+    cursor: str | None = None
+    while True:
+        body = await get_page(client, who, **params, **({"cursor": cursor} if cursor else {}))
+        pages.append([item["id"] for item in body["items"]])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return pages
+        assert len(pages) < 1000, "pagination never ended"
+
+
+def flat(pages: list[list[int]]) -> list[int]:
+    return [i for page in pages for i in page]
+
+
+def assert_problem(r: httpx.Response, status: int) -> dict[str, Any]:
+    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
+    assert r.headers["content-type"].startswith(PROBLEM_JSON), f"expected problem+json, got {r.headers['content-type']}"
+    body: dict[str, Any] = r.json()
+    assert body["status"] == status and body["detail"], f"problem body incomplete: {body}"
+    return body
+
+
+# --- the feed -------------------------------------------------------------------------------------------------------
+
+
+async def test_feed_lists_newest_first(runtime: Runtime, client: httpx.AsyncClient, clock: FrozenClock) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue, role=Role.viewer)
+    created = []
+    for title in ("first", "second", "third"):
+        n = await factories.record_notification(
+            runtime, venue, kind="post.published", severity=Severity.success, title=title, payload={"t": title}
+        )
+        assert n is not None
+        created.append(n.id)
+        clock.advance(minutes=5)
+
+    body = await get_page(client, me)
+
+    assert [i["title"] for i in body["items"]] == ["third", "second", "first"], "the feed should be newest first"
+    assert [i["id"] for i in body["items"]] == created[::-1]
+    stamps = [i["created_at"] for i in body["items"]]
+    assert stamps == sorted(stamps, reverse=True), f"created_at should descend: {stamps}"
+    top = body["items"][0]
+    assert top["kind"] == "post.published" and top["severity"] == "success" and top["payload"] == {"t": "third"}
+    assert top["read"] is False, "a notification nobody marked should be unread"
+    assert body["next_cursor"] is None, "a feed that fits one page should have no next cursor"
+
+
+async def test_empty_feed(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    assert await get_page(client, me) == {"items": [], "next_cursor": None}
+
+
+async def test_cursor_pagination_walks_whole_history_without_gaps_or_repeats(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    created = await factories.notifications_batch(runtime, venue, 120)
+
+    pages = await walk(client, me, limit=50)
+
+    assert [len(p) for p in pages] == [50, 50, 20], f"120 notifications at limit=50 should page 50/50/20, got {pages}"
+    ids = flat(pages)
+    assert len(set(ids)) == len(ids), "a notification appeared on more than one page"
+    assert ids == created[::-1], "paging should cover every notification exactly once, newest first"
+
+
+async def test_default_page_size_is_fifty(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    await factories.notifications_batch(runtime, venue, 51)
+    body = await get_page(client, me)
+    assert len(body["items"]) == 50 and body["next_cursor"] is not None
+
+
+async def test_exact_multiple_of_page_size_ends_without_an_empty_page(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    await factories.notifications_batch(runtime, venue, 20)
+    pages = await walk(client, me, limit=10)
+    assert [len(p) for p in pages] == [10, 10], f"20 at limit=10 should be exactly two pages, got {pages}"
+
+
+async def test_pages_stay_stable_when_new_notifications_arrive(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    older = await factories.notifications_batch(runtime, venue, 30)
+
+    first = await get_page(client, me, limit=10)
+    newer = await factories.notifications_batch(runtime, venue, 5)
+    ids = [i["id"] for i in first["items"]]
+    cursor = first["next_cursor"]
+    while cursor:
+        body = await get_page(client, me, limit=10, cursor=cursor)
+        ids += [i["id"] for i in body["items"]]
+        cursor = body["next_cursor"]
+
+    assert ids == older[::-1], "notifications arriving mid-walk must not shift, repeat or drop older pages"
+    top = await get_page(client, me, limit=5)
+    assert [i["id"] for i in top["items"]] == newer[::-1], "a fresh first page should show the new notifications"
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["garbage", "!!!", "bjpub3RhbnVtYmVy", "eDo1", "n:5"],
+    ids=["not-base64", "punctuation", "non-numeric-id", "wrong-prefix", "not-encoded"],
+)
+async def test_garbage_cursor_answers_422_problem(runtime: Runtime, client: httpx.AsyncClient, cursor: str) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    await factories.notifications_batch(runtime, venue, 3)
+    r = await client.get(FEED, params={"cursor": cursor}, headers=me.headers)
+    body = assert_problem(r, 422)
+    assert body.get("field") == "cursor", f"the problem should point at the cursor: {body}"
+    assert "cursor" in body["detail"]
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "201", "100000", "ten"])
+async def test_limit_out_of_range_answers_400(runtime: Runtime, client: httpx.AsyncClient, limit: str) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    r = await client.get(FEED, params={"limit": limit}, headers=me.headers)
+    body = assert_problem(r, 400)
+    assert "limit" in body["detail"], f"the problem should name the limit parameter: {body}"
+
+
+@pytest.mark.parametrize("limit", [1, 200])
+async def test_limit_at_the_bounds_is_accepted(runtime: Runtime, client: httpx.AsyncClient, limit: int) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    await factories.notifications_batch(runtime, venue, 3)
+    body = await get_page(client, me, limit=limit)
+    assert len(body["items"]) == min(limit, 3)
+
+
+async def test_filter_by_kind(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    failed = await factories.notifications_batch(runtime, venue, 3, kind="post.failed")
+    expiring = await factories.notifications_batch(runtime, venue, 2, kind="token.expiring")
+    await factories.notifications_batch(runtime, venue, 4, kind="digest")
+
+    one = await get_page(client, me, kind="post.failed")
+    assert [i["id"] for i in one["items"]] == failed[::-1], "?kind= should list only that kind"
+
+    r = await client.get(FEED, params=[("kind", "post.failed"), ("kind", "token.expiring")], headers=me.headers)
+    assert r.status_code == 200, r.text
+    both = [i["id"] for i in r.json()["items"]]
+    assert both == sorted(failed + expiring, reverse=True), "a repeated ?kind= should list each of those kinds"
+
+    assert await get_page(client, me, kind="nothing.like.this") == {"items": [], "next_cursor": None}
+
+
+async def test_kind_filter_paginates(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    wanted = []
+    for _ in range(5):
+        wanted += await factories.notifications_batch(runtime, venue, 1, kind="post.failed")
+        await factories.notifications_batch(runtime, venue, 2, kind="digest")
+    pages = await walk(client, me, kind="post.failed", limit=2)
+    assert [len(p) for p in pages] == [2, 2, 1] and flat(pages) == wanted[::-1], f"filtered paging broke: {pages}"
+
+
+async def test_filter_by_since(runtime: Runtime, client: httpx.AsyncClient, clock: FrozenClock) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    start = clock.now()
+    await factories.notifications_batch(runtime, venue, 3)
+    clock.advance(hours=1)
+    later = await factories.notifications_batch(runtime, venue, 2)
+    clock.advance(hours=1)
+    latest = await factories.notifications_batch(runtime, venue, 1)
+
+    cut = start + timedelta(hours=1)
+    body = await get_page(client, me, since=cut.isoformat())
+    assert [i["id"] for i in body["items"]] == (later + latest)[::-1], (
+        "?since= should list notifications created at or after that instant"
+    )
+    same_instant = cut.astimezone(timezone(timedelta(hours=1))).isoformat()
+    body = await get_page(client, me, since=same_instant)
+    assert len(body["items"]) == 3, f"since {same_instant} is the same instant in +01:00 and should match the same rows"
+    assert (await get_page(client, me, since=(clock.now() + timedelta(seconds=1)).isoformat()))["items"] == []
+
+
+async def test_since_without_a_timezone_is_refused_with_a_clear_problem(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    await factories.notifications_batch(runtime, venue, 2)
+    r = await client.get(FEED, params={"since": "2026-11-25T11:00:00"}, headers=me.headers)
+    body = assert_problem(r, 422)
+    assert body.get("field") == "since" and "timezone" in body["detail"], f"unhelpful problem: {body}"
+
+
+async def test_malformed_since_answers_400(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    assert_problem(await client.get(FEED, params={"since": "last tuesday"}, headers=me.headers), 400)
+
+
+# --- read marks -----------------------------------------------------------------------------------------------------
+
+
+async def mark_read(client: httpx.AsyncClient, who: factories.Person, body: dict[str, Any]) -> int:
+    r = await client.post(f"{FEED}/read", json=body, headers=who.headers)
+    assert r.status_code == 200, f"marking {body} read failed: {r.status_code} {r.text}"
+    marked: int = r.json()["marked"]
+    return marked
+
+
+async def test_marking_ids_read_is_per_person(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    alice = await factories.person(runtime, venue_id=venue, role=Role.editor)
+    bob = await factories.person(runtime, venue_id=venue, role=Role.viewer)
+    ids = await factories.notifications_batch(runtime, venue, 5)
+
+    assert await mark_read(client, alice, {"ids": ids[:2]}) == 2
+
+    alice_feed = await get_page(client, alice)
+    assert {i["id"]: i["read"] for i in alice_feed["items"]} == {i: i in ids[:2] for i in ids}, (
+        "the feed should flag exactly the notifications this person marked as read"
+    )
+    alice_unread = await get_page(client, alice, unread="true")
+    assert [i["id"] for i in alice_unread["items"]] == ids[2:][::-1], "?unread=true should hide what she read"
+    bob_unread = await get_page(client, bob, unread="true")
+    assert [i["id"] for i in bob_unread["items"]] == ids[::-1], "another member must still see everything unread"
+    assert not any(i["read"] for i in (await get_page(client, bob))["items"])
+
+
+async def test_marking_all_read_is_per_person(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    alice = await factories.person(runtime, venue_id=venue)
+    bob = await factories.person(runtime, venue_id=venue)
+    ids = await factories.notifications_batch(runtime, venue, 4)
+    assert await mark_read(client, alice, {"ids": ids[:1]}) == 1
+
+    assert await mark_read(client, alice, {"all": True}) == 3, "all=true should mark the remaining unread ones"
+
+    assert (await get_page(client, alice, unread="true"))["items"] == [], "after all=true nothing is unread for her"
+    assert all(i["read"] for i in (await get_page(client, alice))["items"])
+    assert len((await get_page(client, bob, unread="true"))["items"]) == 4, "bob's unread must be untouched"
+    assert await mark_read(client, bob, {"all": True}) == 4
+
+
+async def test_empty_body_marks_everything_read(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    await factories.notifications_batch(runtime, venue, 3)
+    assert await mark_read(client, me, {}) == 3, "omitting ids marks everything, as documented"
+
+
+async def test_marking_read_twice_counts_once(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    ids = await factories.notifications_batch(runtime, venue, 3)
+    assert await mark_read(client, me, {"ids": ids}) == 3
+    assert await mark_read(client, me, {"ids": ids}) == 0, "marking already-read notifications should be a no-op"
+    assert await mark_read(client, me, {"all": True}) == 0
+    assert await mark_read(client, me, {"ids": []}) == 0
+
+
+async def test_unread_filter_paginates(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    ids = await factories.notifications_batch(runtime, venue, 60)
+    assert await mark_read(client, me, {"ids": ids[::2]}) == 30
+    pages = await walk(client, me, unread="true", limit=25)
+    assert [len(p) for p in pages] == [25, 5] and flat(pages) == ids[1::2][::-1], f"unread paging broke: {pages}"
+
+
+async def test_cannot_mark_another_venues_notifications(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    mine = await factories.venue(runtime)
+    theirs = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=mine)
+    them = await factories.person(runtime, venue_id=theirs)
+    their_ids = await factories.notifications_batch(runtime, theirs, 3)
+
+    assert await mark_read(client, me, {"ids": their_ids}) == 0, "ids from another venue must not be marked"
+    assert await mark_read(client, me, {"all": True}) == 0
+    assert len((await get_page(client, them, unread="true"))["items"]) == 3
+
+
+# --- tenancy --------------------------------------------------------------------------------------------------------
+
+
+async def test_another_venues_notifications_are_never_listed(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    mine = await factories.venue(runtime)
+    theirs = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=mine)
+    my_ids: list[int] = []
+    for _ in range(4):
+        my_ids += await factories.notifications_batch(runtime, mine, 3, kind="post.failed")
+        await factories.notifications_batch(runtime, theirs, 3, kind="post.failed")
+
+    assert flat(await walk(client, me, limit=5)) == my_ids[::-1], "the feed leaked or dropped notifications"
+    assert flat(await walk(client, me, kind="post.failed", unread="true")) == my_ids[::-1]
+
+    r = await client.get(FEED, params={"account": theirs}, headers=me.headers)
+    assert_problem(r, 404)
+    r = await client.get(FEED, headers={**me.headers, "X-Cheers-Account": str(theirs)})
+    assert_problem(r, 404)
+
+
+async def test_member_of_two_venues_sees_each_separately(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    first = await factories.venue(runtime)
+    second = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=first)
+    await factories.join(runtime, me, second, Role.viewer)
+    first_ids = await factories.notifications_batch(runtime, first, 2)
+    second_ids = await factories.notifications_batch(runtime, second, 3)
+
+    for venue, expected in ((first, first_ids), (second, second_ids)):
+        r = await client.get(FEED, headers={**me.headers, "X-Cheers-Account": str(venue)})
+        assert r.status_code == 200, r.text
+        assert [i["id"] for i in r.json()["items"]] == expected[::-1], f"venue {venue} feed is wrong"
+    assert_problem(await client.get(FEED, headers=me.headers), 422)  # which venue? it must be said
+
+
+async def test_feed_requires_authentication(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    assert_problem(await client.get(FEED), 401)
+    assert_problem(await client.get(EXPORT), 401)
+
+
+# --- export ---------------------------------------------------------------------------------------------------------
+
+
+async def test_jsonl_export_streams_everything_oldest_first(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue, role=Role.viewer)
+    created = await factories.notifications_batch(runtime, venue, 1200, kind="post.failed", severity=Severity.error)
+
+    r = await client.get(EXPORT, params={"format": "jsonl"}, headers=me.headers)
+
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/x-ndjson")
+    assert r.headers["content-disposition"] == f'attachment; filename="notifications-venue-{venue}.jsonl"'
+    lines = r.text.splitlines()
+    assert len(lines) == 1200, f"the export should hold all 1200 notifications, not {len(lines)} (a page?)"
+    records = [json.loads(line) for line in lines]
+    assert [rec["id"] for rec in records] == created, "the export should be every notification, oldest first"
+    assert list(records[0]) == EXPORT_FIELDS
+    assert records[7]["payload"] == {"i": 7} and records[7]["kind"] == "post.failed"
+    assert records[7]["severity"] == "error" and records[7]["dedup_key"] is None
+
+
+async def test_csv_export_streams_everything_with_a_header(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    created = await factories.notifications_batch(runtime, venue, 1200)
+
+    r = await client.get(EXPORT, params={"format": "csv"}, headers=me.headers)
+
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    assert r.headers["content-disposition"] == f'attachment; filename="notifications-venue-{venue}.csv"'
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert rows[0] == EXPORT_FIELDS, f"the first CSV row should be the header, got {rows[0]}"
+    data = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    assert len(data) == 1200, f"the CSV should hold all 1200 notifications, not {len(data)}"
+    assert [int(d["id"]) for d in data] == created, "the CSV should be every notification, oldest first"
+    assert json.loads(data[42]["payload"]) == {"i": 42} and json.loads(data[42]["subject"]) == {}
+    assert data[42]["dedup_key"] == "", "a missing dedup key should be an empty cell"
+
+
+async def test_export_defaults_to_jsonl(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    await factories.notifications_batch(runtime, venue, 2)
+    r = await client.get(EXPORT, headers=me.headers)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson"), r.headers
+    assert len(r.text.splitlines()) == 2
+
+
+async def test_export_of_an_empty_venue(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    jsonl = await client.get(EXPORT, params={"format": "jsonl"}, headers=me.headers)
+    assert jsonl.status_code == 200 and jsonl.text == "", "an empty venue exports no lines"
+    csv_r = await client.get(EXPORT, params={"format": "csv"}, headers=me.headers)
+    assert list(csv.reader(io.StringIO(csv_r.text))) == [EXPORT_FIELDS], "an empty CSV export is just the header"
+
+
+@pytest.mark.parametrize("fmt", ["xml", "CSV", "json", ""])
+async def test_export_with_a_bad_format_answers_422(runtime: Runtime, client: httpx.AsyncClient, fmt: str) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    body = assert_problem(await client.get(EXPORT, params={"format": fmt}, headers=me.headers), 422)
+    assert body.get("field") == "format" and "csv or jsonl" in body["detail"], body
+
+
+async def test_export_never_includes_another_venue(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    mine = await factories.venue(runtime)
+    theirs = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=mine)
+    my_ids: list[int] = []
+    for _ in range(3):
+        my_ids += await factories.notifications_batch(runtime, mine, 2)
+        await factories.notifications_batch(runtime, theirs, 2)
+    r = await client.get(EXPORT, headers=me.headers)
+    assert [json.loads(line)["id"] for line in r.text.splitlines()] == my_ids, "the export leaked another venue"
+    assert_problem(await client.get(EXPORT, params={"account": theirs}, headers=me.headers), 404)
+
+
+async def test_export_filters_by_kind_and_since(
+    runtime: Runtime, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    await factories.notifications_batch(runtime, venue, 2, kind="post.failed")
+    clock.advance(hours=1)
+    cut = clock.now()
+    later_failed = await factories.notifications_batch(runtime, venue, 3, kind="post.failed")
+    await factories.notifications_batch(runtime, venue, 2, kind="digest")
+
+    r = await client.get(EXPORT, params={"kind": "post.failed", "since": cut.isoformat()}, headers=me.headers)
+    assert r.status_code == 200, r.text
+    assert [json.loads(line)["id"] for line in r.text.splitlines()] == later_failed
+
+    naive = await client.get(EXPORT, params={"since": "2026-11-25T11:00:00"}, headers=me.headers)
+    assert_problem(naive, 422)
