@@ -55,8 +55,11 @@ def create_app(
             from tasks.queue import TaskiqQueue
 
             client_broker = create_broker(settings, rt)
-            await client_broker.startup()
             rt.queue = TaskiqQueue(client_broker)
+            try:
+                await client_broker.startup()
+            except Exception as exc:  # noqa: BLE001 - serve anyway; /readyz reports the broker
+                log.warning("broker_unreachable_at_startup", error=exc.__class__.__name__)
         log.info(
             "web_started",
             public_url=settings.cheers_public_url,

@@ -273,8 +273,12 @@ def keys_generate(label: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors are one line on stderr and exit 2."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    # `--json` is accepted anywhere on the line (`cheers accounts create … --json`), not only first.
+    if "--json" in args:
+        args = ["--json", *[a for a in args if a != "--json"]]
     try:
-        cli.main(args=argv, prog_name="cheers", standalone_mode=False)
+        cli.main(args=args, prog_name="cheers", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:

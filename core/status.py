@@ -57,9 +57,21 @@ def _component(beats: list[Any], now: datetime, stale_after: float) -> Component
 async def service_status(runtime: Runtime) -> ServiceStatus:
     now = runtime.clock.now()
     settings = runtime.settings
-    async with runtime.db.session() as session:
-        beats = list(await ops_q.heartbeats(session))
-        runs = await ops_q.last_runs(session)
+    try:
+        async with runtime.db.session() as session:
+            beats = list(await ops_q.heartbeats(session))
+            runs = await ops_q.last_runs(session)
+    except Exception as exc:  # noqa: BLE001 - the status page must say what is wrong, not crash
+        unknown = ComponentStatus(healthy=False, last_beat_at=None, age_seconds=None)
+        return ServiceStatus(
+            healthy=False,
+            problems=[f"database unreachable: {exc.__class__.__name__}"],
+            worker=unknown,
+            scheduler=unknown,
+            queue_depth=None,
+            oldest_due_job=None,
+            checked_at=now,
+        )
     worker = _component([b for b in beats if b.component == "worker"], now, settings.heartbeat_stale_seconds)
     scheduler = _component([b for b in beats if b.component == "scheduler"], now, settings.scheduler_stale_seconds)
 

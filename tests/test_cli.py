@@ -115,6 +115,15 @@ async def test_accounts_create_prints_the_new_venue_as_json(
     assert account is not None and account.name == "The Crown", f"venue {created['id']} should be in the database"
 
 
+async def test_json_flag_works_after_the_subcommand_too(settings: Settings, tmp_path: Path) -> None:
+    created = as_json(
+        await acheers(
+            settings, "accounts", "create", "--name", "The Crown", "--timezone", "Europe/London", "--json", cwd=tmp_path
+        )
+    )
+    assert created["name"] == "The Crown", created
+
+
 async def test_accounts_create_without_json_prints_a_sentence(settings: Settings, tmp_path: Path) -> None:
     out = succeeded(
         await acheers(settings, "accounts", "create", "--name", "The Swan", "--timezone", "Europe/Dublin", cwd=tmp_path)

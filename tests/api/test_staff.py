@@ -110,6 +110,18 @@ async def test_members_using_their_own_venue_write_no_staff_access_entries(
     assert not await factories.audit_entries(runtime, "staff_access"), "an ordinary member's read was a staff access"
 
 
+async def test_staff_holding_a_weaker_role_may_act_beyond_it_and_it_is_audited(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    venue = await factories.venue(runtime, name="The Plough")
+    operator = await factories.person(runtime, venue_id=venue, role=Role.viewer, staff=True)
+    r = await client.patch(f"/api/accounts/{venue}", json={"name": "The Plough Inn"}, headers=operator.headers)
+    assert r.status_code == 200, f"staff should not be held to the viewer role they also hold: {r.text}"
+    entries = await factories.audit_entries(runtime, "staff_access")
+    assert [e.account_id for e in entries] == [venue], "the override should be on the venue's record"
+    assert entries[0].staff_override is True
+
+
 async def test_non_staff_without_membership_gets_404(runtime: Runtime, client: httpx.AsyncClient) -> None:
     venue = await factories.venue(runtime)
     stranger = await factories.person(runtime)

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
-from api.app import create_app
 from core.clock import FrozenClock
 from core.jobs import instance_name, run_job
 from core.runtime import Runtime, build_runtime
@@ -23,20 +19,9 @@ from core.settings import Settings
 from storage.queries import ops as ops_q
 from tasks.heartbeat import beat_once
 from tests.conftest import NO_REDIS, REDIS_UP, TEST_REDIS_URL, make_settings
-from tests.factories import free_port
+from tests.factories import app_client, free_port
 
 PROBLEM_JSON = "application/problem+json"
-
-
-@asynccontextmanager
-async def serve(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    """The app over `runtime` (for settings other than the `client` fixture's), like the `client` fixture."""
-    app: Any = create_app(runtime=runtime, configure_logs=False)
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver.local") as c,
-    ):
-        yield c
 
 
 async def beat(runtime: Runtime, component: str, *, since: datetime | None = None) -> None:
@@ -70,7 +55,7 @@ async def test_readyz_pings_a_real_redis_broker(database_url: str, tmp_path: Pat
     settings = make_settings(database_url, tmp_path, redis_url=TEST_REDIS_URL, cheers_task_queue=queue)
     runtime = build_runtime(settings, clock=clock)
     try:
-        async with serve(runtime) as c:
+        async with app_client(runtime) as c:
             r = await c.get("/readyz")
         assert r.status_code == 200, f"/readyz should be ready with Redis up: {r.status_code} {r.text}"
         assert r.json()["checks"] == {"database": "ok", "broker": "ok"}
@@ -85,7 +70,7 @@ async def test_readyz_is_503_naming_the_database_when_it_is_unreachable(tmp_path
     settings = make_settings(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x", tmp_path)
     runtime = build_runtime(settings)
     try:
-        async with serve(runtime) as c:
+        async with app_client(runtime) as c:
             r = await c.get("/readyz")
     finally:
         await runtime.db.dispose()
@@ -95,6 +80,34 @@ async def test_readyz_is_503_naming_the_database_when_it_is_unreachable(tmp_path
     assert body["checks"]["database"].startswith("unreachable: "), f"database check should name the failure: {body}"
     assert body["checks"]["database"] != "unreachable: ", f"database check should name the exception: {body}"
     assert body["checks"]["broker"] == "ok", f"only the database is down: {body}"
+
+
+async def test_status_is_503_naming_the_database_when_it_is_unreachable(tmp_path: Path) -> None:
+    settings = make_settings(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x", tmp_path)
+    runtime = build_runtime(settings)
+    try:
+        async with app_client(runtime) as c:
+            r = await c.get("/api/status")
+    finally:
+        await runtime.db.dispose()
+    assert r.status_code == 503, f"/api/status should be 503 with the database down: {r.status_code} {r.text}"
+    assert any(p.startswith("database unreachable") for p in r.json()["problems"]), r.json()
+
+
+async def test_web_starts_with_the_broker_down_and_readyz_names_it(database_url: str, tmp_path: Path) -> None:
+    # A broker outage must not stop the web tier from booting (Slack acks, OAuth callbacks).
+    settings = make_settings(database_url, tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    runtime = build_runtime(settings)
+    try:
+        async with app_client(runtime) as c:
+            health = await c.get("/healthz")
+            ready = await c.get("/readyz")
+    finally:
+        await runtime.db.dispose()
+    assert health.status_code == 200, health.text
+    assert ready.status_code == 503, f"/readyz should be 503 with the broker down: {ready.text}"
+    assert ready.json()["checks"]["database"] == "ok", ready.json()
+    assert ready.json()["checks"]["broker"].startswith("unreachable: "), ready.json()
 
 
 # --- the OpenAPI document ---
