@@ -102,14 +102,10 @@ async def join(runtime: Runtime, who: Person, venue_id: int, role: Role) -> None
 
 
 async def notification(runtime: Runtime, venue_id: int, *, title: str = "Something happened") -> int:
-    """One notification in a venue's feed."""
-    async with runtime.uow() as uow:
-        found = await notifications.notify(
-            uow.session, runtime.clock, account_id=venue_id, kind="test", severity=Severity.info, title=title
-        )
-        assert found is not None
-        await uow.commit()
-        return found.id
+    """One notification in a venue's feed; its id."""
+    recorded = await record_notification(runtime, venue_id, kind="test", title=title)
+    assert recorded is not None
+    return recorded.id
 
 
 async def login_link(runtime: Runtime, who: Person, *, venue_id: int | None = None) -> str:

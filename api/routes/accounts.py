@@ -13,7 +13,7 @@ from core import auth as auth_core
 from core.access import VenueAccess
 from core.audit import Actor
 from core.runtime import Runtime
-from storage.models import Role
+from storage.models import Account, Membership, Role, User
 from storage.uow import UnitOfWork
 
 
@@ -40,13 +40,7 @@ async def create_account(data: AccountIn, actor: Actor, runtime: Runtime, uow: U
     account = await accounts_core.create_account(
         uow.session, runtime.clock, actor, name=data.name, timezone=data.timezone, owner_user_id=actor.user_id
     )
-    return AccountOut(
-        id=account.id,
-        name=account.name,
-        timezone=account.timezone,
-        created_at=account.created_at,
-        your_role=Role.owner.value,
-    )
+    return _account_out(account, Role.owner)
 
 
 @get(
@@ -57,13 +51,7 @@ async def create_account(data: AccountIn, actor: Actor, runtime: Runtime, uow: U
 )
 async def get_account(account_id: int, access: VenueAccess, uow: UnitOfWork) -> AccountOut:
     account = await accounts_core.get_account(uow.session, access)
-    return AccountOut(
-        id=account.id,
-        name=account.name,
-        timezone=account.timezone,
-        created_at=account.created_at,
-        your_role=access.role.value,
-    )
+    return _account_out(account, access.role)
 
 
 @patch(
@@ -78,12 +66,12 @@ async def update_account(
     account = await accounts_core.update_account(
         uow.session, runtime.clock, access, name=data.name, timezone=data.timezone
     )
+    return _account_out(account, access.role)
+
+
+def _account_out(account: Account, role: Role) -> AccountOut:
     return AccountOut(
-        id=account.id,
-        name=account.name,
-        timezone=account.timezone,
-        created_at=account.created_at,
-        your_role=access.role.value,
+        id=account.id, name=account.name, timezone=account.timezone, created_at=account.created_at, your_role=role.value
     )
 
 
@@ -93,6 +81,12 @@ class MemberOut(BaseModel):
     email: str | None
     role: str
     since: datetime
+
+
+def _member_out(membership: Membership, user: User) -> MemberOut:
+    return MemberOut(
+        user_id=user.id, name=user.name, email=user.email, role=membership.role.value, since=membership.created_at
+    )
 
 
 class MemberIn(BaseModel):
@@ -113,10 +107,7 @@ class RoleIn(BaseModel):
     dependencies={"access": require(Role.viewer)},
 )
 async def list_members(account_id: int, access: VenueAccess, uow: UnitOfWork) -> list[MemberOut]:
-    return [
-        MemberOut(user_id=u.id, name=u.name, email=u.email, role=m.role.value, since=m.created_at)
-        for m, u in await accounts_core.members(uow.session, access)
-    ]
+    return [_member_out(m, u) for m, u in await accounts_core.members(uow.session, access)]
 
 
 @post(
@@ -135,10 +126,7 @@ async def add_member(
         )
         user_id = user.id
     membership = await accounts_core.add_member(uow.session, runtime.clock, access, user_id=user_id, role=data.role)
-    found = {u.id: u for _, u in await accounts_core.members(uow.session, access)}[user_id]
-    return MemberOut(
-        user_id=user_id, name=found.name, email=found.email, role=membership.role.value, since=membership.created_at
-    )
+    return _member_out(membership, await accounts_core.get_user(uow.session, user_id))
 
 
 @patch(
@@ -151,10 +139,7 @@ async def change_role(
     account_id: int, user_id: int, data: RoleIn, access: VenueAccess, runtime: Runtime, uow: UnitOfWork
 ) -> MemberOut:
     membership = await accounts_core.change_role(uow.session, runtime.clock, access, user_id=user_id, role=data.role)
-    found = {u.id: u for _, u in await accounts_core.members(uow.session, access)}[user_id]
-    return MemberOut(
-        user_id=user_id, name=found.name, email=found.email, role=membership.role.value, since=membership.created_at
-    )
+    return _member_out(membership, await accounts_core.get_user(uow.session, user_id))
 
 
 @delete(
