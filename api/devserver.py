@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 
 import uvicorn
@@ -25,7 +26,10 @@ def run_dev(host: str = "127.0.0.1", port: int = 8000) -> None:
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.cheers_log_level, settings.cheers_log_format)
     migrate.upgrade(settings.database)
-    asyncio.run(_serve(settings, host, port))
+    # uvicorn shuts down cleanly on Ctrl-C, then re-raises the interrupt it caught.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(settings, host, port))
+    print("CheersAI stopped; your data is kept in var/ for the next `make dev`.", flush=True)
 
 
 async def _serve(settings: Settings, host: str, port: int) -> None:
