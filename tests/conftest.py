@@ -43,8 +43,16 @@ def _reachable(url: str, default_port: int) -> bool:
 
 POSTGRES_UP = _reachable(ADMIN_PG_URL, 5432) and os.environ.get("CHEERS_TEST_SKIP_POSTGRES") != "1"
 REDIS_UP = _reachable(TEST_REDIS_URL, 6379) and os.environ.get("CHEERS_TEST_SKIP_REDIS") != "1"
-NO_POSTGRES = f"PostgreSQL not reachable at {urlsplit(ADMIN_PG_URL).netloc} (set CHEERS_TEST_POSTGRES_URL)"
-NO_REDIS = f"Redis not reachable at {urlsplit(TEST_REDIS_URL).netloc} (set CHEERS_TEST_REDIS_URL)"
+NO_POSTGRES = (
+    "PostgreSQL switched off by CHEERS_TEST_SKIP_POSTGRES=1"
+    if os.environ.get("CHEERS_TEST_SKIP_POSTGRES") == "1"
+    else f"PostgreSQL not reachable at {urlsplit(ADMIN_PG_URL).netloc} (set CHEERS_TEST_POSTGRES_URL)"
+)
+NO_REDIS = (
+    "Redis switched off by CHEERS_TEST_SKIP_REDIS=1"
+    if os.environ.get("CHEERS_TEST_SKIP_REDIS") == "1"
+    else f"Redis not reachable at {urlsplit(TEST_REDIS_URL).netloc} (set CHEERS_TEST_REDIS_URL)"
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
