@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     cheers_token_keys: str = ""
     cheers_public_url: str = "http://127.0.0.1:8000"
 
+    # Provider app credentials (from the Meta and Google developer consoles).
+    cheers_facebook_app_id: str = ""
+    cheers_facebook_app_secret: str = ""
+    cheers_google_client_id: str = ""
+    cheers_google_client_secret: str = ""
+
     # One origin per external service; each may carry a path prefix (sandbox twins use one).
     cheers_graph_url: str = "https://graph.facebook.com"
     cheers_facebook_dialog_url: str = "https://www.facebook.com"

@@ -1,0 +1,19 @@
+"""The one shared httpx client: pooled, with separate connect and read timeouts."""
+
+from __future__ import annotations
+
+import httpx
+
+# Connecting should be quick; a provider may legitimately take long to answer a publish.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 60.0
+
+
+def build_http_client(*, read_timeout: float = READ_TIMEOUT) -> httpx.AsyncClient:
+    """One per process; adapters share it so connections are pooled."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=CONNECT_TIMEOUT, read=read_timeout, write=30.0, pool=10.0),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        headers={"User-Agent": "CheersAI/0.1 (+https://cheers.ai)"},
+        follow_redirects=False,
+    )
