@@ -16,7 +16,7 @@ class ProviderConfig:
     graph_url: str = "https://graph.facebook.com"
     facebook_dialog_url: str = "https://www.facebook.com"
     google_auth_url: str = "https://accounts.google.com"
-    google_token_url: str = "https://oauth2.googleapis.com"
+    google_token_url: str = "https://oauth2.googleapis.com"  # noqa: S105 - a URL
     gbp_accounts_url: str = "https://mybusinessaccountmanagement.googleapis.com"
     gbp_info_url: str = "https://mybusinessbusinessinformation.googleapis.com"
     gbp_posts_url: str = "https://mybusiness.googleapis.com"
