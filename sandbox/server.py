@@ -34,8 +34,8 @@ class TwinServer:
 
     async def start(self) -> str:
         """Serve in the background; returns the base URL once it accepts connections."""
-        self._server.config.install_signal_handlers = False  # the host process owns the signals
-        self._task = asyncio.create_task(self._server.serve(), name=f"twin-{self.port}")
+        # `_serve` skips uvicorn's signal capture: the host process (dev server, tests) owns signals.
+        self._task = asyncio.create_task(self._server._serve(), name=f"twin-{self.port}")
         for _ in range(500):
             if self._server.started:
                 return self.url
