@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from storage.crypto import TokenCipher, mask
-from storage.models import Connection
+from storage.models import Connection, OAuthState
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class EncryptedField:
 ENCRYPTED_FIELDS: list[EncryptedField] = [
     EncryptedField(Connection, "access_token"),
     EncryptedField(Connection, "refresh_token"),
+    EncryptedField(Connection, "user_token"),
+    EncryptedField(OAuthState, "code_verifier"),
+    EncryptedField(OAuthState, "pending"),
 ]
 
 

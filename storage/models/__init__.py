@@ -4,7 +4,14 @@ from storage.models.accounts import Account, Membership, Role, User
 from storage.models.audit import AuditEntry, Channel
 from storage.models.auth import ApiToken, LoginLink, WebSession
 from storage.models.base import Base, utcnow
-from storage.models.connections import Connection, ConnectionStatus, Provider
+from storage.models.connections import (
+    Connection,
+    ConnectionStatus,
+    MetaDataRequest,
+    OAuthPurpose,
+    OAuthState,
+    Provider,
+)
 from storage.models.notifications import (
     Notification,
     NotificationDedup,
@@ -25,9 +32,12 @@ __all__ = [
     "JobRun",
     "LoginLink",
     "Membership",
+    "MetaDataRequest",
     "Notification",
     "NotificationDedup",
     "NotificationRead",
+    "OAuthPurpose",
+    "OAuthState",
     "Provider",
     "Role",
     "Severity",
