@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from croniter import croniter
 
-from core import audit, notifications
+from core import audit, expiry, notifications, oauth
 from core.audit import Actor
 from core.errors import NotFound
 from core.runtime import Runtime
@@ -72,6 +72,17 @@ async def _housekeeping(runtime: Runtime) -> dict[str, Any]:
     return {"expired_credentials_removed": credentials, "job_runs_removed": runs}
 
 
+async def _oauth_states_cleanup(runtime: Runtime) -> dict[str, Any]:
+    async with runtime.uow() as uow:
+        removed = await oauth.cleanup_states(uow.session, runtime.clock)
+        await uow.commit()
+    return {"removed": removed}
+
+
+async def _expiry_watch(runtime: Runtime) -> dict[str, Any]:
+    return await expiry.watch(runtime)
+
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in [
@@ -84,6 +95,15 @@ JOBS: dict[str, JobSpec] = {
         ),
         JobSpec(
             "housekeeping", "41 * * * *", "Deletes expired login links, ended sessions and old job runs.", _housekeeping
+        ),
+        JobSpec(
+            "oauth-states-cleanup", "*/10 * * * *", "Deletes expired connect/reconnect states.", _oauth_states_cleanup
+        ),
+        JobSpec(
+            "connections-expiry-watch",
+            "7 */6 * * *",
+            "Warns 7, 3 and 1 days before a connection lapses; flags lapsed or revoked access.",
+            _expiry_watch,
         ),
     ]
 }

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+import httpx
 
 from core.clock import Clock, SystemClock
 from core.settings import Settings
 from storage.crypto import TokenCipher
 from storage.db import Database
 from storage.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from providers.base import ProviderAdapter, ProviderConfig
+    from storage.models import Provider
 
 
 class JobQueue(Protocol):
@@ -28,12 +35,54 @@ class Runtime:
     db: Database
     clock: Clock = field(default_factory=SystemClock)
     queue: JobQueue | None = None
+    http: httpx.AsyncClient | None = None
+    _providers: Mapping[Provider, ProviderAdapter] | None = None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db)
 
     def cipher(self) -> TokenCipher:
         return TokenCipher(self.settings.token_keys)
+
+    @property
+    def providers(self) -> Mapping[Provider, ProviderAdapter]:
+        """The provider adapters, built on first use around one shared http client."""
+        if self._providers is None:
+            from providers.http import build_http_client
+            from providers.registry import build_registry
+
+            if self.http is None:
+                self.http = build_http_client()
+            self._providers = build_registry(provider_config(self.settings), self.http)
+        return self._providers
+
+    def use_providers(self, providers: Mapping[Provider, ProviderAdapter]) -> None:
+        """Swap in other adapters (tests: an in-memory adapter for core state transitions)."""
+        self._providers = providers
+
+    async def close(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+            self.http = None
+        await self.db.dispose()
+
+
+def provider_config(settings: Settings) -> ProviderConfig:
+    from providers.base import ProviderConfig
+
+    return ProviderConfig(
+        graph_url=settings.cheers_graph_url,
+        facebook_dialog_url=settings.cheers_facebook_dialog_url,
+        google_auth_url=settings.cheers_google_auth_url,
+        google_token_url=settings.cheers_google_token_url,
+        gbp_accounts_url=settings.cheers_gbp_accounts_url,
+        gbp_info_url=settings.cheers_gbp_info_url,
+        gbp_posts_url=settings.cheers_gbp_posts_url,
+        facebook_app_id=settings.cheers_facebook_app_id,
+        facebook_app_secret=settings.cheers_facebook_app_secret,
+        google_client_id=settings.cheers_google_client_id,
+        google_client_secret=settings.cheers_google_client_secret,
+    )
 
 
 def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:

@@ -5,31 +5,16 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from litestar import MediaType, Request, Response, get, post
+from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.response import Redirect
 
 from api.deps import CSRF_COOKIE, SESSION_COOKIE
+from api.html import page
 from core import auth as auth_core
 from core.errors import DomainError, Invalid, PermissionDenied
 from core.runtime import Runtime
 from storage.uow import UnitOfWork
-
-_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="robots" content="noindex">
-<title>{title} · CheersAI</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}}
-button{{font-size:1.1rem;padding:.6rem 1.4rem;border-radius:.4rem;border:0;background:#b45309;color:#fff}}
-.muted{{color:#666}}</style></head><body><h1>{title}</h1>{body}</body></html>"""
-
-
-def page(title: str, body: str, status: int = 200) -> Response[str]:
-    return Response(
-        _PAGE.format(title=escape(title), body=body),
-        media_type=MediaType.HTML,
-        status_code=status,
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"},
-    )
 
 
 @get("/auth/login/{token:str}", tags=["auth"], summary="Confirm page for a login link (does not use the link)")

@@ -1,0 +1,177 @@
+"""Browser side of connecting: our landing page, the provider's callback, the pick, Meta's callbacks."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect
+
+from api.html import page
+from core import meta_callbacks, oauth
+from core.access import VenueAccess
+from core.audit import Actor
+from core.errors import DomainError, NotFound
+from core.runtime import Runtime
+from storage.models import Channel, Provider, Role
+from storage.uow import UnitOfWork
+
+BROWSER_COOKIE = "cheers_oauth"
+
+
+def provider_from(value: str) -> Provider:
+    try:
+        return Provider(value)
+    except ValueError:
+        raise NotFound(f"unknown provider '{value}'; use facebook, instagram or google_business") from None
+
+
+@get("/oauth/{provider_name:str}/start", tags=["oauth"], summary="Landing page: binds the flow to this browser")
+async def oauth_start(provider_name: str, runtime: Runtime, uow: UnitOfWork, state: str | None = None) -> Response[Any]:
+    adapter = runtime.providers[provider_from(provider_name)]
+    try:
+        url, browser = await oauth.open_landing(
+            uow.session, runtime.clock, runtime.settings, runtime.cipher(), adapter, state
+        )
+    except DomainError as exc:
+        return page("Connection not started", f"<p>{escape(exc.message)}</p>", status=400)
+    cookie = Cookie(
+        key=BROWSER_COOKIE,
+        value=browser,
+        httponly=True,
+        secure=runtime.settings.secure_cookies,
+        samesite="lax",
+        max_age=int(oauth.STATE_TTL.total_seconds()),
+        path="/oauth",
+    )
+    return Redirect(url, status_code=302, cookies=[cookie])
+
+
+def _outcome_page(provider: Provider, outcome: oauth.CallbackOutcome) -> Response[str]:
+    if outcome.status == "choose":
+        boxes = "".join(
+            f'<p><label><input type="checkbox" name="external_ids" value="{escape(c.external_id)}" checked> '
+            f"{escape(c.name)} <span class=muted>({escape(c.external_id)})</span></label></p>"
+            for c in outcome.choices
+        )
+        body = (
+            f'<p>{escape(outcome.message)}</p><form method=post action="/oauth/{provider.value}/pick">'
+            f'<input type=hidden name=state_id value="{outcome.state_id}">{boxes}'
+            "<button type=submit>Connect</button></form>"
+        )
+        return page("Choose what to connect", body)
+    title = {"connected": "Connected", "denied": "Not connected", "failed": "Not connected"}[outcome.status]
+    body = f"<p>{escape(outcome.message)}</p>"
+    if outcome.remedy:
+        body += f"<p class=muted>{escape(outcome.remedy)}</p>"
+    body += "<p>You can close this tab and go back to CheersAI.</p>"
+    return page(title, body, status=200 if outcome.status == "connected" else 400)
+
+
+@get("/oauth/{provider_name:str}/callback", tags=["oauth"], summary="Where the provider sends the browser back")
+async def oauth_callback(
+    provider_name: str,
+    request: Request[Any, Any, Any],
+    runtime: Runtime,
+    uow: UnitOfWork,
+    state: str | None = None,
+    code: str | None = None,
+    error: str | None = None,
+) -> Response[str]:
+    provider = provider_from(provider_name)
+    try:
+        outcome = await oauth.complete(
+            uow.session,
+            runtime.clock,
+            runtime.settings,
+            runtime.cipher(),
+            runtime.providers[provider],
+            raw_state=state,
+            browser_token=request.cookies.get(BROWSER_COOKIE),
+            code=code,
+            error=error,
+        )
+    except DomainError as exc:
+        return page("Not connected", f"<p>{escape(exc.message)}</p>", status=400)
+    return _outcome_page(provider, outcome)
+
+
+@post(
+    "/oauth/{provider_name:str}/pick",
+    tags=["oauth"],
+    summary="The browser's answer to 'which to connect'",
+    status_code=200,
+)
+async def oauth_pick(
+    provider_name: str,
+    request: Request[Any, Any, Any],
+    runtime: Runtime,
+    uow: UnitOfWork,
+) -> Response[str]:
+    provider_from(provider_name)  # unknown providers answer 404
+    form = await request.form()
+    external_ids = [str(v) for v in form.getall("external_ids")]
+    try:
+        state_id = int(str(form.get("state_id", "")))
+        state = await oauth.browser_state(uow.session, state_id, request.cookies.get(BROWSER_COOKIE))
+        access = VenueAccess(
+            actor=Actor(user_id=state.user_id, channel=Channel.web), account_id=state.account_id, role=Role.admin
+        )
+        changes = await oauth.pick(
+            uow.session, runtime.clock, runtime.cipher(), access, state_id=state_id, external_ids=external_ids
+        )
+    except (DomainError, ValueError) as exc:
+        message = exc.message if isinstance(exc, DomainError) else "the form was incomplete"
+        return page("Not connected", f"<p>{escape(message)}</p>", status=400)
+    items = "".join(f"<li>{escape(c.summary)}</li>" for c in changes)
+    return page("Connected", f"<ul>{items}</ul><p>You can close this tab and go back to CheersAI.</p>")
+
+
+def _signed_request(data: dict[str, Any]) -> str:
+    value = data.get("signed_request")
+    return str(value) if value else ""
+
+
+@post("/oauth/facebook/deauthorize", tags=["oauth"], summary="Meta: a user removed the app", status_code=200)
+async def meta_deauthorize(
+    runtime: Runtime, uow: UnitOfWork, data: dict[str, Any] = Body(media_type=RequestEncodingType.URL_ENCODED)
+) -> dict[str, Any]:
+    payload = meta_callbacks.parse_signed_request(_signed_request(data), runtime.settings.cheers_facebook_app_secret)
+    receipt = await meta_callbacks.handle(
+        uow.session, runtime.clock, runtime.cipher(), kind="deauthorize", provider_user_id=str(payload["user_id"])
+    )
+    return {"ok": True, "connections": len(receipt.connection_ids)}
+
+
+@post(
+    "/oauth/facebook/data-deletion",
+    tags=["oauth"],
+    summary="Meta: a user asked for their data to be deleted",
+    status_code=200,
+)
+async def meta_data_deletion(
+    runtime: Runtime, uow: UnitOfWork, data: dict[str, Any] = Body(media_type=RequestEncodingType.URL_ENCODED)
+) -> dict[str, Any]:
+    payload = meta_callbacks.parse_signed_request(_signed_request(data), runtime.settings.cheers_facebook_app_secret)
+    receipt = await meta_callbacks.handle(
+        uow.session, runtime.clock, runtime.cipher(), kind="data_deletion", provider_user_id=str(payload["user_id"])
+    )
+    url = f"{runtime.settings.cheers_public_url}/oauth/facebook/data-deletion/{receipt.confirmation_code}"
+    return {"url": url, "confirmation_code": receipt.confirmation_code}
+
+
+@get("/oauth/facebook/data-deletion/{code:str}", tags=["oauth"], summary="Status of a data-deletion request")
+async def meta_data_deletion_status(code: str, uow: UnitOfWork) -> Response[str]:
+    request = await meta_callbacks.status(uow.session, code)
+    return page(
+        "Data deletion request",
+        f"<p>Request {escape(request.confirmation_code)}: {escape(request.status)} "
+        f"on {request.created_at:%Y-%m-%d %H:%M} UTC.</p>",
+    )
+
+
+routes = [oauth_start, oauth_callback, oauth_pick, meta_deauthorize, meta_data_deletion, meta_data_deletion_status]
