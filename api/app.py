@@ -75,7 +75,7 @@ def create_app(
             if client_broker is not None:
                 await client_broker.shutdown()
             if runtime is None:
-                await rt.db.dispose()
+                await rt.close()
             log.info("web_stopped")
 
     return Litestar(

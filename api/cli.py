@@ -41,7 +41,7 @@ def _run(fn: Callable[[Runtime], Awaitable[T]]) -> T:
         try:
             return await fn(runtime)
         finally:
-            await runtime.db.dispose()
+            await runtime.close()
 
     return asyncio.run(main())
 

@@ -58,4 +58,4 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     try:
         await server.serve()
     finally:
-        await runtime.db.dispose()
+        await runtime.close()

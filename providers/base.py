@@ -123,6 +123,10 @@ class ProviderAdapter(Protocol):
         """Valid? lapses when? scopes missing? still reachable? API enabled?"""
         ...
 
+    async def resolve(self, credentials: StoredCredentials) -> Target:
+        """Ask the provider which place these credentials publish to (fills missing ids on import)."""
+        ...
+
     async def revoke(self, credentials: StoredCredentials) -> None:
         """Revoke our access at the provider (Graph DELETE /me/permissions, Google revoke)."""
         ...

@@ -62,7 +62,7 @@ def create_broker(settings: Settings | None = None, runtime: Runtime | None = No
         if "loop" in heartbeat:
             await heartbeat.pop("loop").stop()
         if runtime is None and getattr(state, "runtime", None) is not None:
-            await state.runtime.db.dispose()
+            await state.runtime.close()
         log.info("worker_stopped")
 
     async def on_client_startup(state: TaskiqState) -> None:

@@ -167,3 +167,8 @@ async def reveals_since(session: AsyncSession, *, actor_user_id: int, since: dat
 
 async def state_by_id(session: AsyncSession, state_id: int) -> OAuthState | None:
     return await session.get(OAuthState, state_id)
+
+
+async def get_any(session: AsyncSession, connection_id: int) -> Connection | None:
+    """A connection by id across venues: for operator tools and sweeps, never for a venue's request."""
+    return await session.get(Connection, connection_id)
