@@ -269,3 +269,11 @@ async def get_user(session: AsyncSession, user_id: int) -> User:
     if user is None:
         raise NotFound(f"person {user_id} not found")
     return user
+
+
+async def first_owner(session: AsyncSession, account_id: int) -> int:
+    """The venue's longest-standing owner (whom an operator's consent link is for by default)."""
+    owners = [m for m, _ in await accounts_q.members_of_account(session, account_id) if m.role is Role.owner]
+    if not owners:
+        raise NotFound(f"venue {account_id} has no owner; pass --user")
+    return min(owners, key=lambda m: m.id).user_id

@@ -327,3 +327,24 @@ async def diagnose(
         connection.status_reason = None
     await session.flush()
     return doc
+
+
+async def diagnose_many(runtime: Any, connection_id: int | None) -> list[dict[str, Any]]:
+    """Operator tool: diagnose one connection (any venue) or all not disconnected, one transaction each."""
+    async with runtime.db.session() as session:
+        ids = [connection_id] if connection_id is not None else await connections_q.ids_to_diagnose(session)
+    results: list[dict[str, Any]] = []
+    for cid in ids:
+        async with runtime.uow() as uow:
+            connection = await connections_q.get_any(uow.session, cid)
+            if connection is None:
+                raise NotFound(f"connection {cid} not found")
+            try:
+                doc = await diagnose(
+                    uow.session, runtime.clock, runtime.cipher(), runtime.providers[connection.provider], connection
+                )
+            except (ProviderError, Conflict) as exc:
+                doc = {"error": exc.message}
+            await uow.commit()
+        results.append({"connection_id": cid, "name": connection.display_name, **doc})
+    return results

@@ -172,3 +172,10 @@ async def state_by_id(session: AsyncSession, state_id: int) -> OAuthState | None
 async def get_any(session: AsyncSession, connection_id: int) -> Connection | None:
     """A connection by id across venues: for operator tools and sweeps, never for a venue's request."""
     return await session.get(Connection, connection_id)
+
+
+async def ids_to_diagnose(session: AsyncSession) -> list[int]:
+    result = await session.execute(
+        select(Connection.id).where(Connection.status != ConnectionStatus.disconnected).order_by(Connection.id)
+    )
+    return list(result.scalars().all())
