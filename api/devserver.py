@@ -9,6 +9,7 @@ import os
 import uvicorn
 
 from api.app import create_app
+from api.devtwins import sandbox_twins
 from core.devsetup import demo_login_link, ensure_demo, ensure_dev_secrets
 from core.logging import configure_logging
 from core.runtime import build_runtime
@@ -18,6 +19,8 @@ from storage import migrate
 
 def run_dev(host: str = "127.0.0.1", port: int = 8000) -> None:
     ensure_dev_secrets(DEFAULT_VAR_DIR)
+    # Last run's twin URLs must not count as settings given explicitly.
+    (DEFAULT_VAR_DIR / "dev-twins.env").unlink(missing_ok=True)
     overrides: dict[str, object] = {}
     if "CHEERS_PUBLIC_URL" not in os.environ:
         overrides["cheers_public_url"] = f"http://{host}:{port}"
@@ -33,29 +36,32 @@ def run_dev(host: str = "127.0.0.1", port: int = 8000) -> None:
 
 
 async def _serve(settings: Settings, host: str, port: int) -> None:
-    runtime = build_runtime(settings)
-    demo = await ensure_demo(runtime)
-    link = await demo_login_link(runtime, demo.owner_user_id)
-    app = create_app(runtime=runtime, inprocess_workers=True, configure_logs=False)
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    base = settings.cheers_public_url
-    banner = [
-        "",
-        "CheersAI is running (web + worker + scheduler in one process)",
-        f"  database : {settings.database}",
-        f"  broker   : {'redis ' + settings.redis_url if settings.redis_url else 'in-memory'}",
-        f"  open     : {base}/",
-        f"  sign in  : {link}",
-        f"  API docs : {base}/schema",
-        f"  status   : {base}/api/status",
-        f"  demo     : venue {demo.account_id} ({'seeded now' if demo.created else 'kept from last run'}), "
-        f"owner user {demo.owner_user_id}",
-        "Ctrl-C stops everything; data stays in var/.",
-        "",
-    ]
-    print("\n".join(banner), flush=True)
-    try:
-        await server.serve()
-    finally:
-        await runtime.close()
+    async with sandbox_twins(settings, DEFAULT_VAR_DIR, port) as settings:
+        runtime = build_runtime(settings)
+        demo = await ensure_demo(runtime)
+        link = await demo_login_link(runtime, demo.owner_user_id)
+        app = create_app(runtime=runtime, inprocess_workers=True, configure_logs=False)
+        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+        server = uvicorn.Server(config)
+        base = settings.cheers_public_url
+        banner = [
+            "",
+            "CheersAI is running (web + worker + scheduler + sandbox providers in one process)",
+            f"  database : {settings.database}",
+            f"  broker   : {'redis ' + settings.redis_url if settings.redis_url else 'in-memory'}",
+            f"  open     : {base}/",
+            f"  sign in  : {link}",
+            f"  API docs : {base}/schema",
+            f"  status   : {base}/api/status",
+            f"  demo     : venue {demo.account_id} ({'seeded now' if demo.created else 'kept from last run'}), "
+            f"owner user {demo.owner_user_id}",
+            f"  sandbox  : Facebook/Instagram {settings.cheers_graph_url}, Google {settings.cheers_gbp_info_url}",
+            f"  connect  : .venv/bin/cheers connections connect facebook --account {demo.account_id}",
+            "Ctrl-C stops everything; data stays in var/.",
+            "",
+        ]
+        print("\n".join(banner), flush=True)
+        try:
+            await server.serve()
+        finally:
+            await runtime.close()

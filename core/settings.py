@@ -37,9 +37,12 @@ def normalise_database_url(url: str) -> str:
 class Settings(BaseSettings):
     """Every setting the service reads; names are the environment variables, upper-cased."""
 
-    # The generated development secrets come first so that an explicit `.env` wins over them.
+    # `make dev` writes the generated secrets and the sandbox twins' URLs under var/; an explicit
+    # `.env` (and the real environment) wins over both.
     model_config = SettingsConfigDict(
-        env_file=(str(DEFAULT_VAR_DIR / "dev-secrets.env"), ".env"), extra="ignore", populate_by_name=True
+        env_file=(str(DEFAULT_VAR_DIR / "dev-secrets.env"), str(DEFAULT_VAR_DIR / "dev-twins.env"), ".env"),
+        extra="ignore",
+        populate_by_name=True,
     )
 
     cheers_env: Env = Env.dev

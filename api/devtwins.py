@@ -1,0 +1,50 @@
+"""`make dev`: run the sandbox twins beside the app and point the settings at them."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from sandbox.google import running_google_twin
+from sandbox.meta import running_meta_twin
+
+from core.settings import Settings
+
+META_APP = ("sandbox-facebook-app", "sandbox-facebook-secret")
+GOOGLE_APP = ("sandbox-google-client", "sandbox-google-secret")
+
+
+def twin_settings(meta_url: str, google_url: str) -> dict[str, str]:
+    """Every provider setting, pointed at the twins (origins may carry a path; these need none)."""
+    return {
+        "cheers_graph_url": meta_url,
+        "cheers_facebook_dialog_url": meta_url,
+        "cheers_facebook_app_id": META_APP[0],
+        "cheers_facebook_app_secret": META_APP[1],
+        "cheers_google_auth_url": google_url,
+        "cheers_google_token_url": google_url,
+        "cheers_gbp_accounts_url": google_url,
+        "cheers_gbp_info_url": google_url,
+        "cheers_gbp_posts_url": google_url,
+        "cheers_google_client_id": GOOGLE_APP[0],
+        "cheers_google_client_secret": GOOGLE_APP[1],
+    }
+
+
+@contextlib.asynccontextmanager
+async def sandbox_twins(settings: Settings, var_dir: Path, base_port: int) -> AsyncIterator[Settings]:
+    """Start the twins on base_port+1 and +2; yield settings pointing at them unless set explicitly."""
+    async with (
+        running_meta_twin(port=base_port + 1) as (meta_url, _meta_control, _meta_state),
+        running_google_twin(port=base_port + 2) as (google_url, _google_control, _google_state),
+    ):
+        wanted = twin_settings(meta_url, google_url)
+        explicit = settings.model_fields_set
+        overrides = {k: v for k, v in wanted.items() if k not in explicit}
+        # Other `cheers` commands (connections connect, diagnose) read this file to find the twins.
+        (var_dir / "dev-twins.env").write_text(
+            "# Written by `make dev`: the sandbox twins it runs. Delete to talk to the real providers.\n"
+            + "".join(f"{k.upper()}={v}\n" for k, v in overrides.items())
+        )
+        yield settings.model_copy(update=overrides)
