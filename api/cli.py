@@ -231,7 +231,7 @@ def jobs_list(ctx: click.Context) -> None:
     """Every periodic job, its schedule and its last run."""
     rows = _run(jobs_core.overview)
     text = "\n".join(
-        f"{r['name']:<22} {r['cron']:<12} "
+        f"{r['name']:<26} {r['cron']:<13} "
         + (
             f"last {r['last_run']['status']} {r['last_run']['started_at']:%Y-%m-%d %H:%M:%S}Z"
             if r["last_run"]

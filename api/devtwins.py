@@ -6,10 +6,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from core.settings import Settings
 from sandbox.google import running_google_twin
 from sandbox.meta import running_meta_twin
-
-from core.settings import Settings
 
 META_APP = ("sandbox-facebook-app", "sandbox-facebook-secret")
 GOOGLE_APP = ("sandbox-google-client", "sandbox-google-secret")

@@ -261,12 +261,21 @@ async def disconnect(
     if connection.status is ConnectionStatus.disconnected:
         return f"{connection.display_name} was already disconnected."
     note = "Access revoked at the provider."
-    try:
-        await adapter.revoke(credentials(connection, cipher))
-    except AuthExpired:
-        note = "The provider had already ended our access."
-    except ProviderError as exc:
-        note = f"We could not revoke at the provider ({exc.message}); remove CheersAI's access there too."
+    # Revoking ends the app's access for that provider account as a whole (every Page or location
+    # it granted, in any venue), so it waits until the last connection made with that grant goes.
+    sharing = await connections_q.live_sharing_grant(session, connection)
+    if sharing:
+        note = (
+            f"Access kept at the provider: {len(sharing)} other connection(s) use the same "
+            f"{PROVIDER_LABEL[connection.provider].split()[0]} login."
+        )
+    else:
+        try:
+            await adapter.revoke(credentials(connection, cipher))
+        except AuthExpired:
+            note = "The provider had already ended our access."
+        except ProviderError as exc:
+            note = f"We could not revoke at the provider ({exc.message}); remove CheersAI's access there too."
     for name in SECRET_NAMES:
         seal(connection, name, None, cipher)
     connection.status = ConnectionStatus.disconnected

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import httpx
 
 from core.clock import Clock, SystemClock
 from core.settings import Settings
+from providers.base import ProviderAdapter, ProviderConfig
+from providers.http import build_http_client
 from storage.crypto import TokenCipher
 from storage.db import Database
+from storage.models import Provider
 from storage.uow import UnitOfWork
-
-if TYPE_CHECKING:
-    from providers.base import ProviderAdapter, ProviderConfig
-    from storage.models import Provider
 
 
 class JobQueue(Protocol):
@@ -48,8 +47,7 @@ class Runtime:
     def providers(self) -> Mapping[Provider, ProviderAdapter]:
         """The provider adapters, built on first use around one shared http client."""
         if self._providers is None:
-            from providers.http import build_http_client
-            from providers.registry import build_registry
+            from providers.registry import build_registry  # adapters are heavy; built on first use
 
             if self.http is None:
                 self.http = build_http_client()
@@ -68,8 +66,6 @@ class Runtime:
 
 
 def provider_config(settings: Settings) -> ProviderConfig:
-    from providers.base import ProviderConfig
-
     return ProviderConfig(
         graph_url=settings.cheers_graph_url,
         facebook_dialog_url=settings.cheers_facebook_dialog_url,

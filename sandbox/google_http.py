@@ -6,9 +6,10 @@ import asyncio
 from typing import Any, cast
 
 from litestar import Request, Response
-from litestar.types import Message, Scope
+from litestar.types import HTTPScope, Message, Scope
 
 from sandbox.google_scenario import (
+    ACCOUNTS_API,
     AUTH_HOST,
     BUSINESS_MANAGE,
     INFO_API,
@@ -21,13 +22,13 @@ from sandbox.google_scenario import (
     SERVICE_TITLES,
     UNAUTHENTICATED_MESSAGE,
     WWW_HOST,
-    ACCOUNTS_API,
 )
 from sandbox.google_state import AccessToken, GoogleTwinState, OAuthError, TwinCall, User
 
 ErrorInfo = "type.googleapis.com/google.rpc.ErrorInfo"
 HelpInfo = "type.googleapis.com/google.rpc.Help"
 BadRequestInfo = "type.googleapis.com/google.rpc.BadRequest"
+CALL_LOG_LIMIT = 5000
 
 
 class RpcError(Exception):
@@ -93,9 +94,12 @@ def host_for(path: str) -> str:
 
 async def record_call(message: Message, scope: Scope) -> None:
     """before_send hook: log every non-control response, unmatched paths included."""
-    if message["type"] != "http.response.start" or scope["type"] != "http" or scope["path"].startswith("/_twin"):
+    if message["type"] != "http.response.start" or scope["path"].startswith("/_twin"):
         return
+    scope = cast(HTTPScope, scope)
     twin = cast(GoogleTwinState, scope["app"].state.google_twin)
+    if len(twin.calls) >= CALL_LOG_LIMIT:
+        del twin.calls[: CALL_LOG_LIMIT // 10]  # `make dev` runs for days; keep the recent calls only
     prefix, bare = split_host(scope["path"])
     twin.calls.append(
         TwinCall(
@@ -128,7 +132,7 @@ def rate_limited(twin: GoogleTwinState, api: str) -> None:
 def quota_error(twin: GoogleTwinState, api: str, *, limit_value: str, retry_after: float | None = None) -> RpcError:
     """429 RESOURCE_EXHAUSTED; `limit_value` "0" is the not-yet-approved project (no quota granted)."""
     consumer = f"project_number:{twin.project_number}"
-    info = {
+    info: dict[str, Any] = {
         "@type": ErrorInfo,
         "reason": "RATE_LIMIT_EXCEEDED",
         "domain": "googleapis.com",
@@ -160,7 +164,7 @@ def service_disabled(twin: GoogleTwinState, api: str) -> RpcError:
         "then retry. If you enabled this API recently, wait a few minutes for the action to propagate to our "
         "systems and retry."
     )
-    details = [
+    details: list[dict[str, Any]] = [
         {"@type": HelpInfo, "links": [{"description": "Google developers console API activation", "url": url}]},
         {
             "@type": ErrorInfo,
@@ -213,7 +217,7 @@ async def business_call(request: Request[Any, Any, Any]) -> tuple[GoogleTwinStat
         raise quota_error(twin, api, limit_value="0")
     rate_limited(twin, api)
     if BUSINESS_MANAGE not in access.scopes and LEGACY_BUSINESS_MANAGE not in access.scopes:
-        info = {
+        info: dict[str, Any] = {
             "@type": ErrorInfo,
             "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
             "domain": "googleapis.com",

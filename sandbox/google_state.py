@@ -1,6 +1,6 @@
 """The Google twin's state: the world (users, accounts, locations), OAuth grants and tokens, and the call log.
 
-Pure bookkeeping on the twin clock; HTTP lives in `sandbox.google_routes`, faults in `sandbox.google_faults`.
+Pure bookkeeping on the twin clock; HTTP lives in `sandbox.google_oauth` and `sandbox.google_gbp`.
 """
 
 from __future__ import annotations
@@ -201,8 +201,10 @@ class GoogleTwinState:
     # --- OAuth ---------------------------------------------------------------------------------
 
     def check_client(self, client_id: str, client_secret: str | None) -> None:
-        if client_id not in self.clients or (client_secret is not None and self.clients[client_id] != client_secret):
-            raise OAuthError(401, "invalid_client", "Unauthorized" if client_id in self.clients else "The OAuth client was not found.")
+        if client_id not in self.clients:
+            raise OAuthError(401, "invalid_client", "The OAuth client was not found.")
+        if client_secret is not None and not secrets.compare_digest(self.clients[client_id], client_secret):
+            raise OAuthError(401, "invalid_client", "Unauthorized")
 
     def issue_code(
         self,
@@ -302,7 +304,8 @@ class GoogleTwinState:
 
     def revoke_grant(self, client_id: str, sub: str) -> None:
         now = self.now()
-        for rec in [*self.refresh_tokens.values(), *self.access_tokens.values()]:
+        records: list[RefreshToken | AccessToken] = [*self.refresh_tokens.values(), *self.access_tokens.values()]
+        for rec in records:
             if rec.client_id == client_id and rec.sub == sub and rec.revoked_at is None:
                 rec.revoked_at = now
         self.grants.pop((client_id, sub), None)

@@ -1,187 +1,40 @@
-"""The Meta twin's world: users, Pages, Instagram accounts, app grants, tokens, faults and a call log.
+"""The Meta twin's world and its rules: which tokens still work, what each fault changes.
 
-Plain data plus the rules that decide whether a token still works, so the Graph endpoints
-(sandbox/meta_graph.py) and the control interface (sandbox/meta.py) share one truth. Publishing
-(posts, photos, containers) will hang off the same Page/Instagram records in a later issue.
+The Graph endpoints (sandbox/meta_graph.py, sandbox/meta_login.py) and the control interface
+(sandbox/meta.py) share this one truth. Publishing (posts, photos, containers) will hang off the
+same Page and Instagram records in a later issue.
 """
 
 from __future__ import annotations
 
-import secrets
-import string
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sandbox.clock import TwinClock
-
-SHORT_LIVED_SECONDS = 5400  # provider-facts §1.2: real values disagree, so configurable
-LONG_LIVED_SECONDS = 5_184_000  # ≈ 60 days (§1.3)
-PAGE_FROM_SHORT_LIVED_SECONDS = 3600  # §1.4: Page tokens from a short-lived user token last 1 h
-CODE_TTL_SECONDS = 600
-DATA_ACCESS_DAYS = 90
-DEFAULT_TASKS = ("ANALYZE", "ADVERTISE", "MODERATE", "CREATE_CONTENT", "MANAGE")
-ALWAYS_GRANTED = "public_profile"
-
-# Messages as Meta words them (provider-facts §2.3); 460/492 wording is unverified.
-MSG_APP_REMOVED = "Error validating access token: The user has not authorized application {app}."
-MSG_PASSWORD = (
-    "Error validating access token: The session has been invalidated because the user changed their "
-    "password or Facebook has changed the session for security reasons."
+from sandbox.meta_model import (
+    DEFAULT_TASKS,
+    FB_TIME,
+    LONG_LIVED_SECONDS,
+    MSG_APP_REMOVED,
+    MSG_LOGGED_OUT,
+    MSG_PASSWORD,
+    MSG_ROLE_LOST,
+    PAGE_FROM_SHORT_LIVED_SECONDS,
+    SHORT_LIVED_SECONDS,
+    App,
+    AppGrant,
+    AuthCode,
+    CallRecord,
+    Consent,
+    Fault,
+    GraphError,
+    InstagramAccount,
+    Page,
+    Token,
+    User,
+    random_string,
 )
-MSG_ROLE_LOST = "Error validating access token: The user is not an admin of this Page or has lost their role on it."
-MSG_LOGGED_OUT = "Error validating access token: The session is invalid because the user logged out."
-_FB_TIME = "%A, %d-%b-%y %H:%M:%S UTC"
-
-TokenKind = Literal["USER", "PAGE"]
-FaultKind = Literal["rate_limit", "server_error", "delay"]
-
-
-class GraphError(Exception):
-    """A Graph error the twin answers with the real envelope; `status` follows provider-facts §2."""
-
-    def __init__(
-        self,
-        code: int,
-        message: str,
-        *,
-        subcode: int | None = None,
-        status: int | None = None,
-        is_transient: bool | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.subcode = subcode
-        self.status = status or graph_status(code)
-        self.is_transient = is_transient
-        self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"message": self.message, "type": "OAuthException", "code": self.code}
-        if self.subcode is not None:
-            error["error_subcode"] = self.subcode
-        if self.is_transient is not None:
-            error["is_transient"] = self.is_transient
-        error["fbtrace_id"] = "A" + _random(10)
-        return {"error": error}
-
-
-def graph_status(code: int) -> int:
-    """HTTP status Meta uses for an error code: 500 for 1/2, 403 for permission, else 400."""
-    if code in (1, 2):
-        return 500
-    if 200 <= code <= 299:
-        return 403
-    return 400
-
-
-def _random(n: int) -> str:
-    alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(n))
-
-
-@dataclass
-class InstagramAccount:
-    id: str
-    username: str
-    name: str
-    profile_picture_url: str
-
-
-@dataclass
-class Page:
-    id: str
-    name: str
-    category: str = "Pub"
-    instagram_id: str | None = None
-
-
-@dataclass
-class User:
-    id: str
-    name: str
-    roles: dict[str, list[str]] = field(default_factory=dict)  # page id → tasks the user may do there
-
-
-@dataclass
-class AppGrant:
-    """What one user allowed one app: scopes, declined scopes and the Pages ticked in the dialog."""
-
-    user_id: str
-    app_id: str
-    scopes: list[str]
-    declined: list[str]
-    page_ids: list[str]
-    data_access_expires_at: datetime
-    active: bool = True
-
-
-@dataclass
-class Token:
-    value: str
-    kind: TokenKind
-    app_id: str
-    user_id: str
-    issued_at: datetime
-    expires_at: datetime | None  # None: never expires (Page token from a long-lived user token)
-    long_lived: bool = False
-    page_id: str | None = None
-    parent: str | None = None  # the user token a Page token was derived from
-    problem: tuple[int, str] | None = None  # (190 subcode, message) once invalidated
-
-
-@dataclass
-class AuthCode:
-    value: str
-    app_id: str
-    redirect_uri: str
-    user_id: str
-    issued_at: datetime
-    used: bool = False
-
-
-@dataclass
-class Consent:
-    """How the auto-approving dialog answers: who consents, which Pages, which scopes are declined."""
-
-    user_id: str | None = None  # None: the first user of the scenario
-    page_ids: list[str] | None = None  # None: every Page the user has a role on
-    denied_scopes: list[str] = field(default_factory=list)
-    deny: bool = False
-
-
-@dataclass
-class Fault:
-    kind: FaultKind
-    remaining: int
-    code: int = 4
-    seconds: float = 0.0
-    path_contains: str | None = None
-    regain_minutes: int = 5
-    is_transient: bool | None = None
-
-
-@dataclass
-class CallRecord:
-    """One request the twin received; `secret_in_url` is true when a token or secret sat in the URL."""
-
-    method: str
-    path: str
-    query: str
-    token_source: str | None  # "header" | "query" | "form" | None
-    form_keys: list[str]
-    secret_in_url: bool
-    at: str
-    status: int = 0
-
-
-@dataclass
-class App:
-    id: str
-    secret: str
-    name: str = "CheersAI Sandbox"
 
 
 class MetaTwinState:
@@ -253,7 +106,7 @@ class MetaTwinState:
         seconds = LONG_LIVED_SECONDS if long_lived else self.code_expires_in
         now = self.now()
         token = Token(
-            value="EAAU" + _random(60),
+            value="EAAU" + random_string(60),
             kind="USER",
             app_id=app_id,
             user_id=user_id,
@@ -271,7 +124,7 @@ class MetaTwinState:
             return self.tokens[known]
         now = self.now()
         token = Token(
-            value="EAAP" + _random(60),
+            value="EAAP" + random_string(60),
             kind="PAGE",
             app_id=user_token.app_id,
             user_id=user_token.user_id,
@@ -298,8 +151,8 @@ class MetaTwinState:
         if token.expires_at is not None and token.expires_at <= now:
             return GraphError(
                 190,
-                f"Error validating access token: Session has expired on {token.expires_at.strftime(_FB_TIME)}. "
-                f"The current time is {now.strftime(_FB_TIME)}.",
+                f"Error validating access token: Session has expired on {token.expires_at.strftime(FB_TIME)}. "
+                f"The current time is {now.strftime(FB_TIME)}.",
                 subcode=463,
             )
         return None

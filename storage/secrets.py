@@ -20,6 +20,7 @@ class EncryptedField:
 
     model: type
     name: str
+    shown: bool = True  # False: never displayed (PKCE verifiers, pending picks), so no hint column
 
     @property
     def ciphertext(self) -> InstrumentedAttribute[Any]:
@@ -32,8 +33,8 @@ ENCRYPTED_FIELDS: list[EncryptedField] = [
     EncryptedField(Connection, "access_token"),
     EncryptedField(Connection, "refresh_token"),
     EncryptedField(Connection, "user_token"),
-    EncryptedField(OAuthState, "code_verifier"),
-    EncryptedField(OAuthState, "pending"),
+    EncryptedField(OAuthState, "code_verifier", shown=False),
+    EncryptedField(OAuthState, "pending", shown=False),
 ]
 
 

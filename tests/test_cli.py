@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import select
 
 from core import accounts
-from core.jobs import run_job
+from core.jobs import JOBS, run_job
 from core.runtime import Runtime
 from core.settings import Settings
 from storage import migrate
@@ -210,7 +210,7 @@ async def test_jobs_list_shows_every_periodic_job_and_its_last_run(
 ) -> None:
     out = succeeded(await acheers(settings, "jobs", "list", cwd=tmp_path))
     rows = {line.split()[0]: line for line in out.splitlines()}
-    assert set(rows) == {"heartbeat", "notifications-purge", "housekeeping"}, out
+    assert set(rows) == set(JOBS), out
     assert all("never run" in line for line in rows.values()), out
 
     await run_job(runtime, "housekeeping", trigger="cron")
@@ -249,7 +249,7 @@ async def test_keys_rotate_reencrypts_stored_secrets_under_the_newest_key(
     old = settings.cheers_token_keys
     new = generate_key("new")
     out = as_json(await acheers(settings, "--json", "keys", "rotate", cwd=tmp_path, CHEERS_TOKEN_KEYS=f"{new},{old}"))
-    assert out == {"reencrypted": {"connections.access_token": 1, "connections.refresh_token": 0}}, out
+    assert {k: v for k, v in out["reencrypted"].items() if v} == {"connections.access_token": 1}, out
 
     async with runtime.db.session() as session:
         stored = (await session.execute(select(Connection).where(Connection.id == connection_id))).scalar_one()
@@ -268,9 +268,7 @@ async def test_keys_rotate_reencrypts_stored_secrets_under_the_newest_key(
     [
         pytest.param(["frobnicate"], "No such command 'frobnicate'", id="unknown command"),
         pytest.param(["accounts", "create", "--timezone", "Europe/London"], "--name", id="missing --name"),
-        pytest.param(
-            ["jobs", "run", "nope"], "known jobs: heartbeat, housekeeping, notifications-purge", id="unknown job"
-        ),
+        pytest.param(["jobs", "run", "nope"], "known jobs: " + ", ".join(sorted(JOBS)), id="unknown job"),
         pytest.param(
             ["users", "create", "--account", "1", "--name", "N"], "--role is required", id="--account without --role"
         ),

@@ -31,8 +31,11 @@ def provider_from(value: str) -> Provider:
 
 
 @get("/oauth/{provider_name:str}/start", tags=["oauth"], summary="Landing page: binds the flow to this browser")
-async def oauth_start(provider_name: str, runtime: Runtime, uow: UnitOfWork, state: str | None = None) -> Response[Any]:
+async def oauth_start(
+    provider_name: str, request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork
+) -> Response[Any]:
     adapter = runtime.providers[provider_from(provider_name)]
+    state = request.query_params.get("state")  # `state` is a reserved parameter name in Litestar
     try:
         url, browser = await oauth.open_landing(
             uow.session, runtime.clock, runtime.settings, runtime.cipher(), adapter, state
@@ -78,11 +81,11 @@ async def oauth_callback(
     request: Request[Any, Any, Any],
     runtime: Runtime,
     uow: UnitOfWork,
-    state: str | None = None,
     code: str | None = None,
     error: str | None = None,
 ) -> Response[str]:
     provider = provider_from(provider_name)
+    state = request.query_params.get("state")
     try:
         outcome = await oauth.complete(
             uow.session,

@@ -179,3 +179,22 @@ async def ids_to_diagnose(session: AsyncSession) -> list[int]:
         select(Connection.id).where(Connection.status != ConnectionStatus.disconnected).order_by(Connection.id)
     )
     return list(result.scalars().all())
+
+
+META_PROVIDERS = (Provider.facebook, Provider.instagram)
+
+
+async def live_sharing_grant(session: AsyncSession, connection: Connection) -> Sequence[Connection]:
+    """Other live connections made with the same provider login (revoking would cut them off too)."""
+    if not connection.provider_user_id:
+        return []
+    family = META_PROVIDERS if connection.provider in META_PROVIDERS else (connection.provider,)
+    result = await session.execute(
+        select(Connection).where(
+            Connection.id != connection.id,
+            Connection.provider.in_(family),
+            Connection.provider_user_id == connection.provider_user_id,
+            Connection.status.not_in([ConnectionStatus.disconnected, ConnectionStatus.revoked]),
+        )
+    )
+    return result.scalars().all()

@@ -15,7 +15,7 @@ from api.app import create_app
 from core import jobs
 from core.clock import FrozenClock
 from core.errors import NotFound
-from core.jobs import JobSpec, instance_name, run_job
+from core.jobs import JOBS, JobSpec, instance_name, run_job
 from core.runtime import Runtime
 from core.settings import Settings
 from storage.models import Heartbeat, JobRun
@@ -100,7 +100,7 @@ async def test_manual_run_by_an_operator_is_recorded_and_audited(runtime: Runtim
 
 
 async def test_running_an_unknown_job_is_not_found_and_records_nothing(runtime: Runtime) -> None:
-    with pytest.raises(NotFound, match="known jobs: heartbeat, housekeeping, notifications-purge"):
+    with pytest.raises(NotFound, match="known jobs: " + ", ".join(sorted(JOBS))):
         await run_job(runtime, "no-such-job", trigger="manual", actor=SYSTEM)
     assert await job_runs(runtime) == [], "an unknown job must not leave a run behind"
 
