@@ -139,7 +139,7 @@ def _signed_request(data: dict[str, Any]) -> str:
     return str(value) if value else ""
 
 
-@post("/oauth/facebook/deauthorize", tags=["oauth"], summary="Meta: a user removed the app", status_code=200)
+@post("/meta/deauthorize", tags=["oauth"], summary="Meta: a user removed the app", status_code=200)
 async def meta_deauthorize(
     runtime: Runtime, uow: UnitOfWork, data: dict[str, Any] = Body(media_type=RequestEncodingType.URL_ENCODED)
 ) -> dict[str, Any]:
@@ -151,7 +151,7 @@ async def meta_deauthorize(
 
 
 @post(
-    "/oauth/facebook/data-deletion",
+    "/meta/data-deletion",
     tags=["oauth"],
     summary="Meta: a user asked for their data to be deleted",
     status_code=200,
@@ -163,11 +163,11 @@ async def meta_data_deletion(
     receipt = await meta_callbacks.handle(
         uow.session, runtime.clock, runtime.cipher(), kind="data_deletion", provider_user_id=str(payload["user_id"])
     )
-    url = f"{runtime.settings.cheers_public_url}/oauth/facebook/data-deletion/{receipt.confirmation_code}"
+    url = f"{runtime.settings.cheers_public_url}/meta/data-deletion/{receipt.confirmation_code}"
     return {"url": url, "confirmation_code": receipt.confirmation_code}
 
 
-@get("/oauth/facebook/data-deletion/{code:str}", tags=["oauth"], summary="Status of a data-deletion request")
+@get("/meta/data-deletion/{code:str}", tags=["oauth"], summary="Status of a data-deletion request")
 async def meta_data_deletion_status(code: str, uow: UnitOfWork) -> Response[str]:
     request = await meta_callbacks.status(uow.session, code)
     return page(

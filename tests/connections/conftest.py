@@ -1,0 +1,40 @@
+"""Fixtures for connection flows: both sandbox twins on loopback, and the app's settings pointing at them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from api.devtwins import twin_settings
+from core.settings import Settings
+from sandbox.google import GoogleTwinControl, GoogleTwinState, running_google_twin
+from sandbox.meta import MetaTwinControl, MetaTwinState, running_meta_twin
+from tests.conftest import make_settings
+
+
+@dataclass
+class Twins:
+    meta_url: str
+    meta: MetaTwinControl
+    meta_state: MetaTwinState
+    google_url: str
+    google: GoogleTwinControl
+    google_state: GoogleTwinState
+
+
+@pytest.fixture
+async def twins() -> AsyncIterator[Twins]:
+    async with (
+        running_meta_twin() as (meta_url, meta, meta_state),
+        running_google_twin() as (google_url, google, google_state),
+    ):
+        yield Twins(meta_url, meta, meta_state, google_url, google, google_state)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, twins: Twins) -> Settings:
+    """The app's settings, every provider origin and app credential pointed at the twins."""
+    return make_settings(database_url, tmp_path, **twin_settings(twins.meta_url, twins.google_url))
