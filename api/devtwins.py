@@ -42,8 +42,9 @@ async def sandbox_twins(settings: Settings, var_dir: Path, base_port: int) -> As
         explicit = settings.model_fields_set
         overrides = {k: v for k, v in wanted.items() if k not in explicit}
         # Other `cheers` commands (connections connect, diagnose) read this file to find the twins.
+        written = {**overrides, "cheers_public_url": settings.cheers_public_url}
         (var_dir / "dev-twins.env").write_text(
-            "# Written by `make dev`: the sandbox twins it runs. Delete to talk to the real providers.\n"
-            + "".join(f"{k.upper()}={v}\n" for k, v in overrides.items())
+            "# Written by `make dev`: where it serves and the sandbox twins it runs. Delete to use .env alone.\n"
+            + "".join(f"{k.upper()}={v}\n" for k, v in written.items())
         )
         yield settings.model_copy(update=overrides)
