@@ -71,7 +71,10 @@ def _outcome_page(provider: Provider, outcome: oauth.CallbackOutcome) -> Respons
     body = f"<p>{escape(outcome.message)}</p>"
     if outcome.remedy:
         body += f"<p class=muted>{escape(outcome.remedy)}</p>"
-    body += "<p>You can close this tab and go back to CheersAI.</p>"
+    if outcome.return_to:  # validated as a path on this site when the flow started
+        body += f'<p><a href="{escape(outcome.return_to)}">Back to CheersAI</a></p>'
+    else:
+        body += "<p>You can close this tab and go back to CheersAI.</p>"
     return page(title, body, status=200 if outcome.status == "connected" else 400)
 
 
