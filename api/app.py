@@ -15,7 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from api.deps import base_dependencies
 from api.observability import Metrics, request_context_middleware
 from api.problems import exception_handlers
-from api.routes import accounts, audit, connections, health, login, me, notifications, oauth
+from api.routes import accounts, audit, connections, health, login, me, media_files, notifications, oauth
 from core.logging import configure_logging
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
@@ -88,6 +88,7 @@ def create_app(
             *audit.routes,
             *connections.routes,
             *oauth.routes,
+            *media_files.routes,
         ],
         dependencies=base_dependencies(),
         exception_handlers=exception_handlers(),

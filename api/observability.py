@@ -44,6 +44,8 @@ def route_label(path: str) -> str:
     # Ids in paths would explode label cardinality; login-link tokens must never become labels.
     if path.startswith("/auth/login/"):
         return "/auth/login/{token}"
+    if path.startswith("/media/"):
+        return "/media/{token}"
     return _ID_SEGMENT.sub("/{id}", path)
 
 

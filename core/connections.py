@@ -265,10 +265,9 @@ async def disconnect(
     # it granted, in any venue), so it waits until the last connection made with that grant goes.
     sharing = await connections_q.live_sharing_grant(session, connection)
     if sharing:
-        note = (
-            f"Access kept at the provider: {len(sharing)} other connection(s) use the same "
-            f"{PROVIDER_LABEL[connection.provider].split()[0]} login."
-        )
+        # Instagram connects through Facebook Login, so the login shared is always Facebook's or Google's.
+        login = "Google" if connection.provider is Provider.google_business else "Facebook"
+        note = f"Access kept at the provider: {len(sharing)} other connection(s) use the same {login} login."
     else:
         try:
             await adapter.revoke(credentials(connection, cipher))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core import audit, notifications
@@ -19,6 +19,7 @@ from storage.secrets import seal
 
 TOKEN_FIELDS = ("access_token", "refresh_token", "user_token")
 ID_FIELDS = ("page_id", "ig_business_id", "location_name")
+PLACEHOLDER = "imported:"  # external_id of an imported row that carried no id at all
 
 
 @dataclass
@@ -68,7 +69,7 @@ async def import_lines(
                 row.get("external_id")
                 or row.get("ig_business_id" if provider is Provider.instagram else "page_id")
                 or row.get("location_name")
-                or f"imported:{number}"
+                or f"{PLACEHOLDER}{number}"
             )
             existing = await connections_q.find_by_external(uow.session, account_id, provider, external_id)
             connection = existing or Connection(
@@ -129,8 +130,11 @@ async def backfill(
         async with runtime.uow() as uow:
             connection = await connections_q.get_any(uow.session, connection_id)
             assert connection is not None
+            stored = credentials(connection, runtime.cipher())
+            if connection.external_id.startswith(PLACEHOLDER):
+                stored = replace(stored, external_id="")  # a placeholder is no hint of which place it is
             try:
-                target = await runtime.providers[connection.provider].resolve(credentials(connection, runtime.cipher()))
+                target = await runtime.providers[connection.provider].resolve(stored)
             except ProviderError as exc:
                 rows.append(
                     BackfillRow(
@@ -158,9 +162,12 @@ async def backfill(
                     )
                 )
             else:
+                unnamed = connection.display_name.startswith(PLACEHOLDER) or connection.display_name == (
+                    connection.external_id
+                )
                 for name, (_, new) in changes.items():
                     setattr(connection, name, new)
-                if connection.display_name.startswith("imported:") or connection.display_name == connection.external_id:
+                if unnamed:
                     connection.display_name = target.name
                 await uow.session.flush()
                 await audit.record(

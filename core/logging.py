@@ -27,6 +27,7 @@ _VALUE_PATTERNS = [
     (re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}"), REDACTED),  # Telegram bot tokens
     (re.compile(r"\bcheers_pat_[A-Za-z0-9_-]+"), REDACTED),  # our API tokens
     (re.compile(r"(/auth/login/)[^\s/?\"']+"), r"\1" + REDACTED),  # login links
+    (re.compile(r"(?<!/api)(/media/)[^\s/?\"']+"), r"\1" + REDACTED),  # signed media links (not /api/media)
     (re.compile(r"(\?)[^\s\"']+"), r"\1" + REDACTED),  # query strings carry codes and states
 ]
 

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -21,7 +22,7 @@ from core.connections import ConnectionChange, save_target
 from core.errors import Invalid, NotFound
 from core.settings import Settings
 from providers.base import Grant, ProviderAdapter, Target
-from providers.errors import ProviderError
+from providers.errors import ProviderError, RateLimited
 from storage.crypto import TokenCipher
 from storage.models import Connection, OAuthPurpose, OAuthState, Provider
 from storage.queries import connections as connections_q
@@ -225,6 +226,17 @@ async def complete(
             code=code, redirect_uri=redirect_uri(settings, adapter.provider), code_verifier=verifier
         )
         targets = await adapter.list_targets(grant)
+    except RateLimited as exc:
+        # Adapters word throttling for background work ("trying again later"); nothing retries a consent.
+        state.outcome = {"status": "failed", "error": exc.__class__.__name__}
+        minutes = max(1, math.ceil((exc.retry_after or 60) / 60))
+        host = "Google" if adapter.provider is Provider.google_business else "Facebook"
+        return _outcome(
+            state,
+            status="failed",
+            message=f"{host} is rate limiting CheersAI right now, so nothing was connected.",
+            remedy=f"Wait about {minutes} minute{'s' if minutes != 1 else ''}, then start connecting again.",
+        )
     except ProviderError as exc:
         state.outcome = {"status": "failed", "error": exc.__class__.__name__}
         return _outcome(state, status="failed", message=exc.message, remedy=exc.remedy)
@@ -235,6 +247,7 @@ async def complete(
         state.outcome = {"status": "connected", "connection_ids": [change.connection_id]}
         return _outcome(state, status="connected", message=change.summary, changes=(change,))
     if not targets:
+        state.outcome = {"status": "failed", "error": "no_targets"}
         return _outcome(state, status="failed", message="Nothing to connect: no place was granted.")
     state.pending_ciphertext = cipher.encrypt(_pack(grant, targets))
     state.pending_expires_at = clock.now() + PICK_TTL

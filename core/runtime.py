@@ -12,6 +12,7 @@ from core.clock import Clock, SystemClock
 from core.settings import Settings
 from providers.base import ProviderAdapter, ProviderConfig
 from providers.http import build_http_client
+from storage.blobs import BlobStore, build_blob_store
 from storage.crypto import TokenCipher
 from storage.db import Database
 from storage.models import Provider
@@ -36,6 +37,7 @@ class Runtime:
     queue: JobQueue | None = None
     http: httpx.AsyncClient | None = None
     _providers: Mapping[Provider, ProviderAdapter] | None = None
+    _blobs: BlobStore | None = None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db)
@@ -53,6 +55,13 @@ class Runtime:
                 self.http = build_http_client()
             self._providers = build_registry(provider_config(self.settings), self.http)
         return self._providers
+
+    @property
+    def blobs(self) -> BlobStore:
+        """Where media bytes live (local folder or S3-compatible bucket), built on first use."""
+        if self._blobs is None:
+            self._blobs = build_blob_store(self.settings)
+        return self._blobs
 
     def use_providers(self, providers: Mapping[Provider, ProviderAdapter]) -> None:
         """Swap in other adapters (tests: an in-memory adapter for core state transitions)."""

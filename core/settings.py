@@ -75,6 +75,15 @@ class Settings(BaseSettings):
     cheers_telegram_api_url: str = "https://api.telegram.org"
     cheers_resend_api_url: str = "https://api.resend.com"
 
+    # Media storage: files under CHEERS_MEDIA_ROOT (default <CHEERS_VAR_DIR>/media) unless a bucket is set.
+    cheers_media_root: Path | None = None
+    cheers_media_max_upload_mb: int = Field(default=200, gt=0)
+    cheers_s3_endpoint_url: str | None = None  # unset: AWS itself; set for MinIO, R2, Ceph, ...
+    cheers_s3_bucket: str = ""
+    cheers_s3_access_key: str = Field(default="", repr=False)
+    cheers_s3_secret_key: str = Field(default="", repr=False)
+    cheers_s3_region: str = "us-east-1"
+
     cheers_log_level: str = "INFO"
     cheers_log_format: str = "json"  # json | console
 
@@ -92,6 +101,11 @@ class Settings(BaseSettings):
     def _default_database(cls, value: object) -> object:
         return value or ""
 
+    @field_validator("cheers_s3_endpoint_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return value or None
+
     @field_validator("cheers_public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -103,6 +117,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalise_database_url(self.database_url)
         return f"sqlite+aiosqlite:///{(self.cheers_var_dir / 'cheers.db').as_posix()}"
+
+    @property
+    def media_root(self) -> Path:
+        """Where the local blob store keeps media files."""
+        return self.cheers_media_root or self.cheers_var_dir / "media"
+
+    @property
+    def media_max_upload_bytes(self) -> int:
+        return self.cheers_media_max_upload_mb * 1024 * 1024
 
     @property
     def is_sqlite(self) -> bool:

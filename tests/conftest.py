@@ -149,7 +149,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 async def runtime(settings: Settings, clock: FrozenClock) -> AsyncIterator[Runtime]:
     rt = build_runtime(settings, clock=clock)
     yield rt
-    await rt.db.dispose()
+    await rt.close()
 
 
 @pytest.fixture

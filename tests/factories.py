@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any, TypeVar
@@ -318,3 +318,21 @@ async def heartbeats(runtime: Runtime, component: str) -> Sequence[Heartbeat]:
     async with runtime.db.session() as session:
         query = select(Heartbeat).where(Heartbeat.component == component).order_by(Heartbeat.instance)
         return (await session.execute(query)).scalars().all()
+
+
+LAPSE_FIELDS = frozenset({"user_token_expires_at", "data_access_expires_at", "token_expires_at"})
+
+
+async def connection_lapses(runtime: Runtime, connection_id: int, **moments: datetime | None) -> None:
+    """Set when a connection's access lapses, as Meta's debug_token would have reported it.
+
+    For moments the twins cannot produce on their own (data access ending before the user token).
+    """
+    unknown = set(moments) - LAPSE_FIELDS
+    assert not unknown, f"not an expiry field: {sorted(unknown)}"
+    async with runtime.uow() as uow:
+        row = await uow.session.get(Connection, connection_id)
+        assert row is not None, f"connection {connection_id} should exist"
+        for name, value in moments.items():
+            setattr(row, name, value)
+        await uow.commit()

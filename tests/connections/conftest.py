@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from api.devtwins import twin_settings
@@ -13,6 +14,7 @@ from core.settings import Settings
 from sandbox.google import GoogleTwinControl, GoogleTwinState, running_google_twin
 from sandbox.meta import MetaTwinControl, MetaTwinState, running_meta_twin
 from tests.conftest import make_settings
+from tests.connections.browser import ConsentBrowser
 
 
 @dataclass
@@ -38,3 +40,16 @@ async def twins() -> AsyncIterator[Twins]:
 def settings(database_url: str, tmp_path: Path, twins: Twins) -> Settings:
     """The app's settings, every provider origin and app credential pointed at the twins."""
     return make_settings(database_url, tmp_path, **twin_settings(twins.meta_url, twins.google_url))
+
+
+@pytest.fixture
+async def network() -> AsyncIterator[httpx.AsyncClient]:
+    """The browser's client for everything outside our app (the twins), over real HTTP."""
+    async with httpx.AsyncClient(timeout=10.0) as c:
+        yield c
+
+
+@pytest.fixture
+def browser(client: httpx.AsyncClient, network: httpx.AsyncClient) -> ConsentBrowser:
+    """One browser (its own cookies) driving our app and the twins; make more with ConsentBrowser(client, network)."""
+    return ConsentBrowser(client, network)
