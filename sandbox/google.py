@@ -78,6 +78,7 @@ def create_google_twin(
         exception_handlers={RpcError: rpc_response, OAuthError: oauth_response},
         before_send=[record_call],
         openapi_config=None,
+        logging_config=None,  # the host process owns logging (twins run inside `make dev`)
     )
     return app, state
 

@@ -257,7 +257,13 @@ def create_meta_twin(
     """The twin app and its state, starting from the default scenario; `path_prefix` mounts it below a path."""
     state = MetaTwinState(app_id=app_id, app_secret=app_secret, clock=clock)
     router = Router(path=path_prefix or "/", route_handlers=[*CONTROL_HANDLERS, graph_entry])
-    app = Litestar(route_handlers=[router], state=State({"meta_twin": state}), openapi_config=None, debug=False)
+    app = Litestar(
+        route_handlers=[router],
+        state=State({"meta_twin": state}),
+        openapi_config=None,
+        logging_config=None,  # the host process owns logging (twins run inside `make dev`)
+        debug=False,
+    )
     return app, state
 
 
