@@ -6,6 +6,7 @@ need, the targets they offer and the Page/Instagram checks in `diagnose` (`_targ
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,7 +47,7 @@ def missing_scopes_error(provider: Provider, missing: list[str]) -> PermissionMi
     )
 
 
-class MetaAdapter:
+class MetaAdapter(ABC):
     """Base for FacebookAdapter and InstagramAdapter (implements providers.base.ProviderAdapter)."""
 
     provider: Provider
@@ -188,11 +189,13 @@ class MetaAdapter:
     # What each adapter adds: the Page fields it reads, its target, its "nothing to offer" error.
     page_fields: str
 
+    @abstractmethod
     async def _page_target(self, page: dict[str, Any], token: str) -> Target | None:
-        raise NotImplementedError
+        """The target one granted Page offers (None when it offers nothing, e.g. no linked Instagram)."""
 
+    @abstractmethod
     def _no_targets(self) -> MetadataMissing:
-        raise NotImplementedError
+        """The plain-language error when the consent offers nothing at all."""
 
     # -- diagnosing ----------------------------------------------------------------------------
 
@@ -216,8 +219,9 @@ class MetaAdapter:
         expires_at = user.expires_at if user is not None else publish.expires_at if publish is not None else None
         return Diagnosis(tuple(findings), expires_at=expires_at, data_access_expires_at=data_access, scopes=scopes)
 
+    @abstractmethod
     async def _target_findings(self, credentials: StoredCredentials) -> list[Finding]:
-        raise NotImplementedError
+        """The adapter's own checks: the Page (Facebook) or the linked account (Instagram)."""
 
     def _token_finding(self, info: TokenInfo | None) -> Finding:
         if info is None:
