@@ -7,6 +7,7 @@ deduplicate by the hash every put returns (computed while streaming, never by a 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -86,6 +87,36 @@ class BlobReader(Protocol):
 
 
 @runtime_checkable
+class BlockingBody(Protocol):
+    """A blocking byte source: an open file, or an S3 response body."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class ThreadedReader:
+    """A blocking body streamed in chunks read in a worker thread, never on the event loop."""
+
+    def __init__(self, body: BlockingBody, stat: BlobStat, chunk_size: int) -> None:
+        self.stat = stat
+        self._body = body
+        self._chunk_size = chunk_size
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        try:
+            while chunk := await asyncio.to_thread(self._body.read, self._chunk_size):
+                yield chunk
+        finally:
+            self._body.close()
+
+    async def aclose(self) -> None:
+        self._body.close()
+
+
 class BlobStore(Protocol):
     """Where media bytes live. Every method is safe to call from the event loop."""
 

@@ -23,6 +23,7 @@ from storage.blobs import (
     BlobTooLarge,
     InvalidBlobKey,
     StoredBlob,
+    ThreadedReader,
     content_key,
     one_chunk,
     validate_key,
@@ -33,28 +34,6 @@ META_DIR = ".meta"
 # Hopping to a thread per network chunk (often 64 KiB) costs more than the write; batch to 1 MiB.
 WRITE_BATCH = MIB
 T = TypeVar("T")
-
-
-class LocalReader:
-    """An open file streamed in chunks read off the event loop."""
-
-    def __init__(self, handle: IO[bytes], stat: BlobStat, chunk_size: int) -> None:
-        self.stat = stat
-        self._handle = handle
-        self._chunk_size = chunk_size
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._chunks()
-
-    async def _chunks(self) -> AsyncIterator[bytes]:
-        try:
-            while chunk := await asyncio.to_thread(self._handle.read, self._chunk_size):
-                yield chunk
-        finally:
-            self._handle.close()
-
-    async def aclose(self) -> None:
-        self._handle.close()
 
 
 class LocalBlobStore:
@@ -127,7 +106,7 @@ class LocalBlobStore:
     async def put_bytes(self, key: str | None, data: bytes, *, content_type: str) -> StoredBlob:
         return await self.put_stream(key, one_chunk(data), max_bytes=len(data), content_type=content_type)
 
-    async def open(self, key: str, *, chunk_size: int = MIB) -> LocalReader:
+    async def open(self, key: str, *, chunk_size: int = MIB) -> ThreadedReader:
         path = self.path_for(key)
         try:
             handle = await asyncio.to_thread(path.open, "rb")
@@ -138,7 +117,7 @@ class LocalBlobStore:
         except BaseException:
             handle.close()
             raise
-        return LocalReader(handle, stat, chunk_size)
+        return ThreadedReader(handle, stat, chunk_size)
 
     def _stat_open(self, key: str, handle: IO[bytes]) -> BlobStat:
         # Size from the open handle, so it matches the bytes this reader will stream.

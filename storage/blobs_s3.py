@@ -30,13 +30,13 @@ from storage.blobs import (
     BlobStoreUnavailable,
     BlobTooLarge,
     StoredBlob,
+    ThreadedReader,
     content_key,
     one_chunk,
     validate_key,
 )
 
 if TYPE_CHECKING:
-    from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
@@ -48,28 +48,6 @@ DEFAULT_PART_SIZE = 8 * MIB
 INCOMING_PREFIX = "incoming"  # content-addressed multipart uploads land here until their hash is known
 SHA256_META = "sha256"
 _MISSING = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
-
-
-class S3Reader:
-    """An object's body streamed in chunks read in a worker thread."""
-
-    def __init__(self, body: StreamingBody, stat: BlobStat, chunk_size: int) -> None:
-        self.stat = stat
-        self._body = body
-        self._chunk_size = chunk_size
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._chunks()
-
-    async def _chunks(self) -> AsyncIterator[bytes]:
-        try:
-            while chunk := await asyncio.to_thread(self._body.read, self._chunk_size):
-                yield chunk
-        finally:
-            self._body.close()
-
-    async def aclose(self) -> None:
-        self._body.close()
 
 
 class S3BlobStore:
@@ -243,7 +221,7 @@ class S3BlobStore:
     async def put_bytes(self, key: str | None, data: bytes, *, content_type: str) -> StoredBlob:
         return await self.put_stream(key, one_chunk(data), max_bytes=len(data), content_type=content_type)
 
-    async def open(self, key: str, *, chunk_size: int = MIB) -> S3Reader:
+    async def open(self, key: str, *, chunk_size: int = MIB) -> ThreadedReader:
         validate_key(key)
         response = await self._call(self._client.get_object, Bucket=self.bucket, Key=key, key=key)
         stat = BlobStat(
@@ -252,7 +230,7 @@ class S3BlobStore:
             content_type=response.get("ContentType") or DEFAULT_CONTENT_TYPE,
             sha256=response.get("Metadata", {}).get(SHA256_META),
         )
-        return S3Reader(response["Body"], stat, chunk_size)
+        return ThreadedReader(response["Body"], stat, chunk_size)
 
     async def get_bytes(self, key: str) -> bytes:
         reader = await self.open(key)
