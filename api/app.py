@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 import structlog
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -15,7 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from api.deps import base_dependencies
 from api.observability import Metrics, request_context_middleware
 from api.problems import exception_handlers
-from api.routes import accounts, audit, connections, health, login, me, media_files, notifications, oauth
+from api.routes import accounts, audit, connections, health, login, me, media, media_files, notifications, oauth
 from core.logging import configure_logging
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
@@ -89,6 +89,13 @@ def create_app(
             *connections.routes,
             *oauth.routes,
             *media_files.routes,
+            *media.routes,
+            # Uploads stream to the blob store; only this route accepts bodies up to the media limit.
+            Router(
+                path="/",
+                route_handlers=media.upload_routes,
+                request_max_body_size=settings.media_max_upload_bytes,
+            ),
         ],
         dependencies=base_dependencies(),
         exception_handlers=exception_handlers(),

@@ -17,13 +17,17 @@ from core.errors import (
     NotFound,
     PermissionDenied,
 )
+from core.media_errors import MediaTooLarge, MediaUnsupportedType
 
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://cheers.ai/problems/"
 
-_STATUS = {
+_STATUS: dict[type[DomainError], int] = {
+    # Before Invalid: both are MediaRejected, which is an Invalid (first match wins).
+    MediaTooLarge: 413,
+    MediaUnsupportedType: 415,
     NotFound: 404,
     PermissionDenied: 403,
     AuthenticationRequired: 401,

@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from croniter import croniter
 
-from core import audit, expiry, notifications, oauth
+from core import audit, expiry, media_jobs, notifications, oauth
 from core.audit import Actor
 from core.errors import NotFound
 from core.runtime import Runtime
@@ -83,6 +83,10 @@ async def _expiry_watch(runtime: Runtime) -> dict[str, Any]:
     return await expiry.watch(runtime)
 
 
+async def _media_sweep(runtime: Runtime) -> dict[str, Any]:
+    return await media_jobs.sweep(runtime)
+
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in [
@@ -104,6 +108,12 @@ JOBS: dict[str, JobSpec] = {
             "7 */6 * * *",
             "Warns 7, 3 and 1 days before a connection lapses; flags lapsed or revoked access.",
             _expiry_watch,
+        ),
+        JobSpec(
+            "media-derivatives-sweep",
+            "* * * * *",
+            "Wakes media whose derivatives are due (new, or retrying) and requeues work a dead worker left.",
+            _media_sweep,
         ),
     ]
 }

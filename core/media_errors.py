@@ -43,3 +43,15 @@ class VideoToolsMissing(MediaError):
     """ffmpeg or ffprobe is not installed: skip video derivatives and publish the original where allowed."""
 
     code = "video_tools_missing"
+
+
+class MediaTooLarge(MediaRejected):
+    """The upload passed the size limit while streaming; nothing was stored (HTTP 413)."""
+
+    code = "media_too_large"
+
+
+class MediaUnsupportedType(MediaRejected):
+    """The upload is neither a photo nor a video we accept, whatever its name says (HTTP 415)."""
+
+    code = "unsupported_media_type"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -38,6 +39,8 @@ class Runtime:
     http: httpx.AsyncClient | None = None
     _providers: Mapping[Provider, ProviderAdapter] | None = None
     _blobs: BlobStore | None = None
+    _image_pool: Executor | None = None
+    _owns_image_pool: bool = False
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db)
@@ -63,11 +66,30 @@ class Runtime:
             self._blobs = build_blob_store(self.settings)
         return self._blobs
 
+    @property
+    def image_pool(self) -> Executor:
+        """The process pool that decodes and encodes images (never the event loop), built on first use."""
+        if self._image_pool is None:
+            from core.imaging import make_image_pool  # Pillow loads only where images are processed
+
+            self._image_pool = make_image_pool()
+            self._owns_image_pool = True
+        return self._image_pool
+
+    def use_image_pool(self, pool: Executor) -> None:
+        """Swap in another executor (tests share one pool across tests; the caller shuts it down)."""
+        if self._owns_image_pool and self._image_pool is not None:
+            self._image_pool.shutdown(wait=False, cancel_futures=True)
+        self._image_pool, self._owns_image_pool = pool, False
+
     def use_providers(self, providers: Mapping[Provider, ProviderAdapter]) -> None:
         """Swap in other adapters (tests: an in-memory adapter for core state transitions)."""
         self._providers = providers
 
     async def close(self) -> None:
+        if self._owns_image_pool and self._image_pool is not None:
+            self._image_pool.shutdown(wait=False, cancel_futures=True)
+            self._image_pool, self._owns_image_pool = None, False
         if self.http is not None:
             await self.http.aclose()
             self.http = None

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     cheers_s3_access_key: str = Field(default="", repr=False)
     cheers_s3_secret_key: str = Field(default="", repr=False)
     cheers_s3_region: str = "us-east-1"
+    # Where the derivatives job looks for ffmpeg and ffprobe (os.pathsep-separated folders); unset: $PATH.
+    cheers_video_tools_path: str | None = None
+    # A file whose derivatives keep failing for passing reasons is marked failed after this many tries.
+    cheers_media_max_attempts: int = Field(default=5, gt=0)
 
     cheers_log_level: str = "INFO"
     cheers_log_format: str = "json"  # json | console
@@ -101,7 +105,7 @@ class Settings(BaseSettings):
     def _default_database(cls, value: object) -> object:
         return value or ""
 
-    @field_validator("cheers_s3_endpoint_url", mode="before")
+    @field_validator("cheers_s3_endpoint_url", "cheers_video_tools_path", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return value or None

@@ -10,6 +10,7 @@ from taskiq_redis import RedisStreamBroker
 from core.logging import configure_logging
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
+from tasks import media as _media_tasks  # noqa: F401 - registers the media-derivatives task
 from tasks import periodic
 from tasks.heartbeat import HeartbeatLoop
 from tasks.queue import TaskiqQueue

@@ -12,6 +12,7 @@ from storage.models.connections import (
     OAuthState,
     Provider,
 )
+from storage.models.media import MediaAsset, MediaDerivative, MediaKind, MediaStatus
 from storage.models.notifications import (
     Notification,
     NotificationDedup,
@@ -31,6 +32,10 @@ __all__ = [
     "Heartbeat",
     "JobRun",
     "LoginLink",
+    "MediaAsset",
+    "MediaDerivative",
+    "MediaKind",
+    "MediaStatus",
     "Membership",
     "MetaDataRequest",
     "Notification",

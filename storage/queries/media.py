@@ -1,0 +1,134 @@
+"""Queries for the media library: assets, derivatives, the job's claim and the sweep's picks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import MediaAsset, MediaDerivative, MediaStatus
+
+
+async def add(session: AsyncSession, asset: MediaAsset) -> MediaAsset:
+    session.add(asset)
+    await session.flush()
+    return asset
+
+
+async def get(session: AsyncSession, account_id: int, asset_id: int) -> MediaAsset | None:
+    result = await session.execute(
+        select(MediaAsset).where(MediaAsset.id == asset_id, MediaAsset.account_id == account_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def get_any(session: AsyncSession, asset_id: int) -> MediaAsset | None:
+    """An asset by id across venues: for the derivatives job, never for a venue's request."""
+    return await session.get(MediaAsset, asset_id)
+
+
+async def by_sha256(session: AsyncSession, account_id: int, sha256: str) -> MediaAsset | None:
+    result = await session.execute(
+        select(MediaAsset).where(MediaAsset.account_id == account_id, MediaAsset.sha256 == sha256)
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_for_account(
+    session: AsyncSession, account_id: int, *, before_id: int | None = None, limit: int = 50
+) -> Sequence[MediaAsset]:
+    """The venue's assets, newest first."""
+    query = select(MediaAsset).where(MediaAsset.account_id == account_id)
+    if before_id is not None:
+        query = query.where(MediaAsset.id < before_id)
+    result = await session.execute(query.order_by(MediaAsset.id.desc()).limit(limit))
+    return result.scalars().all()
+
+
+async def derivatives_for(
+    session: AsyncSession, account_id: int, asset_ids: Sequence[int]
+) -> Sequence[MediaDerivative]:
+    """The derivatives of the venue's assets `asset_ids`, by asset then preset."""
+    if not asset_ids:
+        return []
+    result = await session.execute(
+        select(MediaDerivative)
+        .join(MediaAsset, MediaAsset.id == MediaDerivative.asset_id)
+        .where(MediaAsset.account_id == account_id, MediaDerivative.asset_id.in_(asset_ids))
+        .order_by(MediaDerivative.asset_id, MediaDerivative.id)
+    )
+    return result.scalars().all()
+
+
+async def replace_derivatives(session: AsyncSession, asset_id: int, rows: Sequence[MediaDerivative]) -> None:
+    """Drop the asset's derivative rows and store `rows` instead (a re-run after a focal-point change)."""
+    await session.execute(delete(MediaDerivative).where(MediaDerivative.asset_id == asset_id))
+    session.add_all(rows)
+    await session.flush()
+
+
+async def delete_asset(session: AsyncSession, account_id: int, asset_id: int) -> None:
+    await session.execute(delete(MediaDerivative).where(MediaDerivative.asset_id == asset_id))
+    await session.execute(delete(MediaAsset).where(MediaAsset.id == asset_id, MediaAsset.account_id == account_id))
+
+
+async def blob_shared(session: AsyncSession, blob_key: str, *, other_than: int) -> bool:
+    """True when another asset (in any venue) stores its original under `blob_key` (content-addressed)."""
+    result = await session.execute(
+        select(func.count()).select_from(MediaAsset).where(MediaAsset.blob_key == blob_key, MediaAsset.id != other_than)
+    )
+    return int(result.scalar_one()) > 0
+
+
+async def assets_in_use(session: AsyncSession, account_id: int, asset_id: int) -> list[str]:
+    """Descriptions of the scheduled posts that use the asset ("Friday quiz night, 28 Nov 19:00").
+
+    There is no posts table yet, so nothing uses an asset and this returns []. The publishing issue
+    fills it with a query over scheduled posts and their targets; `core.media.delete` already refuses
+    (naming these) when it returns anything.
+    """
+    return []
+
+
+async def claim(session: AsyncSession, asset_id: int, *, now: datetime) -> bool:
+    """Atomically move a pending asset to processing (attempts + 1); False when another run has it or
+    it is no longer pending (a duplicate delivery then does nothing)."""
+    result = await session.execute(
+        update(MediaAsset)
+        .where(MediaAsset.id == asset_id, MediaAsset.status == MediaStatus.pending)
+        .values(
+            status=MediaStatus.processing,
+            attempts=MediaAsset.attempts + 1,
+            processing_started_at=now,
+            next_attempt_at=None,
+            updated_at=now,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def due_pending(session: AsyncSession, *, now: datetime, limit: int) -> list[int]:
+    """Pending assets whose (next) attempt is due, oldest due first, across venues."""
+    result = await session.execute(
+        select(MediaAsset.id)
+        .where(
+            MediaAsset.status == MediaStatus.pending,
+            or_(MediaAsset.next_attempt_at.is_(None), MediaAsset.next_attempt_at <= now),
+        )
+        .order_by(MediaAsset.next_attempt_at, MediaAsset.id)
+        .limit(limit)
+    )
+    return list(result.scalars().all())
+
+
+async def stuck_processing(session: AsyncSession, *, started_before: datetime, limit: int) -> Sequence[MediaAsset]:
+    """Assets a worker claimed before `started_before` and never finished (it died or was killed)."""
+    result = await session.execute(
+        select(MediaAsset)
+        .where(MediaAsset.status == MediaStatus.processing, MediaAsset.processing_started_at < started_before)
+        .order_by(MediaAsset.id)
+        .limit(limit)
+    )
+    return result.scalars().all()
