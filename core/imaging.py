@@ -1,8 +1,9 @@
 """The derivative engine: one upload in, one JPEG per surface preset out. Pure: no database, no HTTP.
 
-`derive_all` decodes once (reduced where the format allows), then for each preset crops around the focal
-point, resizes, applies the EXIF orientation to the small result and searches the JPEG quality that
-fits the provider's byte limit. `derive_in_pool` runs it off the event loop.
+`derive_all` decodes once (reduced where the format allows, down to the scale at which every preset's crop
+still holds its min_size), then for each preset crops around the focal point, resizes to the preset's size
+or what the decoded crop holds (never upscaling), applies the EXIF orientation to the small result and
+searches the JPEG quality that fits the provider's byte limit. `derive_in_pool` runs it off the event loop.
 """
 
 from __future__ import annotations
@@ -105,9 +106,16 @@ def _derive(
     source: bytes | Path, chosen: list[Preset], focal: tuple[float, float], limits: ImageLimits
 ) -> list[Derivative]:
     with open_source(source, limits) as (im, info):
-        # Sizes come from the header, so a too-small source fails before any pixel is decoded.
-        sizes = [_output_size(info, p) for p in chosen]
+        # The provider minimums are checked on the header, so a too-small source fails before any pixel is
+        # decoded.
+        for preset in chosen:
+            _check_provider_min(info, preset)
         work = decode(im, info, chosen)
+    # Each output is the preset's size or, when the (reduced) decode's crop is smaller, the largest
+    # exact-aspect size that crop holds: never upscaled, never below the preset's min_size when the source
+    # had it (decode picks its scale so).
+    upright = (work.height, work.width) if info.orientation in TRANSPOSED else work.size
+    sizes = [p.fitted(*upright) for p in chosen]
     # Presets with the same size and aspect (Instagram portrait and Facebook feed) share one resize and,
     # when the encoding fits both byte limits, one encode. Each resized image is dropped after the last
     # preset that needs it, so at most one is alive next to the decoded source (peak memory).
@@ -155,19 +163,12 @@ def make_image_pool(max_workers: int | None = None, *, max_tasks_per_child: int 
     )
 
 
-def _output_size(info: SourceInfo, preset: Preset) -> tuple[int, int]:
-    """The preset's size, or for a small source the largest exact-aspect size its crop holds (no upscaling)."""
-    if info.width / info.height > preset.ratio:
-        crop_w, crop_h = info.height * preset.ratio, float(info.height)
-    else:
-        crop_w, crop_h = float(info.width), info.width / preset.ratio
-    if crop_w >= preset.width and crop_h >= preset.height:
-        return preset.width, preset.height
-    # Whole multiples of the reduced ratio keep the aspect exact: Instagram refuses 4:5 plus a rounding error.
-    ax, ay = preset.aspect
-    k = min(int(crop_w // ax), int(crop_h // ay))
-    width, height = k * ax, k * ay
-    min_w, min_h = preset.min_size or (1, 1)
+def _check_provider_min(info: SourceInfo, preset: Preset) -> None:
+    """Refuse a source whose crop for this preset is under the provider's own minimum (no upscaling)."""
+    if preset.provider_min is None:
+        return
+    width, height = preset.fitted(info.width, info.height)
+    min_w, min_h = preset.provider_min
     if width < min_w or height < min_h:
         raise MediaRejected(
             f"This picture is {info.width}×{info.height} pixels, too small for {preset.label}, which needs at least "
@@ -176,7 +177,6 @@ def _output_size(info: SourceInfo, preset: Preset) -> tuple[int, int]:
             remedy="use a larger photo",
             preset=preset.name,
         )
-    return width, height
 
 
 def _crop_box(width: int, height: int, ratio: float, focal: tuple[float, float]) -> tuple[float, float, float, float]:

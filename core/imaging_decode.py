@@ -13,7 +13,7 @@ import os
 import re
 import struct
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from math import ceil
@@ -140,19 +140,21 @@ def open_source(source: bytes | Path, limits: ImageLimits) -> Iterator[tuple[Ima
 
 
 def decode(im: ImageFile.ImageFile, info: SourceInfo, presets: Sequence[Preset]) -> Image.Image:
-    """Decode once at the smallest scale that still covers every preset's crop, then normalise to sRGB RGB."""
-    need_w, need_h = needed_size(info.width, info.height, presets)
-    if info.orientation in TRANSPOSED:
-        need_w, need_h = need_h, need_w  # draft and reduce work on the stored (sideways) pixels
-    if info.format == "JPEG" and (need_w, need_h) != im.size:
-        # libjpeg scales by 1/2, 1/4 or 1/8 while decoding: the full-size pixels never exist in memory.
-        im.draft(None, (need_w, need_h))
+    """Decode once at the smallest scale whose crops still hold every preset's min_size, then normalise to sRGB
+    RGB. The result may be smaller than some targets: outputs are then made at what its crops hold."""
+    if info.format == "JPEG":
+        factor = decode_factor(info.width, info.height, presets, JPEG_DRAFT_FACTORS)
+        if factor > 1:
+            # libjpeg scales by 1/2, 1/4 or 1/8 while decoding: the full-size pixels never exist in memory.
+            # Asking for (w // f, h // f) of the stored (possibly sideways) size makes Pillow pick exactly f.
+            im.draft(None, (max(1, im.width // factor), max(1, im.height // factor)))
     try:
         im.load()
     except _DECODE_ERRORS as exc:
         raise _decode_error(exc, info.format) from exc
     out: Image.Image = im
-    factor = min(out.width // need_w, out.height // need_h)
+    upright = (out.height, out.width) if info.orientation in TRANSPOSED else out.size
+    factor = decode_factor(*upright, presets)
     if factor >= 2:
         # Formats without draft (PNG, WebP) or a draft that stopped short: shrink once by an integer
         # factor so every preset resizes from fewer pixels. Palette and 16-bit modes can't be reduced.
@@ -162,16 +164,25 @@ def decode(im: ImageFile.ImageFile, info: SourceInfo, presets: Sequence[Preset])
     return to_srgb(out)
 
 
-def needed_size(width: int, height: int, presets: Sequence[Preset]) -> tuple[int, int]:
-    """The smallest upright size whose aspect crops still hold every preset's target (never above the source)."""
-    scale = 0.0
-    for preset in presets:
-        if width / height > preset.ratio:
-            scale = max(scale, preset.height / height)  # wider than the preset: the crop keeps full height
-        else:
-            scale = max(scale, preset.width / width)
-    scale = min(scale, 1.0)
-    return min(width, ceil(width * scale)), min(height, ceil(height * scale))
+# The scales libjpeg decodes at (as divisors), largest first.
+JPEG_DRAFT_FACTORS = (8, 4, 2, 1)
+
+
+def decode_factor(width: int, height: int, presets: Sequence[Preset], factors: Iterable[int] | None = None) -> int:
+    """The largest divisor of an upright width x height image (among `factors`; default any integer) after
+    which every preset still gets at least its floor (Preset.min_size). 1 when no reduction keeps them all,
+    e.g. a source already smaller than a floor."""
+
+    def keeps_all(factor: int) -> bool:
+        w, h = ceil(width / factor), ceil(height / factor)  # what libjpeg and reduce() produce
+        return all(p.holds_floor(w, h) for p in presets)
+
+    if factors is None:
+        best = 1
+        while best < min(width, height) and keeps_all(best + 1):
+            best += 1
+        return best
+    return next((f for f in sorted(factors, reverse=True) if f == 1 or keeps_all(f)), 1)
 
 
 _REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBa", "La", "CMYK", "I", "F"})

@@ -1,8 +1,34 @@
 """Derivative presets per publishing surface and the limits the image engine enforces.
 
 Sizes and byte limits come from ../shared/design/provider-facts.md §4.5 and §6 (mostly third-party
-sources; see docs/performance.md and the table there). Byte limits use decimal megabytes, which are
-smaller than binary ones, so a derivative is inside the limit whichever unit the provider means.
+sources; see docs/performance.md and the table there).
+
+Each preset has a recommended `width` x `height` (what we produce when the source allows) and a `min_size`:
+the smallest output we accept in exchange for a cheaper decode. The engine decodes a JPEG at 1/2, 1/4 or
+1/8 scale (PNG/WebP: `reduce`) whenever every preset's crop still holds its `min_size` at that scale, and
+then makes each output at the preset size or, if the decoded crop is smaller, the largest exact-aspect
+size it holds: never upscaled. Every `min_size` is at or above the provider's own minimum, so a reduced
+decode never produces an output a provider refuses or upscales much:
+
+| preset             | target    | min_size  | provider minimum (provider-facts.md) | why this floor            |
+|--------------------|-----------|-----------|--------------------------------------|---------------------------|
+| instagram_square   | 1080x1080 | 1000x1000 | width 320 (§4.5; smaller scaled up)  | 1000 px long side (a)     |
+| instagram_portrait | 1080x1350 | 800x1000  | width 320 (§4.5)                     | (a), exact 4:5            |
+| facebook_feed      | 1080x1350 | 800x1000  | none published (§6)                  | (a), as Instagram 4:5     |
+| facebook_link      | 1200x630  | 1000x525  | 600x315 for a large preview (§6)     | (a), exact 40:21          |
+| story              | 1080x1920 | 540x960   | reels minimum 540x960 (§6)           | the provider minimum (b)  |
+| google_business    | 1200x900  | 1000x750  | 250x250 (§6; smaller is refused)     | (a), exact 4:3            |
+
+(a) 1000 px on the long side, our quality floor (well above the provider minimum): a square is within 8 % of
+the 1080 px Instagram shows; a 4:5 portrait at 800x1000 is shown about 1.35x enlarged on a 1080 px screen.
+(b) 9:16 from a 3:2 photo is a narrow slice: at 1/4 scale a 24 MP photo still gives
+558x992, above the reels minimum, where a 1000 px floor would force a 1/2-scale decode (4x the pixels).
+
+A 24-megapixel 6000x4000 photo therefore decodes at 1/4 (1500x1000): square 1000x1000, portrait and feed
+800x1000, story 558x992, link and Business Profile at their full 1200x630 and 1200x900.
+
+Byte limits use decimal megabytes, which are smaller than binary ones, so a derivative is inside the limit
+whichever unit the provider means.
 """
 
 from __future__ import annotations
@@ -23,8 +49,12 @@ class Preset:
     height: int
     max_bytes: int
     min_bytes: int = 0
-    # The smallest output the provider accepts; a source whose crop is smaller is rejected for this preset.
+    # The smallest output we settle for to decode at a reduced scale (None: the target itself, i.e. never
+    # reduce below it). Keep it at the preset's exact aspect and at or above provider_min.
     min_size: tuple[int, int] | None = None
+    # The smallest output the provider accepts at all; a source whose crop is smaller is rejected for this
+    # preset (None: the provider scales small images up itself).
+    provider_min: tuple[int, int] | None = None
     format: str = "JPEG"
 
     @property
@@ -37,20 +67,48 @@ class Preset:
     def ratio(self) -> float:
         return self.width / self.height
 
+    @property
+    def floor(self) -> tuple[int, int]:
+        """min_size, never above the target: what a reduced decode must still give this preset."""
+        min_w, min_h = self.min_size or (self.width, self.height)
+        return min(min_w, self.width), min(min_h, self.height)
+
+    def fitted(self, width: int, height: int) -> tuple[int, int]:
+        """The output this preset gets from an upright width x height image: the target size, or the largest
+        exact-aspect size its crop holds (no upscaling)."""
+        if width / height > self.ratio:
+            crop_w, crop_h = height * self.ratio, float(height)
+        else:
+            crop_w, crop_h = float(width), width / self.ratio
+        if crop_w >= self.width and crop_h >= self.height:
+            return self.width, self.height
+        # Whole multiples of the reduced ratio keep the aspect exact: Instagram refuses 4:5 plus a rounding error.
+        ax, ay = self.aspect
+        k = min(int(crop_w // ax), int(crop_h // ay))
+        return k * ax, k * ay
+
+    def holds_floor(self, width: int, height: int) -> bool:
+        """True when an upright width x height image still gives this preset at least its floor."""
+        out_w, out_h = self.fitted(width, height)
+        floor_w, floor_h = self.floor
+        return out_w >= floor_w and out_h >= floor_h
+
 
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         # Instagram feed: JPEG only, ≤ 8 MB, aspect 4:5 to 1.91:1; it scales widths below 320 up itself,
-        # so there is no minimum to reject on.
-        Preset("instagram_square", "Instagram square", 1080, 1080, max_bytes=8 * MB),
-        Preset("instagram_portrait", "Instagram portrait (4:5)", 1080, 1350, max_bytes=8 * MB),
+        # so there is no minimum to reject on. min_size: 1000 px on the long side (see the table above).
+        Preset("instagram_square", "Instagram square", 1080, 1080, max_bytes=8 * MB, min_size=(1000, 1000)),
+        Preset("instagram_portrait", "Instagram portrait (4:5)", 1080, 1350, max_bytes=8 * MB, min_size=(800, 1000)),
         # Facebook feed: 4:5 rather than 1:1 because it fills the most of a phone screen, the way most
         # pub customers scroll. Photos via the API must be smaller than 4 MB.
-        Preset("facebook_feed", "Facebook feed (4:5)", 1080, 1350, max_bytes=4 * MB - 1),
-        Preset("facebook_link", "Facebook link (1.91:1)", 1200, 630, max_bytes=4 * MB - 1),
+        Preset("facebook_feed", "Facebook feed (4:5)", 1080, 1350, max_bytes=4 * MB - 1, min_size=(800, 1000)),
+        # Facebook link: 600x315 is the smallest large preview (§6); we keep 1000x525 or more.
+        Preset("facebook_link", "Facebook link (1.91:1)", 1200, 630, max_bytes=4 * MB - 1, min_size=(1000, 525)),
         # Instagram and Facebook stories share this file, so Facebook's < 4 MB (stricter than 8 MB) applies.
-        Preset("story", "Story (9:16)", 1080, 1920, max_bytes=4 * MB - 1),
+        # min_size: the reels minimum 540x960 (§6), exactly 9:16.
+        Preset("story", "Story (9:16)", 1080, 1920, max_bytes=4 * MB - 1, min_size=(540, 960)),
         # Business Profile: 1200x900 (4:3) rather than 720x720 because local posts show a 4:3 card and the
         # LSM guide advises ~4:3; JPEG, 10 KB - 5 MB, at least 250x250.
         Preset(
@@ -60,7 +118,8 @@ PRESETS: dict[str, Preset] = {
             900,
             max_bytes=5 * MB,
             min_bytes=10_000,
-            min_size=(250, 250),
+            min_size=(1000, 750),
+            provider_min=(250, 250),
         ),
     )
 }

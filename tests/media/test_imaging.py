@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from core.imaging import PRESETS, Derivative, Preset, derive_all, presets_named, probe_image
-from core.imaging_decode import needed_size
+from core.imaging_decode import JPEG_DRAFT_FACTORS, decode_factor
 from core.media_errors import MediaRejected
 from tests.media.images import (
     GPS_IFD,
@@ -43,13 +43,34 @@ def big_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def assert_within_provider_rules(d: Derivative, source_size: tuple[int, int] | None = None) -> None:
+    """What a provider and a viewer see: exact aspect, between min_size and the target, inside the limits."""
+    preset = PRESETS[d.preset]
+    ax, ay = preset.aspect
+    assert d.width * ay == d.height * ax, f"{d.preset}: {d.width}x{d.height} is not exactly {ax}:{ay}"
+    assert d.width <= preset.width and d.height <= preset.height, f"{d.preset} is above its target"
+    if source_size is None or all(p.holds_floor(*source_size) for p in PRESETS.values()):
+        floor_w, floor_h = preset.floor
+        assert d.width >= floor_w and d.height >= floor_h, f"{d.preset}: {d.width}x{d.height} under its min_size"
+    if preset.provider_min:
+        assert d.width >= preset.provider_min[0] and d.height >= preset.provider_min[1]
+    if preset.name.startswith("instagram"):
+        assert 320 <= d.width <= 1440 and 0.8 <= d.width / d.height <= 1.91
+    if preset.name == "story":
+        assert d.width >= 540 and d.height >= 960  # the reels minimum
+    if preset.name == "facebook_link":
+        assert d.width >= 600 and d.height >= 315  # the large-preview minimum
+    assert preset.min_bytes <= d.byte_size <= preset.max_bytes
+
+
 def test_every_preset_has_its_size_aspect_and_format(big_photo: Path) -> None:
     derivatives = derive_all(big_photo)
     assert [d.preset for d in derivatives] == list(PRESETS)
     for d in derivatives:
         preset = PRESETS[d.preset]
         im = opened(d)
-        assert (im.width, im.height) == (d.width, d.height) == (preset.width, preset.height)
+        assert (im.width, im.height) == (d.width, d.height)
+        assert_within_provider_rules(d, (3000, 2000))
         assert im.format == d.format == "JPEG" and d.mime_type == "image/jpeg"
         assert im.mode == "RGB"
         assert im.info.get("progressive") == 1, "outputs are progressive JPEGs"
@@ -68,7 +89,8 @@ def test_preset_table_matches_the_provider_rules() -> None:
         "story": (1080, 1920, (9, 16), 3_999_999),
         "google_business": (1200, 900, (4, 3), 5_000_000),
     }
-    assert PRESETS["google_business"].min_size == (250, 250) and PRESETS["google_business"].min_bytes == 10_000
+    google = PRESETS["google_business"]
+    assert google.provider_min == (250, 250) and google.min_bytes == 10_000
     # Instagram accepts 4:5 up to 1.91:1; every preset meant for it must sit in that range.
     for name in ("instagram_square", "instagram_portrait", "facebook_link"):
         assert 0.8 <= PRESETS[name].ratio <= 1.91
@@ -236,17 +258,74 @@ def test_source_too_small_for_google_is_rejected_naming_the_surface() -> None:
 
 
 def test_reduced_decode_still_fills_every_preset(tmp_path: Path) -> None:
-    # A PNG has no draft mode: it is decoded in full, reduce()d by 2 (the largest target needs 1200 of its
-    # 2600 columns) and each preset still gets its full size.
+    # A PNG has no draft mode: it is decoded in full, then reduce()d by 2 (1300x1300 still holds the square's
+    # and the link's full targets) and each preset still gets its full size.
     path = tmp_path / "big.png"
     path.write_bytes(encode(photo_like(2600, 2600), "PNG", compress_level=1))
     chosen = presets_named(["instagram_square", "facebook_link"])
-    assert needed_size(2600, 2600, chosen) == (1200, 1200)
+    assert decode_factor(2600, 2600, chosen) == 2
     assert [(d.width, d.height) for d in derive_all(path, chosen)] == [(1080, 1080), (1200, 630)]
 
 
-def test_needed_size_covers_the_most_demanding_preset() -> None:
-    # 6000x4000 landscape: the 9:16 story crop is 2250x4000 and needs 1920 rows, so 0.48 of the source.
-    assert needed_size(6000, 4000, list(PRESETS.values())) == (2880, 1920)
-    assert needed_size(6000, 4000, [PRESETS["facebook_link"]]) == (1200, 800)
-    assert needed_size(800, 600, list(PRESETS.values())) == (800, 600)  # never above the source
+def test_a_source_just_under_the_reduction_point_decodes_in_full_and_gives_every_target() -> None:
+    # At 1/2 a 1900x1900 photo would be 950 px, under the square's 1000 px floor: no reduction, so every
+    # preset gets its full target, except the story, whose 9:16 slice of a square is only 1068x1900.
+    assert decode_factor(1900, 1900, list(PRESETS.values()), JPEG_DRAFT_FACTORS) == 1
+    data = encode(photo_like(1900, 1900), quality=90)
+    for d in derive_all(data):
+        preset = PRESETS[d.preset]
+        want = (1062, 1888) if d.preset == "story" else (preset.width, preset.height)
+        assert (d.width, d.height) == want, d.preset
+        assert_within_provider_rules(d, (1900, 1900))
+
+
+def test_a_24_megapixel_photo_decodes_at_a_quarter_and_stays_within_the_rules(tmp_path: Path) -> None:
+    # 6000x4000 at 1/4 is 1500x1000: every preset's crop still holds its min_size (the story's 9:16 slice
+    # is 562x1000, above the reels minimum 540x960), so no preset forces a larger decode.
+    presets = list(PRESETS.values())
+    assert decode_factor(6000, 4000, presets, JPEG_DRAFT_FACTORS) == 4
+    assert decode_factor(4000, 6000, presets, JPEG_DRAFT_FACTORS) == 4  # portrait phone photos too
+    path = tmp_path / "24mp.jpg"
+    path.write_bytes(encode(photo_like(6000, 4000, sigma=8), quality=80))
+    sizes = {d.preset: (d.width, d.height) for d in derive_all(path)}
+    assert sizes == {
+        "instagram_square": (1000, 1000),
+        "instagram_portrait": (800, 1000),
+        "facebook_feed": (800, 1000),
+        "facebook_link": (1200, 630),  # the 1500x787 crop still holds the full target
+        "story": (558, 992),  # 62 x (9, 16): the largest exact 9:16 inside the 562x1000 crop
+        "google_business": (1200, 900),
+    }
+
+
+def test_decode_factor_keeps_every_floor_and_never_reduces_a_small_source() -> None:
+    presets = list(PRESETS.values())
+    for width, height in ((6000, 4000), (4000, 6000), (3000, 2000), (8000, 2000), (2600, 2600), (12000, 5000)):
+        factor = decode_factor(width, height, presets, JPEG_DRAFT_FACTORS)
+        decoded = (-(-width // factor), -(-height // factor))
+        assert all(p.holds_floor(*decoded) for p in presets), (width, height)
+        if factor < 8:  # the next scale down would lose a floor
+            twice = (-(-width // (factor * 2)), -(-height // (factor * 2)))
+            assert not all(p.holds_floor(*twice) for p in presets), (width, height)
+    assert decode_factor(800, 600, presets) == 1  # already under the floors: never reduced
+    assert decode_factor(6000, 4000, [PRESETS["facebook_link"]]) == 6  # 1000x667 still holds 1000x525
+    # A custom preset without min_size keeps the old rule: never decode below its target.
+    exact = Preset("exact", "exact", 1080, 1920, max_bytes=10**7)
+    assert decode_factor(6000, 4000, [exact], JPEG_DRAFT_FACTORS) == 2
+
+
+def test_preset_min_sizes_are_exact_aspect_and_above_the_provider_minimums() -> None:
+    provider_minimums = {
+        "instagram_square": (320, 320),
+        "instagram_portrait": (320, 400),
+        "facebook_feed": (320, 400),
+        "facebook_link": (600, 315),
+        "story": (540, 960),
+        "google_business": (250, 250),
+    }
+    for name, preset in PRESETS.items():
+        assert preset.min_size is not None
+        min_w, min_h = preset.min_size
+        assert min_w * preset.aspect[1] == min_h * preset.aspect[0], name
+        assert min_w <= preset.width and min_h <= preset.height, name
+        assert min_w >= provider_minimums[name][0] and min_h >= provider_minimums[name][1], name
