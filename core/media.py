@@ -155,9 +155,9 @@ async def upload(
             existing, True, f"This file is already in the library as {existing.filename} (#{existing.id})."
         )
     now = runtime.clock.now()
-    asset = await media_q.add(
+    asset = await media_q.add_unless_present(
         uow.session,
-        MediaAsset(
+        dict(
             account_id=access.account_id,
             kind=kind,
             filename=clean_filename(filename),
@@ -173,6 +173,12 @@ async def upload(
             updated_at=now,
         ),
     )
+    if asset is None:  # the same bytes arrived a moment ago through another upload
+        existing = await media_q.by_sha256(uow.session, access.account_id, stored.sha256)
+        assert existing is not None, "the conflicting asset is visible once its insert committed"
+        return UploadResult(
+            existing, True, f"This file is already in the library as {existing.filename} (#{existing.id})."
+        )
     wake_after_commit(runtime, uow, asset.id)
     log.info("media_uploaded", asset_id=asset.id, kind=kind.value, size=stored.size)
     return UploadResult(asset, False, f"Uploaded {asset.filename}; preparing versions for each platform.")

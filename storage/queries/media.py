@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import MediaAsset, MediaDerivative, MediaStatus
@@ -15,6 +18,20 @@ async def add(session: AsyncSession, asset: MediaAsset) -> MediaAsset:
     session.add(asset)
     await session.flush()
     return asset
+
+
+async def add_unless_present(session: AsyncSession, values: dict[str, Any]) -> MediaAsset | None:
+    """Insert an asset unless the venue already has these bytes; None when another upload won the race."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (
+        insert_fn(MediaAsset)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[MediaAsset.account_id, MediaAsset.sha256])
+        .returning(MediaAsset.id)
+    )
+    asset_id = (await session.execute(stmt)).scalar_one_or_none()
+    return None if asset_id is None else await session.get(MediaAsset, asset_id)
 
 
 async def get(session: AsyncSession, account_id: int, asset_id: int) -> MediaAsset | None:

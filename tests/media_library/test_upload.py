@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from core.imaging import PRESETS
 from core.media_jobs import process
 from core.runtime import Runtime
-from storage.models import MediaAsset, Notification
+from storage.models import MediaAsset, MediaKind, MediaStatus, Notification
+from storage.queries import media as media_q
 from tests import factories
 from tests.media_library.conftest import RecordingQueue, RuntimeFactory, Venue, make_venue, upload
 
@@ -140,3 +141,29 @@ async def test_a_truncated_jpeg_fails_at_once_with_its_reason_and_a_notification
     assert note.account_id == venue.id and note.subject == {"media_asset_id": asset_id}
     assert "half.jpg" in note.title
     assert note.payload["message"] == asset["last_error"] and note.payload["remedy"]
+
+
+async def test_the_same_bytes_landing_twice_at_once_keep_one_asset(runtime: Runtime) -> None:
+    """Two uploads racing past the duplicate check: the database keeps one, the loser is told."""
+    venue = await factories.venue(runtime)
+    row = {
+        "account_id": venue,
+        "kind": MediaKind.image,
+        "filename": "quiz.jpg",
+        "content_type": "image/jpeg",
+        "size": 10,
+        "sha256": "ab" * 32,
+        "blob_key": "sha256/ab/ab/x",
+        "status": MediaStatus.pending,
+        "attempts": 0,
+        "next_attempt_at": runtime.clock.now(),
+        "uploaded_by_user_id": None,
+        "created_at": runtime.clock.now(),
+        "updated_at": runtime.clock.now(),
+    }
+    async with runtime.uow() as uow:
+        first = await media_q.add_unless_present(uow.session, row)
+        second = await media_q.add_unless_present(uow.session, {**row, "filename": "quiz-copy.jpg"})
+        await uow.commit()
+    assert first is not None and first.filename == "quiz.jpg"
+    assert second is None, "the second insert of the same bytes must not create a second asset"
