@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +23,18 @@ class VenueAccess:
     account_id: int
     role: Role
     staff_override: bool = False
+
+    async def record(self, session: AsyncSession, clock: Clock, action: str, **details: Any) -> None:
+        """Audit an action taken with this access: actor, venue and staff override filled in."""
+        await audit.record(
+            session,
+            clock,
+            self.actor,
+            action,
+            account_id=self.account_id,
+            staff_override=self.staff_override,
+            **details,
+        )
 
 
 async def authorize(

@@ -85,16 +85,8 @@ async def update_account(
         account.timezone = timezone
     if changes:
         await session.flush()
-        await audit.record(
-            session,
-            clock,
-            access.actor,
-            "account_updated",
-            account_id=account.id,
-            subject_type="account",
-            subject_id=account.id,
-            staff_override=access.staff_override,
-            changes=changes,
+        await access.record(
+            session, clock, "account_updated", subject_type="account", subject_id=account.id, changes=changes
         )
     return account
 
@@ -131,17 +123,7 @@ async def add_member(
     if await accounts_q.get_membership(session, access.account_id, user_id) is not None:
         raise Conflict(f"person {user_id} is already a member of this venue; change their role instead")
     membership = await accounts_q.add_membership(session, account_id=access.account_id, user_id=user_id, role=role)
-    await audit.record(
-        session,
-        clock,
-        access.actor,
-        "member_added",
-        account_id=access.account_id,
-        subject_type="user",
-        subject_id=user_id,
-        role=role.value,
-        staff_override=access.staff_override,
-    )
+    await access.record(session, clock, "member_added", subject_type="user", subject_id=user_id, role=role.value)
     return membership
 
 
@@ -162,18 +144,15 @@ async def change_role(
     membership.role = role
     await session.flush()
     dropped = await auth_q.revoke_sessions_of_user(session, user_id, now=clock.now(), reason="role_changed")
-    await audit.record(
+    await access.record(
         session,
         clock,
-        access.actor,
         "role_changed",
-        account_id=access.account_id,
         subject_type="user",
         subject_id=user_id,
         before=before.value,
         after=role.value,
         sessions_dropped=dropped,
-        staff_override=access.staff_override,
     )
     return membership
 
@@ -187,17 +166,14 @@ async def remove_member(session: AsyncSession, clock: Clock, access: VenueAccess
         raise Conflict("a venue needs at least one owner; make someone else owner first")
     await accounts_q.delete_membership(session, membership)
     dropped = await auth_q.revoke_sessions_of_user(session, user_id, now=clock.now(), reason="role_changed")
-    await audit.record(
+    await access.record(
         session,
         clock,
-        access.actor,
         "member_removed",
-        account_id=access.account_id,
         subject_type="user",
         subject_id=user_id,
         role=membership.role.value,
         sessions_dropped=dropped,
-        staff_override=access.staff_override,
     )
 
 

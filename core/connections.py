@@ -188,6 +188,12 @@ def credentials(connection: Connection, cipher: TokenCipher) -> StoredCredential
 SECRET_NAMES = ("access_token", "refresh_token", "user_token")
 
 
+def erase_secrets(connection: Connection, cipher: TokenCipher) -> None:
+    """Drop every stored token (ciphertext and hint) while keeping the row and its history."""
+    for name in SECRET_NAMES:
+        seal(connection, name, None, cipher)
+
+
 async def reveal(
     session: AsyncSession, clock: Clock, cipher: TokenCipher, access: VenueAccess, connection_id: int, which: str
 ) -> str:
@@ -211,16 +217,8 @@ async def reveal(
     value = unseal(connection, which, cipher)
     if value is None:
         raise NotFound(f"connection {connection_id} has no {which.replace('_', ' ')}")
-    await audit.record(
-        session,
-        clock,
-        access.actor,
-        "token_revealed",
-        account_id=access.account_id,
-        subject_type="connection",
-        subject_id=connection_id,
-        which=which,
-        staff_override=access.staff_override,
+    await access.record(
+        session, clock, "token_revealed", subject_type="connection", subject_id=connection_id, which=which
     )
     return value
 
@@ -275,22 +273,13 @@ async def disconnect(
             note = "The provider had already ended our access."
         except ProviderError as exc:
             note = f"We could not revoke at the provider ({exc.message}); remove CheersAI's access there too."
-    for name in SECRET_NAMES:
-        seal(connection, name, None, cipher)
+    erase_secrets(connection, cipher)
     connection.status = ConnectionStatus.disconnected
     connection.status_reason = "disconnected by a person"
     connection.disconnected_at = clock.now()
     await session.flush()
-    await audit.record(
-        session,
-        clock,
-        access.actor,
-        "connection_disconnected",
-        account_id=access.account_id,
-        subject_type="connection",
-        subject_id=connection_id,
-        note=note,
-        staff_override=access.staff_override,
+    await access.record(
+        session, clock, "connection_disconnected", subject_type="connection", subject_id=connection_id, note=note
     )
     return f"Disconnected {connection.display_name}. {note}"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from core import audit, notifications
 from core.audit import Actor
-from core.connections import PROVIDER_LABEL, credentials
+from core.connections import PROVIDER_LABEL, SECRET_NAMES, credentials
 from core.runtime import Runtime
 from providers.errors import ProviderError
 from storage.models import Connection, ConnectionStatus, Provider, Severity
@@ -17,7 +17,6 @@ from storage.queries import accounts as accounts_q
 from storage.queries import connections as connections_q
 from storage.secrets import seal
 
-TOKEN_FIELDS = ("access_token", "refresh_token", "user_token")
 ID_FIELDS = ("page_id", "ig_business_id", "location_name")
 PLACEHOLDER = "imported:"  # external_id of an imported row that carried no id at all
 
@@ -81,7 +80,7 @@ async def import_lines(
                 display_name=str(row.get("name") or external_id),
                 status=ConnectionStatus.active,
             )
-            for name in TOKEN_FIELDS:
+            for name in SECRET_NAMES:
                 if row.get(name):
                     seal(connection, name, str(row[name]), cipher)
             for name in ID_FIELDS:

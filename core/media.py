@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from core import audit
 from core.access import VenueAccess
 from core.errors import Conflict, Invalid, NotFound
 from core.imaging_decode import sniff as sniff_image
@@ -244,16 +243,8 @@ async def delete(runtime: Runtime, uow: UnitOfWork, access: VenueAccess, asset_i
         keys.append(asset.blob_key)  # another venue uploaded the same bytes: their copy stays
     filename = asset.filename
     await media_q.delete_asset(uow.session, access.account_id, asset.id)
-    await audit.record(
-        uow.session,
-        runtime.clock,
-        access.actor,
-        "media_deleted",
-        account_id=access.account_id,
-        subject_type="media_asset",
-        subject_id=asset_id,
-        filename=filename,
-        staff_override=access.staff_override,
+    await access.record(
+        uow.session, runtime.clock, "media_deleted", subject_type="media_asset", subject_id=asset_id, filename=filename
     )
 
     async def remove_files() -> None:

@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import audit, notifications
 from core.audit import Actor
 from core.clock import Clock
+from core.connections import erase_secrets
 from core.errors import Invalid, NotFound
 from storage.crypto import TokenCipher
 from storage.models import Channel, ConnectionStatus, MetaDataRequest, Severity
 from storage.queries import connections as connections_q
-from storage.secrets import seal
 
 
 def _b64decode(part: str) -> bytes:
@@ -73,8 +73,7 @@ async def handle(
                 else "Facebook asked us to delete the data"
             )
             if kind == "data_deletion":
-                for name in ("access_token", "refresh_token", "user_token"):
-                    seal(connection, name, None, cipher)
+                erase_secrets(connection, cipher)
             await notifications.notify(
                 session,
                 clock,

@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import audit
 from core.access import VenueAccess
 from core.clock import Clock
 from core.connections import ConnectionChange, save_target
@@ -87,16 +86,13 @@ async def start(
             outcome={},
         ),
     )
-    await audit.record(
+    await access.record(
         session,
         clock,
-        access.actor,
         "reconnect_started" if connection else "connect_started",
-        account_id=access.account_id,
         subject_type="connection",
         subject_id=connection.id if connection else None,
         provider=adapter.provider.value,
-        staff_override=access.staff_override,
     )
     url = f"{settings.cheers_public_url}/oauth/{adapter.provider.value}/start?state={quote(raw_state)}"
     return ConsentLink(url=url, state_id=state.id, expires_at=state.expires_at)
