@@ -15,7 +15,19 @@ from litestar.openapi.spec import Components, SecurityScheme
 from api.deps import base_dependencies
 from api.observability import Metrics, request_context_middleware
 from api.problems import exception_handlers
-from api.routes import accounts, audit, connections, health, login, me, media, media_files, notifications, oauth
+from api.routes import (
+    accounts,
+    audit,
+    connections,
+    health,
+    login,
+    me,
+    media,
+    media_files,
+    notifications,
+    oauth,
+    posts,
+)
 from core.logging import configure_logging
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
@@ -90,6 +102,7 @@ def create_app(
             *oauth.routes,
             *media_files.routes,
             *media.routes,
+            *posts.routes,
             # Uploads stream to the blob store; only this route accepts bodies up to the media limit.
             Router(
                 path="/",

@@ -88,6 +88,21 @@ class Settings(BaseSettings):
     # A file whose derivatives keep failing for passing reasons is marked failed after this many tries.
     cheers_media_max_attempts: int = Field(default=5, gt=0)
 
+    # Publishing engine (docs/operations.md): freshness cutoff, lease, dispatcher cadence, retries, pacing.
+    cheers_post_freshness_minutes: int = Field(default=180, gt=0)
+    cheers_publish_lease_seconds: float = Field(default=180.0, gt=0)
+    cheers_dispatch_interval_seconds: float = Field(default=1.0, gt=0)
+    cheers_dispatch_batch: int = Field(default=50, gt=0)
+    cheers_dispatcher_in_workers: bool = True  # each worker process runs a dispatcher loop
+    cheers_publish_max_retries: int = Field(default=5, gt=0)
+    cheers_publish_retry_base_seconds: float = Field(default=30.0, gt=0)
+    cheers_connection_min_interval_seconds: float = Field(default=2.0, ge=0)
+    cheers_connection_max_in_flight: int = Field(default=2, gt=0)
+    cheers_watchdog_late_minutes: int = Field(default=5, gt=0)
+    cheers_worker_stale_minutes: int = Field(default=3, gt=0)
+    cheers_package_link_minutes: int = Field(default=60 * 24, gt=0)
+    cheers_instagram_hashtag_limit: int = Field(default=30, gt=0)
+
     cheers_log_level: str = "INFO"
     cheers_log_format: str = "json"  # json | console
 

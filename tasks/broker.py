@@ -12,6 +12,8 @@ from core.runtime import Runtime, build_runtime
 from core.settings import Settings
 from tasks import media as _media_tasks  # noqa: F401 - registers the media-derivatives task
 from tasks import periodic
+from tasks import publish as _publish_tasks  # noqa: F401 - registers the publish-delivery task
+from tasks.dispatcher import DispatcherLoop
 from tasks.heartbeat import HeartbeatLoop
 from tasks.queue import TaskiqQueue
 
@@ -41,6 +43,7 @@ def create_broker(settings: Settings | None = None, runtime: Runtime | None = No
     async_shared_broker.default_broker(broker)
 
     heartbeat: dict[str, HeartbeatLoop] = {}
+    dispatchers: dict[str, DispatcherLoop] = {}
 
     async def on_worker_startup(state: TaskiqState) -> None:
         if getattr(state, "runtime", None) is not None:
@@ -57,9 +60,14 @@ def create_broker(settings: Settings | None = None, runtime: Runtime | None = No
         if broker.is_worker_process:
             heartbeat["loop"] = HeartbeatLoop(rt, "worker", {"broker": type(broker).__name__})
             heartbeat["loop"].start()
+            if settings.cheers_dispatcher_in_workers:
+                dispatchers["loop"] = DispatcherLoop(rt)
+                dispatchers["loop"].start()
             log.info("worker_started", broker=type(broker).__name__)
 
     async def on_worker_shutdown(state: TaskiqState) -> None:
+        if "loop" in dispatchers:
+            await dispatchers.pop("loop").stop()
         if "loop" in heartbeat:
             await heartbeat.pop("loop").stop()
         if runtime is None and getattr(state, "runtime", None) is not None:

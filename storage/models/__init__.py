@@ -20,9 +20,25 @@ from storage.models.notifications import (
     Severity,
 )
 from storage.models.ops import Heartbeat, JobRun
+from storage.models.posts import (
+    AttemptOutcome,
+    ConnectionPacing,
+    DeliveryStatus,
+    Post,
+    PostMedia,
+    PostTarget,
+    PublishAttempt,
+)
 
 __all__ = [
     "Account",
+    "AttemptOutcome",
+    "ConnectionPacing",
+    "DeliveryStatus",
+    "Post",
+    "PostMedia",
+    "PostTarget",
+    "PublishAttempt",
     "ApiToken",
     "AuditEntry",
     "Base",

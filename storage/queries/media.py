@@ -100,13 +100,11 @@ async def blob_shared(session: AsyncSession, blob_key: str, *, other_than: int) 
 
 
 async def assets_in_use(session: AsyncSession, account_id: int, asset_id: int) -> list[str]:
-    """Descriptions of the scheduled posts that use the asset ("Friday quiz night, 28 Nov 19:00").
+    """Descriptions of the venue's posts not yet out that use the asset ("post 12: Friday quiz night…")."""
+    from storage.queries.deliveries import assets_in_scheduled_posts  # deliveries imports models only
 
-    There is no posts table yet, so nothing uses an asset and this returns []. The publishing issue
-    fills it with a query over scheduled posts and their targets; `core.media.delete` already refuses
-    (naming these) when it returns anything.
-    """
-    return []
+    rows = await assets_in_scheduled_posts(session, account_id, asset_id)
+    return [f"post {post_id}: {' '.join(text.split())[:60] or '(no text)'}" for post_id, text in rows]
 
 
 async def claim(session: AsyncSession, asset_id: int, *, now: datetime) -> bool:

@@ -1,0 +1,283 @@
+"""SQL for the delivery engine: claiming due deliveries with a lease, attempts, sweeps and pacing."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    AttemptOutcome,
+    ConnectionPacing,
+    DeliveryStatus,
+    PostTarget,
+    PublishAttempt,
+)
+from storage.models.posts import CLAIMABLE
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+async def database_now(session: AsyncSession) -> datetime:
+    """The database's clock (PostgreSQL `now()`); SQLite has one process and no server, so the host clock."""
+    if is_postgres(session):
+        value = (await session.execute(text("SELECT now()"))).scalar_one()
+        return value.astimezone(UTC) if isinstance(value, datetime) else datetime.now(UTC)
+    return datetime.now(UTC)
+
+
+def new_lease_token() -> str:
+    return secrets.token_hex(16)
+
+
+async def claim_due(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    max_in_flight: int,
+) -> list[tuple[int, str]]:
+    """Claim up to `limit` due deliveries, at most `max_in_flight` per connection and none of a paced
+    connection, each with its own lease token. Returns (target id, token) pairs.
+
+    PostgreSQL: candidates are locked `FOR UPDATE SKIP LOCKED`, so dispatchers in several processes never
+    wait for or take each other's rows. SQLite has a single writer; the compare-and-set UPDATE below makes
+    a second dispatcher's stale read claim nothing.
+    """
+    paced = select(ConnectionPacing.connection_id).where(ConnectionPacing.next_allowed_at > now)
+    candidates = (
+        select(PostTarget.id, PostTarget.connection_id)
+        .where(
+            PostTarget.status.in_(CLAIMABLE),
+            PostTarget.due_at <= now,
+            PostTarget.connection_id.not_in(paced),
+        )
+        .order_by(PostTarget.due_at, PostTarget.id)
+        .limit(limit * 4)
+    )
+    if is_postgres(session):
+        candidates = candidates.with_for_update(skip_locked=True, of=PostTarget)
+    rows = (await session.execute(candidates)).all()
+    if not rows:
+        return []
+    connection_ids = {r.connection_id for r in rows}
+    busy_rows = await session.execute(
+        select(PostTarget.connection_id, func.count())
+        .where(
+            PostTarget.connection_id.in_(connection_ids),
+            PostTarget.status == DeliveryStatus.claimed,
+            PostTarget.lease_expires_at > now,
+        )
+        .group_by(PostTarget.connection_id)
+    )
+    busy: dict[int, int] = {cid: int(n) for cid, n in busy_rows.all()}
+    claimed: list[tuple[int, str]] = []
+    for row in rows:
+        if len(claimed) >= limit:
+            break
+        if busy.get(row.connection_id, 0) >= max_in_flight:
+            continue
+        token = new_lease_token()
+        result = await session.execute(
+            update(PostTarget)
+            .where(PostTarget.id == row.id, PostTarget.status.in_(CLAIMABLE), PostTarget.due_at <= now)
+            .values(
+                status=DeliveryStatus.claimed,
+                lease_token=token,
+                lease_expires_at=lease_until,
+                claimed_at=now,
+                updated_at=now,
+            )
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            busy[row.connection_id] = busy.get(row.connection_id, 0) + 1
+            claimed.append((row.id, token))
+    return claimed
+
+
+async def get_target(session: AsyncSession, target_id: int, *, lock: bool = False) -> PostTarget | None:
+    query = select(PostTarget).where(PostTarget.id == target_id)
+    if lock and is_postgres(session):
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def targets_of_post(session: AsyncSession, post_id: int, *, lock: bool = False) -> Sequence[PostTarget]:
+    query = select(PostTarget).where(PostTarget.post_id == post_id).order_by(PostTarget.id)
+    if lock and is_postgres(session):
+        query = query.with_for_update()
+    return (await session.execute(query)).scalars().all()
+
+
+async def expired_leases(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[PostTarget]:
+    """Claimed deliveries whose lease ran out: their worker died, hung, or the hand-off was lost."""
+    query = (
+        select(PostTarget)
+        .where(PostTarget.status == DeliveryStatus.claimed, PostTarget.lease_expires_at < now)
+        .order_by(PostTarget.lease_expires_at)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    return (await session.execute(query)).scalars().all()
+
+
+async def past_cutoff(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[PostTarget]:
+    """Deliveries not yet out whose freshness cutoff has passed (nothing visible exists for them)."""
+    waiting = (
+        DeliveryStatus.scheduled,
+        DeliveryStatus.retrying,
+        DeliveryStatus.needs_reconnect,
+        DeliveryStatus.processing,
+    )
+    query = (
+        select(PostTarget)
+        .where(PostTarget.status.in_(waiting), PostTarget.cutoff_at < now, PostTarget.committed.is_(False))
+        .order_by(PostTarget.cutoff_at)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    return (await session.execute(query)).scalars().all()
+
+
+async def in_flight_attempt(session: AsyncSession, target_id: int) -> PublishAttempt | None:
+    result = await session.execute(
+        select(PublishAttempt)
+        .where(PublishAttempt.target_id == target_id, PublishAttempt.outcome == AttemptOutcome.in_flight)
+        .order_by(PublishAttempt.number.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def attempts_of(session: AsyncSession, target_ids: Sequence[int]) -> Sequence[PublishAttempt]:
+    if not target_ids:
+        return []
+    result = await session.execute(
+        select(PublishAttempt)
+        .where(PublishAttempt.target_id.in_(target_ids))
+        .order_by(PublishAttempt.target_id, PublishAttempt.number)
+    )
+    return result.scalars().all()
+
+
+async def add_attempt(session: AsyncSession, attempt: PublishAttempt) -> PublishAttempt:
+    session.add(attempt)
+    await session.flush()
+    return attempt
+
+
+async def waiting_on_connection(session: AsyncSession, connection_id: int) -> Sequence[PostTarget]:
+    result = await session.execute(
+        select(PostTarget).where(
+            PostTarget.connection_id == connection_id, PostTarget.status == DeliveryStatus.needs_reconnect
+        )
+    )
+    return result.scalars().all()
+
+
+async def pacing_for(session: AsyncSession, connection_id: int) -> ConnectionPacing | None:
+    return await session.get(ConnectionPacing, connection_id)
+
+
+async def pace(
+    session: AsyncSession,
+    connection_id: int,
+    *,
+    not_before: datetime,
+    now: datetime,
+    usage_percent: int | None = None,
+    reason: str | None = None,
+) -> None:
+    """Push the connection's next allowed call to at least `not_before` (never pulls it earlier)."""
+    row = await session.get(ConnectionPacing, connection_id)
+    if row is None:
+        session.add(
+            ConnectionPacing(
+                connection_id=connection_id,
+                next_allowed_at=not_before,
+                usage_percent=usage_percent,
+                reason=reason,
+                updated_at=now,
+            )
+        )
+    else:
+        if not_before > row.next_allowed_at:
+            row.next_allowed_at, row.reason = not_before, reason
+        row.usage_percent = usage_percent if usage_percent is not None else row.usage_percent
+        row.updated_at = now
+    await session.flush()
+
+
+async def due_unclaimed(session: AsyncSession, *, due_before: datetime) -> list[dict[str, Any]]:
+    """Per venue: how many deliveries were due before `due_before` and still wait, and the oldest due time."""
+    result = await session.execute(
+        select(PostTarget.account_id, func.count(), func.min(PostTarget.due_at))
+        .where(
+            PostTarget.status.in_((DeliveryStatus.scheduled, DeliveryStatus.retrying)),
+            PostTarget.due_at < due_before,
+        )
+        .group_by(PostTarget.account_id)
+    )
+    return [{"account_id": a, "count": int(n), "oldest_due": d} for a, n, d in result.all()]
+
+
+async def oldest_due(session: AsyncSession, *, now: datetime) -> datetime | None:
+    result = await session.execute(
+        select(func.min(PostTarget.due_at)).where(PostTarget.status.in_(CLAIMABLE), PostTarget.due_at <= now)
+    )
+    value = result.scalar_one_or_none()
+    if isinstance(value, str):  # SQLite aggregates skip the column type
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+async def assets_in_scheduled_posts(session: AsyncSession, account_id: int, asset_id: int) -> list[tuple[int, str]]:
+    """(post id, text) of the venue's posts using the asset with a delivery not yet out."""
+    from storage.models import Post, PostMedia
+
+    not_out = (
+        DeliveryStatus.scheduled,
+        DeliveryStatus.claimed,
+        DeliveryStatus.processing,
+        DeliveryStatus.retrying,
+        DeliveryStatus.needs_reconnect,
+    )
+    result = await session.execute(
+        select(Post.id, Post.text, Post.scheduled_at)
+        .join(PostMedia, PostMedia.post_id == Post.id)
+        .where(
+            Post.account_id == account_id,
+            PostMedia.asset_id == asset_id,
+            Post.id.in_(select(PostTarget.post_id).where(PostTarget.status.in_(not_out))),
+        )
+        .distinct()
+        .order_by(Post.scheduled_at)
+    )
+    return [(pid, body) for pid, body, _ in result.all()]
+
+
+async def reconnected_waiting(session: AsyncSession, *, limit: int) -> Sequence[PostTarget]:
+    """Deliveries waiting for a reconnect whose connection works again."""
+    from storage.models import Connection, ConnectionStatus
+
+    working = select(Connection.id).where(Connection.status.in_((ConnectionStatus.active, ConnectionStatus.expiring)))
+    query = (
+        select(PostTarget)
+        .where(PostTarget.status == DeliveryStatus.needs_reconnect, PostTarget.connection_id.in_(working))
+        .order_by(PostTarget.id)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    return (await session.execute(query)).scalars().all()

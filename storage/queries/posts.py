@@ -1,0 +1,82 @@
+"""SQL for posts: create, read by venue with filters, their media, and the planner's week view."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import DeliveryStatus, Post, PostMedia, PostTarget
+from storage.queries.deliveries import is_postgres
+
+
+async def add(session: AsyncSession, post: Post) -> Post:
+    session.add(post)
+    await session.flush()
+    return post
+
+
+async def get(session: AsyncSession, account_id: int, post_id: int, *, lock: bool = False) -> Post | None:
+    query = select(Post).where(Post.id == post_id, Post.account_id == account_id)
+    if lock and is_postgres(session):
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def media_ids(session: AsyncSession, post_id: int) -> list[int]:
+    result = await session.execute(
+        select(PostMedia.asset_id).where(PostMedia.post_id == post_id).order_by(PostMedia.position)
+    )
+    return list(result.scalars().all())
+
+
+async def set_media(session: AsyncSession, post_id: int, asset_ids: Sequence[int]) -> None:
+    await session.execute(delete(PostMedia).where(PostMedia.post_id == post_id))
+    session.add_all(PostMedia(post_id=post_id, asset_id=a, position=i) for i, a in enumerate(asset_ids))
+    await session.flush()
+
+
+async def list_for_account(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    status: DeliveryStatus | None = None,
+    connection_id: int | None = None,
+    limit: int = 200,
+) -> Sequence[Post]:
+    """The venue's posts scheduled in [since, until), optionally only those with a delivery in `status`
+    or to `connection_id`, in time order."""
+    query = select(Post).where(Post.account_id == account_id)
+    if since is not None:
+        query = query.where(Post.scheduled_at >= since)
+    if until is not None:
+        query = query.where(Post.scheduled_at < until)
+    if status is not None or connection_id is not None:
+        targets = select(PostTarget.post_id).where(PostTarget.account_id == account_id)
+        if status is not None:
+            targets = targets.where(PostTarget.status == status)
+        if connection_id is not None:
+            targets = targets.where(PostTarget.connection_id == connection_id)
+        query = query.where(Post.id.in_(targets))
+    result = await session.execute(query.order_by(Post.scheduled_at, Post.id).limit(limit))
+    return result.scalars().all()
+
+
+async def targets_for_posts(session: AsyncSession, post_ids: Sequence[int]) -> Sequence[PostTarget]:
+    if not post_ids:
+        return []
+    result = await session.execute(
+        select(PostTarget).where(PostTarget.post_id.in_(post_ids)).order_by(PostTarget.post_id, PostTarget.id)
+    )
+    return result.scalars().all()
+
+
+async def get_target_in_account(session: AsyncSession, account_id: int, target_id: int) -> PostTarget | None:
+    query = select(PostTarget).where(PostTarget.id == target_id, PostTarget.account_id == account_id)
+    if is_postgres(session):
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()

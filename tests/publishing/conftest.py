@@ -1,0 +1,48 @@
+"""Fixtures for the engine: a venue with a connection, an in-memory publisher, and a drain helper."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+
+from core.dispatcher import TickResult, tick
+from core.publishing import run_delivery
+from core.runtime import Runtime
+from storage.models import Provider
+from tests import factories
+from tests.publishing.fakes import ScriptedPublisher
+
+
+@dataclass
+class Venue:
+    id: int
+    connection_id: int
+    publisher: ScriptedPublisher
+
+
+@pytest.fixture
+async def venue(runtime: Runtime) -> Venue:
+    """A venue with one Facebook connection, every provider answered by a scripted in-memory publisher."""
+    venue_id = await factories.venue(runtime)
+    connection_id = await factories.connection(runtime, venue_id, access_token="page-token-1")
+    publisher = ScriptedPublisher()
+    runtime.use_providers({p: publisher for p in Provider})  # type: ignore[misc]
+    return Venue(venue_id, connection_id, publisher)
+
+
+Drain = Callable[[], Awaitable[TickResult]]
+
+
+@pytest.fixture
+def drain(runtime: Runtime) -> Drain:
+    """One dispatcher tick whose hand-offs run the deliveries right here (no broker)."""
+
+    async def run() -> TickResult:
+        async def handoff(target_id: int, token: str) -> None:
+            await run_delivery(runtime, target_id, token, worker="test")
+
+        return await tick(runtime, handoff)
+
+    return run
