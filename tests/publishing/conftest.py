@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from core.dispatcher import TickResult, tick
 from core.publishing import run_delivery
 from core.runtime import Runtime
+from core.settings import Settings
 from storage.models import Provider
 from tests import factories
+from tests.conftest import make_settings
 from tests.publishing.fakes import ScriptedPublisher
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """No spacing between calls to one connection, so tests need not move the clock between posts
+    (test_pacing covers spacing)."""
+    return make_settings(database_url, tmp_path, cheers_connection_min_interval_seconds=0)
 
 
 @dataclass

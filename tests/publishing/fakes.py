@@ -29,8 +29,14 @@ class ScriptedPublisher:
     ) -> StepOutcome:
         self.calls.append((request, dict(stage)))
         if self.send_before_answer:
-            recorder.record(step="publish", method="POST", url="https://fake.invalid/publish", request={"text": request.text})
-        step = self.script.pop(0) if self.script else Published(f"post-{len(self.calls)}", f"https://fake.invalid/p/{len(self.calls)}")
+            recorder.record(
+                step="publish", method="POST", url="https://fake.invalid/publish", request={"text": request.text}
+            )
+        step = (
+            self.script.pop(0)
+            if self.script
+            else Published(f"post-{len(self.calls)}", f"https://fake.invalid/p/{len(self.calls)}")
+        )
         if isinstance(step, BaseException):
             raise step
         return step

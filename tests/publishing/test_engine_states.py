@@ -45,3 +45,37 @@ async def test_timeout_after_send_marks_in_doubt_and_never_resends(
     await drain()
     assert len(venue.publisher.calls) == 1, "an in-doubt delivery was sent again automatically"
     assert [n.kind for n in await notifications_of(runtime, venue.id, "publish_in_doubt")] == ["publish_in_doubt"]
+
+
+async def test_passing_failure_before_send_retries_after_backoff_then_publishes(
+    runtime: Runtime, venue: Venue, drain: Drain, clock: FrozenClock
+) -> None:
+    venue.publisher.script = [Transient("Could not reach Facebook.", sent=False)]
+    saved = await schedule(runtime, venue.id, [venue.connection_id])
+    await drain()
+    [target] = await deliveries(runtime, saved.post.id)
+    base = runtime.settings.cheers_publish_retry_base_seconds
+    wait = (target.due_at - clock.now()).total_seconds()
+    assert target.status is DeliveryStatus.retrying, target.note
+    assert base / 2 <= wait <= base, f"first backoff should be within [{base / 2}, {base}] s, was {wait}"
+    await drain()
+    assert len(venue.publisher.calls) == 1, "retried before its backoff was over"
+    clock.advance(seconds=base + 1)
+    await drain()
+    assert (await deliveries(runtime, saved.post.id))[0].status is DeliveryStatus.published
+
+
+async def test_retries_are_bounded_and_the_last_failure_alerts_with_the_manual_package(
+    runtime: Runtime, venue: Venue, drain: Drain, clock: FrozenClock
+) -> None:
+    limit = runtime.settings.cheers_publish_max_retries
+    venue.publisher.script = [Transient("Could not reach Facebook.", sent=False) for _ in range(limit + 1)]
+    saved = await schedule(runtime, venue.id, [venue.connection_id], freshness_minutes=24 * 60)
+    for _ in range(limit + 1):
+        await drain()
+        clock.advance(hours=1)
+    [target] = await deliveries(runtime, saved.post.id)
+    assert target.status is DeliveryStatus.failed, f"after {limit + 1} passing failures: {target.status} {target.note}"
+    assert "gave up after" in (target.last_error or "")
+    [alert] = await notifications_of(runtime, venue.id, "publish_failed")
+    assert alert.payload["package"] == f"/api/targets/{target.id}/package"

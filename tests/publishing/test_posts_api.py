@@ -1,0 +1,178 @@
+"""The posts API as a venue's planner uses it: local times, refusals that name the field, races, retry."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from core.clock import FrozenClock
+from core.dispatcher import tick
+from core.media_jobs import process
+from core.runtime import Runtime
+from providers.errors import Permanent
+from storage.models import DeliveryStatus, Provider, Role
+from tests import factories
+from tests.media.images import encode, photo_like
+from tests.publishing.conftest import Drain, Venue
+from tests.publishing.support import deliveries
+
+
+@pytest.fixture
+async def editor(runtime: Runtime, venue: Venue) -> factories.Person:
+    return await factories.person(runtime, venue_id=venue.id, role=Role.editor)
+
+
+async def _create(client: httpx.AsyncClient, who: factories.Person, **body: Any) -> httpx.Response:
+    return await client.post("/api/posts", json=body, headers=who.headers)
+
+
+async def test_post_entered_in_local_time_is_stored_in_utc_and_shown_back_locally(
+    client: httpx.AsyncClient, venue: Venue, editor: factories.Person
+) -> None:
+    r = await _create(
+        client, editor, text="Mulled wine is back", when="2026-12-24T19:30", connection_ids=[venue.connection_id]
+    )
+    assert r.status_code == 201, r.text
+    post = r.json()["post"]
+    assert post["scheduled_at"].startswith("2026-12-24T19:30:00"), "London in December is UTC+0"
+    assert post["scheduled_local"] == "Thu 24 Dec 19:30 GMT"
+    assert [t["status"] for t in post["targets"]] == ["scheduled"]
+
+
+async def test_time_inside_the_spring_forward_gap_is_refused_naming_the_field(
+    client: httpx.AsyncClient, venue: Venue, editor: factories.Person
+) -> None:
+    r = await _create(client, editor, text="x", when="2027-03-28T01:30", connection_ids=[venue.connection_id])
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert problem["field"] == "scheduled_at" and "does not exist" in problem["detail"], problem
+    assert (await client.get("/api/posts", headers=editor.headers)).json() == [], "a refused post was saved"
+
+
+async def test_past_time_and_another_venues_connection_are_refused_and_change_nothing(
+    runtime: Runtime, client: httpx.AsyncClient, venue: Venue, editor: factories.Person
+) -> None:
+    r = await _create(client, editor, text="x", when="2026-11-25T09:00", connection_ids=[venue.connection_id])
+    assert r.status_code == 422 and "already passed" in r.json()["detail"], r.text
+    elsewhere = await factories.venue(runtime)
+    theirs = await factories.connection(runtime, elsewhere, access_token="their-token")
+    r = await _create(client, editor, text="x", connection_ids=[theirs])
+    assert r.status_code == 404, r.text
+    assert (await client.get("/api/posts", headers=editor.headers)).json() == []
+
+
+async def test_instagram_post_without_media_is_refused_with_the_rule(
+    runtime: Runtime, client: httpx.AsyncClient, venue: Venue, editor: factories.Person
+) -> None:
+    ig = await factories.connection(runtime, venue.id, access_token="ig-token", provider=Provider.instagram)
+    r = await _create(client, editor, text="Quiz tonight", connection_ids=[ig])
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "media" and "Instagram" in r.json()["detail"], r.json()
+
+
+async def test_detail_shows_attempts_with_snapshots_and_the_week_view_lists_the_post(
+    runtime: Runtime, client: httpx.AsyncClient, venue: Venue, editor: factories.Person, drain: Drain
+) -> None:
+    r = await _create(client, editor, text="Sunday roast", connection_ids=[venue.connection_id])
+    post_id = r.json()["post"]["id"]
+    await drain()
+    detail = (await client.get(f"/api/posts/{post_id}", headers=editor.headers)).json()
+    [target] = detail["targets"]
+    assert target["status"] == "published" and target["permalink"], target
+    assert target["attempts"][0]["exchanges"][0]["request"] == {"text": "Sunday roast"}
+    week = (await client.get("/api/posts", params={"week": "2026-11-26"}, headers=editor.headers)).json()
+    assert [p["id"] for p in week] == [post_id]
+    other_week = (await client.get("/api/posts", params={"week": "2026-12-10"}, headers=editor.headers)).json()
+    assert other_week == []
+
+
+async def test_edit_racing_a_claimed_delivery_is_refused_saying_it_is_in_progress(
+    runtime: Runtime, client: httpx.AsyncClient, venue: Venue, editor: factories.Person
+) -> None:
+    post_id = (await _create(client, editor, text="Old", connection_ids=[venue.connection_id])).json()["post"]["id"]
+
+    async def lost(target_id: int, token: str) -> None:
+        return None
+
+    await tick(runtime, lost)  # claimed by a worker that has not answered yet
+    r = await client.patch(f"/api/posts/{post_id}", json={"text": "New"}, headers=editor.headers)
+    assert r.status_code == 409 and "in progress" in r.json()["detail"], r.text
+    r = await client.post(f"/api/posts/{post_id}/cancel", headers=editor.headers)
+    assert r.status_code == 409, "cancelling an in-flight delivery must wait for it"
+
+
+async def test_live_post_is_not_edited_silently_and_cannot_be_retried(
+    client: httpx.AsyncClient, venue: Venue, editor: factories.Person, drain: Drain
+) -> None:
+    post_id = (await _create(client, editor, text="Live", connection_ids=[venue.connection_id])).json()["post"]["id"]
+    await drain()
+    r = await client.patch(f"/api/posts/{post_id}", json={"text": "Changed"}, headers=editor.headers)
+    assert (
+        r.status_code == 409 and "already live" in r.json()["detail"] and "https://fake.invalid" in r.json()["detail"]
+    )
+    target_id = (await client.get(f"/api/posts/{post_id}", headers=editor.headers)).json()["targets"][0]["id"]
+    r = await client.post(f"/api/targets/{target_id}/retry", headers=editor.headers)
+    assert r.status_code == 409, r.text
+
+
+async def test_retry_of_a_failed_delivery_is_idempotent_and_publishes_once(
+    runtime: Runtime, client: httpx.AsyncClient, venue: Venue, editor: factories.Person, drain: Drain
+) -> None:
+    venue.publisher.script = [Permanent("Facebook refused the request: (#100) bad link")]
+    post_id = (await _create(client, editor, text="Try", connection_ids=[venue.connection_id])).json()["post"]["id"]
+    await drain()
+    [target] = await deliveries(runtime, post_id)
+    assert target.status is DeliveryStatus.failed
+    first = await client.post(f"/api/targets/{target.id}/retry", headers=editor.headers)
+    second = await client.post(f"/api/targets/{target.id}/retry", headers=editor.headers)
+    assert (first.status_code, first.json()["changed"]) == (202, True), first.text
+    assert (second.status_code, second.json()["changed"]) == (202, False), "a second retry queued it twice"
+    await drain()
+    assert (await deliveries(runtime, post_id))[0].status is DeliveryStatus.published
+    assert len(venue.publisher.calls) == 2
+
+
+async def test_reschedule_moves_the_delivery_and_cancel_stops_it(
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    venue: Venue,
+    editor: factories.Person,
+    drain: Drain,
+    clock: FrozenClock,
+) -> None:
+    body = {"text": "Later", "when": "2026-11-25T18:00", "connection_ids": [venue.connection_id]}
+    post_id = (await _create(client, editor, **body)).json()["post"]["id"]
+    r = await client.patch(f"/api/posts/{post_id}", json={"when": "2026-11-25T20:00"}, headers=editor.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["post"]["targets"][0]["due_at"].startswith("2026-11-25T20:00")
+    r = await client.post(f"/api/posts/{post_id}/cancel", headers=editor.headers)
+    assert r.json()["post"]["targets"][0]["status"] == "cancelled"
+    clock.advance(hours=9)
+    await drain()
+    assert not venue.publisher.calls, "a cancelled post went out"
+
+
+async def test_media_used_by_a_scheduled_post_cannot_be_deleted(
+    runtime: Runtime, client: httpx.AsyncClient, venue: Venue, editor: factories.Person
+) -> None:
+    runtime.use_image_pool(ThreadPoolExecutor(max_workers=1))
+    r = await client.post(
+        "/api/media",
+        params={"filename": "roast.jpg"},
+        content=encode(photo_like(1600, 1200), quality=85),
+        headers={**editor.headers, "Content-Type": "image/jpeg"},
+    )
+    asset_id = r.json()["asset"]["id"]
+    await process(runtime, asset_id)
+    body = {
+        "text": "Roast",
+        "when": "2026-11-25T18:00",
+        "connection_ids": [venue.connection_id],
+        "media_ids": [asset_id],
+    }
+    assert (await _create(client, editor, **body)).status_code == 201
+    r = await client.delete(f"/api/media/{asset_id}", headers=editor.headers)
+    assert r.status_code == 409 and "Roast" in r.json()["detail"], r.text
