@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from api import cli_posts
 from core import accounts as accounts_core
 from core import auth as auth_core
 from core import connections as connections_core
@@ -411,6 +412,9 @@ def keys_rotate(ctx: click.Context) -> None:
 def keys_generate(label: str) -> None:
     """Print a new key to put first in CHEERS_TOKEN_KEYS."""
     click.echo(generate_key(label))
+
+
+cli_posts.register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:
