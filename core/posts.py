@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.access import VenueAccess
 from core.connections import PROVIDER_LABEL
 from core.errors import Conflict, Invalid, NotFound
-from core.post_rules import DraftMedia, DraftTarget, check_all
+from core.post_rules import DraftMedia, DraftTarget, RuleLimits, check_all
 from core.post_times import format_local, resolve_when
 from core.publishing import excerpt
 from core.runtime import Runtime
@@ -81,7 +81,7 @@ async def create_post(runtime: Runtime, session: AsyncSession, access: VenueAcce
         created_at=now,
         updated_at=now,
     )
-    await _validate(session, post, connections, media_ids)
+    await _validate(runtime, session, post, connections, media_ids)
     await posts_q.add(session, post)
     await posts_q.set_media(session, post.id, media_ids)
     targets = [_new_target(post, c, now) for c in connections]
@@ -135,7 +135,7 @@ async def update_post(
     if not wanted_ids:
         raise Invalid("a post needs at least one connection; cancel it instead", field="connection_ids")
     connections = await _connections(session, access.account_id, wanted_ids)
-    await _validate(session, post, connections, media_ids)
+    await _validate(runtime, session, post, connections, media_ids)
     keep = {c.id for c in connections}
     for target in targets:
         if target.connection_id not in keep:
@@ -223,7 +223,9 @@ async def _connections(session: AsyncSession, account_id: int, ids: Sequence[int
     return found
 
 
-async def _validate(session: AsyncSession, post: Post, connections: list[Connection], media_ids: list[int]) -> None:
+async def _validate(
+    runtime: Runtime, session: AsyncSession, post: Post, connections: list[Connection], media_ids: list[int]
+) -> None:
     media: list[DraftMedia] = []
     for asset_id in media_ids:
         asset = await media_q.get(session, post.account_id, asset_id)
@@ -243,7 +245,7 @@ async def _validate(session: AsyncSession, post: Post, connections: list[Connect
         )
         for c in connections
     ]
-    problems = check_all(drafts)
+    problems = check_all(drafts, RuleLimits(instagram_hashtags=runtime.settings.cheers_instagram_hashtag_limit))
     if problems:
         first = problems[0]
         raise Invalid(
