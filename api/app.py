@@ -26,6 +26,7 @@ from api.routes import (
     media_files,
     notifications,
     oauth,
+    packages,
     posts,
 )
 from core.logging import configure_logging
@@ -103,6 +104,7 @@ def create_app(
             *media_files.routes,
             *media.routes,
             *posts.routes,
+            *packages.routes,
             # Uploads stream to the blob store; only this route accepts bodies up to the media limit.
             Router(
                 path="/",

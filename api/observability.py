@@ -46,6 +46,8 @@ def route_label(path: str) -> str:
         return "/auth/login/{token}"
     if path.startswith("/media/"):
         return "/media/{token}"
+    if path.startswith("/packages/"):
+        return "/packages/{token}"
     return _ID_SEGMENT.sub("/{id}", path)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from croniter import croniter
 
-from core import audit, expiry, media_jobs, notifications, oauth
+from core import audit, expiry, media_jobs, notifications, oauth, watchdog
 from core.audit import Actor
 from core.errors import NotFound
 from core.runtime import Runtime
@@ -114,6 +114,12 @@ JOBS: dict[str, JobSpec] = {
             "* * * * *",
             "Wakes media whose derivatives are due (new, or retrying) and requeues work a dead worker left.",
             _media_sweep,
+        ),
+        JobSpec(
+            "publish-watchdog",
+            "* * * * *",
+            "Alerts each venue whose due posts nothing picks up (late, or no worker running).",
+            watchdog.check,
         ),
     ]
 }

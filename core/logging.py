@@ -28,6 +28,7 @@ _VALUE_PATTERNS = [
     (re.compile(r"\bcheers_pat_[A-Za-z0-9_-]+"), REDACTED),  # our API tokens
     (re.compile(r"(/auth/login/)[^\s/?\"']+"), r"\1" + REDACTED),  # login links
     (re.compile(r"(?<!/api)(/media/)[^\s/?\"']+"), r"\1" + REDACTED),  # signed media links (not /api/media)
+    (re.compile(r"(/packages/)[^\s/?\"']+"), r"\1" + REDACTED),  # signed manual-package links
     (re.compile(r"(\?)[^\s\"']+"), r"\1" + REDACTED),  # query strings carry codes and states
 ]
 

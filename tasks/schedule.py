@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
@@ -9,6 +10,7 @@ import structlog
 from taskiq import ScheduledTask, TaskiqScheduler
 from taskiq.abc.schedule_source import ScheduleSource
 
+from core import watchdog
 from core.jobs import JOBS
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
@@ -17,6 +19,9 @@ from tasks.heartbeat import beat_once
 from tasks.periodic import TASK_PREFIX
 
 log = structlog.get_logger(__name__)
+
+# The check runs before the heartbeat job is sent: a hung database must not hold that send for long.
+WATCHDOG_TIMEOUT_SECONDS = 20.0
 
 
 class JobScheduleSource(ScheduleSource):
@@ -44,6 +49,15 @@ class JobScheduleSource(ScheduleSource):
 
     async def pre_send(self, task: ScheduledTask) -> None:
         await self._beat(task.task_name)
+        if task.task_name == TASK_PREFIX + "heartbeat":  # once a minute
+            await self._watch()
+
+    async def _watch(self) -> None:
+        # Here as well as in the `publish-watchdog` job: with every worker dead that job never runs.
+        try:
+            await asyncio.wait_for(watchdog.check(self._runtime_getter()), WATCHDOG_TIMEOUT_SECONDS)
+        except Exception:  # a failed check must not stop the scheduler sending work
+            log.exception("scheduler_watchdog_failed")
 
     async def _beat(self, last: str) -> None:
         runtime = self._runtime_getter()

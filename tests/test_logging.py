@@ -241,3 +241,19 @@ async def test_request_log_redacts_login_link_tokens_in_the_path(
     assert token not in output, f"the login link token leaked into the logs:\n{output}"
     (line,) = request_lines(json_lines(output))
     assert line["path"] == f"/auth/login/{REDACTED}", f"the path should keep its shape with the token redacted: {line}"
+
+
+async def test_request_log_redacts_manual_package_tokens_in_the_path(
+    client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = "eyJ0IjoxMjN9.forged-package-capability"
+    capsys.readouterr()
+    configure_logging("INFO", "json")
+
+    r = await client.get(f"/packages/{token}")
+    assert r.status_code == 404, r.text
+
+    output = capsys.readouterr().err
+    assert token not in output, f"the package link token leaked into the logs:\n{output}"
+    (line,) = request_lines(json_lines(output))
+    assert line["path"] == f"/packages/{REDACTED}", line

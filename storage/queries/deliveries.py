@@ -221,10 +221,7 @@ async def due_unclaimed(session: AsyncSession, *, due_before: datetime) -> list[
     """Per venue: how many deliveries were due before `due_before` and still wait, and the oldest due time."""
     result = await session.execute(
         select(PostTarget.account_id, func.count(), func.min(PostTarget.due_at))
-        .where(
-            PostTarget.status.in_((DeliveryStatus.scheduled, DeliveryStatus.retrying)),
-            PostTarget.due_at < due_before,
-        )
+        .where(PostTarget.status.in_(CLAIMABLE), PostTarget.due_at < due_before)
         .group_by(PostTarget.account_id)
     )
     return [{"account_id": a, "count": int(n), "oldest_due": d} for a, n, d in result.all()]
