@@ -1,13 +1,14 @@
-"""Google Business Profile: OAuth 2.0 (offline, PKCE) and the v1 account and location APIs.
+"""Google Business Profile: OAuth 2.0 (offline, PKCE), the v1 account and location APIs, v4 local posts.
 
 Tokens travel in the Authorization header or a form body, never in a URL. Error bodies are mapped in
-`providers.google_errors`.
+`providers.google_errors`; publishing lives in `providers.google_publish`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -26,6 +27,8 @@ from providers.google_errors import (
     has_business_scope,
     redact,
 )
+from providers.google_publish import publish_local_post, recent_local_posts, record_exchange
+from providers.publishing import PublishRequest, Recorder, StepOutcome
 from storage.models.connections import Provider
 
 LOCATION_READ_MASK = "name,title,storefrontAddress"
@@ -202,6 +205,24 @@ class GoogleBusinessAdapter:
         except AuthExpired:
             return  # invalid_token: already revoked or expired, nothing left to revoke
 
+    # --- publishing (providers.publishing.Publisher) ----------------------------------------------
+
+    async def publish(
+        self,
+        credentials: StoredCredentials,
+        request: PublishRequest,
+        stage: Mapping[str, Any],
+        recorder: Recorder,
+    ) -> StepOutcome:
+        """Create the local post (empty stage), or read the state of the one in `stage`; see google_publish."""
+        return await publish_local_post(self, credentials, request, stage, recorder)
+
+    async def recent_posts(
+        self, credentials: StoredCredentials, *, limit: int = 20, recorder: Recorder | None = None
+    ) -> list[dict[str, Any]]:
+        """The location's newest local posts (name, summary, createTime, state, searchUrl), for reconciling."""
+        return await recent_local_posts(self, credentials, limit=limit, recorder=recorder)
+
     # --- calls used by diagnose ----------------------------------------------------------------
 
     async def token_info(self, access_token: str) -> dict[str, Any]:
@@ -234,24 +255,41 @@ class GoogleBusinessAdapter:
         token: str | None = None,
         params: dict[str, Any] | None = None,
         data: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
         secrets: Iterable[str] = (),
+        recorder: Recorder | None = None,
+        step: str = "",
     ) -> dict[str, Any]:
-        """One HTTP call; the bearer goes in the header; failures become taxonomy errors."""
+        """One HTTP call; the bearer goes in the header; failures become taxonomy errors.
+
+        With a `recorder`, the call is kept as one redacted Exchange named `step` (the bearer never is).
+        """
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         hidden = [s for s in (token, *secrets) if s]
+        started = time.perf_counter()
+
+        def note(response: httpx.Response | None = None, error: str | None = None) -> None:
+            if recorder is not None:
+                record_exchange(
+                    recorder, step or method, method, url, json or data or params, hidden, started, response, error
+                )
+
         try:
-            response = await self.http.request(method, url, params=params, data=data, headers=headers)
+            response = await self.http.request(method, url, params=params, data=data, json=json, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            note(error=type(exc).__name__)
             raise Transient(
                 "Could not reach Google; nothing was sent.", sent=False, provider=PROVIDER, code=type(exc).__name__
             ) from exc
         except httpx.UnsupportedProtocol as exc:
             raise Permanent(f"Bad Google URL configured: {url}", provider=PROVIDER) from exc
         except httpx.TransportError as exc:
+            note(error=type(exc).__name__)
             # The request may have reached Google (read timeout, dropped connection): `sent` stays True.
             raise Transient(
                 "Google did not answer in time.", sent=True, provider=PROVIDER, code=type(exc).__name__
             ) from exc
+        note(response)
         if not response.is_success:
             raise error_from_response(response, secrets=hidden, now=self.now)
         if not response.content:

@@ -22,6 +22,9 @@ from sandbox.google_control import CONTROL_ROUTES, GoogleTwinControl, TwinSnapsh
 from sandbox.google_gbp import GBP_ROUTES
 from sandbox.google_http import RpcError, oauth_response, record_call, rpc_response
 from sandbox.google_oauth import OAUTH_ROUTES
+from sandbox.google_posts import PostSettings
+from sandbox.google_posts_api import POST_ROUTES
+from sandbox.google_posts_control import POST_CONTROL_ROUTES, TwinPost
 from sandbox.google_scenario import (
     ACCOUNTS_API,
     AUTH_HOST,
@@ -49,8 +52,10 @@ __all__ = [
     "GoogleTwinControl",
     "GoogleTwinState",
     "LocationSpec",
+    "PostSettings",
     "ScenarioSpec",
     "TwinCall",
+    "TwinPost",
     "TwinSnapshot",
     "TwinToken",
     "UserSpec",
@@ -73,7 +78,7 @@ def create_google_twin(
     """Build the twin app and its state (default scenario loaded)."""
     state = GoogleTwinState(client_id=client_id, client_secret=client_secret, clock=clock)
     app = Litestar(
-        route_handlers=[*OAUTH_ROUTES, *GBP_ROUTES, *CONTROL_ROUTES],
+        route_handlers=[*OAUTH_ROUTES, *GBP_ROUTES, *POST_ROUTES, *CONTROL_ROUTES, *POST_CONTROL_ROUTES],
         state=State({"google_twin": state}),
         exception_handlers={RpcError: rpc_response, OAuthError: oauth_response},
         before_send=[record_call],

@@ -22,6 +22,7 @@ from sandbox.google_faults import (
     ServiceToggle,
 )
 from sandbox.google_http import twin_of
+from sandbox.google_posts_control import LocalPostsControl
 from sandbox.google_scenario import BUSINESS_APIS, ConsentSpec, ScenarioSpec
 from sandbox.google_state import TwinCall, TwinToken
 
@@ -182,8 +183,8 @@ def _token(raw: dict[str, Any]) -> TwinToken:
     )
 
 
-class GoogleTwinControl:
-    """Typed client for the control interface; every method is one HTTP call."""
+class GoogleTwinControl(LocalPostsControl):
+    """Typed client for the control interface; every method is one HTTP call (local posts: LocalPostsControl)."""
 
     def __init__(self, base_url: str, client: httpx.AsyncClient) -> None:
         self.base_url = base_url.rstrip("/")

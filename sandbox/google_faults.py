@@ -33,6 +33,33 @@ class DelayFault(CountedFault):
 
 
 @dataclass
+class CommitFault(CountedFault):
+    """A local post create that commits, then holds the answer `hang_seconds` and answers `status`.
+
+    status 500 is commit-then-500; status 200 with a hang longer than the client's timeout is
+    commit-then-hang (the client gives up, the post exists).
+    """
+
+    status: int = 500
+    hang_seconds: float = 0.0
+
+
+@dataclass
+class PostOutcomeFault(CountedFault):
+    """The next `calls` local posts end `stuck` (PROCESSING for ever) or `rejected` (REJECTED)."""
+
+    outcome: str = "stuck"
+
+
+@dataclass
+class ExpireTokensSpec:
+    """Expire access tokens now (a given one, a user's, or all): the token expires mid-run."""
+
+    token: str | None = None
+    email: str | None = None
+
+
+@dataclass
 class ServiceToggle:
     """Switch a fault on or off for some business APIs (empty `services`: all three)."""
 
@@ -82,6 +109,9 @@ class Faults:
         self.rate_limit: RateLimitFault | None = None
         self.server_error: ServerErrorFault | None = None
         self.delay: DelayFault | None = None
+        self.post_commit: CommitFault | None = None
+        self.post_stuck: PostOutcomeFault | None = None
+        self.post_rejected: PostOutcomeFault | None = None
 
     @staticmethod
     def take(fault: F | None, api: str) -> F | None:
@@ -98,4 +128,7 @@ class Faults:
             "rate_limit": self.rate_limit,
             "server_error": self.server_error,
             "delay": self.delay,
+            "post_commit": self.post_commit,
+            "post_stuck": self.post_stuck,
+            "post_rejected": self.post_rejected,
         }

@@ -1,4 +1,4 @@
-"""The Google twin's Business Profile APIs: accounts (v1), locations (v1) and the v4 localPosts list."""
+"""The Google twin's Business Profile APIs: accounts (v1) and locations (v1); v4 localPosts live in google_posts_api."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from sandbox.google_scenario import (
     LOCATIONS_PAGE_DEFAULT,
     LOCATIONS_PAGE_MAX,
     NO_PERMISSION_MESSAGE,
-    POSTS_API,
     LocationSpec,
     location_resource,
 )
@@ -29,7 +28,7 @@ T = TypeVar("T")
 NOT_FOUND = "Requested entity was not found."
 
 
-def _page(items: list[T], request: AnyRequest, *, default: int, maximum: int) -> tuple[list[T], str | None]:
+def paginate(items: list[T], request: AnyRequest, *, default: int, maximum: int) -> tuple[list[T], str | None]:
     """One page of `items` and the next page token (an opaque offset), validating pageSize/pageToken."""
     raw_size = request.query_params.get("pageSize") or "0"
     try:
@@ -87,7 +86,7 @@ async def list_accounts(request: AnyRequest) -> dict[str, Any]:
     """accounts.list: the caller's accounts, at most 20 a page."""
     twin, _, user = await business_call(request)
     accounts = [twin.accounts[i].resource for i in user.account_ids]
-    page, more = _page(accounts, request, default=ACCOUNTS_PAGE_MAX, maximum=ACCOUNTS_PAGE_MAX)
+    page, more = paginate(accounts, request, default=ACCOUNTS_PAGE_MAX, maximum=ACCOUNTS_PAGE_MAX)
     body: dict[str, Any] = {"accounts": page} if page else {}
     if more:
         body["nextPageToken"] = more
@@ -110,7 +109,7 @@ async def list_locations(request: AnyRequest, account_id: str) -> dict[str, Any]
     twin, _, user = await business_call(request)
     fields = _read_mask(request)
     specs = [loc for a in _account_for(twin, user, account_id) for loc in twin.visible_locations(user, a)]
-    page, more = _page(specs, request, default=LOCATIONS_PAGE_DEFAULT, maximum=LOCATIONS_PAGE_MAX)
+    page, more = paginate(specs, request, default=LOCATIONS_PAGE_DEFAULT, maximum=LOCATIONS_PAGE_MAX)
     body: dict[str, Any] = {"locations": [_masked(s, fields) for s in page]} if page else {}
     if more:
         body["nextPageToken"] = more
@@ -130,15 +129,4 @@ async def get_location(request: AnyRequest, location_id: str) -> dict[str, Any]:
     return _masked(spec, fields)
 
 
-@get(paths(POSTS_API, "/v4/accounts/{account_id:str}/locations/{location_id:str}/localPosts"))
-async def list_local_posts(request: AnyRequest, account_id: str, location_id: str) -> dict[str, Any]:
-    """v4 localPosts.list (posting arrives in a later issue; until then a location has no posts)."""
-    twin, _, user = await business_call(request)
-    if location_id not in twin.locations or twin.location_account.get(location_id) != account_id:
-        raise RpcError(404, "NOT_FOUND", NOT_FOUND)
-    if not twin.can_see_location(user, location_id):
-        raise RpcError(403, "PERMISSION_DENIED", NO_PERMISSION_MESSAGE)
-    return {}
-
-
-GBP_ROUTES = [list_accounts, get_account, list_locations, get_location, list_local_posts]
+GBP_ROUTES = [list_accounts, get_account, list_locations, get_location]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any, cast
 
 from litestar import Request, Response
@@ -124,12 +125,37 @@ async def common_faults(twin: GoogleTwinState, api: str) -> None:
         raise RpcError(failure.status, "UNAVAILABLE", "The service is currently unavailable.")
 
 
+@dataclass(frozen=True)
+class Quota:
+    """How a quota names itself in a 429: metric, human limit name, limit id, metric id."""
+
+    metric: str
+    limit: str
+    limit_id: str
+    metric_id: str
+
+
+REQUESTS_PER_MINUTE = Quota("Requests", "Requests per minute", "DefaultRequestsPerMinutePerProject", "default_requests")
+# [UNVERIFIED] the names Google uses for the per-location edit limit.
+EDITS_PER_MINUTE = Quota("Edits", "Edits per minute per location", "EditsPerMinutePerLocation", "edits")
+
+
 def rate_limited(twin: GoogleTwinState, api: str) -> None:
+    """The injected 429 fault, then the API's real per-minute quota (counted on the twin clock)."""
     if (limit := twin.faults.take(twin.faults.rate_limit, api)) is not None:
         raise quota_error(twin, api, limit_value="300", retry_after=limit.retry_after)
+    if not twin.posts.admit_request(api):
+        raise quota_error(twin, api, limit_value=str(twin.posts.settings.requests_per_minute))
 
 
-def quota_error(twin: GoogleTwinState, api: str, *, limit_value: str, retry_after: float | None = None) -> RpcError:
+def quota_error(
+    twin: GoogleTwinState,
+    api: str,
+    *,
+    limit_value: str,
+    retry_after: float | None = None,
+    quota: Quota = REQUESTS_PER_MINUTE,
+) -> RpcError:
     """429 RESOURCE_EXHAUSTED; `limit_value` "0" is the not-yet-approved project (no quota granted)."""
     consumer = f"project_number:{twin.project_number}"
     info: dict[str, Any] = {
@@ -139,8 +165,8 @@ def quota_error(twin: GoogleTwinState, api: str, *, limit_value: str, retry_afte
         "metadata": {
             "service": api,
             "consumer": f"projects/{twin.project_number}",
-            "quota_metric": f"{api}/default_requests",
-            "quota_limit": "DefaultRequestsPerMinutePerProject",
+            "quota_metric": f"{api}/{quota.metric_id}",
+            "quota_limit": quota.limit_id,
             "quota_limit_value": limit_value,
             "quota_location": "global",
         },
@@ -148,7 +174,7 @@ def quota_error(twin: GoogleTwinState, api: str, *, limit_value: str, retry_afte
     url = REQUEST_ACCESS_URL if limit_value == "0" else "https://cloud.google.com/docs/quotas/help/request_increase"
     help_link = {"@type": HelpInfo, "links": [{"description": "Request a higher quota limit.", "url": url}]}
     message = (
-        "Quota exceeded for quota metric 'Requests' and limit 'Requests per minute' of service "
+        f"Quota exceeded for quota metric '{quota.metric}' and limit '{quota.limit}' of service "
         f"'{api}' for consumer '{consumer}'."
     )
     headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else None

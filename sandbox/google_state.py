@@ -14,6 +14,7 @@ from typing import Any
 
 from sandbox.clock import TwinClock
 from sandbox.google_faults import Faults
+from sandbox.google_posts import PostStore
 from sandbox.google_scenario import (
     ACCESS_TOKEN_TTL,
     CODE_TTL,
@@ -158,6 +159,7 @@ class GoogleTwinState:
         self.consent = ConsentSpec()
         self.faults = Faults()
         self.testing_mode = False
+        self.posts = PostStore(self.clock)
         self.load(default_scenario())
 
     def load(self, scenario: ScenarioSpec) -> None:
