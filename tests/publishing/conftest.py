@@ -15,6 +15,7 @@ from core.settings import Settings
 from storage.models import Provider
 from tests import factories
 from tests.conftest import make_settings
+from tests.connections.conftest import browser, network, twins  # noqa: F401 - end-to-end fixtures
 from tests.publishing.fakes import ScriptedPublisher
 
 

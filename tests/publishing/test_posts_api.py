@@ -167,6 +167,7 @@ async def test_media_used_by_a_scheduled_post_cannot_be_deleted(
     )
     asset_id = r.json()["asset"]["id"]
     await process(runtime, asset_id)
+    # The asset need not be ready: a post may use a file still being prepared (it waits for it).
     body = {
         "text": "Roast",
         "when": "2026-11-25T18:00",
