@@ -1,13 +1,19 @@
-"""Facebook Pages: connect through Facebook Login, one target per Page the person ticked."""
+"""Facebook Pages: connect through Facebook Login, one target per Page the person ticked; publish to its feed."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from providers.base import Finding, StoredCredentials, Target
-from providers.errors import MetadataMissing
+from providers.errors import MetadataMissing, Permanent
 from providers.meta_adapter import PUBLISH_TASKS, MetaAdapter
+from providers.meta_publish import PublishCall, publish_call
+from providers.publishing import MediaItem, Pending, Published, PublishRequest, Recorder, StepOutcome
 from storage.models.connections import Provider
+
+FACEBOOK_WEB = "https://www.facebook.com"
 
 
 class FacebookAdapter(MetaAdapter):
@@ -43,3 +49,95 @@ class FacebookAdapter(MetaAdapter):
             return [reach]
         tasks = page.get("tasks")
         return [reach, self._tasks_finding(list(tasks) if tasks is not None else None, str(page.get("name")))]
+
+    # -- publishing (providers.publishing.Publisher) -------------------------------------------
+
+    async def publish(
+        self,
+        credentials: StoredCredentials,
+        request: PublishRequest,
+        stage: Mapping[str, Any],
+        recorder: Recorder,
+    ) -> StepOutcome:
+        """Text or link → feed; one photo → photos; several → unpublished photos then one feed post; video → videos."""
+        if request.surface != "feed":
+            raise Permanent(
+                f"CheersAI can only post to a Facebook Page's feed, not as a {request.surface}.",
+                provider=self.provider.value,
+                remedy="Choose the feed for Facebook, or leave Facebook out of this post.",
+            )
+        images = [m for m in request.media if m.kind == "image"]
+        videos = [m for m in request.media if m.kind == "video"]
+        if videos and (images or len(videos) > 1):
+            raise Permanent(
+                "A Facebook post can carry several photos or one video, not both.",
+                provider=self.provider.value,
+                remedy="Keep either the photos or a single video for Facebook.",
+            )
+        call = publish_call(self.graph, credentials, recorder, "Facebook")
+        page_id = credentials.page_id or credentials.external_id
+        if videos:
+            return await self._video(call, page_id, request, videos[0])
+        if len(images) == 1:
+            return await self._photo(call, page_id, _with_link(request), images[0])
+        if images:
+            photo_ids = [str(i) for i in stage.get("photo_ids") or []]
+            if len(photo_ids) != len(images):
+                return await self._upload_photos(call, page_id, images)
+            media = {f"attached_media[{i}]": json.dumps({"media_fbid": pid}) for i, pid in enumerate(photo_ids)}
+            return await self._feed(call, page_id, {"message": _with_link(request), **media}, "album")
+        form = {"message": request.text, **({"link": request.link} if request.link else {})}
+        return await self._feed(call, page_id, form, "link" if request.link else "status")
+
+    async def _feed(self, call: PublishCall, page_id: str, form: dict[str, str], kind: str) -> Published:
+        """POST /{page}/feed, the committing step; permalink from the answer or read afterwards."""
+        body = await call.post(
+            f"{page_id}/feed", "create post", form, may_publish=True, params={"fields": "id,permalink_url"}
+        )
+        post_id = str(body["id"])
+        permalink = body.get("permalink_url") or await call.best_effort(post_id, "read permalink", "permalink_url")
+        return Published(post_id, _absolute(permalink), details={"kind": kind})
+
+    async def _photo(self, call: PublishCall, page_id: str, caption: str, image: MediaItem) -> Published:
+        """One published photo: Facebook makes the post itself and answers its post_id."""
+        form = {"url": image.url, "caption": caption, "published": "true"}
+        body = await call.post(f"{page_id}/photos", "create photo post", form, may_publish=True)
+        post_id = str(body.get("post_id") or body["id"])
+        permalink = await call.best_effort(post_id, "read permalink", "permalink_url")
+        return Published(post_id, _absolute(permalink), details={"kind": "photo", "photo_id": str(body["id"])})
+
+    async def _upload_photos(self, call: PublishCall, page_id: str, images: list[MediaItem]) -> Pending:
+        """Unpublished photos for one multi-photo post: invisible, so repeating them is harmless."""
+        photo_ids = []
+        for number, image in enumerate(images, start=1):
+            form = {"url": image.url, "published": "false"}
+            body = await call.post(f"{page_id}/photos", f"upload photo {number}", form, may_publish=False)
+            photo_ids.append(str(body["id"]))
+        return Pending(
+            stage={"photo_ids": photo_ids},
+            check_after=0.0,
+            note=f"{len(photo_ids)} photos uploaded to Facebook; the post goes out next.",
+        )
+
+    async def _video(self, call: PublishCall, page_id: str, request: PublishRequest, video: MediaItem) -> Published:
+        """POST /{page}/videos with the file's URL: the post appears once Facebook has processed it."""
+        form = {"file_url": video.url, "description": _with_link(request)}
+        body = await call.post(f"{page_id}/videos", "create video post", form, may_publish=True)
+        video_id = str(body["id"])
+        permalink = await call.best_effort(video_id, "read permalink", "permalink_url")
+        return Published(video_id, _absolute(permalink), details={"kind": "video"})
+
+
+def _with_link(request: PublishRequest) -> str:
+    """Photo and video posts have no link field: the link goes at the end of the text instead."""
+    if request.link and request.link not in request.text:
+        return f"{request.text}\n\n{request.link}".strip()
+    return request.text
+
+
+def _absolute(permalink: Any) -> str | None:
+    """Graph answers some permalinks (videos) as paths on facebook.com."""
+    if not permalink:
+        return None
+    text = str(permalink)
+    return FACEBOOK_WEB + text if text.startswith("/") else text

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from providers.errors import (
     RateLimited,
     Transient,
 )
+from providers.publishing import Recorder
 from storage.models.connections import Provider
 
 THROTTLE_CODES = frozenset({4, 17, 32, 613, 80001, 80002})
@@ -53,6 +55,7 @@ _SCOPE_RE = re.compile(
     r"\b(pages_[a-z_]+|instagram_[a-z_]+|business_management|publish_video|read_insights|ads_read|ads_management)\b"
 )
 _TOKENISH = re.compile(r"\bEAA[A-Za-z0-9]{8,}")
+SECRET_PARAMS = frozenset({"access_token", "client_secret", "fb_exchange_token", "input_token", "code"})
 
 
 def auth_message(subcode: int | None) -> str:
@@ -231,23 +234,37 @@ class GraphClient:
         token: str | None = None,
         params: dict[str, str] | None = None,
         form: dict[str, str] | None = None,
+        recorder: Recorder | None = None,
+        step: str = "",
+        may_publish: bool = True,
     ) -> dict[str, Any]:
-        """One Graph call; returns the JSON object or raises a providers.errors type."""
+        """One Graph call; returns the JSON object or raises a providers.errors type.
+
+        With a `recorder`, the call is kept there as `step`, secrets redacted. `may_publish=False` marks a
+        call that cannot make anything visible (a container, an unpublished photo, a read): its lost
+        answers are then `Transient(sent=False)`, since repeating it cannot make a duplicate.
+        """
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        secret_keys = ("client_secret", "fb_exchange_token", "input_token", "code")
-        sent = [v for k, v in (form or {}).items() if k in secret_keys]
+        sent = [v for k, v in (form or {}).items() if k in SECRET_PARAMS]
         secrets = [s for s in (token, self.config.facebook_app_secret, *sent) if s]
+        url = self.url(path)
+        log = _CallLog(recorder, step or path, method, url, {"params": params, "form": form}, secrets)
         try:
-            response = await self.http.request(method, self.url(path), params=params, data=form, headers=headers)
+            response = await self.http.request(method, url, params=params, data=form, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            log.failed(exc)
             raise Transient(
                 f"Could not reach Facebook ({type(exc).__name__}).", provider=self.provider.value, sent=False
             ) from exc
         except httpx.TimeoutException as exc:
-            raise Transient("Facebook did not answer in time.", provider=self.provider.value, sent=True) from exc
+            log.failed(exc)
+            raise Transient("Facebook did not answer in time.", provider=self.provider.value, sent=may_publish) from exc
         except httpx.TransportError as exc:
+            log.failed(exc)
             raise Transient(
-                f"The connection to Facebook failed ({type(exc).__name__}).", provider=self.provider.value
+                f"The connection to Facebook failed ({type(exc).__name__}).",
+                provider=self.provider.value,
+                sent=may_publish,
             ) from exc
         usage = parse_usage(response.headers)
         if usage is not None:
@@ -256,11 +273,19 @@ class GraphClient:
             body = response.json()
         except ValueError:
             body = None
+        log.answered(response, body, usage)
         if response.is_success and isinstance(body, dict):
             return body
         if response.is_success:
-            raise Transient("Facebook sent an answer we could not read.", provider=self.provider.value)
-        raise graph_error(response.status_code, body, usage, provider=self.provider.value, secrets=secrets)
+            raise Transient(
+                "Facebook sent an answer we could not read.", provider=self.provider.value, sent=may_publish
+            )
+        error = graph_error(response.status_code, body, usage, provider=self.provider.value, secrets=secrets)
+        if isinstance(error, Transient):
+            error.sent = error.sent and may_publish
+        if isinstance(error, RateLimited) and (wait := _retry_after(response.headers)) is not None:
+            error.retry_after = wait
+        raise error
 
     async def get(self, path: str, *, token: str, params: dict[str, str] | None = None) -> dict[str, Any]:
         return await self.request("GET", path, token=token, params=params)
@@ -303,6 +328,42 @@ class GraphClient:
         """Inspect any token with the app token (§1.5); an invalid token is an answer, not an error."""
         body = await self.request("POST", "debug_token", token=self.app_token, form={"input_token": input_token})
         return TokenInfo.from_graph(body.get("data") or {})
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Retry-After in seconds (Graph rarely sends it; an HTTP date is not worth parsing here)."""
+    raw = headers.get("retry-after", "")
+    return float(raw) if raw.strip().isdigit() else None
+
+
+class _CallLog:
+    """Writes one Graph call into a Recorder (when there is one), secrets redacted."""
+
+    def __init__(
+        self, recorder: Recorder | None, step: str, method: str, url: str, sent: dict[str, Any], secrets: list[str]
+    ) -> None:
+        self.recorder, self.secrets, self.started = recorder, secrets, time.perf_counter()
+        shown = {
+            part: {k: "[redacted]" if k in SECRET_PARAMS else v for k, v in values.items()}
+            for part, values in sent.items()
+            if values
+        }
+        self.base = {"step": step, "method": method, "url": url, "request": redact(shown, secrets)}
+
+    def failed(self, exc: Exception) -> None:
+        self._keep(error=str(redact(f"{type(exc).__name__}: {exc}", self.secrets)))
+
+    def answered(self, response: httpx.Response, body: Any, usage: GraphUsage | None) -> None:
+        self._keep(
+            status=response.status_code,
+            headers={k: redact(v, self.secrets) for k, v in response.headers.items()},
+            response=redact(body if body is not None else response.text[:500], self.secrets),
+            usage_percent=usage.highest if usage is not None else None,
+        )
+
+    def _keep(self, **outcome: Any) -> None:
+        if self.recorder is not None:
+            self.recorder.record(**self.base, **outcome, started=self.started)
 
 
 def _issued(body: dict[str, Any]) -> IssuedToken:

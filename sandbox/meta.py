@@ -22,6 +22,7 @@ from litestar.exceptions import NotFoundException
 from sandbox.clock import TwinClock
 from sandbox.meta_graph import handle
 from sandbox.meta_model import Answer, CallRecord, Consent, Fault, FaultKind, GraphRequest
+from sandbox.meta_publish_control import PUBLISHING_HANDLERS, PublishingControl
 from sandbox.meta_state import MetaTwinState, default_scenario
 from sandbox.server import TwinServer
 
@@ -189,6 +190,7 @@ def _arm(request: AnyRequest, kind: FaultKind, data: Body, default_code: int) ->
         path_contains=data.get("path_contains"),
         regain_minutes=int(data.get("regain_minutes", 5)),
         is_transient=data.get("is_transient"),
+        retry_after=data.get("retry_after"),
     )
     _twin(request).faults.append(fault)
     return {"ok": True}
@@ -212,6 +214,7 @@ async def delay(request: AnyRequest, data: Body) -> Body:
 @post("/_twin/faults/clear", status_code=200)
 async def clear_faults(request: AnyRequest) -> Body:
     _twin(request).faults.clear()
+    _twin(request).content.container_faults.clear()
     return {"ok": True}
 
 
@@ -256,7 +259,7 @@ def create_meta_twin(
 ) -> tuple[Litestar, MetaTwinState]:
     """The twin app and its state, starting from the default scenario; `path_prefix` mounts it below a path."""
     state = MetaTwinState(app_id=app_id, app_secret=app_secret, clock=clock)
-    router = Router(path=path_prefix or "/", route_handlers=[*CONTROL_HANDLERS, graph_entry])
+    router = Router(path=path_prefix or "/", route_handlers=[*CONTROL_HANDLERS, *PUBLISHING_HANDLERS, graph_entry])
     app = Litestar(
         route_handlers=[router],
         state=State({"meta_twin": state}),
@@ -267,17 +270,8 @@ def create_meta_twin(
     return app, state
 
 
-class MetaTwinControl:
-    """Typed client for the control interface (tests and `make dev`)."""
-
-    def __init__(self, base_url: str, client: httpx.AsyncClient) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._client = client
-
-    async def _post(self, path: str, body: Body | None = None) -> Body:
-        response = await self._client.post(f"{self.base_url}/_twin/{path}", json=body or {})
-        response.raise_for_status()
-        return cast(Body, response.json())
+class MetaTwinControl(PublishingControl):
+    """Typed client for the control interface (tests and `make dev`); publishing methods are inherited."""
 
     async def reset(self) -> None:
         """Back to the default scenario: no tokens, faults or calls; clock at real time."""
@@ -331,16 +325,23 @@ class MetaTwinControl:
         await self._post("faults/unlink-instagram", {"page_id": page_id})
 
     async def rate_limit(
-        self, count: int = 1, *, code: int = 4, path_contains: str | None = None, regain_minutes: int = 5
+        self,
+        count: int = 1,
+        *,
+        code: int = 4,
+        path_contains: str | None = None,
+        regain_minutes: int = 5,
+        retry_after: int | None = None,
     ) -> None:
-        """Throttle the next `count` Graph calls with `code` (4/17/32/613/80001/80002) and usage headers at 100%."""
+        """Throttle the next `count` Graph calls with `code` (4/17/32/613/80001/80002), usage headers at 100%
+        and, when given, a Retry-After header."""
         body = {"count": count, "code": code, "path_contains": path_contains, "regain_minutes": regain_minutes}
-        await self._post("faults/rate-limit", body)
+        await self._post("faults/rate-limit", {**body, "retry_after": retry_after})
 
     async def server_error(
         self, count: int = 1, *, code: int = 2, path_contains: str | None = None, is_transient: bool | None = None
     ) -> None:
-        """Answer the next `count` Graph calls with HTTP 500 and code 1 or 2."""
+        """Answer the next `count` Graph calls with HTTP 500 and code 1 or 2 (nothing is carried out)."""
         body = {"count": count, "code": code, "path_contains": path_contains, "is_transient": is_transient}
         await self._post("faults/server-error", body)
 

@@ -1,7 +1,7 @@
 """The Meta twin's public protocol: routing, faults, and the Graph reads (/me, /me/accounts, nodes).
 
 Framework-free: `handle()` takes a parsed request and returns an `Answer`, so sandbox/meta.py only
-adapts Litestar to it. Login lives in sandbox/meta_login.py. Behaviour follows
+adapts Litestar to it. Login lives in sandbox/meta_login.py, publishing in sandbox/meta_publish.py. Behaviour follows
 /work/shared/design/provider-facts.md §1, §2 and §7.
 """
 
@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from sandbox.meta_login import access_token, debug_token, dialog
 from sandbox.meta_model import Answer, Fault, GraphError, GraphRequest, InstagramAccount, Page, Token
+from sandbox.meta_publish import route_content
 from sandbox.meta_state import MetaTwinState
 
 VERSION = re.compile(r"^v\d+\.\d+$")
@@ -66,7 +67,9 @@ async def handle(state: MetaTwinState, req: GraphRequest) -> Answer:
     headers = {"X-App-Usage": json.dumps(state.usage)} if state.usage else {}
     try:
         await _apply_faults(state, req)
-        body = _route(state, req, segments)
+        body = await route_content(state, req, segments)
+        if body is None:
+            body = _route(state, req, segments)
     except GraphError as exc:
         return Answer(status=exc.status, json=exc.body(), headers={**headers, **exc.headers})
     return Answer(json=body, headers=headers)
@@ -86,6 +89,9 @@ async def _apply_faults(state: MetaTwinState, req: GraphRequest) -> None:
             status=500,
             is_transient=transient,
         )
+    elif fault.kind == "graph_error":
+        message = fault.message or f"(#{fault.code}) An error occurred"
+        raise GraphError(fault.code, message, subcode=fault.subcode, status=fault.status)
     else:
         raise _throttle(state, fault, req.token)
 
@@ -105,6 +111,8 @@ def _throttle(state: MetaTwinState, fault: Fault, token_value: str | None) -> Gr
             "estimated_time_to_regain_access": fault.regain_minutes,
         }
         headers["X-Business-Use-Case-Usage"] = json.dumps({object_id: [usage]})
+    if fault.retry_after is not None:
+        headers["Retry-After"] = str(fault.retry_after)
     message = THROTTLE_MESSAGES.get(fault.code, f"(#{fault.code}) Calls to this api have exceeded the rate limit.")
     return GraphError(fault.code, message, status=400, is_transient=True, headers=headers)
 

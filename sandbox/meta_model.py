@@ -30,7 +30,8 @@ MSG_LOGGED_OUT = "Error validating access token: The session is invalid because 
 FB_TIME = "%A, %d-%b-%y %H:%M:%S UTC"
 
 TokenKind = Literal["USER", "PAGE"]
-FaultKind = Literal["rate_limit", "server_error", "delay"]
+FaultKind = Literal["rate_limit", "server_error", "delay", "graph_error", "commit_then_error", "commit_then_hang"]
+COMMIT_FAULTS = frozenset({"commit_then_error", "commit_then_hang"})  # strike after a write has been committed
 
 
 class GraphError(Exception):
@@ -45,6 +46,8 @@ class GraphError(Exception):
         status: int | None = None,
         is_transient: bool | None = None,
         headers: dict[str, str] | None = None,
+        user_title: str | None = None,
+        user_msg: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -53,6 +56,8 @@ class GraphError(Exception):
         self.status = status or graph_status(code)
         self.is_transient = is_transient
         self.headers = headers or {}
+        self.user_title = user_title
+        self.user_msg = user_msg
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"message": self.message, "type": "OAuthException", "code": self.code}
@@ -60,6 +65,10 @@ class GraphError(Exception):
             error["error_subcode"] = self.subcode
         if self.is_transient is not None:
             error["is_transient"] = self.is_transient
+        if self.user_title is not None:
+            error["error_user_title"] = self.user_title
+        if self.user_msg is not None:
+            error["error_user_msg"] = self.user_msg
         error["fbtrace_id"] = "A" + random_string(10)
         return {"error": error}
 
@@ -157,6 +166,10 @@ class Fault:
     path_contains: str | None = None
     regain_minutes: int = 5
     is_transient: bool | None = None
+    retry_after: int | None = None  # seconds, sent as Retry-After with a throttle
+    subcode: int | None = None  # graph_error: any Graph error, answered before anything is done
+    message: str | None = None
+    status: int | None = None
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """The Meta twin's world and its rules: which tokens still work, what each fault changes.
 
 The Graph endpoints (sandbox/meta_graph.py, sandbox/meta_login.py) and the control interface
-(sandbox/meta.py) share this one truth. Publishing (posts, photos, containers) will hang off the
-same Page and Instagram records in a later issue.
+(sandbox/meta.py) share this one truth. Published content (posts, photos, containers) lives in
+`self.content` (sandbox/meta_content.py), keyed by the same Page and Instagram ids.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sandbox.clock import TwinClock
+from sandbox.meta_content import ContentStore
 from sandbox.meta_model import (
+    COMMIT_FAULTS,
     DEFAULT_TASKS,
     FB_TIME,
     LONG_LIVED_SECONDS,
@@ -57,6 +59,7 @@ class MetaTwinState:
         self.calls: list[CallRecord] = []
         self.revocations: list[dict[str, Any]] = []
         self.usage: dict[str, int] | None = None  # X-App-Usage sent on every answer when set
+        self.content = ContentStore(self.clock)  # posts, photos, videos, Instagram containers and media
         self.load_scenario(default_scenario())
 
     def load_scenario(self, spec: dict[str, Any]) -> None:
@@ -226,9 +229,11 @@ class MetaTwinState:
     def unlink_instagram(self, page_id: str) -> None:
         self.pages[page_id].instagram_id = None
 
-    def take_fault(self, path: str) -> Fault | None:
-        """The first armed fault that applies to `path`, counting one use of it."""
+    def take_fault(self, path: str, *, committed: bool = False) -> Fault | None:
+        """The first armed fault that applies to `path`, counting one use; commit faults only once a write committed."""
         for fault in self.faults:
+            if (fault.kind in COMMIT_FAULTS) != committed:
+                continue
             if fault.remaining > 0 and (fault.path_contains is None or fault.path_contains in path):
                 fault.remaining -= 1
                 return fault
@@ -270,6 +275,7 @@ class MetaTwinState:
             "consent": asdict(self.consent),
             "faults": [asdict(f) for f in self.faults if f.remaining > 0],
             "calls": [asdict(c) for c in self.calls],
+            "content": self.content.snapshot(),
         }
 
 
