@@ -28,6 +28,7 @@ from api.routes import (
     oauth,
     packages,
     posts,
+    targets,
 )
 from core.logging import configure_logging
 from core.runtime import Runtime, build_runtime
@@ -105,6 +106,7 @@ def create_app(
             *media.routes,
             *posts.routes,
             *packages.routes,
+            *targets.routes,
             # Uploads stream to the blob store; only this route accepts bodies up to the media limit.
             Router(
                 path="/",

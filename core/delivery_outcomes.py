@@ -25,8 +25,8 @@ from storage.models import AttemptOutcome, DeliveryStatus
 DEFAULT_RATE_WAIT = timedelta(seconds=60)
 RETRY_CAP = timedelta(minutes=30)
 IN_DOUBT_REMEDY = (
-    "Check the account: if the post is there, mark it as published; if it is not, choose 'Publish again'. "
-    "CheersAI never re-sends it on its own, so it cannot appear twice."
+    "CheersAI is checking the account for it and will mark it published, or send it again only once the "
+    "platform shows it is not there. If it cannot tell, it asks you: 'Mark as published' or 'Publish again'."
 )
 PACKAGE_REMEDY = "You can also download the manual package and post it by hand."
 

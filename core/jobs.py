@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from croniter import croniter
 
-from core import audit, expiry, media_jobs, notifications, oauth, watchdog
+from core import audit, expiry, media_jobs, notifications, oauth, reconcile, watchdog
 from core.audit import Actor
 from core.errors import NotFound
 from core.runtime import Runtime
@@ -120,6 +120,12 @@ JOBS: dict[str, JobSpec] = {
             "* * * * *",
             "Alerts each venue whose due posts nothing picks up (late, or no worker running).",
             watchdog.check,
+        ),
+        JobSpec(
+            reconcile.JOB_NAME,
+            "* * * * *",
+            "Asks the provider whether each delivery in doubt went out: published, sent again, or a person decides.",
+            reconcile.reconcile_in_doubt,
         ),
     ]
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from providers.base import Finding, StoredCredentials, Target
@@ -11,9 +12,14 @@ from providers.errors import MetadataMissing, Permanent
 from providers.meta_adapter import PUBLISH_TASKS, MetaAdapter
 from providers.meta_publish import PublishCall, publish_call
 from providers.publishing import MediaItem, Pending, Published, PublishRequest, Recorder, StepOutcome
+from providers.reconcile import Candidate, Found, InDoubt, Verdict, judge, parse_time
 from storage.models.connections import Provider
 
 FACEBOOK_WEB = "https://www.facebook.com"
+RECENT_FIELDS = "id,message,created_time,permalink_url"
+RECENT_PAGE, RECENT_PAGES = 100, 5  # 500 posts in the window of one lost answer means we cannot be sure
+# A video post is listed only once Facebook has processed the video (minutes) [UNVERIFIED].
+VIDEO_VISIBILITY_DELAY = timedelta(minutes=10)
 
 
 class FacebookAdapter(MetaAdapter):
@@ -126,6 +132,50 @@ class FacebookAdapter(MetaAdapter):
         video_id = str(body["id"])
         permalink = await call.best_effort(video_id, "read permalink", "permalink_url")
         return Published(video_id, _absolute(permalink), details={"kind": "video"})
+
+    # -- reconciling (providers.reconcile.Reconciler) ------------------------------------------
+
+    async def reconcile(self, credentials: StoredCredentials, doubt: InDoubt, recorder: Recorder) -> Verdict:
+        """No idempotency key on Facebook: look among the Page's own posts for this text, made while the lost
+        attempt ran (photo and video posts show their caption as the message)."""
+        call = publish_call(self.graph, credentials, recorder, "Facebook")
+        page_id = credentials.page_id or credentials.external_id
+        request = doubt.request
+        message = _with_link(request) if request.media else request.text
+        posts, complete = await self._posts_between(call, page_id, doubt.window_start, doubt.window_end)
+        video = any(m.kind == "video" for m in request.media)
+        delay = max(doubt.visibility_delay, VIDEO_VISIBILITY_DELAY) if video else None
+        verdict = judge(posts, message, doubt, "Facebook", complete=complete, visibility_delay=delay)
+        if not isinstance(verdict, Candidate):
+            return verdict
+        details = {"found_after_lost_answer": True, "created_time": str(verdict.created_at)}
+        return Found(verdict.external_id, _absolute(verdict.permalink), details=details)
+
+    async def _posts_between(
+        self, call: PublishCall, page_id: str, since: datetime, until: datetime
+    ) -> tuple[list[Candidate], bool]:
+        """The Page's own posts made between the two times, and whether that is all of them."""
+        params = {
+            "fields": RECENT_FIELDS,
+            "since": str(int(since.timestamp())),
+            "until": str(int(until.timestamp()) + 1),
+            "limit": str(RECENT_PAGE),
+        }
+        found: list[Candidate] = []
+        for _ in range(RECENT_PAGES):
+            body = await call.get(f"{page_id}/published_posts", "reconcile: recent posts", params)
+            found += [_candidate(row) for row in body.get("data") or []]
+            paging = body.get("paging") or {}
+            after = (paging.get("cursors") or {}).get("after")
+            if not paging.get("next") or not after:
+                return found, True
+            params["after"] = str(after)
+        return found, False
+
+
+def _candidate(row: dict[str, Any]) -> Candidate:
+    created = parse_time(row.get("created_time"))
+    return Candidate(str(row["id"]), str(row.get("message") or ""), created, row.get("permalink_url"))
 
 
 def _with_link(request: PublishRequest) -> str:

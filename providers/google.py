@@ -28,7 +28,9 @@ from providers.google_errors import (
     redact,
 )
 from providers.google_publish import publish_local_post, recent_local_posts, record_exchange
+from providers.google_reconcile import reconcile_local_post
 from providers.publishing import PublishRequest, Recorder, StepOutcome
+from providers.reconcile import InDoubt, Verdict
 from storage.models.connections import Provider
 
 LOCATION_READ_MASK = "name,title,storefrontAddress"
@@ -222,6 +224,10 @@ class GoogleBusinessAdapter:
     ) -> list[dict[str, Any]]:
         """The location's newest local posts (name, summary, createTime, state, searchUrl), for reconciling."""
         return await recent_local_posts(self, credentials, limit=limit, recorder=recorder)
+
+    async def reconcile(self, credentials: StoredCredentials, doubt: InDoubt, recorder: Recorder) -> Verdict:
+        """After a lost create: the location's recent posts matched by summary and time; see google_reconcile."""
+        return await reconcile_local_post(self, credentials, doubt, recorder)
 
     # --- calls used by diagnose ----------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from providers.publishing import (
     Recorder,
     StepOutcome,
 )
+from providers.reconcile import Absent, Continue, Found, InDoubt, Unsure, Verdict
 from storage.models.connections import Provider
 
 IG_FIELDS = "id,username,name,profile_picture_url"
@@ -245,6 +246,28 @@ class InstagramAdapter(MetaAdapter):
                 return Published(str(media["id"]), media.get("permalink"), details=details)
         details = {"container_id": container_id, "kind": plan.kind, "media_id_unknown": True}
         return Published(container_id, None, details=details)
+
+    # -- reconciling (providers.reconcile.Reconciler) ------------------------------------------
+
+    async def reconcile(self, credentials: StoredCredentials, doubt: InDoubt, recorder: Recorder) -> Verdict:
+        """Only media_publish of the staged container can have published: its status_code says whether it did."""
+        state = dict(doubt.stage)
+        if not state.get("container_id"):
+            return Absent("Instagram never got a publish request for it: only unpublished containers were made")
+        call = publish_call(self.graph, credentials, recorder, "Instagram")
+        code, _ = await self._status(call, str(state["container_id"]), "reconcile: container status")
+        if code == "PUBLISHED":
+            ig_id = credentials.ig_business_id or credentials.external_id
+            live = await self._already_published(call, ig_id, _Plan.of(doubt.request), state)
+            return Found(live.external_id, live.permalink, details=live.details)
+        if code == "EXPIRED":  # never published, and unusable: a fresh container (the stage keeps the count)
+            fresh = {k: v for k, v in state.items() if k not in ("container_id", "checks", "children", "created_at")}
+            return Continue(fresh, "Instagram's container expired unpublished; preparing it again")
+        if code in ("FINISHED", "IN_PROGRESS", "ERROR"):
+            # Not published. ERROR too: the engine then fails it with Instagram's own reason (a new container
+            # would most likely fail the same way, and hide why).
+            return Continue(state, f"Instagram has not published it (container {code})")
+        return Unsure(f"Instagram answered a container status CheersAI does not know ({code or 'none'}).")
 
     async def _status(self, call: PublishCall, container_id: str, step: str) -> tuple[str, str]:
         body = await call.get(container_id, step, {"fields": "status_code,status"})

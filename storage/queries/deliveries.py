@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -278,3 +278,52 @@ async def reconnected_waiting(session: AsyncSession, *, limit: int) -> Sequence[
     if is_postgres(session):
         query = query.with_for_update(skip_locked=True)
     return (await session.execute(query)).scalars().all()
+
+
+# --- reconciliation of deliveries in doubt (core.reconcile) ---------------------------------------------------------
+# An in-doubt delivery being checked keeps its status and carries a lease (lease_token, lease_expires_at) instead:
+# the sweep's expired_leases only looks at `claimed` rows, so the two never meet. `due_at` says when to check next.
+
+
+async def claim_in_doubt(
+    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
+) -> list[tuple[int, str]]:
+    """Up to `limit` in-doubt deliveries due for a check, oldest first, each under a fresh lease token.
+
+    A delivery is free when it has no lease or its lease ran out (the checker died). PostgreSQL locks the
+    candidates `FOR UPDATE SKIP LOCKED`; the compare-and-set UPDATE makes a stale read on SQLite claim nothing.
+    """
+    free = or_(
+        PostTarget.lease_token.is_(None), PostTarget.lease_expires_at.is_(None), PostTarget.lease_expires_at < now
+    )
+    candidates = (
+        select(PostTarget.id)
+        .where(PostTarget.status == DeliveryStatus.in_doubt, PostTarget.due_at <= now, free)
+        .order_by(PostTarget.due_at, PostTarget.id)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        candidates = candidates.with_for_update(skip_locked=True)
+    claimed: list[tuple[int, str]] = []
+    for target_id in (await session.execute(candidates)).scalars().all():
+        token = new_lease_token()
+        result = await session.execute(
+            update(PostTarget)
+            .where(PostTarget.id == target_id, PostTarget.status == DeliveryStatus.in_doubt, free)
+            .values(lease_token=token, lease_expires_at=lease_until)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            claimed.append((target_id, token))
+    return claimed
+
+
+async def last_publish_attempt(session: AsyncSession, target_id: int, *, except_worker: str) -> PublishAttempt | None:
+    """The latest attempt that called the provider to publish (not a reconciliation check, whose worker
+    starts with `except_worker`)."""
+    result = await session.execute(
+        select(PublishAttempt)
+        .where(PublishAttempt.target_id == target_id, PublishAttempt.worker.not_like(f"{except_worker}%"))
+        .order_by(PublishAttempt.number.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
