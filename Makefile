@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: dev test lint types pytest bench migrate migration wheel clean
+.PHONY: dev test lint types pytest bench chaos migrate migration wheel clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: Python 3.11 or newer is required (none found on PATH)"; exit 1; }
@@ -33,6 +33,10 @@ types: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## Fault-injection scenarios: real workers, private PostgreSQL + Redis, the Meta twin (docs/chaos.md; ~7 min).
+chaos: $(STAMP)
+	$(BIN)/pytest tests/chaos -m chaos -p no:cacheprovider $(PYTEST_ARGS)
 
 ## Benchmarks: each script prints a table.
 bench: $(STAMP)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import notifications
 from core.clock import Clock
+from core.faults import fault_point
 from core.imaging import derive_in_pool, probe_image
 from core.media_errors import MediaRejected, MediaTransient, VideoToolsMissing
 from core.runtime import Runtime
@@ -147,6 +148,7 @@ async def _derive(runtime: Runtime, job: _Job, tmp: Path) -> _Result:
             _Output(POSTER_PRESET, w, h, "image/jpeg", video.poster_path),
         ]
         width, height, duration = w, h, video.info.duration
+    await fault_point("during_image_work")
     rows = []
     for out in outputs:
         ext = "mp4" if out.content_type == "video/mp4" else "jpg"

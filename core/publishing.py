@@ -22,12 +22,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from core import connections, notifications
 from core.clock import SystemClock
 from core.delivery_media import resolve_media
 from core.delivery_outcomes import Settle, missed_before_sending, settle_error
+from core.faults import fault_point
 from core.runtime import Runtime
 from providers.base import StoredCredentials
 from providers.errors import AuthExpired, ProviderError
@@ -96,6 +99,7 @@ async def run_delivery(runtime: Runtime, target_id: int, lease_token: str, *, wo
     adapter: Any = runtime.providers[begun.provider]
     result: StepOutcome | BaseException
     try:
+        await fault_point("before_provider_call")
         result = await adapter.publish(begun.credentials, begun.request, begun.stage, recorder)
     except asyncio.CancelledError:
         # Shutdown mid-call: leave the attempt in flight; the lease sweep decides (in doubt if anything left).
@@ -103,7 +107,26 @@ async def run_delivery(runtime: Runtime, target_id: int, lease_token: str, *, wo
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is settled and explained below
         result = exc
-    return await _finish(runtime, begun, recorder, result)
+    return await _finish_retrying(runtime, begun, recorder, result)
+
+
+async def _finish_retrying(
+    runtime: Runtime, begun: _Begun, recorder: Recorder, result: StepOutcome | BaseException
+) -> str:
+    """`_finish`, retried while the database is unreachable (a restart, a killed backend): the provider's
+    answer is only in this process's memory, and losing it would turn a known outcome into `in_doubt`.
+    Bounded well inside the lease, after which the sweep flags the delivery anyway."""
+    budget = max(1.0, runtime.settings.cheers_publish_lease_seconds / 3)
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type((OperationalError, InterfaceError)),
+        stop=stop_after_delay(budget),
+        wait=wait_exponential(multiplier=0.2, max=2.0),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await _finish(runtime, begun, recorder, result)
+    raise AssertionError("unreachable: AsyncRetrying either returns or re-raises")
 
 
 async def _begin(runtime: Runtime, target_id: int, lease_token: str, worker: str) -> _Begun | str:
@@ -117,6 +140,11 @@ async def _begin(runtime: Runtime, target_id: int, lease_token: str, worker: str
             return "not_ours"  # a duplicate hand-off, or the lease moved on
         if target.lease_expires_at is None or target.lease_expires_at <= now:
             return "lease_expired"
+        if await deliveries_q.in_flight_attempt(session, target.id) is not None:
+            # The broker redelivered the hand-off while its first run is alive (a slow provider call ran past
+            # the redelivery timeout): that run owns the call; a second one would publish twice.
+            return "already_running"
+        await fault_point("after_claim")
         post = await session.get(Post, target.post_id)
         connection = await session.get(Connection, target.connection_id)
         assert post is not None and connection is not None  # foreign keys
@@ -177,7 +205,7 @@ async def _begin(runtime: Runtime, target_id: int, lease_token: str, worker: str
             await uow.commit()
             return "waiting_for_media"
         try:
-            credentials = await _fresh_credentials(runtime, session, connection, now)
+            credentials = await fresh_credentials(runtime, session, connection, now)
         except AuthExpired as exc:
             await apply_settle(
                 runtime, session, target, post, connection,
@@ -232,6 +260,7 @@ async def _begin(runtime: Runtime, target_id: int, lease_token: str, worker: str
 
 
 async def _finish(runtime: Runtime, begun: _Begun, recorder: Recorder, result: StepOutcome | BaseException) -> str:
+    await fault_point("after_provider_answer")
     async with runtime.uow() as uow:
         session = uow.session
         now = await clock_now(runtime, session)
@@ -342,7 +371,7 @@ async def apply_settle(
             "publish_failed": "Not published",
             "publish_missed": "Missed",
             "publish_in_doubt": "Check whether this went out",
-        }[settle.notify]
+        }.get(settle.notify, "Needs your attention")
         await notifications.notify(
             session,
             runtime.clock,
@@ -397,7 +426,7 @@ async def _pace_by_usage(session: AsyncSession, connection_id: int, usage: int |
     )
 
 
-async def _fresh_credentials(
+async def fresh_credentials(
     runtime: Runtime, session: AsyncSession, connection: Connection, now: datetime
 ) -> StoredCredentials:
     """Decrypted credentials; a Google access token near its end is refreshed (and stored) first."""

@@ -25,8 +25,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import connections, notifications
 from core.delivery_outcomes import backoff, missed_before_sending
-from core.publishing import WORKER_ID, apply_settle, clock_now, excerpt, label_for, mark_published, payload_hash
-from core.publishing import _fresh_credentials as fresh_credentials  # the engine's one place that seals refreshes
+from core.publishing import (
+    WORKER_ID,
+    apply_settle,
+    clock_now,
+    excerpt,
+    fresh_credentials,  # the engine's one place that seals refreshes
+    label_for,
+    mark_published,
+    payload_hash,
+)
 from core.runtime import Runtime
 from providers.base import StoredCredentials
 from providers.errors import AuthExpired, PermissionMissing, ProviderError, RateLimited, Transient
