@@ -147,3 +147,18 @@ async def test_missing_metadata_fails_with_the_remedy(runtime: Runtime, venue: V
     [target] = await deliveries(runtime, saved.post.id)
     assert target.status is DeliveryStatus.failed
     assert target.remedy and target.remedy.startswith("Connect the Page again."), target.remedy
+
+
+async def test_redelivered_handoff_while_the_first_run_is_alive_does_not_publish_again(
+    runtime: Runtime, venue: Venue
+) -> None:
+    saved = await schedule(runtime, venue.id, [venue.connection_id])
+    [(target_id, token)] = await _lose_handoffs(runtime)
+    first = await _begin(runtime, target_id, token, "slow-worker")  # its provider call is still running
+    assert not isinstance(first, str), first
+    from core.publishing import run_delivery
+
+    assert await run_delivery(runtime, target_id, token, worker="second-worker") == "already_running"
+    assert not venue.publisher.calls, "the broker's redelivered copy called the provider a second time"
+    assert [a.worker for a in await attempts(runtime, target_id)] == ["slow-worker"]
+    assert (await deliveries(runtime, saved.post.id))[0].status is DeliveryStatus.claimed
