@@ -95,7 +95,9 @@ async def claim(runtime: Runtime, result: TickResult) -> None:
             now=now,
             lease_until=now + timedelta(seconds=s.cheers_publish_lease_seconds),
             limit=s.cheers_dispatch_batch,
-            max_in_flight=s.cheers_connection_max_in_flight,
+            # With spacing on, one call per connection at a time: two claimed together would both read the
+            # pacing row before either writes it, and go out back to back (found by bench/publish.py).
+            max_in_flight=1 if s.cheers_connection_min_interval_seconds > 0 else s.cheers_connection_max_in_flight,
         )
         await uow.commit()
 

@@ -69,6 +69,7 @@ class PublishSettings:
     min_schedule_seconds: float = 600.0  # scheduled_publish_time window (§3.1, [UNVERIFIED])
     max_schedule_seconds: float = 30 * 86400.0
     fetch_media: bool = False  # fetch image/video URLs at create time (off: test URLs may not be served)
+    latency_ms: float = 0.0  # added before every Graph answer (benchmarks); the control interface is never slowed
 
     def update(self, values: dict[str, Any]) -> None:
         """Apply the known keys of `values`, coerced to each field's type."""

@@ -64,6 +64,8 @@ async def handle(state: MetaTwinState, req: GraphRequest) -> Answer:
         segments = segments[1:]
     if segments == ["dialog", "oauth"]:
         return dialog(state, req.params)
+    if state.content.settings.latency_ms > 0:  # a provider's own latency, for benchmarks (0: answer at once)
+        await asyncio.sleep(state.content.settings.latency_ms / 1000)
     headers = {"X-App-Usage": json.dumps(state.usage)} if state.usage else {}
     try:
         await _apply_faults(state, req)

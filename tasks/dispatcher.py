@@ -30,12 +30,16 @@ class DispatcherLoop:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="dispatcher")
 
     async def _run(self) -> None:
+        settings = self.runtime.settings
         while True:
+            full = False
             try:
-                await tick(self.runtime, self.handoff)
+                result = await tick(self.runtime, self.handoff)
+                full = len(result.claimed) >= settings.cheers_dispatch_batch
             except Exception as exc:  # noqa: BLE001 - a database hiccup must not stop the loop
                 log.warning("dispatcher_tick_failed", error=exc.__class__.__name__, detail=str(exc)[:200])
-            await asyncio.sleep(self.runtime.settings.cheers_dispatch_interval_seconds)
+            # A full batch means more is due: go again at once instead of capping throughput at batch/interval.
+            await asyncio.sleep(0 if full else settings.cheers_dispatch_interval_seconds)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import case, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -185,7 +187,12 @@ async def waiting_on_connection(session: AsyncSession, connection_id: int) -> Se
 
 
 async def pacing_for(session: AsyncSession, connection_id: int) -> ConnectionPacing | None:
-    return await session.get(ConnectionPacing, connection_id)
+    result = await session.execute(
+        select(ConnectionPacing)
+        .where(ConnectionPacing.connection_id == connection_id)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
 
 
 async def pace(
@@ -197,24 +204,31 @@ async def pace(
     usage_percent: int | None = None,
     reason: str | None = None,
 ) -> None:
-    """Push the connection's next allowed call to at least `not_before` (never pulls it earlier)."""
-    row = await session.get(ConnectionPacing, connection_id)
-    if row is None:
-        session.add(
-            ConnectionPacing(
-                connection_id=connection_id,
-                next_allowed_at=not_before,
-                usage_percent=usage_percent,
-                reason=reason,
-                updated_at=now,
-            )
+    """Push the connection's next allowed call to at least `not_before` (never pulls it earlier).
+
+    One upsert, so two workers pacing the same connection for the first time never collide on the insert.
+    """
+    postgres = is_postgres(session)
+    insert = (pg_insert if postgres else sqlite_insert)(ConnectionPacing).values(
+        connection_id=connection_id,
+        next_allowed_at=not_before,
+        usage_percent=usage_percent,
+        reason=reason,
+        updated_at=now,
+    )
+    later = func.greatest if postgres else func.max  # SQLite's two-argument max() is a scalar function
+    pushed = insert.excluded.next_allowed_at > ConnectionPacing.next_allowed_at
+    await session.execute(
+        insert.on_conflict_do_update(
+            index_elements=[ConnectionPacing.connection_id],
+            set_={
+                "next_allowed_at": later(ConnectionPacing.next_allowed_at, insert.excluded.next_allowed_at),
+                "reason": case((pushed, insert.excluded.reason), else_=ConnectionPacing.reason),
+                "usage_percent": func.coalesce(insert.excluded.usage_percent, ConnectionPacing.usage_percent),
+                "updated_at": insert.excluded.updated_at,
+            },
         )
-    else:
-        if not_before > row.next_allowed_at:
-            row.next_allowed_at, row.reason = not_before, reason
-        row.usage_percent = usage_percent if usage_percent is not None else row.usage_percent
-        row.updated_at = now
-    await session.flush()
+    )
 
 
 async def due_unclaimed(session: AsyncSession, *, due_before: datetime) -> list[dict[str, Any]]:

@@ -1,0 +1,83 @@
+"""The table bench/publish.py prints, and the verdicts against issue 6's targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from _publish_measure import TwinSeen, percentile
+from _publish_world import Batch, Timings
+
+TARGET_RATIO = {"0 ms": 0.35, "50 ms": 0.85}
+TARGET_LATENESS_P99 = 2.0
+CPU_COLUMNS = ("twin", "workers", "driver", "postgres", "redis")
+
+
+@dataclass
+class Row:
+    label: str
+    deliveries: int
+    seconds: float
+    cpu: dict[str, float]
+    seen: TwinSeen
+    problems: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.deliveries / self.seconds if self.seconds > 0 else 0.0
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def print_report(
+    config: str, rows: list[Row], batches: list[Batch], burst: Timings, per: int, connections: int, spacing: float
+) -> None:
+    print(config)
+    head = f"{'run':<22}{'done':>6}{'secs':>7}{'per s':>8}{'ratio':>7}"
+    head += "".join(f"{'cpu ' + c:>13}" for c in CPU_COLUMNS) + f"{'cpu ms/each':>12}{'twin >=400':>12}"
+    print(head)
+    rates = {r.label: r.rate for r in rows}
+    ratios: dict[str, float] = {}
+    for r in rows:
+        ratio = ""
+        if r.label.startswith("pipeline"):
+            latency = r.label.removeprefix("pipeline ")
+            ratios[latency] = r.rate / rates[f"httpx fan-out {latency}"]
+            ratio = f"{ratios[latency]:.2f}"
+        errors = sum(n for status, n in r.seen.statuses.items() if status >= 400)
+        line = f"{r.label:<22}{r.deliveries:>6}{r.seconds:>7.2f}{r.rate:>8.0f}{ratio:>7}"
+        each = 1000 * sum(r.cpu.values()) / max(1, r.deliveries)
+        line += "".join(f"{r.cpu.get(c, 0.0):>13.2f}" for c in CPU_COLUMNS) + f"{each:>12.1f}{errors:>12}"
+        print(line + (f"  not published: {r.problems}" if r.problems else ""))
+    print(
+        "posts created through core.posts.create_post: "
+        + ", ".join(f"{b.label} {b.created_per_second:.0f}/s" for b in batches)
+    )
+    starts, done = burst.first_start, burst.published
+    print(
+        f"burst: {len(done)} of {per * connections} deliveries ({per} per connection on {connections}) "
+        "due at one instant; seconds after the due time:"
+    )
+    for name, values in (("first attempt starts", starts), ("published", done)):
+        p50, p99, worst = percentile(values, 50), percentile(values, 99), values[-1] if values else float("nan")
+        print(f"  {name:<22} p50 {p50:6.2f}  p99 {p99:6.2f}  max {worst:6.2f}")
+    burst_row = rows[-1]
+    seen = burst_row.seen
+    gap = f"{seen.min_gap:.2f} s" if seen.min_gap is not None else "n/a"
+    print(f"  POSTs to one Page less than half the {spacing:g} s spacing apart: {seen.too_close} (smallest gap {gap})")
+    too_many = sum(r.seen.statuses.get(429, 0) for r in rows if not r.label.startswith("httpx"))
+    throttled = sum(n for r in rows if not r.label.startswith("httpx") for s, n in r.seen.statuses.items() if s >= 400)
+    print("targets:")
+    for latency, target in TARGET_RATIO.items():
+        value = ratios.get(latency, 0.0)
+        print(f"  pipeline / fan-out at {latency:<5} >= {target:.2f}: {value:.2f} {verdict(value >= target)}")
+    for name, values in (("first attempt", starts), ("published", done)):
+        p99 = percentile(values, 99)
+        print(
+            f"  burst lateness p99 ({name}) <= {TARGET_LATENESS_P99:g} s: {p99:.2f} s "
+            + verdict(p99 <= TARGET_LATENESS_P99)
+        )
+    print(
+        f"  no 429 at the twin from the pipeline: {too_many} 429s, {throttled} answers >= 400 {verdict(too_many == 0)}"
+    )
