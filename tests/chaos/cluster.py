@@ -1,5 +1,6 @@
-"""A small production in a temp folder: private PostgreSQL and Redis, the Meta twin, real `taskiq worker`
-processes (the Procfile's command), fault points armed through a file, and posts scheduled through core."""
+"""A small production in a temp folder: private PostgreSQL and Redis, the Meta and Google twins, real
+`taskiq worker` processes (the Procfile's command), fault points armed through a file, and posts scheduled
+through core."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from sqlalchemy import select
 
 from core.runtime import Runtime
 from core.settings import Settings
-from sandbox.meta import MetaTwinControl
+from sandbox.google import GoogleTwinControl
+from sandbox.meta import MetaTwinControl, MetaTwinState
 from storage.models import Heartbeat, PostTarget
 from tasks.broker import create_broker
 from tasks.queue import TaskiqQueue
@@ -99,9 +101,12 @@ class Cluster:
     settings: Settings
     runtime: Runtime
     meta: MetaTwinControl
+    meta_state: MetaTwinState  # the twin runs in this process: its containers can be counted directly
+    google: GoogleTwinControl
     folder: Path
     page_ids: dict[int, str] = field(default_factory=dict)  # connection id → Facebook Page id
     ig_ids: dict[int, str] = field(default_factory=dict)  # connection id → Instagram account id
+    locations: dict[int, str] = field(default_factory=dict)  # connection id → Business Profile location id
     workers: list[Worker] = field(default_factory=list)
     _queue: TaskiqQueue | None = None
 

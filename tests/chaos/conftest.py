@@ -1,7 +1,8 @@
 """Chaos scenarios: off in the ordinary run; on with `make chaos` (`-m chaos`) or CHEERS_CHAOS=1.
 
 Fixtures: private PostgreSQL and Redis for the session (a migrated template database, one copy per
-scenario), the Meta twin in this process, and a venue connected to it through the real consent flow.
+scenario), the Meta and Google twins in this process, a venue connected to Meta through the real consent
+flow (`google_location` adds a Business Profile location), and `rates` for throughput before and after.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from api.devtwins import twin_settings
 from core.media_jobs import process
 from core.runtime import build_runtime
+from sandbox.google import PostSettings, running_google_twin
 from sandbox.meta import running_meta_twin
 from storage import migrate
 from storage.models import Connection, Provider
@@ -30,6 +32,7 @@ from tests import factories
 from tests.chaos.cluster import DISPATCH_INTERVAL, LEASE_SECONDS, Cluster
 from tests.chaos.outcome import HEADER, ROWS
 from tests.chaos.services import PrivatePostgres, PrivateRedis, ServiceUnavailable
+from tests.chaos.throughput import Throughput
 from tests.conftest import make_settings
 from tests.connections.browser import ConsentBrowser
 from tests.connections.helpers import connect
@@ -42,6 +45,14 @@ TEMPLATE = "cheers_chaos_template"
 def _chaos_wanted(config: pytest.Config) -> bool:
     markexpr = str(config.getoption("markexpr", "") or "")
     return os.environ.get("CHEERS_CHAOS") == "1" or re.search(r"(?<!not )\bchaos(_quick)?\b", markexpr) is not None
+
+
+def quick_only(config: pytest.Config) -> bool:
+    """Only CI's subset is selected (`-m chaos_quick`): scenarios skip their throughput batches."""
+    markexpr = str(config.getoption("markexpr", "") or "")
+    return re.search(r"(?<!not )\bchaos_quick\b", markexpr) is not None and not re.search(
+        r"(?<!not )\bchaos\b", markexpr
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -112,10 +123,13 @@ class Venue:
 
 @pytest.fixture
 async def cluster(services: Services, tmp_path: Path) -> AsyncIterator[Cluster]:
-    """A fresh database copied from the template, the Meta twin, and settings for short leases."""
+    """A fresh database copied from the template, the Meta and Google twins, and settings for short leases."""
     database = f"chaos_{uuid.uuid4().hex[:10]}"
     await asyncio.to_thread(_admin, services.pg, f'CREATE DATABASE "{database}" TEMPLATE "{TEMPLATE}"')
-    async with running_meta_twin() as (meta_url, meta, _state):
+    async with (
+        running_meta_twin() as (meta_url, meta, meta_state),
+        running_google_twin() as (google_url, google, _google_state),
+    ):
         settings = make_settings(
             services.pg.url(database),
             tmp_path,
@@ -126,13 +140,13 @@ async def cluster(services: Services, tmp_path: Path) -> AsyncIterator[Cluster]:
             cheers_connection_min_interval_seconds=0,
             heartbeat_interval_seconds=0.5,
             cheers_log_level="INFO",
-            **twin_settings(meta_url, "http://127.0.0.1:9"),  # no Google in these scenarios
+            **twin_settings(meta_url, google_url),
         )
         runtime = build_runtime(settings)
         folder = tmp_path / "cluster"
         (folder / "faults.state").mkdir(parents=True)
         await meta.publishing(duplicate_code=0)  # Meta's duplicate refusal is unreliable: let copies show
-        made = Cluster(services.pg, services.redis, database, settings, runtime, meta, folder)
+        made = Cluster(services.pg, services.redis, database, settings, runtime, meta, meta_state, google, folder)
         try:
             yield made
         finally:
@@ -158,6 +172,33 @@ async def venue(cluster: Cluster) -> Venue:
             cluster.ig_ids[row.id] = row.ig_business_id
             instagram = row.id
     return Venue(venue_id, admin, sorted(pages), instagram)
+
+
+@pytest.fixture
+async def google_location(cluster: Cluster, venue: Venue) -> int:
+    """The venue's admin also connects Google (its consent screens); the twin's first location's connection id.
+
+    The twin makes a post LIVE at once (no review delay) and accepts any text, so a normal publish is one call.
+    """
+    await cluster.google.configure_posts(PostSettings(live_after_seconds=0.0, reject_phone_numbers=False))
+    runtime = cluster.runtime
+    async with factories.app_client(runtime) as client, httpx.AsyncClient(timeout=10.0) as network:
+        await connect(client, ConsentBrowser(client, network), venue.admin, Provider.google_business.value)
+    async with runtime.db.session() as session:
+        query = select(Connection).where(
+            Connection.account_id == venue.id, Connection.provider == Provider.google_business
+        )
+        rows = (await session.execute(query)).scalars().all()
+    for row in rows:
+        assert row.location_name, f"Google connection {row.id} has no location name"
+        cluster.locations[row.id] = row.location_name.rsplit("/", 1)[-1]
+    return min(cluster.locations)
+
+
+@pytest.fixture
+def rates(request: pytest.FixtureRequest, cluster: Cluster, venue: Venue) -> Throughput:
+    """Throughput batches before the fault and after recovery; none in CI's quick subset (about 15 s each)."""
+    return Throughput(cluster, venue.id, venue.pages, enabled=not quick_only(request.config))
 
 
 async def upload_photo(cluster: Cluster, venue: Venue) -> int:

@@ -1,5 +1,6 @@
 """The Meta twin misbehaves under real workers: ghost successes, hangs past the lease and past the client
-timeout, throttling with Retry-After, Instagram containers stuck then ERROR, quota exhausted, token revoked."""
+timeout, throttling with Retry-After, Instagram containers stuck then ERROR or EXPIRED, quota exhausted, token
+revoked."""
 
 from __future__ import annotations
 
@@ -134,6 +135,36 @@ async def test_instagram_container_stuck_then_error(cluster: Cluster, venue: Ven
     assert row.passed, row.line()
 
 
+async def test_instagram_container_stuck_then_expired(cluster: Cluster, venue: Venue) -> None:
+    assert venue.instagram is not None
+    photo = await ready_photo(cluster, venue)
+    await cluster.meta.container_fault("expired")  # the next container never finishes
+    await _workers(cluster)
+    since = time.time()
+    targets = await cluster.post_many(venue.id, [venue.instagram], 1, label="container expired", media_ids=[photo])
+    # Stuck: at least one status check saw it IN_PROGRESS (the delivery waits, processing, saying so).
+    [stuck], _ = await wait_settled(
+        cluster,
+        targets,
+        within=SETTLE,
+        rest=lambda t: t.status is DeliveryStatus.processing and bool(t.stage.get("checks")),
+    )
+    assert "still processing" in (stuck.note or ""), stuck.note
+    await cluster.meta.advance_clock(24 * 3600)  # Meta's day passes: an unpublished container is EXPIRED
+    row = await measure(
+        cluster,
+        "IG container stuck, then EXPIRED (twin clock +24 h)",
+        targets,
+        within=40,
+        since=since,
+        rest=lambda t: t.status is DeliveryStatus.published,
+    )
+    ig_id = cluster.ig_ids[venue.instagram]
+    containers = [c for c in cluster.meta_state.content.containers.values() if c.ig_user_id == ig_id]
+    row.notes = f"{len(containers)} containers made (the expired one recreated), 1 media_publish"
+    assert row.passed and row.published == 1 and len(containers) == 2, row.line()
+
+
 async def test_instagram_quota_exhausted(cluster: Cluster, venue: Venue) -> None:
     assert venue.instagram is not None
     photo = await ready_photo(cluster, venue)
@@ -144,12 +175,30 @@ async def test_instagram_quota_exhausted(cluster: Cluster, venue: Venue) -> None
         venue.id, [venue.instagram], 2, label="quota", media_ids=[photo], freshness_minutes=48 * 60
     )
 
-    def waiting_for_quota(t: PostTarget) -> bool:
-        # Not settled, but not lost either: put back until the quota frees, with the reason on the row.
-        return settled(t) or (t.status is DeliveryStatus.retrying and t.attempts > 0 and bool(t.note))
+    async def paced() -> ConnectionPacing | None:
+        async with cluster.runtime.db.session() as session:
+            return await session.get(ConnectionPacing, venue.instagram)
+
+    paced_until = (await eventually(paced, what="the quota to pace the account", within=SETTLE)).next_allowed_at
+
+    def told(t: PostTarget) -> bool:  # put back until the quota frees, saying so
+        return t.status is DeliveryStatus.retrying and t.attempts > 0 and bool(t.note)
+
+    def held(t: PostTarget) -> bool:  # due, but never claimed while its connection is paced: goes out after
+        return t.status in (DeliveryStatus.processing, DeliveryStatus.scheduled) and paced_until > datetime.now(UTC)
 
     row = await measure(
-        cluster, "IG quota exhausted", targets, within=SETTLE, rest=waiting_for_quota, since=since, notes="retrying"
+        cluster,
+        "IG quota exhausted",
+        targets,
+        within=SETTLE,
+        rest=lambda t: settled(t) or told(t) or held(t),
+        since=since,
+    )
+    rows = await cluster.deliveries(targets)
+    stale = [t.note for t in rows if held(t)]
+    row.notes = f"{sum(map(told, rows))} retrying, saying why" + (
+        f"; {len(stale)} held behind the account's pacing, its note still {stale[0]!r} (Found 9)" if stale else ""
     )
     assert row.passed and await cluster.meta.instagram_media() == [], row.line()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -12,9 +13,10 @@ import pytest
 from core.media_jobs import STUCK_AFTER
 from core.media_jobs import sweep as media_sweep
 from storage.models import DeliveryStatus
-from tests.chaos.cluster import LEASE_SECONDS, Cluster
+from tests.chaos.cluster import LEASE_SECONDS, Cluster, Worker
 from tests.chaos.conftest import Venue, upload_photo
 from tests.chaos.outcome import measure, wait_settled
+from tests.chaos.throughput import Throughput
 from tests.factories import eventually
 
 pytestmark = pytest.mark.chaos
@@ -42,14 +44,18 @@ class ShiftedClock:
     ],
     ids=["after_claim", "before_provider_call", "after_provider_answer"],
 )
-async def test_worker_killed_at_a_fault_point(cluster: Cluster, venue: Venue, point: str, expect: str) -> None:
-    cluster.arm(f"{point}=kill*1")
+async def test_worker_killed_at_a_fault_point(
+    cluster: Cluster, venue: Venue, rates: Throughput, point: str, expect: str
+) -> None:
     cluster.start_worker("w1")
     cluster.start_worker("w2")
     await cluster.workers_ready(2)
+    await rates.before(2)
+    cluster.arm(f"{point}=kill*1")
     targets = await cluster.post_many(venue.id, venue.pages[:1], 4, label=f"kill {point}")
     [(_, at)] = await _fired(cluster, point)
     row = await measure(cluster, f"SIGKILL {point}", targets, within=SETTLE, since=at, notes=expect)
+    await rates.after(row, 2)  # taskiq's manager started a new process in place of the dead one
     assert row.passed, row.line()
 
 
@@ -91,12 +97,13 @@ async def test_worker_killed_during_image_work(cluster: Cluster, venue: Venue) -
     assert row.passed and row.published == 1, row.line()
 
 
-async def test_workers_killed_again_and_again(cluster: Cluster, venue: Venue) -> None:
-    # Every publish is held 0.5 s before the call, so most kills land mid-publish.
-    cluster.arm("before_provider_call=hang:0.5")
+async def test_workers_killed_again_and_again(cluster: Cluster, venue: Venue, rates: Throughput) -> None:
     # Three workers, one killed at a time: a live dispatcher is always there to sweep (a restart takes ~2 s).
     workers = [cluster.start_worker(f"w{n}") for n in (1, 2, 3)]
     await cluster.workers_ready(3)
+    await rates.before(3)
+    # Every publish is held 0.5 s before the call, so most kills land mid-publish.
+    cluster.arm("before_provider_call=hang:0.5")
     since = time.time()
     targets = await cluster.post_many(venue.id, venue.pages, 6, label="kill storm")
     for round_ in range(8):  # about 20 s of a worker dying every 2.5 s and being replaced
@@ -113,4 +120,57 @@ async def test_workers_killed_again_and_again(cluster: Cluster, venue: Venue) ->
         since=since,
         notes="3 workers, one SIGKILLed every 2.5 s",
     )
+    await rates.after(row, 3)
     assert row.passed, row.line()
+
+
+@pytest.mark.slow
+async def test_workers_killed_for_a_minute_while_posts_keep_coming(
+    cluster: Cluster, venue: Venue, rates: Throughput
+) -> None:
+    workers = [cluster.start_worker(f"w{n}") for n in (1, 2, 3)]
+    await cluster.workers_ready(3)
+    await rates.before(3)
+    cluster.arm("before_provider_call=hang:0.5")  # most kills land on a publish in flight
+    seed = random.randrange(10_000)
+    rng = random.Random(seed)  # which worker dies when: reproducible from the seed in the notes
+    since = time.time()
+    targets: list[int] = []
+    feeding = asyncio.create_task(_keep_posting(cluster, venue, targets, seconds=MINUTE))
+    kills = 0
+    while time.time() - since < MINUTE:
+        await asyncio.sleep(rng.uniform(2.0, 4.0))
+        victim = rng.choice(workers)
+        workers.remove(victim)
+        victim.kill()
+        kills += 1
+        workers.append(cluster.start_worker(f"w{kills + 3}"))
+    await feeding
+    cluster.disarm()
+    row = await measure(
+        cluster,
+        f"SIGKILL x{kills} over 60 s, posts arriving",
+        targets,
+        within=SETTLE * 2,
+        since=since,
+        notes=f"3 workers, a random one SIGKILLed every 2-4 s (seed {seed}); a post every second to both Pages",
+    )
+    await rates.after(row, 3)
+    assert row.passed and _alive(workers) == 3, row.line()
+
+
+MINUTE = 60.0
+
+
+async def _keep_posting(cluster: Cluster, venue: Venue, into: list[int], *, seconds: float) -> None:
+    """A post to both Pages every second for `seconds`, due at once (the storm never stops new work)."""
+    ends = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < ends:
+        into += await cluster.post_many(venue.id, venue.pages, 1, label=f"minute storm {n}")
+        n += 1
+        await asyncio.sleep(1.0)
+
+
+def _alive(workers: list[Worker]) -> int:
+    return sum(1 for w in workers if w.alive())
