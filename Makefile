@@ -34,7 +34,7 @@ types: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## Fault-injection scenarios: real workers, private PostgreSQL + Redis, the Meta twin (docs/chaos.md; ~7 min).
+## Fault-injection scenarios: real workers, private PostgreSQL + Redis, the Meta twin (docs/chaos.md; ~15 min).
 chaos: $(STAMP)
 	$(BIN)/pytest tests/chaos -m chaos -p no:cacheprovider $(PYTEST_ARGS)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
@@ -118,7 +119,7 @@ async def _finish_retrying(
     Bounded well inside the lease, after which the sweep flags the delivery anyway."""
     budget = max(1.0, runtime.settings.cheers_publish_lease_seconds / 3)
     retrying = AsyncRetrying(
-        retry=retry_if_exception_type((OperationalError, InterfaceError)),
+        retry=retry_if_exception_type((OperationalError, InterfaceError, PoolTimeout)),
         stop=stop_after_delay(budget),
         wait=wait_exponential(multiplier=0.2, max=2.0),
         reraise=True,

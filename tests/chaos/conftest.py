@@ -197,7 +197,7 @@ async def google_location(cluster: Cluster, venue: Venue) -> int:
 
 @pytest.fixture
 def rates(request: pytest.FixtureRequest, cluster: Cluster, venue: Venue) -> Throughput:
-    """Throughput batches before the fault and after recovery; none in CI's quick subset (about 15 s each)."""
+    """Throughput batches before the fault and after recovery; none in CI's quick subset (about 25 s each)."""
     return Throughput(cluster, venue.id, venue.pages, enabled=not quick_only(request.config))
 
 

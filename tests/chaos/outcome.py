@@ -53,6 +53,7 @@ class Row:
     notes: str = ""
     rate_before: float | None = None  # deliveries per second on a batch before the fault (tests/chaos/throughput.py)
     rate_after: float | None = None  # … and on a batch after recovery
+    rate_note: str = ""  # how busy the machine was during those batches
 
     @property
     def ratio(self) -> float | None:
@@ -90,7 +91,7 @@ class Row:
             before,
             after,
             "pass" if self.passed else "FAIL",
-            self.notes,
+            "; ".join(n for n in (self.notes, self.rate_note) if n),
         ]
         return "| " + " | ".join(cells) + " |"
 
