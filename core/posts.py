@@ -15,7 +15,7 @@ from core.connections import PROVIDER_LABEL
 from core.errors import Conflict, Invalid, NotFound
 from core.post_rules import DraftMedia, DraftTarget, RuleLimits, check_all
 from core.post_times import format_local, resolve_when
-from core.publishing import excerpt
+from core.publishing import excerpt, google_options
 from core.runtime import Runtime
 from providers.publishing import GoogleOptions
 from storage.models import Connection, ConnectionStatus, DeliveryStatus, Post, PostTarget, Provider
@@ -241,7 +241,7 @@ async def _validate(
             surface=(post.options.get(c.provider.value) or {}).get("surface", "feed"),
             link=post.link,
             media=tuple(media),
-            google=_google(post) if c.provider is Provider.google_business else None,
+            google=google_options(post) if c.provider is Provider.google_business else None,
         )
         for c in connections
     ]
@@ -253,14 +253,6 @@ async def _validate(
             field=first.field,
             problems=[{"field": p.field, "rule": p.rule, "message": p.message} for p in problems],
         )
-
-
-def _google(post: Post) -> GoogleOptions:
-    raw = dict(post.options.get(Provider.google_business.value) or {})
-    for key in ("event_start", "event_end"):
-        if isinstance(raw.get(key), str):
-            raw[key] = datetime.fromisoformat(raw[key])
-    return GoogleOptions(**raw)
 
 
 async def _refuse_if_busy(

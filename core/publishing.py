@@ -220,7 +220,7 @@ async def _begin(runtime: Runtime, target_id: int, lease_token: str, worker: str
             media=media.items,
             link=post.link,
             surface=surface,
-            google=_google_options(post) if target.provider is Provider.google_business else None,
+            google=google_options(post) if target.provider is Provider.google_business else None,
         )
         attempt = await deliveries_q.add_attempt(
             session,
@@ -455,7 +455,8 @@ def _surface(post: Post, provider: Provider) -> Surface:
     return value if value in ("feed", "story", "reel") else "feed"
 
 
-def _google_options(post: Post) -> GoogleOptions:
+def google_options(post: Post) -> GoogleOptions:
+    """The post's Business Profile options as the adapter takes them (event times parsed)."""
     raw = dict(post.options.get(Provider.google_business.value) or {})
     for key in ("event_start", "event_end"):
         if isinstance(raw.get(key), str):

@@ -241,18 +241,6 @@ async def due_unclaimed(session: AsyncSession, *, due_before: datetime) -> list[
     return [{"account_id": a, "count": int(n), "oldest_due": d} for a, n, d in result.all()]
 
 
-async def oldest_due(session: AsyncSession, *, now: datetime) -> datetime | None:
-    result = await session.execute(
-        select(func.min(PostTarget.due_at)).where(PostTarget.status.in_(CLAIMABLE), PostTarget.due_at <= now)
-    )
-    value = result.scalar_one_or_none()
-    if isinstance(value, str):  # SQLite aggregates skip the column type
-        value = datetime.fromisoformat(value)
-    if value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
-
-
 async def assets_in_scheduled_posts(session: AsyncSession, account_id: int, asset_id: int) -> list[tuple[int, str]]:
     """(post id, text) of the venue's posts using the asset with a delivery not yet out."""
     from storage.models import Post, PostMedia
