@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 import httpx
 
-from core.clock import Clock, SystemClock
+from core.clock import Clock, SystemClock, system_clock
 from core.settings import Settings
 from providers.base import ProviderAdapter, ProviderConfig
 from providers.http import build_http_client
@@ -56,8 +57,15 @@ class Runtime:
 
             if self.http is None:
                 self.http = build_http_client()
-            self._providers = build_registry(provider_config(self.settings), self.http)
+            self._providers = build_registry(provider_config(self.settings), self.http, now=self.provider_now)
         return self._providers
+
+    def provider_now(self) -> datetime:
+        """The time adapters stamp and judge token expiry by: the process clock when it follows real time."""
+        # A FrozenClock is no provider's time (the twins run on real time plus an offset): keep real time then.
+        if isinstance(self.clock, SystemClock):
+            return self.clock.now()
+        return datetime.now(UTC)
 
     @property
     def blobs(self) -> BlobStore:
@@ -117,5 +125,5 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     return Runtime(
         settings=settings,
         db=Database(settings.database, pool_size=settings.db_pool_size),
-        clock=clock or SystemClock(),
+        clock=clock or system_clock(settings.cheers_env),  # tests: CHEERS_CLOCK_OFFSET_FILE (core.clock)
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 
 import httpx
 
@@ -15,9 +16,13 @@ from storage.models.connections import Provider
 ProviderRegistry = Mapping[Provider, ProviderAdapter]
 
 
-def build_registry(config: ProviderConfig, http: httpx.AsyncClient) -> ProviderRegistry:
+def build_registry(
+    config: ProviderConfig, http: httpx.AsyncClient, *, now: Callable[[], datetime] | None = None
+) -> ProviderRegistry:
+    """The adapters; `now` is the clock they judge token expiry by (default: real time)."""
+    google = GoogleBusinessAdapter(config, http, now=now) if now is not None else GoogleBusinessAdapter(config, http)
     return {
-        Provider.facebook: FacebookAdapter(config, http),
-        Provider.instagram: InstagramAdapter(config, http),
-        Provider.google_business: GoogleBusinessAdapter(config, http),
+        Provider.facebook: FacebookAdapter(config, http, now=now),
+        Provider.instagram: InstagramAdapter(config, http, now=now),
+        Provider.google_business: google,
     }

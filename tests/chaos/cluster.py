@@ -1,6 +1,6 @@
 """A small production in a temp folder: private PostgreSQL and Redis, the Meta and Google twins, real
-`taskiq worker` processes (the Procfile's command), fault points armed through a file, and posts scheduled
-through core."""
+`taskiq worker` processes (the Procfile's command), fault points armed through a file, one clock offset shared
+by every process and both twins, and posts scheduled through core."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ import uuid
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from core.clock import OFFSET_FILE_VAR, OffsetClock
 from core.runtime import Runtime
 from core.settings import Settings
 from sandbox.google import GoogleTwinControl
@@ -108,7 +110,29 @@ class Cluster:
     ig_ids: dict[int, str] = field(default_factory=dict)  # connection id → Instagram account id
     locations: dict[int, str] = field(default_factory=dict)  # connection id → Business Profile location id
     workers: list[Worker] = field(default_factory=list)
+    shifted: timedelta = timedelta()  # how far Cluster.shift has moved time so far
     _queue: TaskiqQueue | None = None
+
+    def __post_init__(self) -> None:
+        # The test's own runtime (scheduling, dispatcher ticks, jobs run here) follows the same offset file.
+        self.runtime.clock = OffsetClock(self.clock_file)
+
+    # -- time -----------------------------------------------------------------------------------
+
+    @property
+    def clock_file(self) -> Path:
+        return self.folder / "clock.offset"
+
+    async def shift(self, seconds: float) -> None:
+        """Move time `seconds` ahead for every worker and scheduler, this process's runtime and both twins."""
+        self.shifted += timedelta(seconds=seconds)
+        tmp = self.clock_file.with_suffix(".tmp")
+        tmp.write_text(f"{self.shifted.total_seconds()}\n")
+        # Core first: for a moment the providers lag behind, which at worst refreshes a token early. The other
+        # way round a worker could send a token the twin already counts as expired.
+        tmp.replace(self.clock_file)
+        await self.meta.advance_clock(seconds)
+        await self.google.advance_clock(seconds)  # its own TwinClock (the twins are started with one each)
 
     # -- faults ---------------------------------------------------------------------------------
 
@@ -140,10 +164,11 @@ class Cluster:
     # -- processes ------------------------------------------------------------------------------
 
     def env(self, **extra: str) -> dict[str, str]:
-        """The worker's environment: the scenario's settings, the fault files, then `extra` over them."""
+        """The worker's environment: the scenario's settings, the fault and clock files, then `extra` over them."""
         passed = {name.upper(): str(getattr(self.settings, name)) for name in PASSED_ON}
         faults = {"CHEERS_FAULTS_FILE": str(self.faults_file), "CHEERS_FAULTS_STATE": str(self.faults_state)}
-        return process_env(self.settings, **{**passed, **faults, **extra})
+        clock = {OFFSET_FILE_VAR: str(self.clock_file)}
+        return process_env(self.settings, **{**passed, **faults, **clock, **extra})
 
     def start(self, name: str, command: Sequence[str], *, wrap: Sequence[str] = (), **env: str) -> Worker:
         log = self.folder / f"{name}.log"
