@@ -48,6 +48,33 @@ class Settle:
     notify: str | None = None  # publish_failed | publish_missed | publish_in_doubt
 
 
+@dataclass(frozen=True)
+class Hold:
+    """Why a paced connection's other waiting deliveries wait until `until`, in the venue's words."""
+
+    until: datetime
+    note: str  # for a delivery that goes out after the pause
+    note_past_cutoff: str  # for one whose cutoff comes first: the sweep marks it missed then
+
+
+def held_by_rate_limit(label: str, until: datetime) -> Hold:
+    """The provider refused a call with a Retry-After (or its quota ran out): the connection pauses until then."""
+    return _hold(f"{label} asked us to slow down", until)
+
+
+def held_by_usage(label: str, usage: int, until: datetime) -> Hold:
+    """Meta's usage headers say the connection is near its call allowance: we pause it ourselves."""
+    return _hold(f"{label} has used {usage} % of its call allowance, so we are pausing calls to it", until)
+
+
+def _hold(reason: str, until: datetime) -> Hold:
+    return Hold(
+        until,
+        f"Waiting: {reason}; next try after {until:%H:%M:%S} UTC.",
+        f"Waiting: {reason} until {until:%H:%M:%S} UTC, after this post's cutoff; it will be marked missed.",
+    )
+
+
 def backoff(retries: int, base: timedelta, rng: random.Random | None = None) -> timedelta:
     """Exponential backoff with 'equal jitter': between half and all of min(cap, base x 2^retries)."""
     ceiling: timedelta = min(RETRY_CAP, base * 2 ** max(0, retries))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -16,13 +18,26 @@ from core.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
+# Each idle sleep is the interval times a factor in [1 - JITTER, 1 + JITTER], so workers started together
+# drift apart instead of ticking in lockstep (chaos Found 10: lined-up loops claim half as often).
+JITTER = 0.2
+
 
 class DispatcherLoop:
-    """Ticks every `cheers_dispatch_interval_seconds` until stopped; a failed tick is logged and retried."""
+    """Ticks every `cheers_dispatch_interval_seconds` ± JITTER until stopped; a failed tick is logged and retried."""
 
-    def __init__(self, runtime: Runtime, handoff: Handoff | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        handoff: Handoff | None = None,
+        *,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.runtime = runtime
         self.handoff = handoff
+        self._rng = rng or random.Random()  # noqa: S311 - spreads ticks out; nothing secret
+        self._sleep = sleep
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -39,7 +54,11 @@ class DispatcherLoop:
             except Exception as exc:  # noqa: BLE001 - a database hiccup must not stop the loop
                 log.warning("dispatcher_tick_failed", error=exc.__class__.__name__, detail=str(exc)[:200])
             # A full batch means more is due: go again at once instead of capping throughput at batch/interval.
-            await asyncio.sleep(0 if full else settings.cheers_dispatch_interval_seconds)
+            await self._sleep(0 if full else self.idle_pause(settings.cheers_dispatch_interval_seconds))
+
+    def idle_pause(self, interval: float) -> float:
+        """The interval, jittered by up to ±JITTER."""
+        return interval * self._rng.uniform(1 - JITTER, 1 + JITTER)
 
     async def stop(self) -> None:
         if self._task is not None:
