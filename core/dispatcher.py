@@ -112,7 +112,7 @@ async def tick(runtime: Runtime, handoff: Handoff | None = None) -> TickResult:
         try:
             await send(target_id, token)
         except Exception as exc:  # noqa: BLE001 - the lease expires and the next sweep requeues it
-            log.warning("delivery_handoff_failed", target_id=target_id, error=type(exc).__name__)
+            log.warning("delivery_handoff_failed", target_id=target_id, error=type(exc).__name__, detail=str(exc)[:600])
     if any(result.as_dict().values()):
         log.info("dispatcher_tick", **result.as_dict())
     return result

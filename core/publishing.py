@@ -18,7 +18,7 @@ import json
 import os
 import socket
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -30,7 +30,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from core import connections, notifications
 from core.clock import SystemClock
 from core.delivery_media import resolve_media
-from core.delivery_outcomes import Settle, missed_before_sending, settle_error
+from core.delivery_outcomes import Hold, Settle, held_by_rate_limit, held_by_usage, missed_before_sending, settle_error
 from core.faults import fault_point
 from core.runtime import Runtime
 from providers.base import StoredCredentials
@@ -48,7 +48,6 @@ from storage.models import (
     Severity,
 )
 from storage.queries import deliveries as deliveries_q
-from storage.queries import posts as posts_q
 from storage.secrets import seal
 
 log = structlog.get_logger(__name__)
@@ -62,12 +61,21 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 async def clock_now(runtime: Runtime, session: AsyncSession) -> datetime:
-    """The time leases and due times are judged by: the database's clock in production.
+    """The time leases and due times are judged by: the database's clock, plus the OffsetClock's offset in tests.
 
     A test that injects its own clock (FrozenClock) gets that clock instead, so it can move time.
     """
     if isinstance(runtime.clock, SystemClock):
-        return await deliveries_q.database_now(session)
+        # The database stays the authority; a chaos test's shared offset moves it like every other clock.
+        return await deliveries_q.database_now(session) + runtime.clock.offset()
+    return runtime.clock.now()
+
+
+def _judged_now(runtime: Runtime, loaded: deliveries_q.LoadedDelivery) -> datetime:
+    """`clock_now`, from the database clock read with the delivery (saves a round trip)."""
+    if isinstance(runtime.clock, SystemClock):
+        # SQLite has no server clock: the host's, as deliveries_q.database_now (OffsetClock.now() is already moved).
+        return (loaded.db_now or datetime.now(UTC)) + runtime.clock.offset()
     return runtime.clock.now()
 
 
@@ -117,38 +125,49 @@ async def _finish_retrying(
     """`_finish`, retried while the database is unreachable (a restart, a killed backend): the provider's
     answer is only in this process's memory, and losing it would turn a known outcome into `in_doubt`.
     Bounded well inside the lease, after which the sweep flags the delivery anyway."""
-    budget = max(1.0, runtime.settings.cheers_publish_lease_seconds / 3)
-    retrying = AsyncRetrying(
-        retry=retry_if_exception_type((OperationalError, InterfaceError, PoolTimeout)),
-        stop=stop_after_delay(budget),
-        wait=wait_exponential(multiplier=0.2, max=2.0),
-        reraise=True,
-    )
-    async for attempt in retrying:
+    async for attempt in _db_retrying(runtime, 1 / 3):
         with attempt:
             return await _finish(runtime, begun, recorder, result)
     raise AssertionError("unreachable: AsyncRetrying either returns or re-raises")
 
 
+def _db_retrying(runtime: Runtime, fraction: float) -> AsyncRetrying:
+    """Retry a transaction while the database is unreachable (a restart, a killed backend, an exhausted pool),
+    for at most `fraction` of the lease, so the sweep still sees a stuck delivery in time."""
+    return AsyncRetrying(
+        retry=retry_if_exception_type((OperationalError, InterfaceError, PoolTimeout)),
+        stop=stop_after_delay(max(1.0, runtime.settings.cheers_publish_lease_seconds * fraction)),
+        wait=wait_exponential(multiplier=0.2, max=2.0),
+        reraise=True,
+    )
+
+
 async def _begin(runtime: Runtime, target_id: int, lease_token: str, worker: str) -> _Begun | str:
+    """`_begin_once`, retried on a lost database connection. Safe: if a lost COMMIT had in fact landed, the
+    retry finds its own attempt in flight and answers `already_running`; the sweep then flags it in doubt."""
+    async for attempt in _db_retrying(runtime, 1 / 6):
+        with attempt:
+            return await _begin_once(runtime, target_id, lease_token, worker)
+    raise AssertionError("unreachable: AsyncRetrying either returns or re-raises")
+
+
+async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker: str) -> _Begun | str:
     async with runtime.uow() as uow:
         session = uow.session
-        now = await clock_now(runtime, session)
-        target = await deliveries_q.get_target(session, target_id, lock=True)
-        if target is None:
+        loaded = await deliveries_q.load_delivery(session, target_id)
+        if loaded is None:
             return "gone"
+        now = _judged_now(runtime, loaded)
+        target, post, connection = loaded.target, loaded.post, loaded.connection
         if target.status is not DeliveryStatus.claimed or target.lease_token != lease_token:
             return "not_ours"  # a duplicate hand-off, or the lease moved on
         if target.lease_expires_at is None or target.lease_expires_at <= now:
             return "lease_expired"
-        if await deliveries_q.in_flight_attempt(session, target.id) is not None:
+        if loaded.in_flight:
             # The broker redelivered the hand-off while its first run is alive (a slow provider call ran past
             # the redelivery timeout): that run owns the call; a second one would publish twice.
             return "already_running"
         await fault_point("after_claim")
-        post = await session.get(Post, target.post_id)
-        connection = await session.get(Connection, target.connection_id)
-        assert post is not None and connection is not None  # foreign keys
         label = label_for(connection)
         log_ids = {"target_id": target.id, "post_id": post.id, "connection_id": connection.id}
         if not target.committed and now > target.cutoff_at:
@@ -173,7 +192,7 @@ async def _begin(runtime: Runtime, target_id: int, lease_token: str, worker: str
             _release(target, DeliveryStatus.needs_reconnect, now, f"Waiting for {label} to be reconnected.")
             await uow.commit()
             return "needs_reconnect"
-        pacing = await deliveries_q.pacing_for(session, connection.id)
+        pacing = loaded.pacing
         if pacing is not None and pacing.next_allowed_at > now:
             _release(target, _resting(target), pacing.next_allowed_at, f"Pacing calls to {label}.")
             await uow.commit()
@@ -185,7 +204,7 @@ async def _begin(runtime: Runtime, target_id: int, lease_token: str, worker: str
             runtime.settings,
             runtime.clock,
             account_id=post.account_id,
-            asset_ids=await posts_q.media_ids(session, post.id),
+            asset_ids=loaded.media_ids,
             provider=target.provider,
             surface=surface,
         )
@@ -222,19 +241,17 @@ async def _begin(runtime: Runtime, target_id: int, lease_token: str, worker: str
             surface=surface,
             google=google_options(post) if target.provider is Provider.google_business else None,
         )
-        attempt = await deliveries_q.add_attempt(
-            session,
-            PublishAttempt(
-                target_id=target.id,
-                number=target.attempts + 1,
-                started_at=now,
-                outcome=AttemptOutcome.in_flight,
-                lease_token=lease_token,
-                worker=worker[:128],
-                payload_hash=payload_hash(request),
-                exchanges=[],
-            ),
+        attempt = PublishAttempt(
+            target_id=target.id,
+            number=target.attempts + 1,
+            started_at=now,
+            outcome=AttemptOutcome.in_flight,
+            lease_token=lease_token,
+            worker=worker[:128],
+            payload_hash=payload_hash(request),
+            exchanges=[],
         )
+        session.add(attempt)  # flushed with the delivery's UPDATE and the pacing upsert
         target.attempts += 1
         target.first_started_at = target.first_started_at or now
         target.lease_expires_at = now + timedelta(seconds=runtime.settings.cheers_publish_lease_seconds)
@@ -242,6 +259,7 @@ async def _begin(runtime: Runtime, target_id: int, lease_token: str, worker: str
         spacing = timedelta(seconds=runtime.settings.cheers_connection_min_interval_seconds)
         if spacing:
             await deliveries_q.pace(session, connection.id, not_before=now + spacing, now=now, reason="spacing")
+        await session.flush()
         begun = _Begun(
             target_id=target.id,
             post_id=post.id,
@@ -264,13 +282,11 @@ async def _finish(runtime: Runtime, begun: _Begun, recorder: Recorder, result: S
     await fault_point("after_provider_answer")
     async with runtime.uow() as uow:
         session = uow.session
-        now = await clock_now(runtime, session)
-        target = await deliveries_q.get_target(session, begun.target_id, lock=True)
-        attempt = await session.get(PublishAttempt, begun.attempt_id)
-        post = await session.get(Post, begun.post_id)
-        connection = await session.get(Connection, begun.connection_id)
-        if target is None or attempt is None or post is None or connection is None:
+        loaded = await deliveries_q.load_delivery(session, begun.target_id, attempt_id=begun.attempt_id)
+        if loaded is None or loaded.attempt is None:
             return "gone"  # the venue was deleted mid-call
+        now = _judged_now(runtime, loaded)
+        target, attempt, post, connection = loaded.target, loaded.attempt, loaded.post, loaded.connection
         ours = target.status is DeliveryStatus.claimed and target.lease_token == begun.lease_token
         attempt.exchanges = recorder.snapshots()
         attempt.finished_at = now
@@ -366,6 +382,9 @@ async def apply_settle(
         )
     if settle.pace_until is not None:
         await deliveries_q.pace(session, connection.id, not_before=settle.pace_until, now=now, reason="rate_limited")
+        # The connection's other waiting deliveries cannot be claimed until then either: say so on them.
+        hold = held_by_rate_limit(label_for(connection), settle.pace_until)
+        await _hold_waiting(session, connection.id, hold, now, except_id=target.id)
     if settle.notify:
         severity = Severity.warning if settle.notify == "publish_missed" else Severity.error
         headline = {
@@ -419,12 +438,37 @@ def _settle_args(runtime: Runtime, target: PostTarget, now: datetime, label: str
 
 
 async def _pace_by_usage(session: AsyncSession, connection_id: int, usage: int | None, now: datetime) -> None:
+    """Slow the connection down by Meta's usage headers, and hold its waiting deliveries behind the pause.
+
+    The hold includes the delivery just settled: a throttle whose Retry-After (3 s) is shorter than the
+    usage pause (5 min at 100 %) would otherwise say "trying again at <3 s later>" while it waits 5 min.
+    Whichever wait is longer wins, with its reason: the hold never pulls a due time earlier.
+    """
     if usage is None or usage < USAGE_SLOW:
         return
     wait = timedelta(minutes=5) if usage >= USAGE_STOP else timedelta(seconds=60)
     await deliveries_q.pace(
         session, connection_id, not_before=now + wait, now=now, usage_percent=usage, reason=f"usage {usage}%"
     )
+    connection = await session.get(Connection, connection_id)  # already in the session: no query
+    if connection is not None:
+        await _hold_waiting(session, connection_id, held_by_usage(label_for(connection), usage, now + wait), now)
+
+
+async def _hold_waiting(
+    session: AsyncSession, connection_id: int, hold: Hold, now: datetime, *, except_id: int | None = None
+) -> None:
+    held = await deliveries_q.hold_behind_pace(
+        session,
+        connection_id,
+        until=hold.until,
+        now=now,
+        note=hold.note,
+        note_past_cutoff=hold.note_past_cutoff,
+        except_id=except_id,
+    )
+    if held:
+        log.info("deliveries_held_behind_pace", connection_id=connection_id, held=held, until=hold.until.isoformat())
 
 
 async def fresh_credentials(

@@ -13,7 +13,8 @@ def build_http_client(*, read_timeout: float = READ_TIMEOUT) -> httpx.AsyncClien
     """One per process; adapters share it so connections are pooled."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(connect=CONNECT_TIMEOUT, read=read_timeout, write=30.0, pool=10.0),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        # Keep every connection alive: under a burst, closing all but 20 meant a new TCP (and TLS) handshake per call.
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
         headers={"User-Agent": "CheersAI/0.1 (+https://cheers.ai)"},
         follow_redirects=False,
     )

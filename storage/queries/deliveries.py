@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, func, or_, select, text, update
+from sqlalchemy import Select, Table, bindparam, case, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import (
     AttemptOutcome,
+    Connection,
     ConnectionPacing,
     DeliveryStatus,
+    Post,
+    PostMedia,
     PostTarget,
     PublishAttempt,
 )
@@ -80,27 +86,34 @@ async def claim_due(
         .group_by(PostTarget.connection_id)
     )
     busy: dict[int, int] = {cid: int(n) for cid, n in busy_rows.all()}
-    claimed: list[tuple[int, str]] = []
+    chosen: list[tuple[int, str]] = []
     for row in rows:
-        if len(claimed) >= limit:
+        if len(chosen) >= limit:
             break
         if busy.get(row.connection_id, 0) >= max_in_flight:
             continue
-        token = new_lease_token()
+        busy[row.connection_id] = busy.get(row.connection_id, 0) + 1
+        chosen.append((row.id, new_lease_token()))
+    lease = {"status": DeliveryStatus.claimed, "lease_expires_at": lease_until, "claimed_at": now, "updated_at": now}
+    if is_postgres(session):
+        # The rows are locked by this transaction: one UPDATE for the whole batch, not one round trip each.
+        if chosen:
+            table = cast(Table, PostTarget.__table__)
+            await session.execute(  # Core executemany (asyncpg pipelines it), not the ORM's bulk-by-key mode
+                update(table).where(table.c.id == bindparam("b_id")).values(lease_token=bindparam("b_token"), **lease),
+                [{"b_id": target_id, "b_token": token} for target_id, token in chosen],
+            )
+        return chosen
+    claimed: list[tuple[int, str]] = []
+    for target_id, token in chosen:
+        # SQLite: compare-and-set, so a second dispatcher's stale read claims nothing.
         result = await session.execute(
             update(PostTarget)
-            .where(PostTarget.id == row.id, PostTarget.status.in_(CLAIMABLE), PostTarget.due_at <= now)
-            .values(
-                status=DeliveryStatus.claimed,
-                lease_token=token,
-                lease_expires_at=lease_until,
-                claimed_at=now,
-                updated_at=now,
-            )
+            .where(PostTarget.id == target_id, PostTarget.status.in_(CLAIMABLE), PostTarget.due_at <= now)
+            .values(lease_token=token, **lease)
         )
         if result.rowcount:  # type: ignore[attr-defined]
-            busy[row.connection_id] = busy.get(row.connection_id, 0) + 1
-            claimed.append((row.id, token))
+            claimed.append((target_id, token))
     return claimed
 
 
@@ -109,6 +122,83 @@ async def get_target(session: AsyncSession, target_id: int, *, lock: bool = Fals
     if lock and is_postgres(session):
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
+
+
+@dataclass
+class LoadedDelivery:
+    """A delivery locked for publishing with everything `_begin`/`_finish` read, fetched in one statement."""
+
+    target: PostTarget
+    post: Post
+    connection: Connection
+    pacing: ConnectionPacing | None = None
+    attempt: PublishAttempt | None = None
+    in_flight: bool = False
+    media_ids: list[int] = field(default_factory=list)
+    db_now: datetime | None = None
+
+
+@functools.cache
+def _load_statement(postgres: bool, with_attempt: bool) -> Select[Any]:
+    """Built once per shape: constructing this select (an alias, five joins) cost more CPU than running it."""
+    other = aliased(PublishAttempt)  # the outer query may join the given attempt too
+    in_flight = (
+        select(other.id)
+        .where(other.target_id == PostTarget.id, other.outcome == AttemptOutcome.in_flight)
+        .correlate(PostTarget)
+        .exists()
+    )
+    columns: list[Any] = [PostTarget, Post, Connection, ConnectionPacing, in_flight.label("in_flight")]
+    columns.append(PostMedia.asset_id)
+    if with_attempt:
+        columns.append(PublishAttempt)
+    if postgres:
+        columns.append(func.now().label("db_now"))
+    query = (
+        select(*columns)
+        .join(Post, Post.id == PostTarget.post_id)
+        .join(Connection, Connection.id == PostTarget.connection_id)
+        .outerjoin(ConnectionPacing, ConnectionPacing.connection_id == PostTarget.connection_id)
+        .outerjoin(PostMedia, PostMedia.post_id == PostTarget.post_id)
+        .where(PostTarget.id == bindparam("target_id"))
+        .order_by(PostMedia.position)
+    )
+    if with_attempt:
+        query = query.outerjoin(
+            PublishAttempt,
+            (PublishAttempt.id == bindparam("attempt_id")) & (PublishAttempt.target_id == PostTarget.id),
+        )
+    if postgres:
+        query = query.with_for_update(of=PostTarget)
+    return query
+
+
+async def load_delivery(
+    session: AsyncSession, target_id: int, *, attempt_id: int | None = None
+) -> LoadedDelivery | None:
+    """The delivery locked `FOR UPDATE` (PostgreSQL) with its post, connection, pacing row, media ids in order,
+    whether an attempt is in flight, the given attempt, and the database clock: one round trip instead of seven.
+    """
+    postgres = is_postgres(session)
+    query = _load_statement(postgres, attempt_id is not None)
+    params: dict[str, Any] = {"target_id": target_id}
+    if attempt_id is not None:
+        params["attempt_id"] = attempt_id
+    rows = (await session.execute(query, params)).all()
+    if not rows:
+        return None
+    first = rows[0]
+    db_now = first.db_now.astimezone(UTC) if postgres else None
+    return LoadedDelivery(
+        target=first[0],
+        post=first[1],
+        connection=first[2],
+        pacing=first[3],
+        attempt=first[6] if attempt_id is not None else None,
+        in_flight=bool(first.in_flight),
+        media_ids=[row.asset_id for row in rows if row.asset_id is not None],
+        db_now=db_now,
+    )
 
 
 async def targets_of_post(session: AsyncSession, post_id: int, *, lock: bool = False) -> Sequence[PostTarget]:
@@ -208,26 +298,36 @@ async def pace(
 
     One upsert, so two workers pacing the same connection for the first time never collide on the insert.
     """
-    postgres = is_postgres(session)
+    params = {
+        "p_connection_id": connection_id,
+        "p_next_allowed_at": not_before,
+        "p_usage_percent": usage_percent,
+        "p_reason": reason,
+        "p_updated_at": now,
+    }
+    await session.execute(_pace_statement(is_postgres(session)), params)
+
+
+@functools.cache
+def _pace_statement(postgres: bool) -> Any:
+    """The pacing upsert, built once per dialect (it runs with every delivery while spacing is on)."""
     insert = (pg_insert if postgres else sqlite_insert)(ConnectionPacing).values(
-        connection_id=connection_id,
-        next_allowed_at=not_before,
-        usage_percent=usage_percent,
-        reason=reason,
-        updated_at=now,
+        connection_id=bindparam("p_connection_id"),
+        next_allowed_at=bindparam("p_next_allowed_at"),
+        usage_percent=bindparam("p_usage_percent"),
+        reason=bindparam("p_reason"),
+        updated_at=bindparam("p_updated_at"),
     )
     later = func.greatest if postgres else func.max  # SQLite's two-argument max() is a scalar function
     pushed = insert.excluded.next_allowed_at > ConnectionPacing.next_allowed_at
-    await session.execute(
-        insert.on_conflict_do_update(
-            index_elements=[ConnectionPacing.connection_id],
-            set_={
-                "next_allowed_at": later(ConnectionPacing.next_allowed_at, insert.excluded.next_allowed_at),
-                "reason": case((pushed, insert.excluded.reason), else_=ConnectionPacing.reason),
-                "usage_percent": func.coalesce(insert.excluded.usage_percent, ConnectionPacing.usage_percent),
-                "updated_at": insert.excluded.updated_at,
-            },
-        )
+    return insert.on_conflict_do_update(
+        index_elements=[ConnectionPacing.connection_id],
+        set_={
+            "next_allowed_at": later(ConnectionPacing.next_allowed_at, insert.excluded.next_allowed_at),
+            "reason": case((pushed, insert.excluded.reason), else_=ConnectionPacing.reason),
+            "usage_percent": func.coalesce(insert.excluded.usage_percent, ConnectionPacing.usage_percent),
+            "updated_at": insert.excluded.updated_at,
+        },
     )
 
 
@@ -329,3 +429,46 @@ async def last_publish_attempt(session: AsyncSession, target_id: int, *, except_
         .limit(1)
     )
     return result.scalar_one_or_none()
+
+
+# --- holding a paced connection's waiting deliveries (core.publishing) ----------------------------------------------
+
+
+async def hold_behind_pace(
+    session: AsyncSession,
+    connection_id: int,
+    *,
+    until: datetime,
+    now: datetime,
+    note: str,
+    note_past_cutoff: str | None = None,
+    except_id: int | None = None,
+) -> int:
+    """Move the connection's waiting deliveries due before `until` to `until`, saying why. Returns how many.
+
+    `claim_due` skips a paced connection silently, so without this its deliveries would keep a stale note
+    ("Instagram is preparing the post.") for the whole pause. One UPDATE; it never pulls a due time earlier.
+    Untouched: claimed deliveries (their worker settles them), `except_id` (the one being settled), and
+    uncommitted ones already past their cutoff (the sweep marks those missed). A delivery whose cutoff
+    comes before `until` gets `note_past_cutoff` when given: it will be missed, not sent after the pause.
+    """
+    conditions = [
+        PostTarget.connection_id == connection_id,
+        PostTarget.status.in_(CLAIMABLE),  # waiting for claim_due: scheduled, retrying, processing
+        PostTarget.due_at < until,
+        or_(PostTarget.committed.is_(True), PostTarget.cutoff_at >= now),
+    ]
+    if except_id is not None:
+        conditions.append(PostTarget.id != except_id)
+    note_value: Any = note
+    if note_past_cutoff is not None:
+        note_value = case(
+            (PostTarget.committed.is_(False) & (PostTarget.cutoff_at < until), note_past_cutoff), else_=note
+        )
+    result = await session.execute(
+        update(PostTarget)
+        .where(*conditions)
+        .values(due_at=until, note=note_value, updated_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
