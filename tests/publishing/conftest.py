@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,11 +49,14 @@ Drain = Callable[[], Awaitable[TickResult]]
 
 @pytest.fixture
 def drain(runtime: Runtime) -> Drain:
-    """One dispatcher tick whose hand-offs run the deliveries right here (no broker)."""
+    """One dispatcher tick whose hand-offs run the deliveries right here (no broker), one after another as a
+    single worker would: the tick sends its hand-offs side by side, and the scripted publisher answers in order."""
+    one_at_a_time = asyncio.Lock()
 
     async def run() -> TickResult:
         async def handoff(target_id: int, token: str) -> None:
-            await run_delivery(runtime, target_id, token, worker="test")
+            async with one_at_a_time:
+                await run_delivery(runtime, target_id, token, worker="test")
 
         return await tick(runtime, handoff)
 
