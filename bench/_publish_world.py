@@ -2,13 +2,15 @@
 
 Pages get their tokens the way the product gets them (consent dialog, code exchange, long-lived token,
 /me/accounts); the connections holding them are written straight into the database, sealed with the
-workers' key. Posts are created through `core.posts.create_post`, scheduled a day ahead, then moved to
-one common due time with a single UPDATE so that creating them is not part of what is measured.
+workers' key. Posts are created through `core.posts.create_post`, scheduled a day ahead, then made due
+with one UPDATE per table, so that creating them is not part of what is measured: all at one instant
+(`release`), or each at its own time drawn from a seeded generator across a window (`release_spread`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,7 +19,7 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, text, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from core import accounts
@@ -154,6 +156,36 @@ async def release(runtime: Runtime, batch: Batch, *, lead: float = 1.0) -> datet
     return due
 
 
+# Each delivery's own due time: `start` + its offset; the cutoff the same freshness window after it.
+_SPREAD = """
+UPDATE {table} AS t SET {due} = o.due, cutoff_at = o.due + make_interval(mins => CAST(:fresh AS integer))
+FROM (
+    SELECT post_id, CAST(:start AS timestamptz) + make_interval(secs => offset_s) AS due
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:offsets AS double precision[])) AS u(post_id, offset_s)
+) AS o
+WHERE t.{key} = o.post_id
+"""
+
+
+async def release_spread(runtime: Runtime, batch: Batch, *, lead: float, window: float, seed: int) -> datetime:
+    """Make each delivery of `batch` due at its own time, uniform over [start, start + `window`) with start
+    `lead` seconds from now (database clock); the offsets come from `random.Random(seed)` in post id order,
+    so a run is repeated exactly. Returns the start."""
+    rng = random.Random(seed)
+    ids = list(range(batch.first, batch.last + 1))
+    offsets = [rng.uniform(0.0, window) for _ in ids]
+    async with runtime.uow() as uow:
+        session = uow.session
+        start = await database_now(session) + timedelta(seconds=lead)
+        fresh = runtime.settings.cheers_post_freshness_minutes
+        params = {"start": start, "fresh": fresh, "ids": ids, "offsets": offsets}
+        tables = ((Post.__tablename__, "scheduled_at", "id"), (PostTarget.__tablename__, "due_at", "post_id"))
+        for table, due, key in tables:
+            await session.execute(text(_SPREAD.format(table=table, due=due, key=key)), params)
+        await uow.commit()
+    return start
+
+
 async def wait_settled(
     runtime: Runtime, batch: Batch, *, within: float, check: Callable[[], None] | None = None
 ) -> Counter[str]:
@@ -176,25 +208,52 @@ async def wait_settled(
 
 @dataclass(frozen=True)
 class Timings:
-    """Seconds after the due time, per delivery: its first attempt's start, and its publication."""
+    """Per delivery of a run, seconds, sorted: lateness of its first attempt's start and of its publication
+    after its own due time, and that start's lateness beyond the connection's spacing (the start minus the
+    later of its due time and the previous first attempt's start on the same connection + `spacing`)."""
 
     first_start: list[float]
     published: list[float]
-    due: datetime
+    beyond_spacing: list[float]
+    first_due: datetime
+    last_due: datetime
     last_published: datetime | None
+    retried: int  # deliveries with more than one attempt
 
 
-async def timings(runtime: Runtime, batch: Batch) -> Timings:
+async def timings(runtime: Runtime, batch: Batch, spacing: float) -> Timings:
     query = (
-        select(Post.scheduled_at, PublishAttempt.started_at, PostTarget.published_at)
+        select(
+            Post.scheduled_at, PostTarget.connection_id, PublishAttempt.started_at, PostTarget.published_at,
+            PostTarget.attempts,
+        )
         .join(PostTarget, PostTarget.post_id == Post.id)
         .join(PublishAttempt, and_(PublishAttempt.target_id == PostTarget.id, PublishAttempt.number == 1), isouter=True)
         .where(batch.of(Post.id))
-    )
+    )  # fmt: skip
     async with runtime.db.session() as session:
         rows = (await session.execute(query)).tuples().all()
-    due = rows[0][0]
-    starts = sorted((s - d).total_seconds() for d, s, _ in rows if s is not None)
-    published = sorted((p - d).total_seconds() for d, _, p in rows if p is not None)
-    last = max((p for _, _, p in rows if p is not None), default=None)
-    return Timings(starts, published, due, last)
+    starts = sorted((s - d).total_seconds() for d, _, s, _, _ in rows if s is not None)
+    published = sorted((p - d).total_seconds() for d, _, _, p, _ in rows if p is not None)
+    by_connection: dict[int, list[tuple[datetime, datetime]]] = {}
+    for due, connection, start, _, _ in rows:
+        if start is not None:
+            by_connection.setdefault(connection, []).append((start, due))
+    gap = timedelta(seconds=spacing)
+    beyond: list[float] = []
+    for calls in by_connection.values():
+        previous: datetime | None = None
+        for start, due in sorted(calls):
+            allowed = due if previous is None else max(due, previous + gap)
+            beyond.append((start - allowed).total_seconds())
+            previous = start
+    last = max((p for _, _, _, p, _ in rows if p is not None), default=None)
+    return Timings(
+        first_start=starts,
+        published=published,
+        beyond_spacing=sorted(beyond),
+        first_due=min(d for d, *_ in rows),
+        last_due=max(d for d, *_ in rows),
+        last_published=last,
+        retried=sum(1 for *_, attempts in rows if attempts > 1),
+    )

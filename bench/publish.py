@@ -7,13 +7,19 @@ POST /{page}/feed at the Meta twin → the outcome committed. The twin runs in i
 sends the same request (Page token, same fields) from one process at the workers' total concurrency.
 
 Throughput runs give each delivery its own connection (Page), so the 2 s per-connection spacing never
-applies; the burst puts BURST deliveries due at one instant on BURST/10 connections, as in issue 6
-(5,000 on 500), and reports how late they start and finish. Rates are measured from the due instant to
-the last `published_at` (both on the database clock); CPU from /proc per process group.
+applies. The burst is issue 6's: BURST deliveries on BURST/10 connections (5,000 on 500) "due in the
+same minute", each at its own time drawn uniformly (seeded, so every run draws the same times) over the
+minute starting BURST_LEAD s ahead; CHEERS_BENCH_BURST_SHAPE=instant makes them all due at one instant
+instead (then the 2 s spacing alone puts a connection's 10th call 18 s late). It reports, per delivery,
+how late the first attempt starts and the publication lands after the delivery's own due time, and how
+late the start is beyond the spacing (after the later of its due time and the connection's previous
+start + spacing): what the engine adds to the wait it promises. Rates are measured from the (first) due
+time to the last `published_at` (both on the database clock); CPU from /proc per process group.
 
 Environment: CHEERS_BENCH_N (default 500), CHEERS_BENCH_BURST (1000), CHEERS_BENCH_BURST_CONNECTIONS
-(BURST/10), CHEERS_BENCH_WORKERS (2), CHEERS_BENCH_WORKER_TASKS (100 per worker process),
-CHEERS_BENCH_BURST_LATENCY_MS (50), CHEERS_BENCH_POSTGRES_URL, CHEERS_BENCH_REDIS_URL; engine settings
+(BURST/10), CHEERS_BENCH_BURST_SHAPE (minute or instant), CHEERS_BENCH_WORKERS (2),
+CHEERS_BENCH_WORKER_TASKS (100 per worker process), CHEERS_BENCH_BURST_LATENCY_MS (50),
+CHEERS_BENCH_POSTGRES_URL, CHEERS_BENCH_REDIS_URL; engine settings
 listed in bench/_publish_infra.ENGINE_KNOBS (e.g. CHEERS_DISPATCH_BATCH) are passed on to the workers.
 Skips with a message when PostgreSQL or Redis is unreachable.
 """
@@ -48,8 +54,8 @@ from _publish_infra import (
     wait_http,
     worker_argv,
 )
-from _publish_measure import TwinCalls, fan_out
-from _publish_report import Row, print_report
+from _publish_measure import KEEPALIVE_EXPIRY, TwinCalls, fan_out
+from _publish_report import BurstShape, Row, print_report
 from _publish_world import (
     GRAPH_VERSION,
     Batch,
@@ -57,6 +63,7 @@ from _publish_world import (
     create_posts,
     page_tokens,
     release,
+    release_spread,
     seed_connections,
     timings,
     wait_settled,
@@ -78,6 +85,10 @@ BURST_CONNECTIONS = int(os.environ.get("CHEERS_BENCH_BURST_CONNECTIONS", str(max
 WORKERS = int(os.environ.get("CHEERS_BENCH_WORKERS", "2"))
 TASKS = int(os.environ.get("CHEERS_BENCH_WORKER_TASKS", "100"))
 BURST_LATENCY_MS = float(os.environ.get("CHEERS_BENCH_BURST_LATENCY_MS", "50"))
+BURST_SHAPE = os.environ.get("CHEERS_BENCH_BURST_SHAPE", "minute")
+BURST_WINDOW = 60.0  # seconds the due times of a "minute" burst spread over
+BURST_LEAD = 3.0  # seconds from the release to the first possible due time of a "minute" burst
+BURST_SEED = 6  # issue 6
 TIMEOUT = float(os.environ.get("CHEERS_BENCH_TIMEOUT", "900"))
 # Enough deliveries to grow the workers' database pools to full size (each new connection prepares every
 # statement again), so the first measured run does not pay for it.
@@ -146,19 +157,24 @@ class Bench:
 
     # -- runs --------------------------------------------------------------------------------------
 
-    async def pipeline(self, label: str, connection_ids: list[int], per_connection: int, calls: TwinCalls) -> Batch:
+    async def pipeline(
+        self, label: str, connection_ids: list[int], per_connection: int, calls: TwinCalls, *, spread: bool = False
+    ) -> Batch:
         batch = await create_posts(self.runtime, connection_ids, per_connection, label)
         await asyncio.sleep(self.spacing)  # any pacing left by the previous run has lapsed
         await calls.skip()
-        due = await release(self.runtime, batch, lead=1.0)
+        if spread:
+            due = await release_spread(self.runtime, batch, lead=BURST_LEAD, window=BURST_WINDOW, seed=BURST_SEED)
+        else:
+            due = await release(self.runtime, batch, lead=1.0)
         await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
         self.meter.start(await self.groups())
         driver = resource.getrusage(resource.RUSAGE_SELF)
         counts = await wait_settled(self.runtime, batch, within=TIMEOUT, check=self.procs.check_alive)
         cpu = self.meter.stop(await self.groups()) | {"driver": _cpu_since(driver)}
-        found = await timings(self.runtime, batch)
+        found = await timings(self.runtime, batch, self.spacing)
         assert found.last_published is not None, f"{label}: nothing was published: {dict(counts)}"
-        seconds = (found.last_published - found.due).total_seconds()
+        seconds = (found.last_published - found.first_due).total_seconds()
         problems = ", ".join(f"{n} {s}" for s, n in counts.items() if s != "published")
         row = Row(label, counts["published"], seconds, cpu, await calls.since_last(self.spacing), problems)
         self.rows.append(row)
@@ -169,7 +185,10 @@ class Bench:
         self.meter.start(await self.groups())
         result = await fan_out(graph, jobs, WORKERS * TASKS, label)
         cpu = self.meter.stop(await self.groups()) | {"driver": result.cpu}
-        problems = ", ".join(f"{n} HTTP {s}" for s, n in result.statuses.items() if s != 200)
+        problems = ", ".join(
+            [f"{n} HTTP {s}" for s, n in result.statuses.items() if s != 200]
+            + [f"{n} {name}" for name, n in result.errors.items()]
+        )
         self.rows.append(Row(label, result.statuses[200], result.seconds, cpu, await calls.since_last(0.0), problems))
 
     async def run(self) -> None:
@@ -184,7 +203,9 @@ class Bench:
         print(f"setup: {pages} twin Pages with tokens and connections in {time.perf_counter() - started:.1f} s")
         self.procs.start("workers", worker_argv(WORKERS, TASKS), self.worker_env(twin_url))
         await self.wait_for_workers()
-        async with httpx.AsyncClient(timeout=120.0) as client:
+        # Idle connections dropped before the twin drops them (see _publish_measure.fan_out).
+        limits = httpx.Limits(max_connections=10, max_keepalive_connections=10, keepalive_expiry=KEEPALIVE_EXPIRY)
+        async with httpx.AsyncClient(timeout=120.0, limits=limits) as client:
             control = MetaTwinControl(twin_url, client)
             calls = TwinCalls(control)
             await self.pipeline("warm-up", connection_ids[: min(WARM_UP, pages)], 1, calls)
@@ -198,10 +219,11 @@ class Bench:
                 await self.baseline(f"httpx fan-out {latency:.0f} ms", graph, tokens[:N], calls)
             await control.publishing(latency_ms=BURST_LATENCY_MS)
             per = max(1, BURST // BURST_CONNECTIONS)
-            label = f"burst {BURST_LATENCY_MS:.0f} ms"
-            burst = await self.pipeline(label, connection_ids[:BURST_CONNECTIONS], per, calls)
+            label = f"burst {BURST_SHAPE} {BURST_LATENCY_MS:.0f} ms"
+            spread = BURST_SHAPE == "minute"
+            burst = await self.pipeline(label, connection_ids[:BURST_CONNECTIONS], per, calls, spread=spread)
             creation.append(burst)
-        self.report(creation, await timings(self.runtime, burst), per)
+        self.report(creation, await timings(self.runtime, burst, self.spacing), per)
 
     # -- the table ---------------------------------------------------------------------------------
 
@@ -210,7 +232,8 @@ class Bench:
             f"{WORKERS} worker processes x {TASKS} async tasks (concurrency {WORKERS * TASKS}, the fan-out's too), "
             f"{os.cpu_count()} CPUs; engine settings: {engine_knobs() or 'defaults'}"
         )
-        print_report(config, self.rows, batches, burst, per, BURST_CONNECTIONS, self.spacing)
+        shape = BurstShape(BURST_SHAPE, per, BURST_CONNECTIONS, BURST_WINDOW if BURST_SHAPE == "minute" else 0.0)
+        print_report(config, self.rows, batches, burst, shape, self.spacing)
 
     async def close(self) -> None:
         await self.runtime.db.dispose()
@@ -222,6 +245,8 @@ def _cpu_since(before: resource.struct_rusage) -> float:
 
 
 async def main() -> None:
+    if BURST_SHAPE not in {"minute", "instant"}:
+        raise SystemExit(f"CHEERS_BENCH_BURST_SHAPE must be minute or instant, not {BURST_SHAPE!r}")
     if not reachable(PG_ADMIN, 5432) or not reachable(REDIS_URL, 6379):
         print(
             f"skipped: needs PostgreSQL ({PG_ADMIN}) and Redis ({REDIS_URL}); set CHEERS_BENCH_POSTGRES_URL/REDIS_URL"
