@@ -31,8 +31,11 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy .
 
+## The suite runs in parallel (pytest-xdist): one worker per CPU, each test module kept on one worker.
+## Serially: make test PYTEST_XDIST=-n0 (or PYTEST_ARGS=-n0; the last -n wins). See docs/ci.md.
+PYTEST_XDIST ?= -n auto --dist loadfile
 pytest: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 ## Fault-injection scenarios: real workers, private PostgreSQL + Redis, the Meta twin (docs/chaos.md; ~15 min).
 chaos: $(STAMP)
