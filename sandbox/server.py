@@ -17,13 +17,46 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+class _PromptServer(uvicorn.Server):
+    """uvicorn, stopping at once: its loop polls for exit every 0.1 s and its shutdown sleeps in 0.1 s steps,
+    which cost the test suite a third of a second per test (two twins each). Same steps, finer waits."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.exit_now = asyncio.Event()
+
+    async def main_loop(self) -> None:
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.exit_now.wait(), 0.1)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()  # an idle keep-alive connection closes at once; a busy one after its answer
+        deadline = asyncio.get_running_loop().time() + (self.config.timeout_graceful_shutdown or 5.0)
+        while self.server_state.connections or self.server_state.tasks:
+            if asyncio.get_running_loop().time() > deadline:
+                for task in self.server_state.tasks:
+                    task.cancel()
+                break
+            await asyncio.sleep(0.005)
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+
+
 class TwinServer:
     """Start and stop an ASGI app under uvicorn inside the current event loop."""
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
-        self._server = uvicorn.Server(
+        self._server = _PromptServer(
             uvicorn.Config(app, host=host, port=self.port, log_config=None, access_log=False, lifespan="off")
         )
         self._task: asyncio.Task[None] | None = None
@@ -46,6 +79,7 @@ class TwinServer:
 
     async def stop(self) -> None:
         self._server.should_exit = True
+        self._server.exit_now.set()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(self._task, timeout=5)
