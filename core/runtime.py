@@ -16,7 +16,7 @@ from providers.base import ProviderAdapter, ProviderConfig
 from providers.http import build_http_client
 from storage.blobs import BlobStore, build_blob_store
 from storage.crypto import TokenCipher
-from storage.db import Database
+from storage.db import WORKER_PING_AFTER_IDLE_SECONDS, Database
 from storage.models import Provider
 from storage.uow import UnitOfWork
 
@@ -120,10 +120,14 @@ def provider_config(settings: Settings) -> ProviderConfig:
     )
 
 
-def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
-    """Create the runtime (engine objects only; nothing connects until first use)."""
+def build_runtime(settings: Settings, *, clock: Clock | None = None, worker: bool = False) -> Runtime:
+    """Create the runtime (engine objects only; nothing connects until first use).
+
+    `worker`: a publish worker's pool pings only idle connections (storage.db), saving round trips per delivery.
+    """
+    ping_after_idle = WORKER_PING_AFTER_IDLE_SECONDS if worker else 0.0
     return Runtime(
         settings=settings,
-        db=Database(settings.database, pool_size=settings.db_pool_size),
+        db=Database(settings.database, pool_size=settings.db_pool_size, ping_after_idle=ping_after_idle),
         clock=clock or system_clock(settings.cheers_env),  # tests: CHEERS_CLOCK_OFFSET_FILE (core.clock)
     )

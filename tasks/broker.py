@@ -52,7 +52,7 @@ def create_broker(settings: Settings | None = None, runtime: Runtime | None = No
         if rt is None:
             configure_logging(settings.cheers_log_level, settings.cheers_log_format)
             settings.check_safe_for_production()
-            rt = build_runtime(settings)
+            rt = build_runtime(settings, worker=broker.is_worker_process)
         rt.queue = TaskiqQueue(broker)
         state.runtime = rt
         # The in-memory broker runs worker events in any process that starts it; only a process
