@@ -48,7 +48,10 @@ def _chaos_wanted(config: pytest.Config) -> bool:
 
 
 def quick_only(config: pytest.Config) -> bool:
-    """Only CI's subset is selected (`-m chaos_quick`): scenarios skip their throughput batches."""
+    """Scenarios skip their throughput batches when only the quick subset is selected (`-m chaos_quick`) or
+    `CHEERS_CHAOS_THROUGHPUT=0` (CI: scenarios run two at a time there, which would skew before/after rates)."""
+    if os.environ.get("CHEERS_CHAOS_THROUGHPUT") == "0":
+        return True
     markexpr = str(config.getoption("markexpr", "") or "")
     return re.search(r"(?<!not )\bchaos_quick\b", markexpr) is not None and not re.search(
         r"(?<!not )\bchaos\b", markexpr
