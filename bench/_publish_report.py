@@ -90,8 +90,9 @@ def print_report(
     print(f"    {'published - own due':<58}{spread(done)}")
     beyond_label = f"first attempt start - max(own due, prev start + {spacing:g} s)"
     print(f"    {beyond_label:<58}{spread(beyond)}")
-    print("    (prev start: the previous first attempt's start on the same connection; that last line is what")
-    print("     the engine adds beyond the spacing it promises)")
+    print(f"    {'spacing alone (no engine delay; from the due times)':<58}{spread(burst.spacing_floor)}")
+    print("    (prev start: the previous first attempt's start on the same connection; that line is what")
+    print("     the engine adds beyond the spacing it promises; the floor is what the spacing alone imposes)")
     seen = burst_row.seen
     gap = f"{seen.min_gap:.2f} s" if seen.min_gap is not None else "n/a"
     print(f"  POSTs to one Page less than half the {spacing:g} s spacing apart: {seen.too_close} (smallest gap {gap})")

@@ -215,6 +215,7 @@ class Timings:
     first_start: list[float]
     published: list[float]
     beyond_spacing: list[float]
+    spacing_floor: list[float]  # what an engine with no delay at all would show, given the spacing alone
     first_due: datetime
     last_due: datetime
     last_published: datetime | None
@@ -241,17 +242,23 @@ async def timings(runtime: Runtime, batch: Batch, spacing: float) -> Timings:
             by_connection.setdefault(connection, []).append((start, due))
     gap = timedelta(seconds=spacing)
     beyond: list[float] = []
+    floor: list[float] = []
     for calls in by_connection.values():
         previous: datetime | None = None
+        ideal: datetime | None = None
         for start, due in sorted(calls):
             allowed = due if previous is None else max(due, previous + gap)
             beyond.append((start - allowed).total_seconds())
             previous = start
+        for due in sorted(due for _, due in calls):
+            ideal = due if ideal is None else max(due, ideal + gap)
+            floor.append((ideal - due).total_seconds())
     last = max((p for _, _, _, p, _ in rows if p is not None), default=None)
     return Timings(
         first_start=starts,
         published=published,
         beyond_spacing=sorted(beyond),
+        spacing_floor=sorted(floor),
         first_due=min(d for d, *_ in rows),
         last_due=max(d for d, *_ in rows),
         last_published=last,
