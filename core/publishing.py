@@ -317,7 +317,7 @@ async def _finish(runtime: Runtime, begun: _Begun, recorder: Recorder, result: S
             log.warning(
                 "delivery_attempt_failed",
                 error=type(result).__name__,
-                code=settle.error_code,
+                error_code=settle.error_code,
                 status=outcome,
                 ours=ours,
                 **log_ids,
