@@ -30,7 +30,9 @@ async def connected(
     await connect(client, browser, admin, provider.value, pick=pick)
     async with runtime.uow() as uow:
         rows = await uow.session.execute(
-            select(Connection.id).where(Connection.account_id == venue_id, Connection.provider == provider)
+            select(Connection.id)
+            .where(Connection.account_id == venue_id, Connection.provider == provider)
+            .order_by(Connection.id)
         )
         return venue_id, admin, list(rows.scalars().all())
 
