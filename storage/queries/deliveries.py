@@ -261,12 +261,6 @@ async def attempts_of(session: AsyncSession, target_ids: Sequence[int]) -> Seque
     return result.scalars().all()
 
 
-async def add_attempt(session: AsyncSession, attempt: PublishAttempt) -> PublishAttempt:
-    session.add(attempt)
-    await session.flush()
-    return attempt
-
-
 async def waiting_on_connection(session: AsyncSession, connection_id: int) -> Sequence[PostTarget]:
     result = await session.execute(
         select(PostTarget).where(
@@ -274,15 +268,6 @@ async def waiting_on_connection(session: AsyncSession, connection_id: int) -> Se
         )
     )
     return result.scalars().all()
-
-
-async def pacing_for(session: AsyncSession, connection_id: int) -> ConnectionPacing | None:
-    result = await session.execute(
-        select(ConnectionPacing)
-        .where(ConnectionPacing.connection_id == connection_id)
-        .execution_options(populate_existing=True)
-    )
-    return result.scalar_one_or_none()
 
 
 async def pace(
