@@ -61,7 +61,7 @@ def quick_only(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     # pyproject's --strict-markers: the marker is registered here, beside the only tests that use it.
     config.addinivalue_line("markers", "chaos: fault-injection scenarios with real processes (make chaos)")
-    config.addinivalue_line("markers", "chaos_quick: the chaos scenarios CI runs (about 2 minutes)")
+    config.addinivalue_line("markers", "chaos_quick: a smaller subset of the scenarios (about 1.5 minutes)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
