@@ -45,9 +45,7 @@ from _publish_infra import (
     base_env,
     descendants,
     engine_knobs,
-    free_port,
     pids_named,
-    reachable,
     throwaway_database,
     throwaway_queue,
     twin_argv,
@@ -75,6 +73,7 @@ from core.clock import SystemClock
 from core.runtime import Runtime
 from core.settings import Settings
 from sandbox.meta import MetaTwinControl
+from sandbox.server import free_port, reachable
 from storage.crypto import generate_key
 from storage.db import Database
 from storage.models import Heartbeat

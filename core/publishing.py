@@ -65,17 +65,16 @@ async def clock_now(runtime: Runtime, session: AsyncSession) -> datetime:
 
     A test that injects its own clock (FrozenClock) gets that clock instead, so it can move time.
     """
-    if isinstance(runtime.clock, SystemClock):
-        # The database stays the authority; a chaos test's shared offset moves it like every other clock.
-        return await deliveries_q.database_now(session) + runtime.clock.offset()
-    return runtime.clock.now()
+    on_system_clock = isinstance(runtime.clock, SystemClock)
+    return _judged_now(runtime, await deliveries_q.database_now(session) if on_system_clock else None)
 
 
-def _judged_now(runtime: Runtime, loaded: deliveries_q.LoadedDelivery) -> datetime:
-    """`clock_now`, from the database clock read with the delivery (saves a round trip)."""
+def _judged_now(runtime: Runtime, db_now: datetime | None) -> datetime:
+    """`clock_now` given the database clock already read (`load_delivery` reads it with the delivery)."""
     if isinstance(runtime.clock, SystemClock):
-        # SQLite has no server clock: the host's, as deliveries_q.database_now (OffsetClock.now() is already moved).
-        return (loaded.db_now or datetime.now(UTC)) + runtime.clock.offset()
+        # The database stays the authority; a chaos test's shared offset moves it like every other clock. SQLite has
+        # no server clock: the host's, as deliveries_q.database_now (OffsetClock.now() is already moved).
+        return (db_now or datetime.now(UTC)) + runtime.clock.offset()
     return runtime.clock.now()
 
 
@@ -157,7 +156,7 @@ async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker
         loaded = await deliveries_q.load_delivery(session, target_id)
         if loaded is None:
             return "gone"
-        now = _judged_now(runtime, loaded)
+        now = _judged_now(runtime, loaded.db_now)
         target, post, connection = loaded.target, loaded.post, loaded.connection
         if target.status is not DeliveryStatus.claimed or target.lease_token != lease_token:
             return "not_ours"  # a duplicate hand-off, or the lease moved on
@@ -285,7 +284,7 @@ async def _finish(runtime: Runtime, begun: _Begun, recorder: Recorder, result: S
         loaded = await deliveries_q.load_delivery(session, begun.target_id, attempt_id=begun.attempt_id)
         if loaded is None or loaded.attempt is None:
             return "gone"  # the venue was deleted mid-call
-        now = _judged_now(runtime, loaded)
+        now = _judged_now(runtime, loaded.db_now)
         target, attempt, post, connection = loaded.target, loaded.attempt, loaded.post, loaded.connection
         ours = target.status is DeliveryStatus.claimed and target.lease_token == begun.lease_token
         attempt.exchanges = recorder.snapshots()
@@ -322,7 +321,7 @@ async def _finish(runtime: Runtime, begun: _Begun, recorder: Recorder, result: S
                 ours=ours,
                 **log_ids,
             )
-        await _pace_by_usage(session, connection.id, recorder.highest_usage, now)
+        await _pace_by_usage(session, connection, recorder.highest_usage, now)
         await uow.commit()
         log.info("delivery_attempt_finished", outcome=outcome, attempt=attempt.number, **log_ids)
         return outcome
@@ -437,7 +436,7 @@ def _settle_args(runtime: Runtime, target: PostTarget, now: datetime, label: str
     }
 
 
-async def _pace_by_usage(session: AsyncSession, connection_id: int, usage: int | None, now: datetime) -> None:
+async def _pace_by_usage(session: AsyncSession, connection: Connection, usage: int | None, now: datetime) -> None:
     """Slow the connection down by Meta's usage headers, and hold its waiting deliveries behind the pause.
 
     The hold includes the delivery just settled: a throttle whose Retry-After (3 s) is shorter than the
@@ -448,11 +447,9 @@ async def _pace_by_usage(session: AsyncSession, connection_id: int, usage: int |
         return
     wait = timedelta(minutes=5) if usage >= USAGE_STOP else timedelta(seconds=60)
     await deliveries_q.pace(
-        session, connection_id, not_before=now + wait, now=now, usage_percent=usage, reason=f"usage {usage}%"
+        session, connection.id, not_before=now + wait, now=now, usage_percent=usage, reason=f"usage {usage}%"
     )
-    connection = await session.get(Connection, connection_id)  # already in the session: no query
-    if connection is not None:
-        await _hold_waiting(session, connection_id, held_by_usage(label_for(connection), usage, now + wait), now)
+    await _hold_waiting(session, connection.id, held_by_usage(label_for(connection), usage, now + wait), now)
 
 
 async def _hold_waiting(

@@ -1,4 +1,4 @@
-"""Run a twin (an ASGI app) as a real HTTP server on loopback, on a free port."""
+"""Run a twin (an ASGI app) as a real HTTP server on loopback, on a free port; loopback port helpers."""
 
 from __future__ import annotations
 
@@ -6,15 +6,27 @@ import asyncio
 import contextlib
 import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A local TCP port nothing listens on (the OS picks it, then it is released)."""
     with socket.socket() as sock:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def reachable(url: str, default_port: int) -> bool:
+    """Whether something accepts TCP connections at the URL's host and port (a database, a broker)."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 class _PromptServer(uvicorn.Server):

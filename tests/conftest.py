@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from core.clock import FrozenClock
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings, normalise_database_url
+from sandbox.server import reachable
 from storage import migrate
 from storage.crypto import generate_key
 from storage.models import Base
@@ -32,17 +32,8 @@ TEST_REDIS_URL = os.environ.get("CHEERS_TEST_REDIS_URL", "redis://127.0.0.1:6379
 SECRET_KEY = "test-secret-key-" + "x" * 32
 
 
-def _reachable(url: str, default_port: int) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-POSTGRES_UP = _reachable(ADMIN_PG_URL, 5432) and os.environ.get("CHEERS_TEST_SKIP_POSTGRES") != "1"
-REDIS_UP = _reachable(TEST_REDIS_URL, 6379) and os.environ.get("CHEERS_TEST_SKIP_REDIS") != "1"
+POSTGRES_UP = reachable(ADMIN_PG_URL, 5432) and os.environ.get("CHEERS_TEST_SKIP_POSTGRES") != "1"
+REDIS_UP = reachable(TEST_REDIS_URL, 6379) and os.environ.get("CHEERS_TEST_SKIP_REDIS") != "1"
 NO_POSTGRES = (
     "PostgreSQL switched off by CHEERS_TEST_SKIP_POSTGRES=1"
     if os.environ.get("CHEERS_TEST_SKIP_POSTGRES") == "1"

@@ -16,10 +16,11 @@ from core.clock import FrozenClock
 from core.jobs import JOBS, instance_name, run_job
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
+from sandbox.server import free_port
 from storage.queries import ops as ops_q
 from tasks.heartbeat import beat_once
 from tests.conftest import NO_REDIS, REDIS_UP, TEST_REDIS_URL, make_settings
-from tests.factories import app_client, free_port
+from tests.factories import app_client
 
 PROBLEM_JSON = "application/problem+json"
 

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.factories import free_port
+from sandbox.server import free_port
 
 PG_GLOBS = ("/usr/lib/postgresql/*/bin", "/usr/local/pgsql/bin", "/opt/homebrew/opt/postgresql*/bin")
 START_TIMEOUT = 30.0
