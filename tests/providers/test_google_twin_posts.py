@@ -325,7 +325,7 @@ async def test_commit_then_500_leaves_the_post_behind(
 async def test_commit_then_hang_outlasts_the_client(twin: Twin, auth: dict[str, str]) -> None:
     _, control, _ = twin
     await control.commit_then_hang(seconds=0.5)
-    async with httpx.AsyncClient(timeout=0.15) as impatient:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=0.15)) as impatient:  # only the answer is late
         with pytest.raises(httpx.ReadTimeout):
             await create(impatient, twin, auth, post_body("slow"))
     assert await control.visible_post_count("2001") == 1, "the post exists although the client gave up"
