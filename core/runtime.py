@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 import httpx
@@ -61,11 +61,8 @@ class Runtime:
         return self._providers
 
     def provider_now(self) -> datetime:
-        """The time adapters stamp and judge token expiry by: the process clock when it follows real time."""
-        # A FrozenClock is no provider's time (the twins run on real time plus an offset): keep real time then.
-        if isinstance(self.clock, SystemClock):
-            return self.clock.now()
-        return datetime.now(UTC)
+        """The time adapters stamp and judge token expiry by: the runtime's one clock (tests give the twins it too)."""
+        return self.clock.now()
 
     @property
     def blobs(self) -> BlobStore:

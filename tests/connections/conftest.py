@@ -10,7 +10,9 @@ import httpx
 import pytest
 
 from api.devtwins import twin_settings
+from core.clock import FrozenClock
 from core.settings import Settings
+from sandbox.clock import TwinClock
 from sandbox.google import GoogleTwinControl, GoogleTwinState, running_google_twin
 from sandbox.meta import MetaTwinControl, MetaTwinState, running_meta_twin
 from tests.conftest import make_settings
@@ -28,10 +30,11 @@ class Twins:
 
 
 @pytest.fixture
-async def twins() -> AsyncIterator[Twins]:
+async def twins(clock: FrozenClock) -> AsyncIterator[Twins]:
+    """Both twins on the test's clock: moving `clock` moves them too; `advance_clock` puts a twin further ahead."""
     async with (
-        running_meta_twin() as (meta_url, meta, meta_state),
-        running_google_twin() as (google_url, google, google_state),
+        running_meta_twin(clock=TwinClock(clock)) as (meta_url, meta, meta_state),
+        running_google_twin(clock=TwinClock(clock)) as (google_url, google, google_state),
     ):
         yield Twins(meta_url, meta, meta_state, google_url, google, google_state)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from core.clock import FrozenClock
 from core.runtime import Runtime
 from storage.models import Connection, OAuthPurpose
 from tests.connections.browser import ConsentBrowser
@@ -161,10 +162,12 @@ async def test_google_reconnect_keeps_the_row_and_stores_the_new_refresh_token(
     network: httpx.AsyncClient,
     twins: Twins,
     browser: ConsentBrowser,
+    clock: FrozenClock,
 ) -> None:
     venue = await venue_with_admin(runtime)
     await connect(client, browser, venue.admin, "google_business", pick=[GOOGLE_LOCATION_1])
     (before,) = await connection_rows(runtime)
+    clock.advance(minutes=20)  # reconnected later: Google's new access token lapses later
 
     _, page = await reconnect(client, network, venue.admin, before.id)
 

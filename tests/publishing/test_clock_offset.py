@@ -149,9 +149,13 @@ async def test_adapters_judge_expiry_by_the_moved_clock(runtime: Runtime, offset
     assert near(runtime.provider_now(), datetime.now(UTC) + timedelta(hours=2))
 
 
-async def test_a_frozen_clock_leaves_the_adapters_on_real_time(settings: Settings) -> None:
-    runtime = build_runtime(settings, clock=FrozenClock(datetime(2030, 1, 1, tzinfo=UTC)))
+async def test_a_frozen_clock_is_the_adapters_clock_too(settings: Settings) -> None:
+    """One clock for everything a runtime builds: adapters judge token expiry by the injected clock, not the wall."""
+    frozen = FrozenClock(datetime(2030, 1, 1, tzinfo=UTC))
+    runtime = build_runtime(settings, clock=frozen)
     try:
-        assert near(runtime.provider_now(), datetime.now(UTC))
+        assert runtime.provider_now() == datetime(2030, 1, 1, tzinfo=UTC)
+        frozen.advance(hours=3)
+        assert runtime.provider_now() == datetime(2030, 1, 1, 3, tzinfo=UTC), "the adapters follow a moved clock"
     finally:
         await runtime.close()

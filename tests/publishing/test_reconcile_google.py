@@ -20,12 +20,6 @@ __all__ = ["clock", "settings"]  # fixtures for this module
 LOCATION_ID = "2001"
 
 
-async def _both_clocks(twins: Twins, clock: FrozenClock, seconds: float) -> None:
-    """Move our clock and the twin's together (Google reviews a post on its own clock)."""
-    clock.advance(seconds=seconds)
-    await twins.google.advance_clock(seconds)
-
-
 async def _in_doubt(runtime: Runtime, drain: Drain, venue_id: int, connection_id: int, text: str) -> int:
     saved = await schedule(runtime, venue_id, [connection_id], text=text)
     await drain()
@@ -40,7 +34,7 @@ async def test_post_google_made_before_answering_500_is_found_live_and_published
     venue_id, location, _ = await place(runtime, client, browser, Provider.google_business, photo=False)
     await twins.google.commit_then_error(1, status=500)
     post_id = await _in_doubt(runtime, drain, venue_id, location.id, "Curry club tonight")
-    await _both_clocks(twins, clock, 16)  # Google has reviewed it: LIVE
+    clock.advance(seconds=16)  # Google has reviewed it: LIVE
     result = await reconcile(runtime)
     target = await only_delivery(runtime, post_id)
     [made] = await twins.google.local_posts(LOCATION_ID)
@@ -62,7 +56,7 @@ async def test_post_found_still_in_review_is_followed_to_live_without_posting_ag
     await reconcile(runtime)  # straight away: Google still reviews it
     target = await only_delivery(runtime, post_id)
     assert target.status is DeliveryStatus.processing and target.committed, explain(target)
-    await _both_clocks(twins, clock, 31)
+    clock.advance(seconds=31)
     await drain()
     target = await only_delivery(runtime, post_id)
     [made] = await twins.google.local_posts(LOCATION_ID)
@@ -82,7 +76,7 @@ async def test_nothing_at_the_location_is_sent_again_exactly_once(
     result = await reconcile(runtime)
     assert result["absent"] == 1, result
     await drain()
-    await _both_clocks(twins, clock, 31)
+    clock.advance(seconds=31)
     await drain()
     await reconcile(runtime)
     target = await only_delivery(runtime, post_id)

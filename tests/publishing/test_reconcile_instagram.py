@@ -23,11 +23,6 @@ from tests.publishing.support import attempts, schedule
 __all__ = ["clock", "settings"]  # fixtures for this module
 
 
-async def _both_clocks(twins: Twins, clock: FrozenClock, seconds: float) -> None:
-    clock.advance(seconds=seconds)
-    await twins.meta.advance_clock(seconds)
-
-
 async def _worker_dies_before_media_publish(runtime: Runtime, twins: Twins, target_id: int) -> None:
     """Claim the delivery and start it; the quota read before media_publish hangs, and the worker is killed."""
     await twins.meta.delay(1.0, path_contains="content_publishing_limit")
@@ -57,7 +52,7 @@ async def test_lost_media_publish_answer_is_found_by_the_container_and_published
     venue_id, ig, photo = await place(runtime, client, browser, Provider.instagram)
     saved = await schedule(runtime, venue_id, [ig.id], text="Quiz night #pubquiz", media_ids=[photo])
     await drain()  # the container
-    await _both_clocks(twins, clock, 10)
+    clock.advance(seconds=10)
     await twins.meta.commit_then_error(1, code=2, path_contains="media_publish")
     await drain()  # media_publish goes through at Instagram; its answer is a 500
     target = await only_delivery(runtime, saved.post.id)

@@ -32,12 +32,6 @@ def settings(database_url: str, tmp_path: Path, twins: Twins) -> Settings:
     )
 
 
-async def _both_clocks(twins: Twins, clock: FrozenClock, seconds: float) -> None:
-    """Move our clock and the twin's together (Google reviews the post on its own clock)."""
-    clock.advance(seconds=seconds)
-    await twins.google.advance_clock(seconds)
-
-
 async def _location(runtime: Runtime, client: httpx.AsyncClient, browser: ConsentBrowser) -> tuple[int, int, int]:
     venue_id, admin, ids = await connected(runtime, client, browser, Provider.google_business)
     photo = await ready_photo(runtime, client, admin)
@@ -57,7 +51,7 @@ async def test_local_post_goes_live_after_processing_without_holding_a_worker(
     await drain()
     [target] = await deliveries(runtime, saved.post.id)
     assert target.status is DeliveryStatus.processing and target.committed, f"{target.status}: {target.note}"
-    await _both_clocks(twins, clock, 31)
+    clock.advance(seconds=31)
     await drain()
     [target] = await deliveries(runtime, saved.post.id)
     assert target.status is DeliveryStatus.published, f"{target.status}: {target.note} {target.last_error}"
@@ -78,7 +72,7 @@ async def test_rejected_local_post_fails_with_googles_reason(
     venue_id, connection_id, photo = await _location(runtime, client, browser)
     saved = await schedule(runtime, venue_id, [connection_id], text="Book on 0161 496 0000 tonight", media_ids=[photo])
     await drain()
-    await _both_clocks(twins, clock, 31)
+    clock.advance(seconds=31)
     await drain()
     [target] = await deliveries(runtime, saved.post.id)
     assert target.status is DeliveryStatus.failed, f"{target.status}: {target.note}"
@@ -145,7 +139,7 @@ async def test_google_rate_limit_is_waited_out_and_then_published(
     assert 119 <= wait <= 121, f"Retry-After 120 s was not honoured: waits {wait} s"
     clock.advance(seconds=121)
     await drain()
-    await _both_clocks(twins, clock, 31)
+    clock.advance(seconds=31)
     await drain()
     assert (await deliveries(runtime, saved.post.id))[0].status is DeliveryStatus.published
     assert await twins.google.visible_post_count(LOCATION_ID) == 1

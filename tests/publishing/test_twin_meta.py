@@ -42,11 +42,6 @@ async def _place(
     return venue_id, connection, photo
 
 
-async def _both_clocks(twins: Twins, clock: FrozenClock, seconds: float) -> None:
-    clock.advance(seconds=seconds)
-    await twins.meta.advance_clock(seconds)
-
-
 async def test_instagram_photo_goes_through_a_container_to_a_permalink(
     runtime: Runtime, client: httpx.AsyncClient, browser: ConsentBrowser, twins: Twins, drain: Drain, clock: FrozenClock
 ) -> None:
@@ -56,7 +51,7 @@ async def test_instagram_photo_goes_through_a_container_to_a_permalink(
     [target] = await deliveries(runtime, saved.post.id)
     assert target.status is DeliveryStatus.processing and "container_id" in target.stage, target.note
     assert not target.committed, "an unpublished container is not a visible post"
-    await _both_clocks(twins, clock, 10)
+    clock.advance(seconds=10)
     await drain()
     [target] = await deliveries(runtime, saved.post.id)
     assert target.status is DeliveryStatus.published, f"{target.status}: {target.note} {target.last_error}"
@@ -73,7 +68,7 @@ async def test_facebook_answer_lost_after_the_post_was_created_is_in_doubt_and_p
     await twins.meta.commit_then_error(1, code=2)
     saved = await schedule(runtime, venue_id, [page.id], text="Sunday roast from 12", media_ids=[photo])
     await drain()
-    await _both_clocks(twins, clock, 3600)
+    clock.advance(seconds=3600)
     await drain()
     [target] = await deliveries(runtime, saved.post.id)
     assert target.status is DeliveryStatus.in_doubt, f"{target.status}: {target.note}"
@@ -88,7 +83,7 @@ async def test_exhausted_instagram_quota_waits_without_calling_media_publish(
     await twins.meta.exhaust_quota(ig.ig_business_id)
     saved = await schedule(runtime, venue_id, [ig.id], text="Curry club", media_ids=[photo], freshness_minutes=600)
     await drain()
-    await _both_clocks(twins, clock, 10)
+    clock.advance(seconds=10)
     await drain()
     [target] = await deliveries(runtime, saved.post.id)
     assert target.status is DeliveryStatus.retrying, f"{target.status}: {target.note}"
