@@ -12,17 +12,17 @@ from typing import Any, TypeVar
 import click
 
 from api import cli_posts
-from core import accounts as accounts_core
-from core import auth as auth_core
-from core import connections as connections_core
-from core import imports as imports_core
-from core import jobs as jobs_core
-from core import keys as keys_core
-from core import oauth as oauth_core
-from core.access import VenueAccess
-from core.audit import Actor
+from core.access import accounts as accounts_core
+from core.access import auth as auth_core
+from core.access.audit import Actor
+from core.access.policy import VenueAccess
+from core.connections import imports as imports_core
+from core.connections import keys as keys_core
+from core.connections import lifecycle as connections_core
+from core.connections import oauth as oauth_core
 from core.errors import DomainError, NotFound
 from core.logging import configure_logging
+from core.ops import jobs as jobs_core
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings, UnsafeSettings
 from storage.crypto import SecretKeyError, generate_key

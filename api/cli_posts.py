@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from core import delivery_actions
-from core.access import VenueAccess
+from core.access.policy import VenueAccess
 from core.errors import NotFound
+from core.publishing import actions as delivery_actions
 from core.runtime import Runtime
 from storage.models import PostTarget, Role
 from storage.queries import posts as posts_q

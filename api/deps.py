@@ -9,10 +9,10 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import Provide
 
-from core import access as access_core
-from core import auth as auth_core
-from core.access import VenueAccess
-from core.audit import Actor
+from core.access import auth as auth_core
+from core.access import policy as access_core
+from core.access.audit import Actor
+from core.access.policy import VenueAccess
 from core.errors import AuthenticationRequired, Invalid, PermissionDenied
 from core.runtime import Runtime
 from storage.models import Channel, Role

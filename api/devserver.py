@@ -10,8 +10,8 @@ import uvicorn
 
 from api.app import create_app
 from api.devtwins import sandbox_twins
-from core.devsetup import demo_login_link, ensure_demo, ensure_dev_secrets
 from core.logging import configure_logging
+from core.ops.devsetup import demo_login_link, ensure_demo, ensure_dev_secrets
 from core.runtime import build_runtime
 from core.settings import DEFAULT_VAR_DIR, Settings
 from storage import migrate

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from core.settings import Settings
-from sandbox.google import running_google_twin
-from sandbox.meta import running_meta_twin
+from sandbox.google.twin import running_google_twin
+from sandbox.meta.twin import running_meta_twin
 
 META_APP = ("sandbox-facebook-app", "sandbox-facebook-secret")
 GOOGLE_APP = ("sandbox-google-client", "sandbox-google-secret")

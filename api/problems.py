@@ -17,7 +17,7 @@ from core.errors import (
     NotFound,
     PermissionDenied,
 )
-from core.media_errors import MediaTooLarge, MediaUnsupportedType
+from core.media.errors import MediaTooLarge, MediaUnsupportedType
 
 log = structlog.get_logger(__name__)
 

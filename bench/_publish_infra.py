@@ -128,7 +128,7 @@ def engine_knobs() -> dict[str, str]:
 
 
 def twin_argv(port: int) -> list[str]:
-    return [sys.executable, "-m", "sandbox.meta_serve", "--port", str(port)]
+    return [sys.executable, "-m", "sandbox.meta.serve", "--port", str(port)]
 
 
 def worker_argv(processes: int, tasks_each: int) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from sandbox.meta import MetaTwinControl
+from sandbox.meta.twin import MetaTwinControl
 
 # Seconds an idle pooled connection to the twin is kept: below uvicorn's keep-alive timeout (5 s), so the
 # client, not the twin, closes an idle connection (see fan_out).

@@ -70,7 +70,7 @@ def print_report(
         line += "".join(f"{r.cpu.get(c, 0.0):>13.2f}" for c in CPU_COLUMNS) + f"{each:>12.1f}{errors:>12}"
         print(line + (f"  not published: {r.problems}" if r.problems else ""))
     print(
-        "posts created through core.posts.create_post: "
+        "posts created through core.posts.service.create_post: "
         + ", ".join(f"{b.label} {b.created_per_second:.0f}/s" for b in batches)
     )
     starts, done, beyond = burst.first_start, burst.published, burst.beyond_spacing

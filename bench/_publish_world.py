@@ -2,7 +2,7 @@
 
 Pages get their tokens the way the product gets them (consent dialog, code exchange, long-lived token,
 /me/accounts); the connections holding them are written straight into the database, sealed with the
-workers' key. Posts are created through `core.posts.create_post`, scheduled a day ahead, then made due
+workers' key. Posts are created through `core.posts.service.create_post`, scheduled a day ahead, then made due
 with one UPDATE per table, so that creating them is not part of what is measured: all at one instant
 (`release`), or each at its own time drawn from a seeded generator across a window (`release_spread`).
 """
@@ -22,13 +22,13 @@ import httpx
 from sqlalchemy import ColumnElement, and_, func, select, text, update
 from sqlalchemy.orm import InstrumentedAttribute
 
-from core import accounts
-from core.access import VenueAccess
-from core.audit import Actor
-from core.posts import PostDraft, create_post
+from core.access import accounts
+from core.access.audit import Actor
+from core.access.policy import VenueAccess
+from core.posts.service import PostDraft, create_post
 from core.runtime import Runtime
 from providers.base import ProviderConfig
-from sandbox.meta import DEFAULT_APP_ID, DEFAULT_APP_SECRET, MetaTwinControl
+from sandbox.meta.twin import DEFAULT_APP_ID, DEFAULT_APP_SECRET, MetaTwinControl
 from storage.models import Channel, Connection, ConnectionStatus, Post, PostTarget, Provider, PublishAttempt, Role
 from storage.models.posts import SETTLED
 from storage.queries.deliveries import database_now

@@ -52,7 +52,7 @@ def child(kind: str, path: Path) -> None:
 
     from PIL import Image
 
-    from core.imaging import PRESETS, ImageLimits, derive_all
+    from core.media.imaging.derive import PRESETS, ImageLimits, derive_all
 
     baseline_kb = _status_kb("VmRSS")
     started = time.perf_counter()

@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from core import notifications
-from core.access import VenueAccess
-from core.audit import Actor
+from core.access.audit import Actor
+from core.access.policy import VenueAccess
 from core.clock import SystemClock
+from core.notifications import outbox as notifications
 from core.runtime import Runtime
 from core.settings import Settings, normalise_database_url
 from storage import migrate

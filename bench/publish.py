@@ -1,9 +1,9 @@
 """Publishing pipeline benchmark: deliveries through the whole engine vs a bare httpx fan-out, same twin.
 
-The pipeline: posts created through core.posts → PostgreSQL → the dispatcher loop in each worker claims
+The pipeline: posts created through core.posts.service → PostgreSQL → the dispatcher loop in each worker claims
 them → Redis stream → `publish-delivery` in real `taskiq worker` processes (the Procfile command) →
 POST /{page}/feed at the Meta twin → the outcome committed. The twin runs in its own process
-(`python -m sandbox.meta_serve`), with 0 ms and then 50 ms added to every Graph answer. The baseline
+(`python -m sandbox.meta.serve`), with 0 ms and then 50 ms added to every Graph answer. The baseline
 sends the same request (Page token, same fields) from one process at the workers' total concurrency.
 
 Throughput runs give each delivery its own connection (Page), so the 2 s per-connection spacing never
@@ -72,7 +72,7 @@ from api.devtwins import twin_settings
 from core.clock import SystemClock
 from core.runtime import Runtime
 from core.settings import Settings
-from sandbox.meta import MetaTwinControl
+from sandbox.meta.twin import MetaTwinControl
 from sandbox.server import free_port, reachable
 from storage.crypto import generate_key
 from storage.db import Database

@@ -75,7 +75,7 @@ class Runtime:
     def image_pool(self) -> Executor:
         """The process pool that decodes and encodes images (never the event loop), built on first use."""
         if self._image_pool is None:
-            from core.imaging import make_image_pool  # Pillow loads only where images are processed
+            from core.media.imaging.derive import make_image_pool  # Pillow loads only where images are processed
 
             self._image_pool = make_image_pool()
             self._owns_image_pool = True

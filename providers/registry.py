@@ -8,9 +8,9 @@ from datetime import datetime
 import httpx
 
 from providers.base import ProviderAdapter, ProviderConfig
-from providers.facebook import FacebookAdapter
-from providers.google import GoogleBusinessAdapter
-from providers.instagram import InstagramAdapter
+from providers.google.adapter import GoogleBusinessAdapter
+from providers.meta.facebook import FacebookAdapter
+from providers.meta.instagram import InstagramAdapter
 from storage.models.connections import Provider
 
 ProviderRegistry = Mapping[Provider, ProviderAdapter]

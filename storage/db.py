@@ -40,7 +40,7 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any, *, dialect: A
     and SQLAlchemy's `pool_pre_ping` would cost three round trips (BEGIN, `;`, ROLLBACK on asyncpg) on every
     checkout — a fifth of a delivery's round trips. A connection that died under load fails its statement
     instead; SQLAlchemy then invalidates every older connection of the pool, and the publish path retries
-    the transaction (core.publishing)."""
+    the transaction (core.publishing.engine)."""
     if time.monotonic() - record.info.get("returned_at", 0.0) <= after:
         return
     try:

@@ -1,4 +1,4 @@
-"""The dispatcher loop beside each worker: a core.dispatcher tick about once a second.
+"""The dispatcher loop beside each worker: a core.publishing.dispatcher tick about once a second.
 
 Every worker process runs one; claims are row-locked (SKIP LOCKED) or compare-and-set, so several loops
 share the work instead of doubling it, and no single process is needed for deliveries to go out.
@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from core.dispatcher import Handoff, tick
+from core.publishing.dispatcher import Handoff, tick
 from core.runtime import Runtime
 
 log = structlog.get_logger(__name__)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import structlog
 
-from core.jobs import instance_name
+from core.ops.jobs import instance_name
 from core.runtime import Runtime
 from storage.queries import ops as ops_q
 

@@ -1,6 +1,6 @@
 """The `media-derivatives` task: takes an asset id, opens the runtime, lets core do the work.
 
-Safe to run twice: core.media_jobs.process claims the asset (pending → processing) in one UPDATE, so a
+Safe to run twice: core.media.jobs.process claims the asset (pending → processing) in one UPDATE, so a
 duplicate or late delivery finds nothing to claim and returns.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from taskiq import Context, TaskiqDepends
 from taskiq.brokers.shared_broker import async_shared_broker
 
-from core.media_jobs import TASK_NAME, process
+from core.media.jobs import TASK_NAME, process
 from tasks.periodic import runtime_of
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from taskiq import Context, TaskiqDepends
 from taskiq.brokers.shared_broker import async_shared_broker
 
-from core.jobs import JOBS, run_job
+from core.ops.jobs import JOBS, run_job
 from core.runtime import Runtime
 
 TASK_PREFIX = "job:"
@@ -27,7 +27,7 @@ def _make(name: str) -> Any:
 
 
 def register_all() -> None:
-    """Register a task for every job in `core.jobs.JOBS` not registered yet (idempotent)."""
+    """Register a task for every job in `core.ops.jobs.JOBS` not registered yet (idempotent)."""
     registered = async_shared_broker.get_all_tasks()
     for name in JOBS:
         task_name = TASK_PREFIX + name

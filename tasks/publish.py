@@ -1,6 +1,6 @@
 """The `publish-delivery` task: takes a delivery id and its lease token; core does the rest.
 
-Safe to run twice: core.publishing.run_delivery does nothing unless the lease in the message is still the
+Safe to run twice: core.publishing.engine.run_delivery does nothing unless the lease in the message is still the
 delivery's current lease, so a redelivered or duplicated message finds nothing to do.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from taskiq import Context, TaskiqDepends
 from taskiq.brokers.shared_broker import async_shared_broker
 
-from core.publishing import TASK_NAME, run_delivery
+from core.publishing.engine import TASK_NAME, run_delivery
 from tasks.periodic import runtime_of
 
 

@@ -10,8 +10,8 @@ import structlog
 from taskiq import ScheduledTask, TaskiqScheduler
 from taskiq.abc.schedule_source import ScheduleSource
 
-from core import watchdog
-from core.jobs import JOBS
+from core.ops.jobs import JOBS
+from core.publishing import watchdog
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
 from tasks.broker import create_broker
@@ -25,7 +25,7 @@ WATCHDOG_TIMEOUT_SECONDS = 20.0
 
 
 class JobScheduleSource(ScheduleSource):
-    """Schedules straight from `core.jobs.JOBS`, with stable ids; each send records a heartbeat."""
+    """Schedules straight from `core.ops.jobs.JOBS`, with stable ids; each send records a heartbeat."""
 
     def __init__(self, runtime_getter: Callable[[], Runtime]) -> None:
         self._runtime_getter = runtime_getter

@@ -20,9 +20,10 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import select
 
 from api.app import create_app
-from core import accounts, auth, notifications
-from core.access import VenueAccess
-from core.audit import Actor
+from core.access import accounts, auth
+from core.access.audit import Actor
+from core.access.policy import VenueAccess
+from core.notifications import outbox as notifications
 from core.runtime import Runtime
 from core.settings import Settings
 from storage.models import (
@@ -190,7 +191,7 @@ async def record_notification(
     dedup_key: str | None = None,
     dedup_window: timedelta = notifications.DEFAULT_DEDUP_WINDOW,
 ) -> Notification | None:
-    """One notification recorded through `core.notifications.notify` and committed (None when de-duplicated)."""
+    """One notification recorded through `core.notifications.outbox.notify` and committed (None when de-duplicated)."""
     async with runtime.uow() as uow:
         recorded = await notifications.notify(
             uow.session,

@@ -15,8 +15,8 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import select
 
-from core import accounts
-from core.jobs import JOBS, run_job
+from core.access import accounts
+from core.ops.jobs import JOBS, run_job
 from core.runtime import Runtime
 from core.settings import Settings
 from storage import migrate

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import structlog
 
-from core.auth import API_TOKEN_PREFIX
+from core.access.auth import API_TOKEN_PREFIX
 from core.logging import REDACTED, configure_logging
 from core.runtime import Runtime
 from tests import factories

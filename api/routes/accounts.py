@@ -8,10 +8,10 @@ from litestar import delete, get, patch, post
 from pydantic import BaseModel, Field
 
 from api.deps import require
-from core import accounts as accounts_core
-from core import auth as auth_core
-from core.access import VenueAccess
-from core.audit import Actor
+from core.access import accounts as accounts_core
+from core.access import auth as auth_core
+from core.access.audit import Actor
+from core.access.policy import VenueAccess
 from core.runtime import Runtime
 from storage.models import Account, Membership, Role, User
 from storage.uow import UnitOfWork

@@ -10,8 +10,8 @@ from litestar.params import Parameter
 from pydantic import BaseModel
 
 from api.deps import require
-from core import audit as audit_core
-from core.access import VenueAccess
+from core.access import audit as audit_core
+from core.access.policy import VenueAccess
 from storage.models import Role
 from storage.uow import UnitOfWork
 

@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 
 from api.deps import require
 from api.routes.oauth import provider_from
-from core import connections as connections_core
-from core import oauth
-from core.access import VenueAccess
+from core.access.policy import VenueAccess
+from core.connections import lifecycle as connections_core
+from core.connections import oauth
 from core.runtime import Runtime
 from storage.models import Connection, Role
 from storage.uow import UnitOfWork

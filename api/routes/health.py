@@ -12,8 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from api.observability import Metrics
+from core.ops.status import service_status
 from core.runtime import Runtime
-from core.status import service_status
 
 READY_TIMEOUT = 3.0
 

@@ -11,7 +11,7 @@ from litestar.response import Redirect
 
 from api.deps import CSRF_COOKIE, SESSION_COOKIE
 from api.html import page
-from core import auth as auth_core
+from core.access import auth as auth_core
 from core.errors import DomainError, Invalid, PermissionDenied
 from core.runtime import Runtime
 from storage.uow import UnitOfWork

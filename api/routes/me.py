@@ -8,9 +8,9 @@ from litestar import Request, delete, get, post
 from pydantic import BaseModel, Field
 
 from api.deps import SESSION_COOKIE
-from core import accounts as accounts_core
-from core import auth as auth_core
-from core.audit import Actor
+from core.access import accounts as accounts_core
+from core.access import auth as auth_core
+from core.access.audit import Actor
 from core.runtime import Runtime
 from storage.uow import UnitOfWork
 

@@ -11,9 +11,9 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from pydantic import BaseModel, Field
 
 from api.deps import require
-from core import media as media_core
-from core.access import VenueAccess
-from core.media import AssetView
+from core.access.policy import VenueAccess
+from core.media import library as media_core
+from core.media.library import AssetView
 from core.runtime import Runtime
 from storage.models import Role
 from storage.uow import UnitOfWork

@@ -9,7 +9,7 @@ from litestar.response import Stream
 
 from api.problems import problem
 from core.errors import DomainError
-from core.media_urls import MediaLinkExpired, MediaLinkInvalid, verify_media_token
+from core.media.urls import MediaLinkExpired, MediaLinkInvalid, verify_media_token
 from core.runtime import Runtime
 from storage.blobs import BlobNotFound, BlobStat, BlobStoreUnavailable
 

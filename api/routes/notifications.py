@@ -12,9 +12,9 @@ from litestar.response import Stream
 from pydantic import BaseModel, Field
 
 from api.deps import require
-from core import notifications as notifications_core
-from core.access import VenueAccess
+from core.access.policy import VenueAccess
 from core.errors import Invalid
+from core.notifications import outbox as notifications_core
 from core.runtime import Runtime
 from storage.models import Role
 from storage.uow import UnitOfWork

@@ -12,9 +12,9 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from api.html import page
-from core import meta_callbacks, oauth
-from core.access import VenueAccess
-from core.audit import Actor
+from core.access.audit import Actor
+from core.access.policy import VenueAccess
+from core.connections import meta_callbacks, oauth
 from core.errors import DomainError, NotFound
 from core.runtime import Runtime
 from storage.models import Channel, Provider, Role

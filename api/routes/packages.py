@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 
 from api.deps import require
 from api.problems import problem
-from core import packages as packages_core
-from core.access import VenueAccess
-from core.packages import PackageLinkExpired, PackageLinkInvalid, verify_package_token
+from core.access.policy import VenueAccess
+from core.publishing import packages as packages_core
+from core.publishing.packages import PackageLinkExpired, PackageLinkInvalid, verify_package_token
 from core.runtime import Runtime
 from storage.models import Role
 from storage.uow import UnitOfWork

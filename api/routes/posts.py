@@ -11,11 +11,11 @@ from litestar import get, patch, post
 from pydantic import BaseModel, Field
 
 from api.deps import require
-from core import delivery_actions
-from core import posts as posts_core
-from core.access import VenueAccess
+from core.access.policy import VenueAccess
 from core.errors import Invalid
-from core.post_times import format_local
+from core.posts import service as posts_core
+from core.posts.times import format_local
+from core.publishing import actions as delivery_actions
 from core.runtime import Runtime
 from storage.models import Connection, DeliveryStatus, Post, PostTarget, PublishAttempt, Role
 from storage.queries import deliveries as deliveries_q

@@ -8,9 +8,9 @@ from litestar import post
 from pydantic import BaseModel, Field
 
 from api.deps import require
-from core import delivery_actions
-from core.access import VenueAccess
-from core.delivery_actions import RetryResult
+from core.access.policy import VenueAccess
+from core.publishing import actions as delivery_actions
+from core.publishing.actions import RetryResult
 from core.runtime import Runtime
 from storage.models import Role
 from storage.uow import UnitOfWork

@@ -367,7 +367,7 @@ async def reconnected_waiting(session: AsyncSession, *, limit: int) -> Sequence[
     return (await session.execute(query)).scalars().all()
 
 
-# --- reconciliation of deliveries in doubt (core.reconcile) ---------------------------------------------------------
+# --- reconciliation of deliveries in doubt (core.publishing.reconcile) ---
 # An in-doubt delivery being checked keeps its status and carries a lease (lease_token, lease_expires_at) instead:
 # the sweep's expired_leases only looks at `claimed` rows, so the two never meet. `due_at` says when to check next.
 
@@ -416,7 +416,7 @@ async def last_publish_attempt(session: AsyncSession, target_id: int, *, except_
     return result.scalar_one_or_none()
 
 
-# --- holding a paced connection's waiting deliveries (core.publishing) ----------------------------------------------
+# --- holding a paced connection's waiting deliveries (core.publishing.engine) ---
 
 
 async def hold_behind_pace(

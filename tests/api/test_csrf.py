@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
-from core import auth
+from core.access import auth
 from core.runtime import Runtime
 from storage.models import ApiToken, Role
 from tests import factories

@@ -10,7 +10,7 @@ import httpx
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
-from core import auth
+from core.access import auth
 from core.clock import FrozenClock
 from core.runtime import Runtime, build_runtime
 from storage.models import Channel, LoginLink, Role, WebSession

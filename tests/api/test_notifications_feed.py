@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from core.clock import FrozenClock
-from core.notifications import EXPORT_FIELDS
+from core.notifications.outbox import EXPORT_FIELDS
 from core.runtime import Runtime
 from storage.models import Role, Severity
 from tests import factories

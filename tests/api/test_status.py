@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from core.clock import FrozenClock
-from core.jobs import JOBS, instance_name, run_job
+from core.ops.jobs import JOBS, instance_name, run_job
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
 from sandbox.server import free_port

@@ -23,8 +23,8 @@ from sqlalchemy import select
 from core.clock import OFFSET_FILE_VAR, OffsetClock
 from core.runtime import Runtime
 from core.settings import Settings
-from sandbox.google import GoogleTwinControl
-from sandbox.meta import MetaTwinControl, MetaTwinState
+from sandbox.google.twin import GoogleTwinControl
+from sandbox.meta.twin import MetaTwinControl, MetaTwinState
 from storage.models import Heartbeat, PostTarget
 from tasks.broker import create_broker
 from tasks.queue import TaskiqQueue

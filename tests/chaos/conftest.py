@@ -22,10 +22,10 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.devtwins import twin_settings
-from core.media_jobs import process
+from core.media.jobs import process
 from core.runtime import build_runtime
-from sandbox.google import PostSettings, running_google_twin
-from sandbox.meta import running_meta_twin
+from sandbox.google.twin import PostSettings, running_google_twin
+from sandbox.meta.twin import running_meta_twin
 from storage import migrate
 from storage.models import Connection, Provider
 from tests import factories

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from core.jobs import run_job
-from core.reconcile import JOB_NAME
+from core.ops.jobs import run_job
+from core.publishing.reconcile import JOB_NAME
 from storage.models import DeliveryStatus, PostTarget
 from tests.chaos.cluster import LEASE_SECONDS, Cluster
 from tests.chaos.conftest import Venue

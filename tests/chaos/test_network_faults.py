@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from core.reconcile import reconcile_in_doubt
+from core.publishing.reconcile import reconcile_in_doubt
 from storage.models import AttemptOutcome, DeliveryStatus, PostTarget, PublishAttempt
 from tests.chaos.cluster import LEASE_SECONDS, Cluster
 from tests.chaos.conftest import Venue

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from core.dispatcher import tick
-from core.jobs import JOBS
-from core.publishing import run_delivery
-from core.watchdog import KIND as QUEUE_STALLED
+from core.ops.jobs import JOBS
+from core.publishing.dispatcher import tick
+from core.publishing.engine import run_delivery
+from core.publishing.watchdog import KIND as QUEUE_STALLED
 from storage.models import DeliveryStatus, Heartbeat
 from tests.chaos.cluster import Cluster, procfile_command
 from tests.chaos.conftest import Venue

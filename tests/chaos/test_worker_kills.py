@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.media_jobs import STUCK_AFTER
-from core.media_jobs import sweep as media_sweep
+from core.media.jobs import STUCK_AFTER
+from core.media.jobs import sweep as media_sweep
 from storage.models import DeliveryStatus
 from tests.chaos.cluster import LEASE_SECONDS, Cluster, Worker
 from tests.chaos.conftest import Venue, upload_photo

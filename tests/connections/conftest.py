@@ -13,8 +13,8 @@ from api.devtwins import twin_settings
 from core.clock import FrozenClock
 from core.settings import Settings
 from sandbox.clock import TwinClock
-from sandbox.google import GoogleTwinControl, GoogleTwinState, running_google_twin
-from sandbox.meta import MetaTwinControl, MetaTwinState, running_meta_twin
+from sandbox.google.twin import GoogleTwinControl, GoogleTwinState, running_google_twin
+from sandbox.meta.twin import MetaTwinControl, MetaTwinState, running_meta_twin
 from tests.conftest import make_settings
 from tests.connections.browser import ConsentBrowser
 

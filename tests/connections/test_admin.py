@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from core.clock import FrozenClock
-from core.connections import REVEALS_PER_HOUR
+from core.connections.lifecycle import REVEALS_PER_HOUR
 from core.runtime import Runtime
 from storage.models import Role
 from tests import factories

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
-from core import jobs
 from core.clock import FrozenClock
+from core.ops import jobs
 from core.runtime import Runtime
 from storage.models import OAuthState
 from tests import factories

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 
 from core.runtime import Runtime
-from sandbox.google import BUSINESS_MANAGE
-from sandbox.google_state import s256
+from sandbox.google.state import s256
+from sandbox.google.twin import BUSINESS_MANAGE
 from tests.connections.browser import ConsentBrowser
 from tests.connections.conftest import Twins
 from tests.connections.helpers import (

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from core.clock import FrozenClock
-from core.jobs import run_job
+from core.ops.jobs import run_job
 from core.runtime import Runtime
 from storage.models import ConnectionStatus, Role, Severity
 from tests import factories

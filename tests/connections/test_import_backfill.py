@@ -9,7 +9,7 @@ import httpx
 
 from core.runtime import Runtime
 from core.settings import Settings
-from sandbox.google import AccountSpec, LocationSpec, ScenarioSpec, UserSpec
+from sandbox.google.twin import AccountSpec, LocationSpec, ScenarioSpec, UserSpec
 from storage.queries import connections as connections_q
 from tests import factories
 from tests.connections.conftest import Twins

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from core.meta_callbacks import sign_request
+from core.connections.meta_callbacks import sign_request
 from core.runtime import Runtime
 from core.settings import Settings
 from storage.models import ConnectionStatus, Role

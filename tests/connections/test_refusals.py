@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from core.runtime import Runtime
-from sandbox.google import ACCOUNTS_API, BUSINESS_MANAGE, INFO_API, AccountSpec, ScenarioSpec, UserSpec
+from sandbox.google.twin import ACCOUNTS_API, BUSINESS_MANAGE, INFO_API, AccountSpec, ScenarioSpec, UserSpec
 from tests.connections.browser import ConsentBrowser
 from tests.connections.conftest import Twins
 from tests.connections.helpers import (

@@ -12,7 +12,7 @@ import structlog
 
 from core.logging import configure_logging
 from core.runtime import Runtime
-from sandbox.google import INFO_API
+from sandbox.google.twin import INFO_API
 from tests.connections.browser import ConsentBrowser
 from tests.connections.conftest import Twins
 from tests.connections.helpers import (

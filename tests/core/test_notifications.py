@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core import jobs, notifications
-from core.access import VenueAccess
-from core.audit import Actor
+from core.access.audit import Actor
+from core.access.policy import VenueAccess
 from core.clock import FrozenClock
+from core.notifications import outbox as notifications
+from core.ops import jobs
 from core.runtime import Runtime, build_runtime
 from storage.models import Channel, JobRun, Notification, NotificationRead, Role, Severity
 from tests import factories

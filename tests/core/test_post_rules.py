@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from core.post_rules import DraftMedia, DraftTarget, Problem, RuleLimits, check_all, check_target
+from core.posts.rules import DraftMedia, DraftTarget, Problem, RuleLimits, check_all, check_target
 from providers.publishing import GoogleOptions
 from storage.models.connections import Provider
 from storage.models.media import MediaKind, MediaStatus

@@ -8,7 +8,7 @@ from typing import Any, cast
 import pytest
 
 from core.errors import Invalid
-from core.post_times import PostTimeInvalid, format_local, resolve_when
+from core.posts.times import PostTimeInvalid, format_local, resolve_when
 
 LONDON = "Europe/London"
 NEW_YORK = "America/New_York"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.connections.oauth import safe_return_to
 from core.errors import Invalid
-from core.oauth import safe_return_to
 
 
 @pytest.mark.parametrize("path", ["/planner", "/planner?week=2026-W48", "/"])

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageOps
 
-from core.imaging import PRESETS, Derivative, Preset, derive_all, presets_named, probe_image
-from core.imaging_decode import JPEG_DRAFT_FACTORS, decode_factor
-from core.media_errors import MediaRejected
+from core.media.errors import MediaRejected
+from core.media.imaging.decode import JPEG_DRAFT_FACTORS, decode_factor
+from core.media.imaging.derive import PRESETS, Derivative, Preset, derive_all, presets_named, probe_image
 from tests.media.images import (
     GPS_IFD,
     encode,

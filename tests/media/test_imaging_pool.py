@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from core.imaging import PRESETS, derive_all, derive_in_pool, make_image_pool
-from core.media_errors import MediaRejected, MediaTransient
+from core.media.errors import MediaRejected, MediaTransient
+from core.media.imaging.derive import PRESETS, derive_all, derive_in_pool, make_image_pool
 from tests.media.images import encode, photo_like
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.imaging import ImageLimits, derive_all, probe_image
-from core.imaging_decode import heif_supported
-from core.media_errors import MediaError, MediaRejected, MediaTransient, VideoToolsMissing
+from core.media.errors import MediaError, MediaRejected, MediaTransient, VideoToolsMissing
+from core.media.imaging.decode import heif_supported
+from core.media.imaging.derive import ImageLimits, derive_all, probe_image
 from tests.media.images import encode, photo_like, png_header_only
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from core.media_errors import MediaRejected, VideoToolsMissing
-from core.video import VideoLimits, _clamp_fps, _target_size, probe, transcode
-from core.video_tools import ffmpeg_available
+from core.media.errors import MediaRejected, VideoToolsMissing
+from core.media.video.tools import ffmpeg_available
+from core.media.video.transcode import VideoLimits, _clamp_fps, _target_size, probe, transcode
 
 needs_ffmpeg = pytest.mark.skipif(
     not ffmpeg_available(), reason="ffmpeg/ffprobe not installed (apt-get install ffmpeg; .ci/run installs it)"
@@ -211,7 +211,7 @@ async def test_hidden_ffmpeg_raises_video_tools_missing(tmp_path: Path) -> None:
 
 def test_hidden_ffmpeg_on_path_is_detected(tmp_path: Path) -> None:
     # The same check as a worker started with a PATH that has no ffmpeg on it.
-    code = "from core.video_tools import ffmpeg_available; print(ffmpeg_available())"
+    code = "from core.media.video.tools import ffmpeg_available; print(ffmpeg_available())"
     env = {**os.environ, "PATH": str(tmp_path)}
     result = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from core.clock import FrozenClock
-from core.imaging import make_image_pool
-from core.media_jobs import TASK_NAME
+from core.media.imaging.derive import make_image_pool
+from core.media.jobs import TASK_NAME
 from core.runtime import Runtime, build_runtime
 from storage.models import Role
 from tests import factories

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from core.media_jobs import process
+from core.media.jobs import process
 from core.runtime import Runtime
 from storage.models import Role
 from tests import factories

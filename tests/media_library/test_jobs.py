@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from core.clock import FrozenClock
-from core.jobs import run_job
-from core.media_jobs import RETRY_BASE, process
+from core.media.jobs import RETRY_BASE, process
+from core.media.video.tools import ffmpeg_available
+from core.ops.jobs import run_job
 from core.runtime import Runtime
-from core.video_tools import ffmpeg_available
 from storage.models import MediaAsset, MediaStatus, Notification
 from storage.queries import media as media_q
 from tests import factories

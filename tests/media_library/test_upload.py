@@ -11,8 +11,8 @@ import httpx
 from PIL import Image
 from sqlalchemy import func, select
 
-from core.imaging import PRESETS
-from core.media_jobs import process
+from core.media.imaging.derive import PRESETS
+from core.media.jobs import process
 from core.runtime import Runtime
 from storage.models import MediaAsset, MediaKind, MediaStatus, Notification
 from storage.queries import media as media_q

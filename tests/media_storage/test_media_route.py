@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 
 from core.clock import FrozenClock
-from core.media_urls import sign_media_url
+from core.media.urls import sign_media_url
 from core.runtime import Runtime
 from storage.blobs import MIB
 

@@ -10,7 +10,7 @@ import pytest
 from api.observability import route_label
 from core.clock import FrozenClock
 from core.logging import redact_text
-from core.media_urls import (
+from core.media.urls import (
     MediaLinkExpired,
     MediaLinkInvalid,
     media_url_for,

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from core.clock import FrozenClock
-from core.media_urls import media_url_for
+from core.media.urls import media_url_for
 from storage.blobs import MIB, BlobNotFound, BlobTooLarge, InvalidBlobKey, build_blob_store, content_key
 from storage.blobs_s3 import INCOMING_PREFIX, S3BlobStore
 from tests.conftest import make_settings

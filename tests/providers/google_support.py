@@ -10,8 +10,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from providers.base import Grant, ProviderConfig
-from providers.google import GoogleBusinessAdapter
-from sandbox.google import (
+from providers.google.adapter import GoogleBusinessAdapter
+from sandbox.google.twin import (
     AccountSpec,
     GoogleTwinState,
     LocationSpec,

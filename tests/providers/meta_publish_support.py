@@ -12,13 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from providers.base import ProviderConfig, StoredCredentials
-from providers.facebook import FacebookAdapter
 from providers.http import build_http_client
-from providers.instagram import InstagramAdapter
-from providers.meta_adapter import MetaAdapter
+from providers.meta.adapter import MetaAdapter
+from providers.meta.facebook import FacebookAdapter
+from providers.meta.instagram import InstagramAdapter
 from providers.publishing import MediaItem, Pending, Publisher, PublishRequest, Recorder, StepOutcome, Surface
-from sandbox.meta import DEFAULT_APP_ID, DEFAULT_APP_SECRET, MetaTwinControl, running_meta_twin
-from sandbox.meta_state import MetaTwinState
+from sandbox.meta.state import MetaTwinState
+from sandbox.meta.twin import DEFAULT_APP_ID, DEFAULT_APP_SECRET, MetaTwinControl, running_meta_twin
 
 RED_LION, KITCHEN, IG_RED_LION = "109000000000001", "109000000000002", "17841400000000001"
 REDIRECT = "http://127.0.0.1:8000/oauth/meta/callback"

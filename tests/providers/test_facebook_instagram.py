@@ -13,12 +13,12 @@ import pytest
 
 from providers.base import Grant, ProviderAdapter, ProviderConfig, StoredCredentials, Target
 from providers.errors import AuthExpired, MetadataMissing, Permanent, PermissionMissing, RateLimited, Transient
-from providers.facebook import FacebookAdapter
 from providers.http import build_http_client
-from providers.instagram import InstagramAdapter
-from providers.meta import DEFAULT_RETRY_AFTER
-from sandbox.meta import DEFAULT_APP_ID, DEFAULT_APP_SECRET, MetaTwinControl, running_meta_twin
-from sandbox.meta_state import MetaTwinState
+from providers.meta.facebook import FacebookAdapter
+from providers.meta.graph import DEFAULT_RETRY_AFTER
+from providers.meta.instagram import InstagramAdapter
+from sandbox.meta.state import MetaTwinState
+from sandbox.meta.twin import DEFAULT_APP_ID, DEFAULT_APP_SECRET, MetaTwinControl, running_meta_twin
 from sandbox.server import free_port
 from storage.models.connections import Provider
 

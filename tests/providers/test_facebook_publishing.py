@@ -9,8 +9,8 @@ import pytest
 
 from providers.base import StoredCredentials
 from providers.errors import AuthExpired, Permanent, PermissionMissing, RateLimited, Transient
-from providers.facebook import FacebookAdapter
-from providers.meta_publish import DUPLICATE
+from providers.meta.facebook import FacebookAdapter
+from providers.meta.publish import DUPLICATE
 from providers.publishing import Pending, Published, PublishRequest, Recorder
 from sandbox.server import free_port
 from tests.providers.meta_publish_support import (

@@ -21,9 +21,16 @@ from providers.errors import (
     RateLimited,
     Transient,
 )
-from providers.google import GoogleBusinessAdapter
+from providers.google.adapter import GoogleBusinessAdapter
 from providers.http import build_http_client
-from sandbox.google import ACCOUNTS_API, INFO_API, POSTS_API, GoogleTwinControl, GoogleTwinState, running_google_twin
+from sandbox.google.twin import (
+    ACCOUNTS_API,
+    INFO_API,
+    POSTS_API,
+    GoogleTwinControl,
+    GoogleTwinState,
+    running_google_twin,
+)
 from sandbox.server import free_port
 from storage.models.connections import Provider
 from tests.providers.google_support import (

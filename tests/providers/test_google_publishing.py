@@ -24,11 +24,11 @@ from providers.errors import (
     RateLimited,
     Transient,
 )
-from providers.google import GoogleBusinessAdapter
-from providers.google_publish import REJECTED_MESSAGE, VIDEO_MESSAGE
+from providers.google.adapter import GoogleBusinessAdapter
+from providers.google.publish import REJECTED_MESSAGE, VIDEO_MESSAGE
 from providers.http import build_http_client
 from providers.publishing import GoogleOptions, MediaItem, Pending, Published, PublishRequest, Recorder, StepOutcome
-from sandbox.google import POSTS_API, GoogleTwinControl, GoogleTwinState, PostSettings, running_google_twin
+from sandbox.google.twin import POSTS_API, GoogleTwinControl, GoogleTwinState, PostSettings, running_google_twin
 from storage.models.connections import Provider
 from tests.providers.google_support import connect, make_adapter
 

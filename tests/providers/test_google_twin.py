@@ -10,7 +10,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from sandbox.google import INFO_API, GoogleTwinControl, GoogleTwinState, running_google_twin
+from sandbox.google.twin import INFO_API, GoogleTwinControl, GoogleTwinState, running_google_twin
 from tests.providers.google_support import (
     BUSINESS_MANAGE,
     CLIENT_ID,

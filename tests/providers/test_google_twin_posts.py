@@ -10,7 +10,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from sandbox.google import POSTS_API, GoogleTwinControl, GoogleTwinState, PostSettings, running_google_twin
+from sandbox.google.twin import POSTS_API, GoogleTwinControl, GoogleTwinState, PostSettings, running_google_twin
 from tests.providers.google_support import (
     BUSINESS_MANAGE,
     CLIENT_ID,

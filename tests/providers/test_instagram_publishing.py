@@ -9,7 +9,7 @@ import pytest
 
 from providers.base import StoredCredentials
 from providers.errors import AuthExpired, Permanent, PermissionMissing, RateLimited, Transient
-from providers.meta_publish import DAILY_LIMIT, QUOTA_RETRY_AFTER
+from providers.meta.publish import DAILY_LIMIT, QUOTA_RETRY_AFTER
 from providers.publishing import Pending, Published, PublishRequest, Recorder
 from tests.providers.meta_publish_support import (
     IG_RED_LION,

@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from sandbox.meta import DEFAULT_APP_ID, DEFAULT_APP_SECRET, MetaTwinControl, running_meta_twin
-from sandbox.meta_graph import parse_fields
-from sandbox.meta_state import MetaTwinState
+from sandbox.meta.graph import parse_fields
+from sandbox.meta.state import MetaTwinState
+from sandbox.meta.twin import DEFAULT_APP_ID, DEFAULT_APP_SECRET, MetaTwinControl, running_meta_twin
 
 APP_TOKEN = f"{DEFAULT_APP_ID}|{DEFAULT_APP_SECRET}"
 REDIRECT = "http://127.0.0.1:8000/oauth/facebook/callback"

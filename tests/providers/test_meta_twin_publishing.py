@@ -13,8 +13,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from sandbox.meta import DEFAULT_APP_ID, DEFAULT_APP_SECRET, MetaTwinControl, running_meta_twin
-from sandbox.meta_state import MetaTwinState
+from sandbox.meta.state import MetaTwinState
+from sandbox.meta.twin import DEFAULT_APP_ID, DEFAULT_APP_SECRET, MetaTwinControl, running_meta_twin
 from sandbox.server import TwinServer, free_port
 
 RED_LION, IG = "109000000000001", "17841400000000001"

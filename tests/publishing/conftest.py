@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from core.dispatcher import TickResult, tick
-from core.publishing import run_delivery
+from core.publishing.dispatcher import TickResult, tick
+from core.publishing.engine import run_delivery
 from core.runtime import Runtime
 from core.settings import Settings
 from storage.models import Provider

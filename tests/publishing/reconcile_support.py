@@ -11,8 +11,8 @@ import pytest
 
 from api.devtwins import twin_settings
 from core.clock import FrozenClock
-from core.jobs import run_job
-from core.reconcile import JOB_NAME
+from core.ops.jobs import run_job
+from core.publishing.reconcile import JOB_NAME
 from core.runtime import Runtime
 from core.settings import Settings
 from storage.models import Connection, PostTarget, Provider

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.access import VenueAccess
-from core.posts import PostDraft, Saved, create_post
+from core.access.policy import VenueAccess
+from core.posts.service import PostDraft, Saved, create_post
 from core.runtime import Runtime
 from storage.models import Notification, PostTarget, PublishAttempt, Role
 from tests.factories import SYSTEM

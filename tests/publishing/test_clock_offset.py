@@ -10,10 +10,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from core.clock import OFFSET_FILE_VAR, FrozenClock, OffsetClock, SystemClock, system_clock
-from core.publishing import clock_now
+from core.publishing.engine import clock_now
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
-from providers.google import GoogleBusinessAdapter
+from providers.google.adapter import GoogleBusinessAdapter
 from storage.models import DeliveryStatus, Provider
 from storage.queries.deliveries import database_now
 from tests.conftest import make_settings

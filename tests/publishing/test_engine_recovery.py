@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from core.clock import FrozenClock
-from core.dispatcher import tick
-from core.publishing import _begin
+from core.publishing.dispatcher import tick
+from core.publishing.engine import _begin
 from core.runtime import Runtime
 from providers.errors import AuthExpired, MetadataMissing, RateLimited
 from providers.publishing import Pending
@@ -156,7 +156,7 @@ async def test_redelivered_handoff_while_the_first_run_is_alive_does_not_publish
     [(target_id, token)] = await _lose_handoffs(runtime)
     first = await _begin(runtime, target_id, token, "slow-worker")  # its provider call is still running
     assert not isinstance(first, str), first
-    from core.publishing import run_delivery
+    from core.publishing.engine import run_delivery
 
     assert await run_delivery(runtime, target_id, token, worker="second-worker") == "already_running"
     assert not venue.publisher.calls, "the broker's redelivered copy called the provider a second time"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from core.clock import FrozenClock
-from core.publishing import run_delivery
+from core.publishing.engine import run_delivery
 from core.runtime import Runtime
 from providers.base import StoredCredentials
 from providers.errors import RateLimited
@@ -104,7 +104,7 @@ async def test_rate_limit_moves_the_connections_waiting_posts_behind_the_pause_w
 
 async def test_a_pause_leaves_a_post_already_handed_to_a_worker_alone(runtime: Runtime, venue: Venue) -> None:
     """Two posts claimed in one tick: the throttle on the first must not move the second under its worker."""
-    from core.dispatcher import tick
+    from core.publishing.dispatcher import tick
 
     _use(runtime, MetaLike(usage=None, script=[RateLimited("Too many calls.", retry_after=600, code=4)]))
     one = await schedule(runtime, venue.id, [venue.connection_id], text="One")

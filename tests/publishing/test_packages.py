@@ -14,11 +14,11 @@ import httpx
 import pytest
 from PIL import Image
 
-from core import media as media_core
 from core.clock import FrozenClock
-from core.imaging import make_image_pool
-from core.media_jobs import process
-from core.posts import cancel_post
+from core.media import library as media_core
+from core.media.imaging.derive import make_image_pool
+from core.media.jobs import process
+from core.posts.service import cancel_post
 from core.runtime import Runtime
 from providers.errors import Permanent
 from storage.models import DeliveryStatus, Provider, Role
@@ -73,7 +73,7 @@ class Failed:
 
 
 async def upload_photo(runtime: Runtime, venue_id: int) -> int:
-    """A real JPEG uploaded through core.media, with its derivatives prepared; the asset id."""
+    """A real JPEG uploaded through core.media.library, with its derivatives prepared; the asset id."""
     data = encode(photo_like(1600, 1200), quality=90)
 
     async def chunks() -> AsyncIterator[bytes]:

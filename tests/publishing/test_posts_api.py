@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from core.clock import FrozenClock
-from core.dispatcher import tick
-from core.media_jobs import process
+from core.media.jobs import process
+from core.publishing.dispatcher import tick
 from core.runtime import Runtime
 from providers.errors import Permanent
 from storage.models import DeliveryStatus, Provider, Role

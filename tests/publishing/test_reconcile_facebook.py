@@ -9,8 +9,8 @@ import asyncio
 import httpx
 
 from core.clock import FrozenClock
-from core.connections import credentials
-from core.reconcile import reconcile_in_doubt
+from core.connections.lifecycle import credentials
+from core.publishing.reconcile import reconcile_in_doubt
 from core.runtime import Runtime
 from storage.models import Connection, DeliveryStatus, Provider
 from tests.connections.browser import ConsentBrowser

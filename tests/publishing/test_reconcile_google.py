@@ -7,7 +7,7 @@ import httpx
 
 from core.clock import FrozenClock
 from core.runtime import Runtime
-from sandbox.google import POSTS_API
+from sandbox.google.twin import POSTS_API
 from storage.models import DeliveryStatus, Provider
 from tests.connections.browser import ConsentBrowser
 from tests.connections.conftest import Twins

@@ -9,8 +9,8 @@ import contextlib
 import httpx
 
 from core.clock import FrozenClock
-from core.dispatcher import tick
-from core.publishing import run_delivery
+from core.publishing.dispatcher import tick
+from core.publishing.engine import run_delivery
 from core.runtime import Runtime
 from storage.models import AttemptOutcome, DeliveryStatus, Provider
 from tests.connections.browser import ConsentBrowser

@@ -127,7 +127,7 @@ async def test_google_rate_limit_is_waited_out_and_then_published(
     drain: Drain,
     clock: FrozenClock,
 ) -> None:
-    from sandbox.google import POSTS_API
+    from sandbox.google.twin import POSTS_API
 
     venue_id, connection_id, photo = await _location(runtime, client, browser)
     await twins.google.rate_limit(retry_after=120, apis=[POSTS_API])

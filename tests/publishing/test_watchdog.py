@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from taskiq import ScheduledTask
 
-from core import watchdog
 from core.clock import FrozenClock
-from core.jobs import JOBS, run_job
+from core.ops.jobs import JOBS, run_job
+from core.publishing import watchdog
 from core.runtime import Runtime
 from storage.models import Notification
 from tasks.heartbeat import beat_once

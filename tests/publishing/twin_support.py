@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import select
 
-from core.media_jobs import process
+from core.media.jobs import process
 from core.runtime import Runtime
 from storage.models import Connection, MediaAsset, MediaStatus, Provider, Role
 from tests import factories

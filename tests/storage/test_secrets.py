@@ -11,7 +11,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import FrozenClock
-from core.keys import rotate_keys
+from core.connections.keys import rotate_keys
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
 from storage.crypto import SecretKeyError, TokenCipher, generate_key, mask

@@ -12,10 +12,10 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from api.app import create_app
-from core import jobs
 from core.clock import FrozenClock
 from core.errors import NotFound
-from core.jobs import JOBS, JobSpec, instance_name, run_job
+from core.ops import jobs
+from core.ops.jobs import JOBS, JobSpec, instance_name, run_job
 from core.runtime import Runtime
 from core.settings import Settings
 from storage.models import Heartbeat, JobRun

@@ -1,0 +1,255 @@
+"""Use-cases for venues, people and memberships (roles)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.access import audit
+from core.access.audit import Actor
+from core.access.policy import VenueAccess
+from core.clock import Clock
+from core.errors import Conflict, Invalid, NotFound, PermissionDenied
+from storage.models import Account, Membership, Role, User
+from storage.queries import accounts as accounts_q
+from storage.queries import auth as auth_q
+
+
+def validate_timezone(name: str) -> str:
+    """Accept only IANA zone names (`Europe/London`), with a message that says what to send."""
+    if not name or ("/" not in name and name != "UTC"):
+        raise Invalid(f"'{name}' is not an IANA timezone; use a name like Europe/London", field="timezone")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise Invalid(
+            f"'{name}' is not a known IANA timezone; use a name like Europe/London", field="timezone"
+        ) from exc
+    return name
+
+
+def _validate_name(name: str, what: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise Invalid(f"{what} name must be 1–200 characters", field="name")
+    return name
+
+
+async def create_account(
+    session: AsyncSession, clock: Clock, actor: Actor, *, name: str, timezone: str, owner_user_id: int | None
+) -> Account:
+    """Create a venue; `owner_user_id`, when given, becomes its first owner."""
+    account = await accounts_q.add_account(
+        session, name=_validate_name(name, "venue"), timezone=validate_timezone(timezone)
+    )
+    await audit.record(
+        session,
+        clock,
+        actor,
+        "account_created",
+        account_id=account.id,
+        subject_type="account",
+        subject_id=account.id,
+        name=account.name,
+        timezone=account.timezone,
+    )
+    if owner_user_id is not None:
+        await accounts_q.add_membership(session, account_id=account.id, user_id=owner_user_id, role=Role.owner)
+        await audit.record(
+            session,
+            clock,
+            actor,
+            "member_added",
+            account_id=account.id,
+            subject_type="user",
+            subject_id=owner_user_id,
+            role=Role.owner.value,
+        )
+    return account
+
+
+async def update_account(
+    session: AsyncSession, clock: Clock, access: VenueAccess, *, name: str | None, timezone: str | None
+) -> Account:
+    account = await accounts_q.get_account(session, access.account_id)
+    if account is None:
+        raise NotFound("venue not found")
+    changes: dict[str, list[str]] = {}
+    if name is not None and name != account.name:
+        changes["name"] = [account.name, _validate_name(name, "venue")]
+        account.name = changes["name"][1]
+    if timezone is not None and timezone != account.timezone:
+        changes["timezone"] = [account.timezone, validate_timezone(timezone)]
+        account.timezone = timezone
+    if changes:
+        await session.flush()
+        await access.record(
+            session, clock, "account_updated", subject_type="account", subject_id=account.id, changes=changes
+        )
+    return account
+
+
+async def create_user(
+    session: AsyncSession, clock: Clock, actor: Actor, *, name: str, email: str | None = None, is_staff: bool = False
+) -> User:
+    if email is not None:
+        email = email.strip().lower()
+        if "@" not in email:
+            raise Invalid(f"'{email}' is not an e-mail address", field="email")
+        if await accounts_q.get_user_by_email(session, email) is not None:
+            raise Conflict(f"a person with e-mail {email} already exists", field="email")
+    user = await accounts_q.add_user(session, name=_validate_name(name, "person's"), email=email, is_staff=is_staff)
+    await audit.record(
+        session, clock, actor, "user_created", subject_type="user", subject_id=user.id, is_staff=is_staff
+    )
+    return user
+
+
+def _check_can_grant(access: VenueAccess, role: Role) -> None:
+    # Admins manage editors and viewers; only owners make admins or owners.
+    if role.at_least(Role.admin) and not access.role.at_least(Role.owner):
+        raise PermissionDenied(f"only an owner can grant the {role.value} role")
+
+
+async def add_member(
+    session: AsyncSession, clock: Clock, access: VenueAccess, *, user_id: int, role: Role
+) -> Membership:
+    """Give a person a role in the venue (they may already belong to other venues)."""
+    _check_can_grant(access, role)
+    if await accounts_q.get_user(session, user_id) is None:
+        raise NotFound(f"person {user_id} not found")
+    if await accounts_q.get_membership(session, access.account_id, user_id) is not None:
+        raise Conflict(f"person {user_id} is already a member of this venue; change their role instead")
+    membership = await accounts_q.add_membership(session, account_id=access.account_id, user_id=user_id, role=role)
+    await access.record(session, clock, "member_added", subject_type="user", subject_id=user_id, role=role.value)
+    return membership
+
+
+async def change_role(
+    session: AsyncSession, clock: Clock, access: VenueAccess, *, user_id: int, role: Role
+) -> Membership:
+    """Change a member's role; their browser sessions end so the new role applies at once."""
+    membership = await accounts_q.get_membership(session, access.account_id, user_id)
+    if membership is None:
+        raise NotFound(f"person {user_id} is not a member of this venue")
+    if membership.role == role:
+        return membership
+    _check_can_grant(access, role)
+    _check_can_grant(access, membership.role)
+    if membership.role is Role.owner and await accounts_q.count_owners(session, access.account_id) <= 1:
+        raise Conflict("a venue needs at least one owner; make someone else owner first")
+    before = membership.role
+    membership.role = role
+    await session.flush()
+    dropped = await auth_q.revoke_sessions_of_user(session, user_id, now=clock.now(), reason="role_changed")
+    await access.record(
+        session,
+        clock,
+        "role_changed",
+        subject_type="user",
+        subject_id=user_id,
+        before=before.value,
+        after=role.value,
+        sessions_dropped=dropped,
+    )
+    return membership
+
+
+async def remove_member(session: AsyncSession, clock: Clock, access: VenueAccess, *, user_id: int) -> None:
+    membership = await accounts_q.get_membership(session, access.account_id, user_id)
+    if membership is None:
+        raise NotFound(f"person {user_id} is not a member of this venue")
+    _check_can_grant(access, membership.role)
+    if membership.role is Role.owner and await accounts_q.count_owners(session, access.account_id) <= 1:
+        raise Conflict("a venue needs at least one owner; make someone else owner first")
+    await accounts_q.delete_membership(session, membership)
+    dropped = await auth_q.revoke_sessions_of_user(session, user_id, now=clock.now(), reason="role_changed")
+    await access.record(
+        session,
+        clock,
+        "member_removed",
+        subject_type="user",
+        subject_id=user_id,
+        role=membership.role.value,
+        sessions_dropped=dropped,
+    )
+
+
+@dataclass(frozen=True)
+class VenueSummary:
+    account_id: int
+    name: str
+    timezone: str
+    role: Role
+
+
+async def venues_of(session: AsyncSession, user_id: int) -> list[VenueSummary]:
+    return [
+        VenueSummary(account_id=a.id, name=a.name, timezone=a.timezone, role=m.role)
+        for m, a in await accounts_q.memberships_of_user(session, user_id)
+    ]
+
+
+async def get_account(session: AsyncSession, access: VenueAccess) -> Account:
+    account = await accounts_q.get_account(session, access.account_id)
+    if account is None:
+        raise NotFound("venue not found")
+    return account
+
+
+async def members(session: AsyncSession, access: VenueAccess) -> list[tuple[Membership, User]]:
+    return list(await accounts_q.members_of_account(session, access.account_id))
+
+
+async def require_member(session: AsyncSession, access: VenueAccess, user_id: int) -> Membership:
+    """The membership of `user_id` in the venue, or NotFound (never another venue's people)."""
+    membership = await accounts_q.get_membership(session, access.account_id, user_id)
+    if membership is None:
+        raise NotFound(f"person {user_id} is not a member of this venue")
+    return membership
+
+
+def _can_manage(issuer: Role, target: Role) -> bool:
+    return issuer is Role.owner or (issuer.at_least(Role.admin) and not target.at_least(Role.admin))
+
+
+async def require_login_link_target(session: AsyncSession, access: VenueAccess, user_id: int) -> Membership:
+    """Like `require_member`, for issuing a login link: the link is handed to the issuer and signs in
+    as that person everywhere, so the issuer must be able to manage them in every venue they belong to."""
+    membership = await require_member(session, access, user_id)
+    actor = access.actor
+    if actor.is_staff or user_id == actor.user_id:
+        return membership
+    user = await accounts_q.get_user(session, user_id)
+    if user is not None and user.is_staff:
+        raise PermissionDenied("only staff can issue a login link for a staff member")
+    for theirs, _ in await accounts_q.memberships_of_user(session, user_id):
+        mine = await accounts_q.get_membership(session, theirs.account_id, actor.user_id) if actor.user_id else None
+        if mine is None or not _can_manage(mine.role, theirs.role):
+            raise PermissionDenied(
+                f"a login link signs in as person {user_id}, who has a role you cannot manage "
+                "(here or in another venue)",
+                remedy="ask an owner of their venues, or have them request their own link",
+            )
+    return membership
+
+
+async def account_exists(session: AsyncSession, account_id: int) -> bool:
+    return await accounts_q.get_account(session, account_id) is not None
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User:
+    user = await accounts_q.get_user(session, user_id)
+    if user is None:
+        raise NotFound(f"person {user_id} not found")
+    return user
+
+
+async def first_owner(session: AsyncSession, account_id: int) -> int:
+    """The venue's longest-standing owner (whom an operator's consent link is for by default)."""
+    owners = [m for m, _ in await accounts_q.members_of_account(session, account_id) if m.role is Role.owner]
+    if not owners:
+        raise NotFound(f"venue {account_id} has no owner; pass --user")
+    return min(owners, key=lambda m: m.id).user_id

@@ -1,0 +1,1 @@
+"""The video engine: ffprobe/ffmpeg lookup, probing, checks and transcoding."""

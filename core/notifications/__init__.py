@@ -1,0 +1,1 @@
+"""The notifications outbox and its vocabulary: the kinds of notification and the actions they offer."""

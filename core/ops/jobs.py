@@ -1,0 +1,214 @@
+"""Periodic jobs: one registry used by the scheduler, `cheers jobs list` and `cheers jobs run`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from croniter import croniter
+
+from core.access import audit
+from core.access.audit import Actor
+from core.connections import expiry, oauth
+from core.errors import NotFound
+from core.media import jobs as media_jobs
+from core.notifications import outbox as notifications
+from core.publishing import reconcile, watchdog
+from core.runtime import Runtime
+from storage.queries import auth as auth_q
+from storage.queries import ops as ops_q
+
+log = structlog.get_logger(__name__)
+
+JobFn = Callable[[Runtime], Awaitable[dict[str, Any]]]
+
+JOB_RUN_RETENTION = timedelta(days=14)
+HEARTBEAT_RETENTION = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    cron: str
+    description: str
+    run: JobFn
+
+    def previous_fire(self, now: datetime) -> datetime:
+        fire: datetime = croniter(self.cron, now).get_prev(datetime)
+        return fire
+
+
+def instance_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def _heartbeat(runtime: Runtime) -> dict[str, Any]:
+    # Runs through the broker: proves a worker is taking work off the queue, not merely alive.
+    now = runtime.clock.now()
+    async with runtime.uow() as uow:
+        await ops_q.beat(uow.session, component="queue", instance=instance_name(), now=now, started_at=now, info={})
+        await uow.commit()
+    return {"beat_at": now.isoformat()}
+
+
+async def _notifications_purge(runtime: Runtime) -> dict[str, Any]:
+    async with runtime.uow() as uow:
+        removed = await notifications.purge(
+            uow.session, runtime.clock, retention_days=runtime.settings.notification_retention_days
+        )
+        await uow.commit()
+    return {"removed": removed, "retention_days": runtime.settings.notification_retention_days}
+
+
+async def _housekeeping(runtime: Runtime) -> dict[str, Any]:
+    now = runtime.clock.now()
+    async with runtime.uow() as uow:
+        credentials = await auth_q.purge_expired_credentials(uow.session, before=now - timedelta(days=1))
+        runs = await ops_q.delete_job_runs_before(uow.session, now - JOB_RUN_RETENTION)
+        await ops_q.delete_heartbeats_before(uow.session, now - HEARTBEAT_RETENTION)
+        await uow.commit()
+    return {"expired_credentials_removed": credentials, "job_runs_removed": runs}
+
+
+async def _oauth_states_cleanup(runtime: Runtime) -> dict[str, Any]:
+    async with runtime.uow() as uow:
+        removed = await oauth.cleanup_states(uow.session, runtime.clock)
+        await uow.commit()
+    return {"removed": removed}
+
+
+async def _expiry_watch(runtime: Runtime) -> dict[str, Any]:
+    return await expiry.watch(runtime)
+
+
+async def _media_sweep(runtime: Runtime) -> dict[str, Any]:
+    return await media_jobs.sweep(runtime)
+
+
+JOBS: dict[str, JobSpec] = {
+    spec.name: spec
+    for spec in [
+        JobSpec("heartbeat", "* * * * *", "Records that a worker is taking jobs off the queue.", _heartbeat),
+        JobSpec(
+            "notifications-purge",
+            "17 3 * * *",
+            "Deletes notifications past the retention period.",
+            _notifications_purge,
+        ),
+        JobSpec(
+            "housekeeping", "41 * * * *", "Deletes expired login links, ended sessions and old job runs.", _housekeeping
+        ),
+        JobSpec(
+            "oauth-states-cleanup", "*/10 * * * *", "Deletes expired connect/reconnect states.", _oauth_states_cleanup
+        ),
+        JobSpec(
+            "connections-expiry-watch",
+            "7 */6 * * *",
+            "Warns 7, 3 and 1 days before a connection lapses; flags lapsed or revoked access.",
+            _expiry_watch,
+        ),
+        JobSpec(
+            "media-derivatives-sweep",
+            "* * * * *",
+            "Wakes media whose derivatives are due (new, or retrying) and requeues work a dead worker left.",
+            _media_sweep,
+        ),
+        JobSpec(
+            "publish-watchdog",
+            "* * * * *",
+            "Alerts each venue whose due posts nothing picks up (late, or no worker running).",
+            watchdog.check,
+        ),
+        JobSpec(
+            reconcile.JOB_NAME,
+            "* * * * *",
+            "Asks the provider whether each delivery in doubt went out: published, sent again, or a person decides.",
+            reconcile.reconcile_in_doubt,
+        ),
+    ]
+}
+
+
+def register(spec: JobSpec) -> None:
+    """Later capabilities add their periodic sweeps here (names are unique)."""
+    if spec.name in JOBS:
+        raise ValueError(f"job {spec.name} is already registered")
+    JOBS[spec.name] = spec
+
+
+def get_job(name: str) -> JobSpec:
+    try:
+        return JOBS[name]
+    except KeyError:
+        raise NotFound(f"no job named '{name}'; known jobs: {', '.join(sorted(JOBS))}") from None
+
+
+async def run_job(runtime: Runtime, name: str, *, trigger: str, actor: Actor | None = None) -> dict[str, Any]:
+    """Run one job now, recording the run (and, for an operator's run, an audit entry)."""
+    spec = get_job(name)
+    async with runtime.uow() as uow:
+        run = await ops_q.start_job_run(
+            uow.session,
+            name=name,
+            trigger=trigger,
+            now=runtime.clock.now(),
+            actor_user_id=actor.user_id if actor else None,
+        )
+        if actor is not None and trigger == "manual":
+            await audit.record(uow.session, runtime.clock, actor, "job_run", subject_type="job", subject_id=name)
+        await uow.commit()
+        run_id = run.id
+    log.info("job_started", job=name, trigger=trigger, job_run_id=run_id)
+    try:
+        result = await spec.run(runtime)
+    except Exception as exc:
+        async with runtime.uow() as uow:
+            await ops_q.finish_job_run(
+                uow.session,
+                run_id,
+                now=runtime.clock.now(),
+                status="failed",
+                result={},
+                error="".join(traceback.format_exception_only(exc)).strip(),
+            )
+            await uow.commit()
+        log.exception("job_failed", job=name, trigger=trigger, job_run_id=run_id)
+        raise
+    async with runtime.uow() as uow:
+        await ops_q.finish_job_run(
+            uow.session, run_id, now=runtime.clock.now(), status="succeeded", result=result, error=None
+        )
+        await uow.commit()
+    log.info("job_finished", job=name, trigger=trigger, job_run_id=run_id, **result)
+    return result
+
+
+async def overview(runtime: Runtime) -> list[dict[str, Any]]:
+    """Every registered job with its schedule and latest run (for `cheers jobs list`)."""
+    async with runtime.db.session() as session:
+        runs = await ops_q.last_runs(session)
+    rows: list[dict[str, Any]] = []
+    for spec in JOBS.values():
+        last = runs.get(spec.name)
+        rows.append(
+            {
+                "name": spec.name,
+                "cron": spec.cron,
+                "description": spec.description,
+                "last_run": None
+                if last is None
+                else {
+                    "started_at": last.started_at,
+                    "status": last.status,
+                    "trigger": last.trigger,
+                    "error": last.error,
+                },
+            }
+        )
+    return rows

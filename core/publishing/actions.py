@@ -1,0 +1,147 @@
+"""What a person can do to one delivery: retry it (API, `cheers retry`, chat later) — idempotent, audited —
+and settle one CheersAI could not: mark it as published, or publish it again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.access.policy import VenueAccess
+from core.errors import Conflict, Invalid, NotFound
+from core.publishing.engine import clock_now, label_for
+from core.runtime import Runtime
+from storage.models import Connection, ConnectionStatus, DeliveryStatus, Post, PostTarget
+from storage.models.posts import RETRYABLE
+from storage.queries import posts as posts_q
+
+ALREADY_QUEUED = (
+    DeliveryStatus.scheduled,
+    DeliveryStatus.claimed,
+    DeliveryStatus.processing,
+    DeliveryStatus.retrying,
+)
+# What a person may mark as published: CheersAI could not tell, or could not send it.
+MARKABLE = (DeliveryStatus.in_doubt, DeliveryStatus.needs_attention, DeliveryStatus.failed, DeliveryStatus.missed)
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    target: PostTarget
+    changed: bool
+    message: str
+
+
+async def retry_target(
+    runtime: Runtime,
+    session: AsyncSession,
+    access: VenueAccess,
+    target_id: int,
+    *,
+    audit_action: str = "delivery_retried",
+) -> RetryResult:
+    """Send a failed, missed, in-doubt or waiting delivery again now; a queued one is left as it is."""
+    target = await posts_q.get_target_in_account(session, access.account_id, target_id)
+    if target is None:
+        raise NotFound(f"delivery {target_id} not found")
+    connection = await session.get(Connection, target.connection_id)
+    post = await session.get(Post, target.post_id)
+    assert connection is not None and post is not None
+    label = label_for(connection)
+    if target.status is DeliveryStatus.published:
+        where = f": {target.permalink}" if target.permalink else ""
+        raise Conflict(
+            f"already live on {label}{where}",
+            remedy="retrying would publish it a second time; post a correction instead if something is wrong",
+        )
+    if target.status is DeliveryStatus.cancelled:
+        raise Conflict("this delivery was cancelled", remedy="create the post again to send it")
+    if target.status in ALREADY_QUEUED:
+        return RetryResult(target, False, f"Already on its way to {label} ({target.status.value}); nothing to do.")
+    assert target.status in RETRYABLE
+    if target.status is DeliveryStatus.in_doubt and await _being_checked(runtime, session, target):
+        raise Conflict(
+            f"CheersAI is checking {label} for this post right now",
+            remedy="wait a minute: it is then published, sent again, or left for you to decide",
+        )
+    now = runtime.clock.now()
+    previous = target.status
+    if previous is DeliveryStatus.missed or target.cutoff_at <= now:
+        # A person chose to send it late: the cutoff restarts from now.
+        target.cutoff_at = now + timedelta(minutes=post.freshness_minutes)
+    if previous in (DeliveryStatus.in_doubt, DeliveryStatus.needs_attention):
+        # "Publish again" is a person's decision that the first attempt did not go out.
+        target.stage, target.committed = {}, False
+    elif not target.committed:
+        target.stage = {}
+    waits = connection.status in (ConnectionStatus.needs_reconnect, ConnectionStatus.revoked)
+    target.status = DeliveryStatus.needs_reconnect if waits else DeliveryStatus.scheduled
+    target.due_at = now
+    target.retries = 0
+    target.last_error = target.error_code = target.remedy = None
+    target.note = f"Retry requested ({previous.value} before)."
+    target.updated_at = now
+    await session.flush()
+    await access.record(
+        session, runtime.clock, audit_action, subject_type="post_target", subject_id=target.id,
+        previous=previous.value, post_id=post.id,
+    )  # fmt: skip
+    if waits:
+        return RetryResult(target, True, f"Queued; it goes out as soon as {label} is reconnected.")
+    return RetryResult(target, True, f"Sending to {label} now.")
+
+
+async def publish_again(runtime: Runtime, session: AsyncSession, access: VenueAccess, target_id: int) -> RetryResult:
+    """A person's word that a delivery in doubt (or needing attention) did not go out: send it again now."""
+    return await retry_target(runtime, session, access, target_id, audit_action="delivery_published_again")
+
+
+async def mark_published(
+    runtime: Runtime, session: AsyncSession, access: VenueAccess, target_id: int, permalink: str | None
+) -> RetryResult:
+    """A person's word that a delivery is live (it was there after all, or they posted it by hand)."""
+    if permalink is not None:
+        permalink = permalink.strip() or None
+        parts = urlsplit(permalink or "")
+        if permalink is not None and (parts.scheme != "https" or not parts.netloc):
+            raise Invalid("the link must be the post's https:// address", field="permalink")
+    target = await posts_q.get_target_in_account(session, access.account_id, target_id)
+    if target is None:
+        raise NotFound(f"delivery {target_id} not found")
+    connection = await session.get(Connection, target.connection_id)
+    assert connection is not None
+    label = label_for(connection)
+    if target.status is DeliveryStatus.published:
+        where = f": {target.permalink}" if target.permalink else ""
+        raise Conflict(f"already live on {label}{where}", remedy="nothing to do")
+    if target.status not in MARKABLE:
+        raise Conflict(
+            f"this delivery is {target.status.value.replace('_', ' ')}, so it cannot be marked as published",
+            remedy="only a delivery in doubt, needing attention, failed or missed can be; if you posted it by hand, "
+            "cancel the post so CheersAI does not send it as well",
+        )
+    now = runtime.clock.now()
+    previous = target.status
+    target.status = DeliveryStatus.published
+    target.permalink = permalink or target.permalink
+    target.published_at = target.published_at or now
+    target.committed = True
+    target.lease_token = target.lease_expires_at = None
+    target.last_error = target.error_code = target.remedy = None
+    target.note = f"Marked as published on {label} by a person ({previous.value.replace('_', ' ')} before)."
+    target.updated_at = now
+    await session.flush()
+    await access.record(
+        session, runtime.clock, "delivery_marked_published", subject_type="post_target", subject_id=target.id,
+        previous=previous.value, post_id=target.post_id, permalink=target.permalink,
+    )  # fmt: skip
+    return RetryResult(target, True, f"Marked as published on {label}.")
+
+
+async def _being_checked(runtime: Runtime, session: AsyncSession, target: PostTarget) -> bool:
+    """Whether reconciliation holds a live lease on this in-doubt delivery (core.publishing.reconcile)."""
+    if target.lease_token is None or target.lease_expires_at is None:
+        return False
+    return target.lease_expires_at > await clock_now(runtime, session)

@@ -1,0 +1,132 @@
+"""The dispatcher tick: repair what the last tick left (expired leases, cutoffs, reconnected accounts),
+claim what is due with a lease, and hand each claim to a worker.
+
+The database is the truth and the broker only carries the hand-off: a lost message leaves a claimed
+delivery whose lease expires, and the next sweep puts it back (nothing was sent) or flags it in doubt
+(an attempt was in flight). Any number of processes may tick at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+
+from core.publishing.engine import TASK_NAME, apply_settle, clock_now, label_for
+from core.publishing.outcomes import lease_lost, missed_before_sending
+from core.runtime import Runtime
+from storage.models import AttemptOutcome, Connection, DeliveryStatus, Post
+from storage.queries import deliveries as deliveries_q
+
+log = structlog.get_logger(__name__)
+
+SWEEP_BATCH = 200
+
+Handoff = Callable[[int, str], Awaitable[None]]
+
+
+@dataclass
+class TickResult:
+    claimed: list[tuple[int, str]] = field(default_factory=list)
+    requeued: int = 0
+    in_doubt: int = 0
+    missed: int = 0
+    resumed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "claimed": len(self.claimed),
+            "requeued": self.requeued,
+            "in_doubt": self.in_doubt,
+            "missed": self.missed,
+            "resumed": self.resumed,
+        }
+
+
+async def sweep(runtime: Runtime, result: TickResult) -> None:
+    """Expired leases → back in line (nothing sent) or in doubt; past cutoff → missed; reconnected → resume."""
+    async with runtime.uow() as uow:
+        session = uow.session
+        now = await clock_now(runtime, session)
+        for target in await deliveries_q.expired_leases(session, now=now, limit=SWEEP_BATCH):
+            connection = await session.get(Connection, target.connection_id)
+            post = await session.get(Post, target.post_id)
+            assert connection is not None and post is not None
+            attempt = await deliveries_q.in_flight_attempt(session, target.id)
+            if attempt is None:
+                # Claimed but never started: the hand-off was lost or the worker died before the attempt.
+                target.status = DeliveryStatus.processing if target.stage else DeliveryStatus.scheduled
+                target.lease_token = target.lease_expires_at = None
+                target.due_at = now
+                target.note = "Picked up again: the worker that had it did not start."
+                result.requeued += 1
+                log.warning("delivery_lease_expired_requeued", target_id=target.id, post_id=post.id)
+                continue
+            attempt.outcome = AttemptOutcome.in_doubt
+            attempt.finished_at = now
+            attempt.error = "the lease expired while this attempt was in flight"
+            await apply_settle(runtime, session, target, post, connection, lease_lost(label_for(connection)))
+            result.in_doubt += 1
+            log.warning("delivery_in_doubt", target_id=target.id, post_id=post.id, connection_id=connection.id)
+        for target in await deliveries_q.past_cutoff(session, now=now, limit=SWEEP_BATCH):
+            connection = await session.get(Connection, target.connection_id)
+            post = await session.get(Post, target.post_id)
+            assert connection is not None and post is not None
+            settle = missed_before_sending(label_for(connection), target.cutoff_at)
+            await apply_settle(runtime, session, target, post, connection, settle)
+            result.missed += 1
+            log.warning("delivery_missed", target_id=target.id, post_id=post.id, connection_id=connection.id)
+        for target in await deliveries_q.reconnected_waiting(session, limit=SWEEP_BATCH):
+            target.status = DeliveryStatus.processing if target.stage else DeliveryStatus.scheduled
+            target.due_at = now
+            target.note = "Reconnected; going out now."
+            result.resumed += 1
+        await uow.commit()
+
+
+async def claim(runtime: Runtime, result: TickResult) -> None:
+    s = runtime.settings
+    async with runtime.uow() as uow:
+        now = await clock_now(runtime, uow.session)
+        result.claimed = await deliveries_q.claim_due(
+            uow.session,
+            now=now,
+            lease_until=now + timedelta(seconds=s.cheers_publish_lease_seconds),
+            limit=s.cheers_dispatch_batch,
+            # With spacing on, one call per connection at a time: two claimed together would both read the
+            # pacing row before either writes it, and go out back to back (found by bench/publish.py).
+            max_in_flight=1 if s.cheers_connection_min_interval_seconds > 0 else s.cheers_connection_max_in_flight,
+        )
+        await uow.commit()
+
+
+async def tick(runtime: Runtime, handoff: Handoff | None = None) -> TickResult:
+    """One dispatcher round; `handoff` defaults to enqueueing `publish-delivery` on the broker."""
+    result = TickResult()
+    await sweep(runtime, result)
+    await claim(runtime, result)
+    send = handoff or _enqueue(runtime)
+
+    async def hand_off(target_id: int, token: str) -> None:
+        try:
+            await send(target_id, token)
+        except Exception as exc:  # noqa: BLE001 - the lease expires and the next sweep requeues it
+            log.warning("delivery_handoff_failed", target_id=target_id, error=type(exc).__name__, detail=str(exc)[:300])
+
+    # Side by side: a batch of 50 sent one after another waited for 50 broker round trips before the last went out.
+    await asyncio.gather(*(hand_off(target_id, token) for target_id, token in result.claimed))
+    if any(result.as_dict().values()):
+        log.info("dispatcher_tick", **result.as_dict())
+    return result
+
+
+def _enqueue(runtime: Runtime) -> Handoff:
+    async def send(target_id: int, token: str) -> None:
+        if runtime.queue is None:
+            raise RuntimeError("no broker configured for hand-offs")
+        await runtime.queue.enqueue(TASK_NAME, target_id=target_id, lease_token=token)
+
+    return send

@@ -1,0 +1,1 @@
+"""The Meta twin (Facebook Login and the Graph API) on loopback, with its control interface."""
