@@ -25,7 +25,8 @@ __all__ = ["clock", "settings"]  # fixtures for this module
 
 async def _worker_dies_before_media_publish(runtime: Runtime, twins: Twins, target_id: int) -> None:
     """Claim the delivery and start it; the quota read before media_publish hangs, and the worker is killed."""
-    await twins.meta.delay(1.0, path_contains="content_publishing_limit")
+    # Long enough that a busy machine cannot let the call finish (and media_publish follow) before the kill.
+    await twins.meta.delay(3.0, path_contains="content_publishing_limit")
     claims: list[tuple[int, str]] = []
 
     async def keep(claimed_id: int, token: str) -> None:
@@ -40,7 +41,11 @@ async def _worker_dies_before_media_publish(runtime: Runtime, twins: Twins, targ
         return True if any(a.outcome is AttemptOutcome.in_flight for a in await attempts(runtime, target_id)) else None
 
     await eventually(in_flight, what="the attempt to be recorded before the provider call")
-    await asyncio.sleep(0.2)  # inside the hanging call now
+
+    async def inside_the_quota_read() -> bool | None:
+        return True if any("content_publishing_limit" in c["path"] for c in await twins.meta.calls()) else None
+
+    await eventually(inside_the_quota_read, what="the worker to be inside the held quota read")
     worker.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await worker
