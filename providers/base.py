@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from storage.models.connections import Provider
+from storage.enums import Provider
 
 
 @dataclass(frozen=True)

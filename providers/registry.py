@@ -11,7 +11,7 @@ from providers.base import ProviderAdapter, ProviderConfig
 from providers.google.adapter import GoogleBusinessAdapter
 from providers.meta.facebook import FacebookAdapter
 from providers.meta.instagram import InstagramAdapter
-from storage.models.connections import Provider
+from storage.enums import Provider
 
 ProviderRegistry = Mapping[Provider, ProviderAdapter]
 

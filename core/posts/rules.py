@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from providers.publishing import GoogleOptions, Surface
-from storage.models.connections import Provider
-from storage.models.media import MediaKind, MediaStatus
+from storage.enums import MediaKind, MediaStatus, Provider
 
 HASHTAG = re.compile(r"(?<![\w&])#\w+")
 MENTION = re.compile(r"(?<![\w.])@[\w.]+")

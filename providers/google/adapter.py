@@ -31,7 +31,7 @@ from providers.google.publish import publish_local_post, recent_local_posts, rec
 from providers.google.reconcile import reconcile_local_post
 from providers.publishing import PublishRequest, Recorder, StepOutcome
 from providers.reconcile import InDoubt, Verdict
-from storage.models.connections import Provider
+from storage.enums import Provider
 
 LOCATION_READ_MASK = "name,title,storefrontAddress"
 ACCOUNTS_PAGE_SIZE = 20  # the API's maximum

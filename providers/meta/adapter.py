@@ -17,7 +17,7 @@ import httpx
 from providers.base import Diagnosis, Finding, Grant, ProviderConfig, StoredCredentials, Target
 from providers.errors import AuthExpired, MetadataMissing, Permanent, PermissionMissing
 from providers.meta.graph import RECONNECT, GraphClient, TokenInfo, auth_message, auth_remedy
-from storage.models.connections import Provider
+from storage.enums import Provider
 
 # Plain words for the permissions we ask for (what a manager sees in the Facebook dialog).
 SCOPE_LABELS = {

@@ -13,7 +13,7 @@ from providers.meta.adapter import PUBLISH_TASKS, MetaAdapter
 from providers.meta.publish import PublishCall, publish_call
 from providers.publishing import MediaItem, Pending, Published, PublishRequest, Recorder, StepOutcome
 from providers.reconcile import Candidate, Found, InDoubt, Verdict, judge, parse_time
-from storage.models.connections import Provider
+from storage.enums import Provider
 
 FACEBOOK_WEB = "https://www.facebook.com"
 RECENT_FIELDS = "id,message,created_time,permalink_url"

@@ -31,7 +31,7 @@ from providers.errors import (
     Transient,
 )
 from providers.publishing import Recorder
-from storage.models.connections import Provider
+from storage.enums import Provider
 
 THROTTLE_CODES = frozenset({4, 17, 32, 613, 80001, 80002})
 DEFAULT_RETRY_AFTER = 300.0  # seconds; Meta gives no reset time for platform (X-App-Usage) throttles

@@ -34,7 +34,7 @@ from providers.publishing import (
     StepOutcome,
 )
 from providers.reconcile import Absent, Continue, Found, InDoubt, Unsure, Verdict
-from storage.models.connections import Provider
+from storage.enums import Provider
 
 IG_FIELDS = "id,username,name,profile_picture_url"
 CAPTION_LIMIT = 2200

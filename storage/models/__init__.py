@@ -1,34 +1,29 @@
-"""All tables; importing this package registers every model on `Base.metadata`."""
+"""All tables; importing this package registers every model on `Base.metadata`.
 
-from storage.models.accounts import Account, Membership, Role, User
-from storage.models.audit import AuditEntry, Channel
-from storage.models.auth import ApiToken, LoginLink, WebSession
-from storage.models.base import Base, utcnow
-from storage.models.connections import (
-    Connection,
+The enums live in `storage.enums` (no SQLAlchemy); they are re-exported here for the ORM's users.
+"""
+
+from storage.enums import (
+    AttemptOutcome,
+    Channel,
     ConnectionStatus,
-    MetaDataRequest,
+    DeliveryStatus,
+    MediaKind,
+    MediaStatus,
     OAuthPurpose,
-    OAuthState,
     Provider,
-)
-from storage.models.media import MediaAsset, MediaDerivative, MediaKind, MediaStatus
-from storage.models.notifications import (
-    Notification,
-    NotificationDedup,
-    NotificationRead,
+    Role,
     Severity,
 )
+from storage.models.accounts import Account, Membership, User
+from storage.models.audit import AuditEntry
+from storage.models.auth import ApiToken, LoginLink, WebSession
+from storage.models.base import Base, utcnow
+from storage.models.connections import Connection, MetaDataRequest, OAuthState
+from storage.models.media import MediaAsset, MediaDerivative
+from storage.models.notifications import Notification, NotificationDedup, NotificationRead
 from storage.models.ops import Heartbeat, JobRun
-from storage.models.posts import (
-    AttemptOutcome,
-    ConnectionPacing,
-    DeliveryStatus,
-    Post,
-    PostMedia,
-    PostTarget,
-    PublishAttempt,
-)
+from storage.models.posts import ConnectionPacing, Post, PostMedia, PostTarget, PublishAttempt
 
 __all__ = [
     "Account",

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import enum
-
 from sqlalchemy import Boolean, Enum, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from storage.enums import Role
 from storage.models.base import Base, CreatedMixin, IdMixin
 from storage.types import BigId
-
-
-class Role(enum.StrEnum):
-    """Roles in a venue, weakest first."""
-
-    viewer = "viewer"
-    editor = "editor"
-    admin = "admin"
-    owner = "owner"
-
-    @property
-    def rank(self) -> int:
-        return list(Role).index(self)
-
-    def at_least(self, other: Role) -> bool:
-        return self.rank >= other.rank
 
 
 class Account(IdMixin, CreatedMixin, Base):

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.enums import Channel
 from storage.models.base import Base, IdMixin, utcnow
 from storage.types import BigId, JsonDoc, UTCDateTime
-
-
-class Channel(enum.StrEnum):
-    api = "api"
-    cli = "cli"
-    slack = "slack"
-    telegram = "telegram"
-    web = "web"
-    system = "system"
 
 
 class AuditEntry(IdMixin, Base):

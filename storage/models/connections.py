@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.enums import ConnectionStatus, OAuthPurpose, Provider
 from storage.models.base import Base, CreatedMixin, IdMixin, utcnow
 from storage.types import BigId, JsonDoc, UTCDateTime
-
-
-class Provider(enum.StrEnum):
-    facebook = "facebook"
-    instagram = "instagram"
-    google_business = "google_business"
-
-
-class ConnectionStatus(enum.StrEnum):
-    active = "active"
-    expiring = "expiring"
-    needs_reconnect = "needs_reconnect"
-    revoked = "revoked"
-    disconnected = "disconnected"
 
 
 class Connection(IdMixin, CreatedMixin, Base):
@@ -73,11 +59,6 @@ class Connection(IdMixin, CreatedMixin, Base):
     )
     disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
-
-
-class OAuthPurpose(enum.StrEnum):
-    connect = "connect"
-    reconnect = "reconnect"
 
 
 class OAuthState(IdMixin, CreatedMixin, Base):

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlalchemy import Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.enums import MediaKind, MediaStatus
 from storage.models.base import Base, CreatedMixin, IdMixin, utcnow
 from storage.types import BigId, UTCDateTime
-
-
-class MediaKind(enum.StrEnum):
-    image = "image"
-    video = "video"
-
-
-class MediaStatus(enum.StrEnum):
-    pending = "pending"  # waiting for the derivatives job (fresh, or retrying at next_attempt_at)
-    processing = "processing"  # claimed by a worker since processing_started_at
-    ready = "ready"  # every derivative stored
-    failed = "failed"  # the file is bad, or transient failures ran out of attempts (last_error says which)
-    skipped = "skipped"  # derivatives could not be made here (no ffmpeg); the original is used where allowed
 
 
 class MediaAsset(IdMixin, CreatedMixin, Base):

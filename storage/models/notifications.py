@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.enums import Severity
 from storage.models.base import Base, CreatedMixin, IdMixin
 from storage.types import BigId, JsonDoc, UTCDateTime
-
-
-class Severity(enum.StrEnum):
-    info = "info"
-    success = "success"
-    warning = "warning"
-    error = "error"
-    critical = "critical"
 
 
 class Notification(IdMixin, CreatedMixin, Base):

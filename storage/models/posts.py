@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.enums import AttemptOutcome, DeliveryStatus, Provider
 from storage.models.base import Base, CreatedMixin, IdMixin, utcnow
-from storage.models.connections import Provider
 from storage.types import BigId, JsonDoc, UTCDateTime
-
-
-class DeliveryStatus(enum.StrEnum):
-    scheduled = "scheduled"  # waiting for due_at
-    claimed = "claimed"  # a worker holds the lease until lease_expires_at
-    processing = "processing"  # the provider is preparing it (Instagram container, GBP review); check at due_at
-    retrying = "retrying"  # a passing failure or a rate limit; next try at due_at
-    published = "published"
-    needs_reconnect = "needs_reconnect"  # the connection lost its access; resumes after a reconnect
-    failed = "failed"  # refused for good (reason and remedy on the row)
-    missed = "missed"  # could not go out before its freshness cutoff
-    in_doubt = "in_doubt"  # the provider may have published it; never re-sent automatically
-    needs_attention = "needs_attention"  # reconciliation could not tell; a person decides
-    cancelled = "cancelled"
-
 
 # Statuses the dispatcher claims when due.
 CLAIMABLE = (DeliveryStatus.scheduled, DeliveryStatus.retrying, DeliveryStatus.processing)
@@ -138,19 +122,6 @@ class PostTarget(IdMixin, CreatedMixin, Base):
     remedy: Mapped[str | None] = mapped_column(Text, nullable=True)
     content_version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
-
-
-class AttemptOutcome(enum.StrEnum):
-    in_flight = "in_flight"  # written before the provider call; still so after a crash = in doubt
-    published = "published"
-    pending = "pending"  # the provider is still processing; checked again later
-    rate_limited = "rate_limited"
-    transient = "transient"
-    auth_expired = "auth_expired"
-    permanent = "permanent"
-    metadata_missing = "metadata_missing"
-    in_doubt = "in_doubt"
-    waiting = "waiting"  # nothing was sent (media still being prepared, connection paced)
 
 
 class PublishAttempt(IdMixin, Base):

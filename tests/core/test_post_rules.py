@@ -10,8 +10,7 @@ import pytest
 
 from core.posts.rules import DraftMedia, DraftTarget, Problem, RuleLimits, check_all, check_target
 from providers.publishing import GoogleOptions
-from storage.models.connections import Provider
-from storage.models.media import MediaKind, MediaStatus
+from storage.enums import MediaKind, MediaStatus, Provider
 
 IG, FB, GBP = Provider.instagram, Provider.facebook, Provider.google_business
 START, END = datetime(2026, 12, 24, 19, 0), datetime(2026, 12, 24, 23, 0)

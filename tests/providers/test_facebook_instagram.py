@@ -20,7 +20,8 @@ from providers.meta.instagram import InstagramAdapter
 from sandbox.meta.state import MetaTwinState
 from sandbox.meta.twin import DEFAULT_APP_ID, DEFAULT_APP_SECRET, MetaTwinControl, running_meta_twin
 from sandbox.server import free_port
-from storage.models.connections import Provider
+from storage.enums import Provider
+from tests.timing import HELD, IMPATIENT
 
 REDIRECT = "http://127.0.0.1:8000/oauth/facebook/callback?venue=7"  # a query of its own, kept byte-identical
 RED_LION, KITCHEN, IG_RED_LION = "109000000000001", "109000000000002", "17841400000000001"
@@ -269,10 +270,10 @@ async def test_server_errors_are_transient(meta: Meta) -> None:
 
 
 async def test_timeouts_and_refused_connections_are_transient(meta: Meta) -> None:
-    async with build_http_client(read_timeout=0.1) as impatient:
+    async with build_http_client(read_timeout=IMPATIENT) as impatient:
         adapter = FacebookAdapter(config_for(meta.url), impatient)
         grant = await connect(meta, adapter)
-        await meta.control.delay(0.4, path_contains="/me/accounts")
+        await meta.control.delay(HELD, path_contains="/me/accounts")
         with pytest.raises(Transient) as timed_out:
             await adapter.list_targets(grant)
         assert timed_out.value.sent is True

@@ -32,7 +32,7 @@ from sandbox.google.twin import (
     running_google_twin,
 )
 from sandbox.server import free_port
-from storage.models.connections import Provider
+from storage.enums import Provider
 from tests.providers.google_support import (
     BUSINESS_MANAGE,
     REDIRECT_URI,
@@ -43,6 +43,7 @@ from tests.providers.google_support import (
     make_adapter,
     pkce_pair,
 )
+from tests.timing import HELD, IMPATIENT
 
 Twin = tuple[str, GoogleTwinControl, GoogleTwinState]
 RECONNECT = "Google access was revoked or expired; reconnect"
@@ -270,9 +271,9 @@ async def test_rate_limit_and_server_errors(
 
 async def test_timeouts_and_refused_connections_are_transient(twin: Twin) -> None:
     url, control, state = twin
-    async with build_http_client(read_timeout=0.1) as quick:
+    async with build_http_client(read_timeout=IMPATIENT) as quick:
         grant = await connect(make_adapter(url, quick, state), quick)
-        await control.delay(1, seconds=0.3, apis=[ACCOUNTS_API])
+        await control.delay(1, seconds=HELD, apis=[ACCOUNTS_API])
         with pytest.raises(Transient) as slow:
             await make_adapter(url, quick, state).list_targets(grant)
         assert slow.value.sent is True

@@ -29,8 +29,9 @@ from providers.google.publish import REJECTED_MESSAGE, VIDEO_MESSAGE
 from providers.http import build_http_client
 from providers.publishing import GoogleOptions, MediaItem, Pending, Published, PublishRequest, Recorder, StepOutcome
 from sandbox.google.twin import POSTS_API, GoogleTwinControl, GoogleTwinState, PostSettings, running_google_twin
-from storage.models.connections import Provider
+from storage.enums import Provider
 from tests.providers.google_support import connect, make_adapter
+from tests.timing import HELD, IMPATIENT
 
 Twin = tuple[str, GoogleTwinControl, GoogleTwinState]
 LOCATION = "accounts/1000/locations/2001"
@@ -302,8 +303,8 @@ async def test_commit_then_500_leaves_exactly_one_post_that_reconciliation_finds
 
 async def test_commit_then_hang_is_a_sent_timeout(twin: Twin, credentials: StoredCredentials) -> None:
     url, control, state = twin
-    await control.commit_then_hang(seconds=0.5)
-    async with build_http_client(read_timeout=0.15) as impatient:
+    await control.commit_then_hang(seconds=HELD)
+    async with build_http_client(read_timeout=IMPATIENT) as impatient:
         with pytest.raises(Transient) as caught:
             await start(make_adapter(url, impatient, state), credentials, post()).step()
     assert caught.value.sent is True and caught.value.code == "ReadTimeout"
@@ -377,8 +378,8 @@ async def test_snapshots_keep_bodies_and_statuses_but_never_a_token(
 
 async def test_a_create_slower_than_the_client_is_a_sent_timeout(twin: Twin, credentials: StoredCredentials) -> None:
     url, control, state = twin
-    await control.delay(1, seconds=0.4, apis=[POSTS_API])
-    async with build_http_client(read_timeout=0.1) as impatient:
+    await control.delay(1, seconds=HELD, apis=[POSTS_API])
+    async with build_http_client(read_timeout=IMPATIENT) as impatient:
         with pytest.raises(Transient) as caught:
             await start(make_adapter(url, impatient, state), credentials, post()).step()
     assert caught.value.sent is True, "after a read timeout the adapter cannot know: reconcile, never retry"
