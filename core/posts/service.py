@@ -15,7 +15,8 @@ from core.connections.lifecycle import PROVIDER_LABEL
 from core.errors import Conflict, Invalid, NotFound
 from core.posts.rules import DraftMedia, DraftTarget, RuleLimits, check_all
 from core.posts.times import format_local, resolve_when
-from core.publishing.engine import excerpt, google_options
+from core.publishing.labels import excerpt
+from core.publishing.request import google_options
 from core.runtime import Runtime
 from providers.publishing import GoogleOptions
 from storage.models import Connection, ConnectionStatus, DeliveryStatus, Post, PostTarget, Provider

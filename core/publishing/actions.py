@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.access.policy import VenueAccess
 from core.errors import Conflict, Invalid, NotFound
-from core.publishing.engine import clock_now, label_for
+from core.publishing.clock import clock_now
+from core.publishing.labels import label_for
 from core.runtime import Runtime
 from storage.models import Connection, ConnectionStatus, DeliveryStatus, Post, PostTarget
 from storage.models.posts import RETRYABLE

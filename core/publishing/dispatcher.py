@@ -15,8 +15,11 @@ from datetime import timedelta
 
 import structlog
 
-from core.publishing.engine import TASK_NAME, apply_settle, clock_now, label_for
+from core.publishing.clock import clock_now
+from core.publishing.engine import TASK_NAME
+from core.publishing.labels import label_for
 from core.publishing.outcomes import lease_lost, missed_before_sending
+from core.publishing.settle import apply_settle
 from core.runtime import Runtime
 from storage.models import AttemptOutcome, Connection, DeliveryStatus, Post
 from storage.queries import deliveries as deliveries_q

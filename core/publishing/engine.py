@@ -13,81 +13,43 @@ turns that into `in_doubt`, never into a second send.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import os
 import socket
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from core.clock import SystemClock
-from core.connections import lifecycle as connections
 from core.faults import fault_point
-from core.notifications import outbox as notifications
+from core.publishing.clock import judged_now
+from core.publishing.labels import label_for
 from core.publishing.media import resolve_media
-from core.publishing.outcomes import (
-    Hold,
-    Settle,
-    held_by_rate_limit,
-    held_by_usage,
-    missed_before_sending,
-    settle_error,
-)
+from core.publishing.outcomes import Settle, missed_before_sending, settle_error
+from core.publishing.request import fresh_credentials, google_options, payload_hash, surface_for
+from core.publishing.settle import apply_settle, mark_published, pace_by_usage, release, resting
 from core.runtime import Runtime
 from providers.base import StoredCredentials
-from providers.errors import AuthExpired, ProviderError
-from providers.publishing import GoogleOptions, Pending, Published, PublishRequest, Recorder, StepOutcome, Surface
+from providers.errors import AuthExpired
+from providers.publishing import Pending, Published, PublishRequest, Recorder, StepOutcome
 from storage.models import (
     AttemptOutcome,
-    Connection,
     ConnectionStatus,
     DeliveryStatus,
-    Post,
     PostTarget,
     Provider,
     PublishAttempt,
-    Severity,
 )
 from storage.queries import deliveries as deliveries_q
-from storage.secrets import seal
 
 log = structlog.get_logger(__name__)
 
 TASK_NAME = "publish-delivery"
 MEDIA_WAIT = timedelta(seconds=15)
-TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
-# Meta's usage headers: slow a connection down before it reaches 100 % (RELIABILITY.md).
-USAGE_SLOW, USAGE_STOP = 75, 90
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
-
-
-async def clock_now(runtime: Runtime, session: AsyncSession) -> datetime:
-    """The time leases and due times are judged by: the database's clock, plus the OffsetClock's offset in tests.
-
-    A test that injects its own clock (FrozenClock) gets that clock instead, so it can move time.
-    """
-    on_system_clock = isinstance(runtime.clock, SystemClock)
-    return _judged_now(runtime, await deliveries_q.database_now(session) if on_system_clock else None)
-
-
-def _judged_now(runtime: Runtime, db_now: datetime | None) -> datetime:
-    """`clock_now` given the database clock already read (`load_delivery` reads it with the delivery)."""
-    if isinstance(runtime.clock, SystemClock):
-        # The database stays the authority; a chaos test's shared offset moves it like every other clock. SQLite has
-        # no server clock: the host's, as deliveries_q.database_now (OffsetClock.now() is already moved).
-        return (db_now or datetime.now(UTC)) + runtime.clock.offset()
-    return runtime.clock.now()
-
-
-def label_for(connection: Connection) -> str:
-    return f"{connections.PROVIDER_LABEL[connection.provider]} {connection.display_name}"
 
 
 @dataclass(frozen=True)
@@ -112,7 +74,7 @@ async def run_delivery(runtime: Runtime, target_id: int, lease_token: str, *, wo
         log.info("delivery_skipped", target_id=target_id, reason=begun)
         return begun
     recorder = Recorder()
-    adapter: Any = runtime.providers[begun.provider]
+    adapter = runtime.providers[begun.provider]
     result: StepOutcome | BaseException
     try:
         await fault_point("before_provider_call")
@@ -164,7 +126,7 @@ async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker
         loaded = await deliveries_q.load_delivery(session, target_id)
         if loaded is None:
             return "gone"
-        now = _judged_now(runtime, loaded.db_now)
+        now = judged_now(runtime, loaded.db_now)
         target, post, connection = loaded.target, loaded.post, loaded.connection
         if target.status is not DeliveryStatus.claimed or target.lease_token != lease_token:
             return "not_ours"  # a duplicate hand-off, or the lease moved on
@@ -196,15 +158,15 @@ async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker
             await uow.commit()
             return "failed"
         if connection.status in (ConnectionStatus.needs_reconnect, ConnectionStatus.revoked):
-            _release(target, DeliveryStatus.needs_reconnect, now, f"Waiting for {label} to be reconnected.")
+            release(target, DeliveryStatus.needs_reconnect, now, f"Waiting for {label} to be reconnected.")
             await uow.commit()
             return "needs_reconnect"
         pacing = loaded.pacing
         if pacing is not None and pacing.next_allowed_at > now:
-            _release(target, _resting(target), pacing.next_allowed_at, f"Pacing calls to {label}.")
+            release(target, resting(target), pacing.next_allowed_at, f"Pacing calls to {label}.")
             await uow.commit()
             return "paced"
-        surface = _surface(post, target.provider)
+        surface = surface_for(post, target.provider)
         media = await resolve_media(
             session,
             runtime.blobs,
@@ -228,7 +190,7 @@ async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker
             await uow.commit()
             return "failed"
         if media.waiting:
-            _release(target, _resting(target), now + MEDIA_WAIT, f"Waiting: {media.waiting}.")
+            release(target, resting(target), now + MEDIA_WAIT, f"Waiting: {media.waiting}.")
             await uow.commit()
             return "waiting_for_media"
         try:
@@ -292,7 +254,7 @@ async def _finish(runtime: Runtime, begun: _Begun, recorder: Recorder, result: S
         loaded = await deliveries_q.load_delivery(session, begun.target_id, attempt_id=begun.attempt_id)
         if loaded is None or loaded.attempt is None:
             return "gone"  # the venue was deleted mid-call
-        now = _judged_now(runtime, loaded.db_now)
+        now = judged_now(runtime, loaded.db_now)
         target, attempt, post, connection = loaded.target, loaded.attempt, loaded.post, loaded.connection
         ours = target.status is DeliveryStatus.claimed and target.lease_token == begun.lease_token
         attempt.exchanges = recorder.snapshots()
@@ -310,7 +272,7 @@ async def _finish(runtime: Runtime, begun: _Begun, recorder: Recorder, result: S
             target.external_id = result.external_id or target.external_id
             target.permalink = result.permalink or target.permalink
             if ours:
-                _release(target, DeliveryStatus.processing, now + timedelta(seconds=result.check_after), result.note)
+                release(target, DeliveryStatus.processing, now + timedelta(seconds=result.check_after), result.note)
             outcome = "pending"
         else:
             sent = bool(recorder.exchanges)
@@ -329,106 +291,10 @@ async def _finish(runtime: Runtime, begun: _Begun, recorder: Recorder, result: S
                 ours=ours,
                 **log_ids,
             )
-        await _pace_by_usage(session, connection, recorder.highest_usage, now)
+        await pace_by_usage(session, connection, recorder.highest_usage, now)
         await uow.commit()
         log.info("delivery_attempt_finished", outcome=outcome, attempt=attempt.number, **log_ids)
         return outcome
-
-
-async def mark_published(
-    runtime: Runtime,
-    session: AsyncSession,
-    target: PostTarget,
-    post: Post,
-    connection: Connection,
-    result: Published,
-    now: datetime,
-) -> None:
-    """Record a live delivery and its success in the feed."""
-    already = target.status is DeliveryStatus.published
-    target.status = DeliveryStatus.published
-    target.external_id = result.external_id
-    target.permalink = result.permalink or target.permalink
-    target.published_at = target.published_at or now
-    target.committed = True
-    target.lease_token = target.lease_expires_at = None
-    target.note = f"Live on {label_for(connection)}."
-    target.last_error = target.error_code = target.remedy = None
-    target.updated_at = now
-    if not already:
-        await notifications.notify(
-            session,
-            runtime.clock,
-            account_id=post.account_id,
-            kind="publish_succeeded",
-            severity=Severity.info,
-            title=f"Published on {label_for(connection)}: {excerpt(post.text)}",
-            subject={"post_id": post.id, "target_id": target.id, "connection_id": connection.id},
-            payload={"permalink": target.permalink, "external_id": target.external_id},
-        )
-
-
-async def apply_settle(
-    runtime: Runtime, session: AsyncSession, target: PostTarget, post: Post, connection: Connection, settle: Settle
-) -> None:
-    """Write a settled state onto the delivery, flag the connection, pace it, and raise the alert."""
-    now = runtime.clock.now()
-    target.status = settle.status
-    target.note = settle.note
-    target.last_error = settle.error
-    target.error_code = settle.error_code
-    target.remedy = settle.remedy
-    target.lease_token = target.lease_expires_at = None
-    if settle.due_at is not None:
-        target.due_at = settle.due_at
-    target.retries = target.retries + 1 if settle.count_retry else target.retries
-    target.updated_at = now
-    if settle.reconnect:
-        await connections.mark_needs_reconnect(
-            session, runtime.clock, connection, settle.error or "access lost", remedy=settle.remedy
-        )
-    if settle.pace_until is not None:
-        await deliveries_q.pace(session, connection.id, not_before=settle.pace_until, now=now, reason="rate_limited")
-        # The connection's other waiting deliveries cannot be claimed until then either: say so on them.
-        hold = held_by_rate_limit(label_for(connection), settle.pace_until)
-        await _hold_waiting(session, connection.id, hold, now, except_id=target.id)
-    if settle.notify:
-        severity = Severity.warning if settle.notify == "publish_missed" else Severity.error
-        headline = {
-            "publish_failed": "Not published",
-            "publish_missed": "Missed",
-            "publish_in_doubt": "Check whether this went out",
-        }.get(settle.notify, "Needs your attention")
-        await notifications.notify(
-            session,
-            runtime.clock,
-            account_id=post.account_id,
-            kind=settle.notify,
-            severity=severity,
-            title=f"{headline} on {label_for(connection)}: {excerpt(post.text)}",
-            subject={"post_id": post.id, "target_id": target.id, "connection_id": connection.id},
-            payload={
-                "reason": settle.error,
-                "remedy": settle.remedy,
-                "package": f"/api/targets/{target.id}/package",
-            },
-            dedup_key=f"{settle.notify}:{target.id}:{target.attempts}",
-        )
-    await session.flush()
-
-
-def _release(target: PostTarget, status: DeliveryStatus, due_at: datetime, note: str) -> None:
-    target.status = status
-    target.due_at = due_at
-    target.note = note
-    target.lease_token = target.lease_expires_at = None
-
-
-def _resting(target: PostTarget) -> DeliveryStatus:
-    """Where a delivery waits when put back without an attempt: processing keeps its provider stage."""
-    if target.stage:
-        return DeliveryStatus.processing
-    return DeliveryStatus.retrying if target.retries else DeliveryStatus.scheduled
 
 
 def _settle_args(runtime: Runtime, target: PostTarget, now: datetime, label: str, *, anything_sent: bool) -> Any:
@@ -442,89 +308,3 @@ def _settle_args(runtime: Runtime, target: PostTarget, now: datetime, label: str
         "retry_base": timedelta(seconds=s.cheers_publish_retry_base_seconds),
         "anything_sent": anything_sent,
     }
-
-
-async def _pace_by_usage(session: AsyncSession, connection: Connection, usage: int | None, now: datetime) -> None:
-    """Slow the connection down by Meta's usage headers, and hold its waiting deliveries behind the pause.
-
-    The hold includes the delivery just settled: a throttle whose Retry-After (3 s) is shorter than the
-    usage pause (5 min at 100 %) would otherwise say "trying again at <3 s later>" while it waits 5 min.
-    Whichever wait is longer wins, with its reason: the hold never pulls a due time earlier.
-    """
-    if usage is None or usage < USAGE_SLOW:
-        return
-    wait = timedelta(minutes=5) if usage >= USAGE_STOP else timedelta(seconds=60)
-    await deliveries_q.pace(
-        session, connection.id, not_before=now + wait, now=now, usage_percent=usage, reason=f"usage {usage}%"
-    )
-    await _hold_waiting(session, connection.id, held_by_usage(label_for(connection), usage, now + wait), now)
-
-
-async def _hold_waiting(
-    session: AsyncSession, connection_id: int, hold: Hold, now: datetime, *, except_id: int | None = None
-) -> None:
-    held = await deliveries_q.hold_behind_pace(
-        session,
-        connection_id,
-        until=hold.until,
-        now=now,
-        note=hold.note,
-        note_past_cutoff=hold.note_past_cutoff,
-        except_id=except_id,
-    )
-    if held:
-        log.info("deliveries_held_behind_pace", connection_id=connection_id, held=held, until=hold.until.isoformat())
-
-
-async def fresh_credentials(
-    runtime: Runtime, session: AsyncSession, connection: Connection, now: datetime
-) -> StoredCredentials:
-    """Decrypted credentials; a Google access token near its end is refreshed (and stored) first."""
-    cipher = runtime.cipher()
-    credentials = connections.credentials(connection, cipher)
-    expiring = connection.token_expires_at is None or connection.token_expires_at < now + TOKEN_REFRESH_MARGIN
-    if connection.provider is Provider.google_business and expiring and credentials.refresh_token:
-        try:
-            grant = await runtime.providers[connection.provider].refresh(credentials)
-        except AuthExpired:
-            raise
-        except ProviderError as exc:
-            log.warning("token_refresh_failed", connection_id=connection.id, error=type(exc).__name__)
-            return credentials
-        seal(connection, "access_token", grant.access_token, cipher)
-        if grant.refresh_token:
-            seal(connection, "refresh_token", grant.refresh_token, cipher)
-        connection.token_expires_at = grant.expires_at
-        credentials = replace(credentials, access_token=grant.access_token)
-    return credentials
-
-
-def _surface(post: Post, provider: Provider) -> Surface:
-    value = (post.options.get(provider.value) or {}).get("surface", "feed")
-    return value if value in ("feed", "story", "reel") else "feed"
-
-
-def google_options(post: Post) -> GoogleOptions:
-    """The post's Business Profile options as the adapter takes them (event times parsed)."""
-    raw = dict(post.options.get(Provider.google_business.value) or {})
-    for key in ("event_start", "event_end"):
-        if isinstance(raw.get(key), str):
-            raw[key] = datetime.fromisoformat(raw[key])
-    known = set(GoogleOptions.__dataclass_fields__)
-    return GoogleOptions(**{k: v for k, v in raw.items() if k in known})
-
-
-def payload_hash(request: PublishRequest) -> str:
-    """A fingerprint of what was sent (text, link, media kinds and sizes; not the short-lived URLs)."""
-    doc = {
-        "text": request.text,
-        "link": request.link,
-        "surface": request.surface,
-        "media": [(m.kind, m.width, m.height, m.byte_size) for m in request.media],
-    }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def excerpt(text: str, limit: int = 60) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -1,7 +1,7 @@
 """What happens to a delivery after a provider answers: the error taxonomy mapped to states and plain words.
 
 Pure functions: given the delivery, what went wrong and the time, return the next state. The caller
-(core.publishing.engine) writes it and records the notifications it names.
+(core.publishing.settle) writes it and records the notifications it names.
 """
 
 from __future__ import annotations

@@ -25,17 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.connections import lifecycle as connections
 from core.notifications import outbox as notifications
-from core.publishing.engine import (
-    WORKER_ID,
-    apply_settle,
-    clock_now,
-    excerpt,
-    fresh_credentials,  # the engine's one place that seals refreshes
-    label_for,
-    mark_published,
-    payload_hash,
-)
+from core.publishing.clock import clock_now
+from core.publishing.engine import WORKER_ID
+from core.publishing.labels import excerpt, label_for
 from core.publishing.outcomes import backoff, missed_before_sending
+from core.publishing.request import fresh_credentials, payload_hash  # the one place that seals refreshes
+from core.publishing.settle import apply_settle, mark_published
 from core.runtime import Runtime
 from providers.base import StoredCredentials
 from providers.errors import AuthExpired, PermissionMissing, ProviderError, RateLimited, Transient
@@ -111,7 +106,7 @@ async def reconcile_one(
     if isinstance(check, str):
         return check
     recorder = Recorder()
-    adapter: Any = runtime.providers[check.provider]
+    adapter = runtime.providers[check.provider]
     verdict: Verdict | BaseException
     if not hasattr(adapter, "reconcile"):
         verdict = Unsure(f"CheersAI cannot check {check.label} on its own.")

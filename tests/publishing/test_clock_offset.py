@@ -10,7 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from core.clock import OFFSET_FILE_VAR, FrozenClock, OffsetClock, SystemClock, system_clock
-from core.publishing.engine import clock_now
+from core.publishing.clock import clock_now
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
 from providers.google.adapter import GoogleBusinessAdapter
