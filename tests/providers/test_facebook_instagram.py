@@ -11,12 +11,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from providers.base import Grant, ProviderAdapter, ProviderConfig, StoredCredentials, Target
+from providers.base import Grant, ProviderConfig, StoredCredentials, Target
 from providers.errors import AuthExpired, MetadataMissing, Permanent, PermissionMissing, RateLimited, Transient
 from providers.http import build_http_client
 from providers.meta.facebook import FacebookAdapter
 from providers.meta.graph import DEFAULT_RETRY_AFTER
 from providers.meta.instagram import InstagramAdapter
+from providers.registry import ProviderAdapter
 from sandbox.meta.state import MetaTwinState
 from sandbox.meta.twin import DEFAULT_APP_ID, DEFAULT_APP_SECRET, MetaTwinControl, running_meta_twin
 from sandbox.server import free_port

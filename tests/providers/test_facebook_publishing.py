@@ -24,6 +24,7 @@ from tests.providers.meta_publish_support import (
     photo,
     post,
 )
+from tests.timing import HELD, IMPATIENT
 
 
 @pytest.fixture
@@ -169,9 +170,9 @@ async def test_ghost_success_leaves_the_post_at_the_twin_and_a_sent_transient(
 
 
 async def test_commit_then_hang_times_out_as_sent() -> None:
-    async with meta_session(read_timeout=0.2) as impatient:
+    async with meta_session(read_timeout=IMPATIENT) as impatient:
         credentials = await impatient.connect(impatient.facebook, external_id=RED_LION)
-        await impatient.control.commit_then_hang(0.6, path_contains="/photos")
+        await impatient.control.commit_then_hang(HELD, path_contains="/photos")
         with pytest.raises(Transient) as caught:
             await impatient.publish(impatient.facebook, credentials, post("Hung photo", photo()))
         assert caught.value.sent is True and "in time" in caught.value.message
@@ -180,12 +181,12 @@ async def test_commit_then_hang_times_out_as_sent() -> None:
 
 @pytest.mark.parametrize("fault", ["server_error", "timeout"])
 async def test_unpublished_photo_upload_failures_are_not_sent(fault: str) -> None:
-    async with meta_session(read_timeout=0.2) as meta:
+    async with meta_session(read_timeout=IMPATIENT) as meta:
         page = await meta.connect(meta.facebook, external_id=RED_LION)
         if fault == "server_error":
             await meta.control.server_error(path_contains="/photos")
         else:
-            await meta.control.delay(0.6, path_contains="/photos")
+            await meta.control.delay(HELD, path_contains="/photos")
         with pytest.raises(Transient) as caught:
             await meta.publish(meta.facebook, page, post("Album", photo(1), photo(2)))
         assert caught.value.sent is False, "an unpublished photo cannot become a post, so retrying is safe"

@@ -19,6 +19,7 @@ from tests.providers.google_support import (
     follow_consent,
     pkce_pair,
 )
+from tests.timing import HELD, IMPATIENT
 
 Twin = tuple[str, GoogleTwinControl, GoogleTwinState]
 LOCATION = "accounts/1000/locations/2001"
@@ -324,8 +325,8 @@ async def test_commit_then_500_leaves_the_post_behind(
 
 async def test_commit_then_hang_outlasts_the_client(twin: Twin, auth: dict[str, str]) -> None:
     _, control, _ = twin
-    await control.commit_then_hang(seconds=0.5)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=0.15)) as impatient:  # only the answer is late
+    await control.commit_then_hang(seconds=HELD)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=IMPATIENT)) as impatient:  # only the answer is late
         with pytest.raises(httpx.ReadTimeout):
             await create(impatient, twin, auth, post_body("slow"))
     assert await control.visible_post_count("2001") == 1, "the post exists although the client gave up"

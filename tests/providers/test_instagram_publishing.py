@@ -21,6 +21,7 @@ from tests.providers.meta_publish_support import (
     photo,
     post,
 )
+from tests.timing import HELD, IMPATIENT
 
 DAY = 86400.0
 
@@ -230,10 +231,10 @@ async def test_transient_during_container_create_is_not_sent(meta: MetaSession, 
 
 
 async def test_timeout_on_a_status_read_is_not_sent() -> None:
-    async with meta_session(read_timeout=0.2) as meta:
+    async with meta_session(read_timeout=IMPATIENT) as meta:
         account = await meta.connect(meta.instagram)
         stage = pending(await step(meta, account, post("Slow read", photo()))).stage
-        await meta.control.delay(0.6, path_contains=str(stage["container_id"]))
+        await meta.control.delay(HELD, path_contains=str(stage["container_id"]))
         with pytest.raises(Transient) as caught:
             await step(meta, account, post("Slow read", photo()), stage)
         assert caught.value.sent is False

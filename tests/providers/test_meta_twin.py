@@ -13,6 +13,7 @@ import pytest
 from sandbox.meta.graph import parse_fields
 from sandbox.meta.state import MetaTwinState
 from sandbox.meta.twin import DEFAULT_APP_ID, DEFAULT_APP_SECRET, MetaTwinControl, running_meta_twin
+from tests.timing import HELD, IMPATIENT
 
 APP_TOKEN = f"{DEFAULT_APP_ID}|{DEFAULT_APP_SECRET}"
 REDIRECT = "http://127.0.0.1:8000/oauth/facebook/callback"
@@ -277,9 +278,9 @@ async def test_server_errors_and_path_filter(twin: Twin) -> None:
 
 
 async def test_delay_fault_holds_the_answer(twin: Twin) -> None:
-    await twin.control.delay(0.3)
+    await twin.control.delay(HELD)
     with pytest.raises(httpx.ReadTimeout):
-        await twin.http.get(f"{twin.url}/me", timeout=httpx.Timeout(5.0, read=0.05))
+        await twin.http.get(f"{twin.url}/me", timeout=httpx.Timeout(5.0, read=IMPATIENT))
 
 
 async def test_usage_header_setting_and_reset(twin: Twin) -> None:

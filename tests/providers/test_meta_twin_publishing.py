@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from PIL import Image
 from sandbox.meta.state import MetaTwinState
 from sandbox.meta.twin import DEFAULT_APP_ID, DEFAULT_APP_SECRET, MetaTwinControl, running_meta_twin
 from sandbox.server import TwinServer, free_port
+from tests.timing import HELD, IMPATIENT
 
 RED_LION, IG = "109000000000001", "17841400000000001"
 REDIRECT = "http://127.0.0.1:8000/cb"
@@ -287,17 +287,16 @@ async def test_commit_then_error_creates_the_post_then_answers_500(twin: Twin) -
 
 
 async def test_commit_then_hang_creates_the_post_then_holds_the_answer(twin: Twin) -> None:
-    await twin.control.commit_then_hang(0.5, path_contains="media_publish")
+    await twin.control.commit_then_hang(HELD, path_contains="media_publish")
     container_id = await twin.container(image_url="https://x/i.jpg")
     with pytest.raises(httpx.ReadTimeout):
         await twin.http.post(
             f"{twin.url}/{IG}/media_publish",
             data={"creation_id": container_id},
             headers={"Authorization": f"Bearer {twin.page}"},
-            timeout=httpx.Timeout(5.0, read=0.1),
+            timeout=httpx.Timeout(5.0, read=IMPATIENT),
         )
     assert len(await twin.control.instagram_media(IG)) == 1
-    await asyncio.sleep(0.5)  # let the held answer finish before the server stops
 
 
 async def test_graph_error_fault_and_retry_after_header(twin: Twin) -> None:
