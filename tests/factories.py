@@ -24,6 +24,8 @@ from core.access import accounts, auth
 from core.access.audit import Actor
 from core.access.policy import VenueAccess
 from core.notifications import outbox as notifications
+from core.notifications.actions import Offer
+from core.notifications.kinds import NotificationKind
 from core.runtime import Runtime
 from core.settings import Settings
 from storage.models import (
@@ -103,7 +105,7 @@ async def join(runtime: Runtime, who: Person, venue_id: int, role: Role) -> None
 
 async def notification(runtime: Runtime, venue_id: int, *, title: str = "Something happened") -> int:
     """One notification in a venue's feed; its id."""
-    recorded = await record_notification(runtime, venue_id, kind="test", title=title)
+    recorded = await record_notification(runtime, venue_id, title=title)
     assert recorded is not None
     return recorded.id
 
@@ -183,11 +185,12 @@ async def record_notification(
     runtime: Runtime,
     venue_id: int,
     *,
-    kind: str = "test.event",
+    kind: NotificationKind = NotificationKind.publish_succeeded,
     severity: Severity = Severity.info,
     title: str | None = None,
     subject: dict[str, Any] | None = None,
     payload: dict[str, Any] | None = None,
+    actions: Sequence[Offer] = (),
     dedup_key: str | None = None,
     dedup_window: timedelta = notifications.DEFAULT_DEDUP_WINDOW,
 ) -> Notification | None:
@@ -202,6 +205,7 @@ async def record_notification(
             title=title or f"Notification {next(_seq)}",
             subject=subject,
             payload=payload,
+            actions=actions,
             dedup_key=dedup_key,
             dedup_window=dedup_window,
         )
@@ -210,7 +214,12 @@ async def record_notification(
 
 
 async def notifications_batch(
-    runtime: Runtime, venue_id: int, count: int, *, kind: str = "test.event", severity: Severity = Severity.info
+    runtime: Runtime,
+    venue_id: int,
+    count: int,
+    *,
+    kind: NotificationKind = NotificationKind.publish_succeeded,
+    severity: Severity = Severity.info,
 ) -> list[int]:
     """`count` notifications (titled "<kind> #i", payload {"i": i}) in one transaction; ids oldest first."""
     ids: list[int] = []
@@ -259,7 +268,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 async def eventually(
-    check: Callable[[], Awaitable[T | None]], *, what: str, within: float = 10.0, interval: float = 0.05
+    check: Callable[[], Awaitable[T | None]], *, what: str, within: float = 30.0, interval: float = 0.05
 ) -> T:
     """Poll `check` until it returns something other than None; fail naming `what` after `within` seconds."""
     deadline = time.monotonic() + within

@@ -124,7 +124,7 @@ async def test_heartbeat_job_records_a_queue_heartbeat(runtime: Runtime, clock: 
 async def test_inprocess_worker_beats_every_interval_until_stopped(
     runtime: Runtime, clock: FrozenClock, workers: InProcessWorkers
 ) -> None:
-    first = await eventually(lambda: worker_beat(runtime), what="the in-process worker's first heartbeat", within=5)
+    first = await eventually(lambda: worker_beat(runtime), what="the in-process worker's first heartbeat", within=30)
     assert first.instance == instance_name() and first.info == {"broker": "InMemoryBroker"}, vars(first)
     assert first.started_at == clock.now(), first.started_at
 
@@ -134,7 +134,7 @@ async def test_inprocess_worker_beats_every_interval_until_stopped(
         beat = await worker_beat(runtime)
         return beat if beat is not None and beat.beat_at == clock.now() else None
 
-    later = await eventually(moved_on, what="a second heartbeat at the advanced clock", within=5)
+    later = await eventually(moved_on, what="a second heartbeat at the advanced clock", within=30)
     assert later.started_at == first.started_at, "started_at stays at the worker's start"
 
     await workers.stop()
@@ -154,7 +154,7 @@ async def test_enqueued_heartbeat_job_runs_on_the_inprocess_worker(
         runs = await job_runs(runtime, "heartbeat")
         return runs[0] if runs and runs[0].status != "running" else None
 
-    run = await eventually(finished, what="the enqueued heartbeat job to finish", within=5)
+    run = await eventually(finished, what="the enqueued heartbeat job to finish", within=30)
     assert (run.status, run.trigger) == ("succeeded", "cron"), vars(run)
     assert run.result == {"beat_at": clock.now().isoformat()}, run.result
     [beat] = await heartbeats(runtime, "queue")
@@ -173,7 +173,7 @@ async def test_status_turns_healthy_with_the_inprocess_worker(runtime: Runtime) 
             body: dict[str, Any] = r.json()
             return body if r.status_code == 200 else None
 
-        body = await eventually(healthy, what="/api/status to turn 200 with in-process workers", within=5)
+        body = await eventually(healthy, what="/api/status to turn 200 with in-process workers", within=30)
     assert body["worker"]["healthy"] and body["scheduler"]["healthy"], body
     [worker] = body["worker"]["instances"]
     assert worker["broker"] == "InMemoryBroker" and worker["instance"] == instance_name(), worker
