@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,12 +11,12 @@ import httpx
 
 from core.clock import Clock, SystemClock, system_clock
 from core.settings import Settings
-from providers.base import ProviderAdapter, ProviderConfig
+from providers.base import ProviderConfig
 from providers.http import build_http_client
+from providers.registry import ProviderRegistry, build_registry
 from storage.blobs import BlobStore, build_blob_store
 from storage.crypto import TokenCipher
 from storage.db import WORKER_PING_AFTER_IDLE_SECONDS, Database
-from storage.models import Provider
 from storage.uow import UnitOfWork
 
 
@@ -38,7 +37,7 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     queue: JobQueue | None = None
     http: httpx.AsyncClient | None = None
-    _providers: Mapping[Provider, ProviderAdapter] | None = None
+    _providers: ProviderRegistry | None = None
     _blobs: BlobStore | None = None
     _image_pool: Executor | None = None
     _owns_image_pool: bool = False
@@ -50,11 +49,9 @@ class Runtime:
         return TokenCipher(self.settings.token_keys)
 
     @property
-    def providers(self) -> Mapping[Provider, ProviderAdapter]:
+    def providers(self) -> ProviderRegistry:
         """The provider adapters, built on first use around one shared http client."""
         if self._providers is None:
-            from providers.registry import build_registry  # adapters are heavy; built on first use
-
             if self.http is None:
                 self.http = build_http_client()
             self._providers = build_registry(provider_config(self.settings), self.http, now=self.provider_now)
@@ -87,7 +84,7 @@ class Runtime:
             self._image_pool.shutdown(wait=False, cancel_futures=True)
         self._image_pool, self._owns_image_pool = pool, False
 
-    def use_providers(self, providers: Mapping[Provider, ProviderAdapter]) -> None:
+    def use_providers(self, providers: ProviderRegistry) -> None:
         """Swap in other adapters (tests: an in-memory adapter for core state transitions)."""
         self._providers = providers
 

@@ -1,4 +1,7 @@
-"""The Protocol every provider adapter implements, and the plain data it speaks."""
+"""The connecting half of the adapter Protocol (`Connector`), and the plain data adapters speak.
+
+The whole adapter (connect, publish, reconcile) is `providers.registry.ProviderAdapter`.
+"""
 
 from __future__ import annotations
 
@@ -95,8 +98,8 @@ class Diagnosis:
         return all(f.ok for f in self.findings)
 
 
-class ProviderAdapter(Protocol):
-    """One per provider. No database access; tokens travel in the Authorization header."""
+class Connector(Protocol):
+    """Consent, tokens and targets of one provider. No database access; tokens travel in the Authorization header."""
 
     provider: Provider
     required_scopes: tuple[str, ...]

@@ -210,7 +210,7 @@ class PublishingQuota:
 
 
 class Publisher(Protocol):
-    """Implemented by each provider adapter next to the connection methods of `ProviderAdapter`."""
+    """Implemented by each provider adapter next to the connection methods of `providers.base.Connector`."""
 
     async def publish(
         self,

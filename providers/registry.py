@@ -1,17 +1,25 @@
-"""Build the adapters for every provider from settings-derived config and one shared http client."""
+"""The adapter Protocol core works with, and the registry of one adapter per provider."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Protocol
 
 import httpx
 
-from providers.base import ProviderAdapter, ProviderConfig
+from providers.base import Connector, ProviderConfig
 from providers.google.adapter import GoogleBusinessAdapter
 from providers.meta.facebook import FacebookAdapter
 from providers.meta.instagram import InstagramAdapter
+from providers.publishing import Publisher
+from providers.reconcile import Reconciler
 from storage.enums import Provider
+
+
+class ProviderAdapter(Connector, Publisher, Reconciler, Protocol):
+    """Everything core asks of one provider: connect (`Connector`), `publish` and `reconcile`."""
+
 
 ProviderRegistry = Mapping[Provider, ProviderAdapter]
 

@@ -14,7 +14,7 @@ from core.access.policy import VenueAccess
 from core.clock import Clock
 from core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from core.notifications import outbox as notifications
-from providers.base import Diagnosis, Grant, ProviderAdapter, StoredCredentials, Target
+from providers.base import Connector, Diagnosis, Grant, StoredCredentials, Target
 from providers.errors import AuthExpired, ProviderError
 from storage.crypto import TokenCipher
 from storage.models import Channel, Connection, ConnectionStatus, Provider, Role, Severity
@@ -251,7 +251,7 @@ async def disconnect(
     session: AsyncSession,
     clock: Clock,
     cipher: TokenCipher,
-    adapter: ProviderAdapter,
+    adapter: Connector,
     access: VenueAccess,
     connection_id: int,
 ) -> str:
@@ -300,7 +300,7 @@ def diagnosis_doc(diagnosis: Diagnosis, at: datetime) -> dict[str, Any]:
 
 
 async def diagnose(
-    session: AsyncSession, clock: Clock, cipher: TokenCipher, adapter: ProviderAdapter, connection: Connection
+    session: AsyncSession, clock: Clock, cipher: TokenCipher, adapter: Connector, connection: Connection
 ) -> dict[str, Any]:
     """Ask the provider what is wrong (if anything), keep the answer on the row, flag dead access."""
     if connection.status is ConnectionStatus.disconnected:

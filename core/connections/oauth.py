@@ -20,7 +20,7 @@ from core.clock import Clock
 from core.connections.lifecycle import ConnectionChange, save_target
 from core.errors import Invalid, NotFound
 from core.settings import Settings
-from providers.base import Grant, ProviderAdapter, Target
+from providers.base import Connector, Grant, Target
 from providers.errors import ProviderError, RateLimited
 from storage.crypto import TokenCipher
 from storage.models import Connection, OAuthPurpose, OAuthState, Provider
@@ -60,7 +60,7 @@ async def start(
     clock: Clock,
     settings: Settings,
     cipher: TokenCipher,
-    adapter: ProviderAdapter,
+    adapter: Connector,
     access: VenueAccess,
     *,
     connection: Connection | None = None,
@@ -120,7 +120,7 @@ async def open_landing(
     clock: Clock,
     settings: Settings,
     cipher: TokenCipher,
-    adapter: ProviderAdapter,
+    adapter: Connector,
     raw_state: str | None,
 ) -> tuple[str, str]:
     """Bind the flow to this browser; returns (provider consent URL, browser token for the cookie)."""
@@ -187,7 +187,7 @@ async def complete(
     clock: Clock,
     settings: Settings,
     cipher: TokenCipher,
-    adapter: ProviderAdapter,
+    adapter: Connector,
     *,
     raw_state: str | None,
     browser_token: str | None,

@@ -52,7 +52,7 @@ def _one_line(address: Any) -> str:
 
 
 class GoogleBusinessAdapter:
-    """ProviderAdapter for Google Business Profile locations."""
+    """ProviderAdapter (providers.registry) for Google Business Profile locations."""
 
     provider = Provider.google_business
     required_scopes: tuple[str, ...] = (BUSINESS_MANAGE,)

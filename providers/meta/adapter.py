@@ -48,7 +48,7 @@ def missing_scopes_error(provider: Provider, missing: list[str]) -> PermissionMi
 
 
 class MetaAdapter(ABC):
-    """Base for FacebookAdapter and InstagramAdapter (implements providers.base.ProviderAdapter)."""
+    """Base for FacebookAdapter and InstagramAdapter (implements providers.base.Connector)."""
 
     provider: Provider
     required_scopes: tuple[str, ...]
