@@ -6,17 +6,19 @@ from typing import Any
 
 import click
 
-from core.access.policy import VenueAccess
+from api.cli_support import emit, run_in_uow
+from core.access.policy import operator_access
 from core.errors import NotFound
 from core.publishing import actions as delivery_actions
 from core.runtime import Runtime
-from storage.models import PostTarget, Role
+from storage.models import PostTarget
 from storage.queries import posts as posts_q
+from storage.uow import UnitOfWork
 
 
 def register(cli: click.Group) -> None:
     """Add the publishing commands to the `cheers` group."""
-    from api.cli import CLI_ACTOR, _emit, _run
+    from api.cli import _emit, _run
 
     @cli.command("retry")
     @click.argument("target_id", type=int)
@@ -24,20 +26,18 @@ def register(cli: click.Group) -> None:
     def retry(ctx: click.Context, target_id: int) -> None:
         """Send a failed, missed, in-doubt or waiting delivery again (idempotent; refuses a live one)."""
 
-        async def go(rt: Runtime) -> dict[str, Any]:
-            async with rt.uow() as uow:
-                target = await uow.session.get(PostTarget, target_id)
-                if target is None:
-                    raise NotFound(f"delivery {target_id} not found")
-                # Operators act across venues; the audit entry records the CLI as the front door.
-                access = VenueAccess(CLI_ACTOR, target.account_id, Role.owner, staff_override=True)
-                result = await delivery_actions.retry_target(rt, uow.session, access, target_id)
-                await uow.commit()
-                return {"target_id": target_id, "status": result.target.status.value, "changed": result.changed,
-                        "message": result.message}  # fmt: skip
+        async def go(rt: Runtime, uow: UnitOfWork) -> dict[str, Any]:
+            target = await uow.session.get(PostTarget, target_id)
+            if target is None:
+                raise NotFound(f"delivery {target_id} not found")
+            # Operators act across venues; the audit entries record the CLI as the front door.
+            access = await operator_access(uow.session, rt.clock, target.account_id, purpose=ctx.command_path)
+            result = await delivery_actions.retry_target(rt, uow.session, access, target_id)
+            return {"target_id": target_id, "status": result.target.status.value, "changed": result.changed,
+                    "message": result.message}  # fmt: skip
 
-        data = _run(go)
-        _emit(ctx, data, data["message"])
+        data = run_in_uow(go)
+        emit(ctx, data, data["message"])
 
     @cli.group()
     def posts() -> None:

@@ -16,7 +16,7 @@ from core.access.policy import VenueAccess
 from core.errors import AuthenticationRequired, Invalid, PermissionDenied
 from core.runtime import Runtime
 from storage.models import Channel, Role
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, transaction
 
 SESSION_COOKIE = "cheers_session"
 CSRF_COOKIE = "cheers_csrf"
@@ -32,14 +32,8 @@ def provide_runtime(state: State) -> Runtime:
 
 async def provide_uow(runtime: Runtime) -> AsyncGenerator[UnitOfWork, None]:
     """The route's transaction: committed when the handler returns, rolled back when it raises."""
-    async with runtime.uow() as uow:
-        try:
-            yield uow
-        except Exception:
-            await uow.rollback()
-            raise
-        else:
-            await uow.commit()
+    async with transaction(runtime.db) as uow:
+        yield uow
 
 
 async def provide_actor(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork) -> Actor:
@@ -79,8 +73,12 @@ def _requested_account(request: Request[Any, Any, Any]) -> int | None:
         raise Invalid(f"venue id must be a number, got '{raw}'", field="account") from None
 
 
-def require(minimum: Role) -> Provide:
-    """The one role check: resolves the venue from the path, `X-Cheers-Account` or `?account=`."""
+def require(minimum: Role, *, commit_sign_in: bool = False) -> Provide:
+    """The one role check: resolves the venue from the path, `X-Cheers-Account` or `?account=`.
+
+    `commit_sign_in` ends the transaction the sign-in wrote in, for a route that then streams a large body:
+    no transaction (and no pooled connection) stays open while the bytes arrive.
+    """
 
     async def dependency(
         request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork, actor: Actor
@@ -93,9 +91,12 @@ def require(minimum: Role) -> Provide:
                     "you belong to several venues (or none): say which with the X-Cheers-Account header or ?account=ID",
                     field="account",
                 )
-        return await access_core.authorize(
+        access = await access_core.authorize(
             uow.session, runtime.clock, actor, account_id, minimum, purpose=f"{request.method} {request.url.path}"
         )
+        if commit_sign_in:
+            await uow.commit()
+        return access
 
     return Provide(dependency)
 

@@ -15,6 +15,7 @@ from core.ops.devsetup import demo_login_link, ensure_demo, ensure_dev_secrets
 from core.runtime import build_runtime
 from core.settings import DEFAULT_VAR_DIR, Settings
 from storage import migrate
+from storage.uow import transaction
 
 
 def run_dev(host: str = "127.0.0.1", port: int = 8000) -> None:
@@ -38,8 +39,9 @@ def run_dev(host: str = "127.0.0.1", port: int = 8000) -> None:
 async def _serve(settings: Settings, host: str, port: int) -> None:
     async with sandbox_twins(settings, DEFAULT_VAR_DIR, port) as settings:
         runtime = build_runtime(settings)
-        demo = await ensure_demo(runtime)
-        link = await demo_login_link(runtime, demo.owner_user_id)
+        async with transaction(runtime.db) as uow:
+            demo = await ensure_demo(uow.session, runtime.clock)
+            link = await demo_login_link(uow.session, runtime.clock, settings, demo.owner_user_id)
         app = create_app(runtime=runtime, inprocess_workers=True, configure_logs=False)
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
         server = uvicorn.Server(config)

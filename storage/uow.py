@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from types import TracebackType
 
 import structlog
@@ -53,3 +54,18 @@ class UnitOfWork:
     async def rollback(self) -> None:
         self._after_commit.clear()
         await self.session.rollback()
+
+
+@asynccontextmanager
+async def transaction(db: Database) -> AsyncIterator[UnitOfWork]:
+    """A front door's unit of work: committed when the block ends, rolled back (hooks dropped) when it raises.
+
+    The one commit of a request, a CLI command or a chat turn (docs/architecture.md, "Transactions").
+    """
+    async with UnitOfWork(db) as uow:
+        try:
+            yield uow
+        except Exception:
+            await uow.rollback()
+            raise
+        await uow.commit()

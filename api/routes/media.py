@@ -107,13 +107,11 @@ async def _body(request: Request[Any, Any, Any], limit: int) -> AsyncIterator[by
     description="Send the file's bytes as the body with its Content-Type, and its name as ?filename= or "
     "X-Filename. 413 past the size limit, 415 for anything but a photo or video. The same file twice "
     "returns the asset already in the library.",
-    dependencies={"access": require(Role.editor)},
+    dependencies={"access": require(Role.editor, commit_sign_in=True)},
 )
 async def upload(
     request: Request[Any, Any, Any], access: VenueAccess, runtime: Runtime, uow: UnitOfWork, filename: str | None = None
 ) -> Response[UploadOut]:
-    # End the sign-in transaction (it may have written) so no transaction stays open while a large file streams.
-    await uow.commit()
     result = await media_core.upload(
         runtime,
         uow,

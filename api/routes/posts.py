@@ -202,7 +202,6 @@ async def _saved(uow: UnitOfWork, access: VenueAccess, saved: posts_core.Saved) 
 @post("/api/posts", tags=["posts"], summary="Schedule a post", dependencies={"access": require(Role.editor)})
 async def create_post(data: PostIn, access: VenueAccess, runtime: Runtime, uow: UnitOfWork) -> SavedOut:
     saved = await posts_core.create_post(runtime, uow.session, access, _draft(data))
-    await uow.commit()
     return await _saved(uow, access, saved)
 
 
@@ -265,7 +264,6 @@ async def update_post(
     post_id: int, data: PostPatch, access: VenueAccess, runtime: Runtime, uow: UnitOfWork
 ) -> SavedOut:
     saved = await posts_core.update_post(runtime, uow.session, access, post_id, _draft(data))
-    await uow.commit()
     return await _saved(uow, access, saved)
 
 
@@ -278,7 +276,6 @@ async def update_post(
 )
 async def cancel_post(post_id: int, access: VenueAccess, runtime: Runtime, uow: UnitOfWork) -> SavedOut:
     saved = await posts_core.cancel_post(runtime, uow.session, access, post_id)
-    await uow.commit()
     return await _saved(uow, access, saved)
 
 
@@ -291,7 +288,6 @@ async def cancel_post(post_id: int, access: VenueAccess, runtime: Runtime, uow: 
 )
 async def retry_target(target_id: int, access: VenueAccess, runtime: Runtime, uow: UnitOfWork) -> RetryOut:
     result = await delivery_actions.retry_target(runtime, uow.session, access, target_id)
-    await uow.commit()
     connection = await uow.session.get(Connection, result.target.connection_id)
     return RetryOut(
         message=result.message,

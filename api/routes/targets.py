@@ -65,7 +65,6 @@ async def mark_published(
     target_id: int, data: MarkPublishedIn, access: VenueAccess, runtime: Runtime, uow: UnitOfWork
 ) -> DecisionOut:
     result = await delivery_actions.mark_published(runtime, uow.session, access, target_id, data.permalink)
-    await uow.commit()
     return _out(result)
 
 
@@ -79,7 +78,6 @@ async def mark_published(
 )
 async def publish_again(target_id: int, access: VenueAccess, runtime: Runtime, uow: UnitOfWork) -> DecisionOut:
     result = await delivery_actions.publish_again(runtime, uow.session, access, target_id)
-    await uow.commit()
     return _out(result)
 
 

@@ -11,7 +11,7 @@ from core.access import audit
 from core.access.audit import Actor
 from core.clock import Clock
 from core.errors import NotFound, PermissionDenied
-from storage.models import Role
+from storage.models import Channel, Role
 from storage.queries import accounts as accounts_q
 
 
@@ -35,6 +35,10 @@ class VenueAccess:
             staff_override=self.staff_override,
             **details,
         )
+
+
+OPERATOR = Actor(user_id=None, channel=Channel.cli, is_staff=True)
+"""The service operator at the shell: no person row, may act in any venue, every such use audited."""
 
 
 async def authorize(
@@ -75,3 +79,21 @@ async def default_account_id(session: AsyncSession, actor: Actor) -> int | None:
         return None
     memberships = await accounts_q.memberships_of_user(session, actor.user_id)
     return memberships[0][1].id if len(memberships) == 1 else None
+
+
+async def operator_access(
+    session: AsyncSession, clock: Clock, account_id: int, *, purpose: str, on_behalf_of: int | None = None
+) -> VenueAccess:
+    """Owner rights in an existing venue for the service operator (channel cli), audited as staff access.
+
+    `on_behalf_of` names the person the action belongs to (a consent link is for a person); the audit entry
+    for the access itself names the operator, never that person.
+    """
+    if await accounts_q.get_account(session, account_id) is None:
+        raise NotFound(f"venue {account_id} not found")
+    extra: dict[str, Any] = {} if on_behalf_of is None else {"on_behalf_of": on_behalf_of}
+    await audit.record(
+        session, clock, OPERATOR, "staff_access", account_id=account_id, staff_override=True, purpose=purpose, **extra
+    )
+    actor = OPERATOR if on_behalf_of is None else Actor(user_id=on_behalf_of, channel=Channel.cli)
+    return VenueAccess(actor=actor, account_id=account_id, role=Role.owner, staff_override=True)

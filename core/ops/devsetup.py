@@ -7,12 +7,13 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from core.access import accounts, auth
-from core.access.audit import Actor
-from core.runtime import Runtime
-from core.settings import DEV_SECRET_MARKER
+from core.access.policy import OPERATOR
+from core.clock import Clock
+from core.settings import DEV_SECRET_MARKER, Settings
 from storage.crypto import generate_key
-from storage.models import Channel
 from storage.queries import accounts as accounts_q
 
 DEMO_VENUE = "The Red Lion (demo)"
@@ -43,32 +44,24 @@ class Demo:
     created: bool
 
 
-async def ensure_demo(runtime: Runtime) -> Demo:
-    """Seed one demo venue with an owner, unless it is already there."""
-    actor = Actor(user_id=None, channel=Channel.cli)
-    async with runtime.uow() as uow:
-        owner = await accounts_q.get_user_by_email(uow.session, DEMO_OWNER_EMAIL)
-        if owner is not None:
-            venues = await accounts.venues_of(uow.session, owner.id)
-            if venues:
-                return Demo(account_id=venues[0].account_id, owner_user_id=owner.id, created=False)
-        if owner is None:
-            owner = await accounts.create_user(
-                uow.session, runtime.clock, actor, name="Demo Owner", email=DEMO_OWNER_EMAIL
-            )
-        account = await accounts.create_account(
-            uow.session, runtime.clock, actor, name=DEMO_VENUE, timezone="Europe/London", owner_user_id=owner.id
-        )
-        await uow.commit()
-        return Demo(account_id=account.id, owner_user_id=owner.id, created=True)
+async def ensure_demo(session: AsyncSession, clock: Clock) -> Demo:
+    """Seed one demo venue with an owner, unless it is already there (flushed; `make dev` commits)."""
+    owner = await accounts_q.get_user_by_email(session, DEMO_OWNER_EMAIL)
+    if owner is not None:
+        venues = await accounts.venues_of(session, owner.id)
+        if venues:
+            return Demo(account_id=venues[0].account_id, owner_user_id=owner.id, created=False)
+    if owner is None:
+        owner = await accounts.create_user(session, clock, OPERATOR, name="Demo Owner", email=DEMO_OWNER_EMAIL)
+    account = await accounts.create_account(
+        session, clock, OPERATOR, name=DEMO_VENUE, timezone="Europe/London", owner_user_id=owner.id
+    )
+    return Demo(account_id=account.id, owner_user_id=owner.id, created=True)
 
 
-async def demo_login_link(runtime: Runtime, user_id: int) -> str:
-    async with runtime.uow() as uow:
-        link = await auth.issue_login_link(
-            uow.session, runtime.clock, runtime.settings, Actor(user_id=None, channel=Channel.cli), user_id=user_id
-        )
-        await uow.commit()
+async def demo_login_link(session: AsyncSession, clock: Clock, settings: Settings, user_id: int) -> str:
+    """A login link for the demo owner, printed in the `make dev` banner."""
+    link = await auth.issue_login_link(session, clock, settings, OPERATOR, user_id=user_id)
     return link.url
 
 

@@ -1,0 +1,95 @@
+"""Plumbing every `cheers` command shares: the runtime, one unit of work per core call, operator access, output.
+
+A command parses its options, then makes one core call through `run_in_uow` (or `with_operator` when the call
+acts in a venue) and renders the result with `emit`. The unit of work commits when the call returns and rolls
+back when it raises; `api.cli.main` turns a core error into one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import click
+
+from core.access import policy
+from core.access.policy import VenueAccess
+from core.logging import configure_logging
+from core.runtime import Runtime, build_runtime
+from core.settings import Settings
+from storage.uow import UnitOfWork, transaction
+
+T = TypeVar("T")
+
+InUow = Callable[[Runtime, UnitOfWork], Awaitable[T]]
+AsOperator = Callable[[Runtime, UnitOfWork, VenueAccess], Awaitable[T]]
+
+
+def build() -> Runtime:
+    """The runtime for one command, from the environment (refusing unsafe production settings)."""
+    settings = Settings()
+    settings.check_safe_for_production()
+    # Log events go to stderr (redacted), so stdout carries only the command's output (`--json`).
+    configure_logging(settings.cheers_log_level, settings.cheers_log_format)
+    return build_runtime(settings)
+
+
+def run(fn: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run `fn` with a fresh runtime, closed afterwards: for engines and jobs that own their transactions."""
+
+    async def main() -> T:
+        runtime = build()
+        try:
+            return await fn(runtime)
+        finally:
+            await runtime.close()
+
+    return asyncio.run(main())
+
+
+async def in_uow(runtime: Runtime, call: InUow[T]) -> T:
+    """One core call in one unit of work: committed when it returns, rolled back (nothing written) when it raises."""
+    async with transaction(runtime.db) as uow:
+        return await call(runtime, uow)
+
+
+async def as_operator(runtime: Runtime, account_id: int, purpose: str, call: AsOperator[T]) -> T:
+    """`in_uow`, with the operator's access to the venue obtained (and audited) in the same unit of work."""
+
+    async def go(rt: Runtime, uow: UnitOfWork) -> T:
+        access = await policy.operator_access(uow.session, rt.clock, account_id, purpose=purpose)
+        return await call(rt, uow, access)
+
+    return await in_uow(runtime, go)
+
+
+def run_in_uow(call: InUow[T]) -> T:
+    """`in_uow` in a fresh runtime: what a command that makes one core call uses."""
+    return run(lambda rt: in_uow(rt, call))
+
+
+def with_operator(ctx: click.Context, account_id: int, call: AsOperator[T]) -> T:
+    """`as_operator` in a fresh runtime; the audit entry's purpose is the command line (`cheers connections list`)."""
+    return run(lambda rt: as_operator(rt, account_id, ctx.command_path, call))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def to_json(value: Any) -> str:
+    """JSON with datetimes as ISO 8601 and anything else unknown as its string."""
+    return json.dumps(value, default=_default)
+
+
+def emit(ctx: click.Context, data: dict[str, Any], text: str) -> None:
+    """Print `data` as one JSON document under `--json`, else `text`."""
+    if ctx.find_root().obj.get("json"):
+        click.echo(to_json(data))
+    else:
+        click.echo(text)
