@@ -37,6 +37,7 @@ def lapses_at(connection: Connection) -> datetime | None:
 async def watch(runtime: Runtime) -> dict[str, Any]:
     """One sweep over every active or expiring connection; safe to run twice (dedup keys)."""
     counts = {"checked": 0, "warned": 0, "needs_reconnect": 0, "refreshed": 0, "errors": 0}
+    # A job owns its transactions: one per batch, so an interrupted sweep keeps what it already checked.
     after = 0
     while True:
         async with runtime.uow() as uow:

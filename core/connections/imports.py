@@ -43,6 +43,7 @@ async def import_lines(
     runtime: Runtime, lines: Iterable[str], *, actor: Actor, default_account: int | None = None
 ) -> ImportReport:
     """Import JSON lines; tokens are encrypted on the way in; bad rows are reported by line and skipped."""
+    # A batch job owns its transactions: one per line, so a bad row is skipped and an interrupted run keeps the rest.
     report = ImportReport()
     cipher = runtime.cipher()
     for number, line in enumerate(lines, start=1):
@@ -123,6 +124,7 @@ async def backfill(
     runtime: Runtime, *, dry_run: bool, actor: Actor, progress: Callable[[int], None] | None = None
 ) -> list[BackfillRow]:
     """Fill missing page / Instagram / location ids from the providers; idempotent; notifies per change."""
+    # A batch job owns its transactions: one per connection, so an interrupted backfill keeps what it filled.
     async with runtime.db.session() as session:
         ids = [c.id for c in await connections_q.missing_metadata(session)]
     rows: list[BackfillRow] = []

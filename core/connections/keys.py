@@ -12,6 +12,7 @@ BATCH = 200
 
 async def rotate_keys(runtime: Runtime, actor: Actor) -> dict[str, int]:
     """Re-encrypt everything, a committed batch at a time (safe to stop and run again)."""
+    # A job owns its transactions: committed batches keep an interrupted rotation's progress for the rerun.
     cipher = runtime.cipher()
     counts: dict[str, int] = {}
     for field in ENCRYPTED_FIELDS:

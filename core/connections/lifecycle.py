@@ -329,6 +329,7 @@ async def diagnose(
 
 async def diagnose_many(runtime: Any, connection_id: int | None) -> list[dict[str, Any]]:
     """Operator tool: diagnose one connection (any venue) or all not disconnected, one transaction each."""
+    # A batch job owns its transactions: each connection's findings are kept even if a later one fails.
     async with runtime.db.session() as session:
         ids = [connection_id] if connection_id is not None else await connections_q.ids_to_diagnose(session)
     results: list[dict[str, Any]] = []

@@ -98,6 +98,8 @@ class _Result:
 async def process(runtime: Runtime, asset_id: int) -> str:
     """Prepare one asset's derivatives; returns the status it ended in ("not_claimed" when another run
     has it or it is not pending: a duplicate delivery does nothing)."""
+    # A job owns its transactions: the claim commits before the work (minutes for a video, off the event
+    # loop) so no transaction stays open meanwhile; the outcome commits in a second one (`_finish`).
     async with runtime.uow() as uow:
         if not await media_q.claim(uow.session, asset_id, now=runtime.clock.now()):
             await uow.rollback()
@@ -296,6 +298,7 @@ async def _stop(
 
 async def sweep(runtime: Runtime) -> dict[str, Any]:
     """Reset claims whose worker died, then wake every pending asset that is due."""
+    # A job owns its transaction: the wake-ups go to the broker only after it commits (`wake_after_commit`).
     now = runtime.clock.now()
     async with runtime.uow() as uow:
         stuck = await media_q.stuck_processing(uow.session, started_before=now - STUCK_AFTER, limit=SWEEP_BATCH)

@@ -48,6 +48,9 @@ def instance_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+# Each small job below is a boundary like a task: it opens its one unit of work and commits it.
+
+
 async def _heartbeat(runtime: Runtime) -> dict[str, Any]:
     # Runs through the broker: proves a worker is taking work off the queue, not merely alive.
     now = runtime.clock.now()
@@ -151,6 +154,8 @@ def get_job(name: str) -> JobSpec:
 
 async def run_job(runtime: Runtime, name: str, *, trigger: str, actor: Actor | None = None) -> dict[str, Any]:
     """Run one job now, recording the run (and, for an operator's run, an audit entry)."""
+    # Owns its transactions: the run row commits before the job starts (a crash leaves a started run to see)
+    # and its end commits in a transaction of its own; the job itself opens and commits its own units of work.
     spec = get_job(name)
     async with runtime.uow() as uow:
         run = await ops_q.start_job_run(

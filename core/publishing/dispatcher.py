@@ -51,6 +51,7 @@ class TickResult:
 
 async def sweep(runtime: Runtime, result: TickResult) -> None:
     """Expired leases → back in line (nothing sent) or in doubt; past cutoff → missed; reconnected → resume."""
+    # The dispatcher owns its transactions: the repairs commit before this tick claims anything.
     async with runtime.uow() as uow:
         session = uow.session
         now = await clock_now(runtime, session)
@@ -91,6 +92,7 @@ async def sweep(runtime: Runtime, result: TickResult) -> None:
 
 
 async def claim(runtime: Runtime, result: TickResult) -> None:
+    # Committed before the hand-off: the worker that takes a message must find the claim and its lease.
     s = runtime.settings
     async with runtime.uow() as uow:
         now = await clock_now(runtime, uow.session)

@@ -39,6 +39,7 @@ NO_WORKER_CHECKS = [
 
 async def check(runtime: Runtime) -> dict[str, Any]:
     """Raise `queue_stalled` for each venue with deliveries nobody picks up; returns what it found."""
+    # A job owns its transaction: the alerts it raises commit with it.
     settings = runtime.settings
     now = runtime.clock.now()
     late_before = now - timedelta(minutes=settings.cheers_watchdog_late_minutes)
