@@ -13,7 +13,7 @@ import sys
 import click
 
 from api import cli_accounts, cli_connections, cli_ops, cli_posts
-from api.cli_support import emit, run
+from api.cli_support import emit, explain, run
 from core.access.policy import OPERATOR
 from core.errors import DomainError
 from core.settings import Settings, UnsafeSettings
@@ -91,15 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"cheers: {exc.format_message()}", err=True)
         sys.exit(2)
     except (DomainError, UnsafeSettings, SecretKeyError) as exc:
-        click.echo(f"cheers: {_explain(exc)}", err=True)
+        click.echo(f"cheers: {explain(exc)}", err=True)
         sys.exit(2)
-
-
-def _explain(exc: Exception) -> str:
-    """What is wrong and, for a core error with one, what to do about it: one line."""
-    if not isinstance(exc, DomainError):
-        return str(exc)
-    return f"{exc.message} — {exc.remedy}" if exc.remedy else exc.message
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import click
 
 from core.access import policy
 from core.access.policy import VenueAccess
+from core.errors import DomainError
 from core.logging import configure_logging
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
@@ -93,3 +94,10 @@ def emit(ctx: click.Context, data: dict[str, Any], text: str) -> None:
         click.echo(to_json(data))
     else:
         click.echo(text)
+
+
+def explain(exc: Exception) -> str:
+    """A refusal in one line: what is wrong and, for a core error that has one, what to do about it."""
+    if not isinstance(exc, DomainError):
+        return str(exc)
+    return f"{exc.message} — {exc.remedy}" if exc.remedy else exc.message
