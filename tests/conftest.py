@@ -132,8 +132,9 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
+def clock(tmp_path: Path) -> FrozenClock:
+    """The test's one clock: the runtime, the twins and (through an offset file) its subprocesses all follow it."""
+    return factories.SharedFrozenClock(datetime(2026, 11, 25, 12, 0, tzinfo=UTC), tmp_path / "var")
 
 
 @pytest.fixture

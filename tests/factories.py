@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +23,7 @@ from api.app import create_app
 from core.access import accounts, auth
 from core.access.audit import Actor
 from core.access.policy import VenueAccess
+from core.clock import OFFSET_FILE_VAR, FrozenClock
 from core.notifications import outbox as notifications
 from core.notifications.actions import Offer
 from core.notifications.kinds import NotificationKind
@@ -281,8 +282,38 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
+CLOCK_OFFSET_FILE = "clock-offset"
+
+
+class SharedFrozenClock(FrozenClock):
+    """A FrozenClock that the test's subprocesses follow: it keeps its distance from real time in an offset file.
+
+    `process_env` hands the file to every `cheers`/`taskiq` subprocess (CHEERS_CLOCK_OFFSET_FILE, read by
+    core.clock.OffsetClock under CHEERS_ENV=test), so a CLI run sees the test's moment plus the seconds since the
+    clock last moved, never today's date.
+    """
+
+    def __init__(self, at: datetime, var_dir: Path) -> None:
+        super().__init__(at)
+        self.offset_file = var_dir / CLOCK_OFFSET_FILE
+        self._publish()
+
+    def advance(self, **delta: float) -> None:
+        super().advance(**delta)
+        self._publish()
+
+    def _publish(self) -> None:
+        self.offset_file.parent.mkdir(parents=True, exist_ok=True)
+        staged = self.offset_file.with_suffix(".tmp")
+        staged.write_text(f"{(self.now() - datetime.now(UTC)).total_seconds():.6f}\n")
+        staged.replace(self.offset_file)  # atomic: a subprocess never reads half a number
+
+
 def process_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """Environment for a `cheers` or `taskiq` subprocess using `settings` (no CHEERS_* leaks in from outside)."""
+    """Environment for a `cheers` or `taskiq` subprocess using `settings` (no CHEERS_* leaks in from outside).
+
+    When the test's clock publishes an offset file in the settings' var dir, the subprocess runs on that clock.
+    """
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("CHEERS_") and k not in {"DATABASE_URL", "REDIS_URL"}
     }
@@ -301,6 +332,9 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
     )
     if settings.redis_url:
         env["REDIS_URL"] = settings.redis_url
+    offset_file = settings.cheers_var_dir / CLOCK_OFFSET_FILE
+    if offset_file.exists():
+        env[OFFSET_FILE_VAR] = str(offset_file)
     env.update(extra)
     return env
 
