@@ -6,19 +6,19 @@ from typing import Any
 
 import click
 
-from api.cli_support import emit, run_in_uow
-from core.access.policy import operator_access
+from api.cli_support import emit, run_in_uow, with_operator
+from core.access.policy import VenueAccess, operator_access
 from core.errors import NotFound
+from core.posts import views as post_views
+from core.posts.views import PostView
 from core.publishing import actions as delivery_actions
 from core.runtime import Runtime
 from storage.models import PostTarget
-from storage.queries import posts as posts_q
 from storage.uow import UnitOfWork
 
 
 def register(cli: click.Group) -> None:
     """Add the publishing commands to the `cheers` group."""
-    from api.cli import _emit, _run
 
     @cli.command("retry")
     @click.argument("target_id", type=int)
@@ -46,43 +46,51 @@ def register(cli: click.Group) -> None:
     @posts.command("list")
     @click.option("--account", "account_id", type=int, required=True)
     @click.option("--status", default=None, help="Only posts with a delivery in this status.")
+    @click.option("--connection", "connection_id", type=int, default=None, help="Only posts to this connection id.")
+    @click.option("--week", default=None, help="'this', 'next' or a date (YYYY-MM-DD): that week in the venue's zone.")
     @click.pass_context
-    def posts_list(ctx: click.Context, account_id: int, status: str | None) -> None:
+    def posts_list(
+        ctx: click.Context, account_id: int, status: str | None, connection_id: int | None, week: str | None
+    ) -> None:
         """A venue's posts with each delivery's status and reason."""
-        from storage.models import DeliveryStatus
 
-        wanted = DeliveryStatus(status) if status else None
+        async def go(rt: Runtime, uow: UnitOfWork, access: VenueAccess) -> list[PostView]:
+            return await post_views.list_posts(
+                uow.session, access, status=status, connection_id=connection_id, week=week, clock=rt.clock
+            )
 
-        async def go(rt: Runtime) -> list[dict[str, Any]]:
-            async with rt.uow() as uow:
-                rows = await posts_q.list_for_account(uow.session, account_id, status=wanted)
-                targets = await posts_q.targets_for_posts(uow.session, [p.id for p in rows])
-                return [
-                    {
-                        "post_id": p.id,
-                        "scheduled_at": p.scheduled_at,
-                        "text": p.text[:60],
-                        "deliveries": [
-                            {
-                                "target_id": t.id,
-                                "provider": t.provider.value,
-                                "status": t.status.value,
-                                "note": t.note,
-                                "permalink": t.permalink,
-                            }
-                            for t in targets
-                            if t.post_id == p.id
-                        ],
-                    }
-                    for p in rows
-                ]
-
-        rows = _run(go)
+        listed = with_operator(ctx, account_id, go)
         lines = []
-        for r in rows:
-            lines.append(f"post {r['post_id']} at {r['scheduled_at']:%Y-%m-%d %H:%M} UTC: {r['text']}")
+        for v in listed:
+            lines.append(
+                f"post {v.id} at {v.scheduled_local} ({v.scheduled_at:%Y-%m-%d %H:%M} UTC), {v.status}: {v.excerpt}"
+            )
             lines += [
-                f"  delivery {d['target_id']:>5} {d['provider']:<16} {d['status']:<16} {d['note'] or ''}"
-                for d in r["deliveries"]
+                f"  delivery {d.target_id:>5} {d.status:<16} {d.connection_label}{f': {d.note}' if d.note else ''}"
+                for d in v.deliveries
             ]
-        _emit(ctx, {"posts": rows}, "\n".join(lines) or "no posts")
+        emit(ctx, {"posts": [_listed(v) for v in listed]}, "\n".join(lines) or "no posts")
+
+
+def _listed(view: PostView) -> dict[str, Any]:
+    """One post of `cheers posts list --json`."""
+    return {
+        "post_id": view.id,
+        "scheduled_at": view.scheduled_at,
+        "scheduled_local": view.scheduled_local,
+        "status": view.status.value,
+        "text": view.excerpt,
+        "deliveries": [
+            {
+                "target_id": d.target_id,
+                "connection_id": d.connection_id,
+                "connection": d.connection_label,
+                "provider": d.provider,
+                "status": d.status.value,
+                "note": d.note,
+                "remedy": d.remedy,
+                "permalink": d.permalink,
+            }
+            for d in view.deliveries
+        ],
+    }

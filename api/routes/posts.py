@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from litestar import get, patch, post
+from litestar.params import Parameter
 from pydantic import BaseModel, Field
 
 from api.deps import require
 from core.access.policy import VenueAccess
-from core.errors import Invalid
 from core.posts import service as posts_core
-from core.posts.times import format_local
+from core.posts import views
+from core.posts.views import DeliveryView, PostView
 from core.publishing import actions as delivery_actions
 from core.runtime import Runtime
-from storage.models import Connection, DeliveryStatus, Post, PostTarget, PublishAttempt, Role
-from storage.queries import deliveries as deliveries_q
-from storage.queries import posts as posts_q
+from storage.models import Role
 from storage.uow import UnitOfWork
 
 
@@ -109,84 +107,42 @@ class RetryOut(BaseModel):
     target: TargetOut
 
 
-# Most urgent first: what a post's headline status shows.
-_ORDER = [
-    DeliveryStatus.needs_attention,
-    DeliveryStatus.in_doubt,
-    DeliveryStatus.failed,
-    DeliveryStatus.missed,
-    DeliveryStatus.needs_reconnect,
-    DeliveryStatus.claimed,
-    DeliveryStatus.processing,
-    DeliveryStatus.retrying,
-    DeliveryStatus.scheduled,
-    DeliveryStatus.published,
-    DeliveryStatus.cancelled,
-]
-
-
-async def _render(
-    uow: UnitOfWork, post_row: Post, targets: Sequence[PostTarget], tz: str, *, detail: bool = False
-) -> PostOut:
-    session = uow.session
-    by_target: dict[int, list[PublishAttempt]] = {}
-    if detail:
-        for a in await deliveries_q.attempts_of(session, [t.id for t in targets]):
-            by_target.setdefault(a.target_id, []).append(a)
-    rendered = []
-    for t in targets:
-        connection = await session.get(Connection, t.connection_id)
-        rendered.append(_target(t, connection.display_name if connection else "", by_target if detail else None))
-    statuses = {t.status for t in targets}
-    headline = next((s.value for s in _ORDER if s in statuses), "cancelled")
+def _post_out(view: PostView) -> PostOut:
     return PostOut(
-        id=post_row.id,
-        text=post_row.text,
-        link=post_row.link,
-        captions=post_row.captions,
-        options=post_row.options,
-        media_ids=await posts_q.media_ids(session, post_row.id),
-        scheduled_at=post_row.scheduled_at,
-        scheduled_local=format_local(post_row.scheduled_at, tz),
-        cutoff_at=post_row.cutoff_at,
-        freshness_minutes=post_row.freshness_minutes,
-        cancelled=post_row.cancelled_at is not None,
-        status=headline,
-        targets=rendered,
+        id=view.id,
+        text=view.text,
+        link=view.link,
+        captions=view.captions,
+        options=view.options,
+        media_ids=list(view.media_ids),
+        scheduled_at=view.scheduled_at,
+        scheduled_local=view.scheduled_local,
+        cutoff_at=view.cutoff_at,
+        freshness_minutes=view.freshness_minutes,
+        cancelled=view.cancelled,
+        status=view.status.value,
+        targets=[_target_out(d) for d in view.deliveries],
     )
 
 
-def _target(t: PostTarget, name: str, attempts: dict[int, list[PublishAttempt]] | None) -> TargetOut:
+def _target_out(d: DeliveryView) -> TargetOut:
     return TargetOut(
-        id=t.id,
-        connection_id=t.connection_id,
-        connection=name,
-        provider=t.provider.value,
-        status=t.status.value,
-        due_at=t.due_at,
-        cutoff_at=t.cutoff_at,
-        note=t.note,
-        reason=t.last_error,
-        error_code=t.error_code,
-        remedy=t.remedy,
-        external_id=t.external_id,
-        permalink=t.permalink,
-        published_at=t.published_at,
-        attempts_made=t.attempts,
-        attempts=None
-        if attempts is None
-        else [
-            AttemptOut(
-                number=a.number,
-                started_at=a.started_at,
-                finished_at=a.finished_at,
-                outcome=a.outcome.value,
-                error=a.error,
-                error_code=a.error_code,
-                exchanges=a.exchanges,
-            )
-            for a in attempts.get(t.id, [])
-        ],
+        id=d.target_id,
+        connection_id=d.connection_id,
+        connection=d.connection,
+        provider=d.provider,
+        status=d.status.value,
+        due_at=d.due_at,
+        cutoff_at=d.cutoff_at,
+        note=d.note,
+        reason=d.last_error,
+        error_code=d.error_code,
+        remedy=d.remedy,
+        external_id=d.external_id,
+        permalink=d.permalink,
+        published_at=d.published_at,
+        attempts_made=d.attempts_made,
+        attempts=None if d.attempts is None else [AttemptOut(**asdict(a)) for a in d.attempts],
     )
 
 
@@ -195,8 +151,7 @@ def _draft(data: PostIn | PostPatch) -> posts_core.PostDraft:
 
 
 async def _saved(uow: UnitOfWork, access: VenueAccess, saved: posts_core.Saved) -> SavedOut:
-    tz = await posts_core.account_timezone(uow.session, access.account_id)
-    return SavedOut(message=saved.message, post=await _render(uow, saved.post, saved.targets, tz))
+    return SavedOut(message=saved.message, post=_post_out(await views.post_view(uow.session, access, saved.post)))
 
 
 @post("/api/posts", tags=["posts"], summary="Schedule a post", dependencies={"access": require(Role.editor)})
@@ -213,33 +168,19 @@ async def create_post(data: PostIn, access: VenueAccess, runtime: Runtime, uow: 
 )
 async def list_posts(
     access: VenueAccess,
+    runtime: Runtime,
     uow: UnitOfWork,
-    week: date | None = None,
-    status: str | None = None,
-    connection_id: int | None = None,
+    week: str | None = Parameter(
+        default=None,
+        description="'this', 'next' or a date (YYYY-MM-DD): that Monday-to-Monday week in the venue's zone",
+    ),
+    status: str | None = Parameter(default=None, description="Only posts with a delivery in this status"),
+    connection_id: int | None = Parameter(default=None, description="Only posts with a delivery to this connection"),
 ) -> list[PostOut]:
-    tz = await posts_core.account_timezone(uow.session, access.account_id)
-    since = until = None
-    if week is not None:
-        monday = week - timedelta(days=week.weekday())
-        since = datetime.combine(monday, time(0), ZoneInfo(tz))
-        until = datetime.combine(monday + timedelta(days=7), time(0), ZoneInfo(tz))
-    wanted: DeliveryStatus | None = None
-    if status is not None:
-        try:
-            wanted = DeliveryStatus(status)
-        except ValueError:
-            raise Invalid(
-                f"unknown status {status!r}; one of {', '.join(s.value for s in DeliveryStatus)}", field="status"
-            ) from None
-    rows = await posts_q.list_for_account(
-        uow.session, access.account_id, since=since, until=until, status=wanted, connection_id=connection_id
+    listed = await views.list_posts(
+        uow.session, access, status=status, connection_id=connection_id, week=week, clock=runtime.clock
     )
-    targets = await posts_q.targets_for_posts(uow.session, [p.id for p in rows])
-    out = []
-    for row in rows:
-        out.append(await _render(uow, row, [t for t in targets if t.post_id == row.id], tz))
-    return out
+    return [_post_out(v) for v in listed]
 
 
 @get(
@@ -249,9 +190,7 @@ async def list_posts(
     dependencies={"access": require(Role.viewer)},
 )
 async def get_post(post_id: int, access: VenueAccess, uow: UnitOfWork) -> PostOut:
-    row, targets = await posts_core.get_post(uow.session, access, post_id)
-    tz = await posts_core.account_timezone(uow.session, access.account_id)
-    return await _render(uow, row, targets, tz, detail=True)
+    return _post_out(await views.get_post(uow.session, access, post_id, with_attempts=True))
 
 
 @patch(
@@ -288,12 +227,8 @@ async def cancel_post(post_id: int, access: VenueAccess, runtime: Runtime, uow: 
 )
 async def retry_target(target_id: int, access: VenueAccess, runtime: Runtime, uow: UnitOfWork) -> RetryOut:
     result = await delivery_actions.retry_target(runtime, uow.session, access, target_id)
-    connection = await uow.session.get(Connection, result.target.connection_id)
-    return RetryOut(
-        message=result.message,
-        changed=result.changed,
-        target=_target(result.target, connection.display_name if connection else "", None),
-    )
+    delivery = await views.delivery_view(uow.session, access, result.target)
+    return RetryOut(message=result.message, changed=result.changed, target=_target_out(delivery))
 
 
 routes = [create_post, list_posts, get_post, update_post, cancel_post, retry_target]

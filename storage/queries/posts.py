@@ -66,13 +66,32 @@ async def list_for_account(
     return result.scalars().all()
 
 
-async def targets_for_posts(session: AsyncSession, post_ids: Sequence[int]) -> Sequence[PostTarget]:
+async def targets_for_posts(session: AsyncSession, account_id: int, post_ids: Sequence[int]) -> Sequence[PostTarget]:
+    """The deliveries of the venue's `post_ids`, by post then delivery id."""
     if not post_ids:
         return []
     result = await session.execute(
-        select(PostTarget).where(PostTarget.post_id.in_(post_ids)).order_by(PostTarget.post_id, PostTarget.id)
+        select(PostTarget)
+        .where(PostTarget.account_id == account_id, PostTarget.post_id.in_(post_ids))
+        .order_by(PostTarget.post_id, PostTarget.id)
     )
     return result.scalars().all()
+
+
+async def media_for_posts(session: AsyncSession, account_id: int, post_ids: Sequence[int]) -> dict[int, list[int]]:
+    """Each of the venue's `post_ids` mapped to its media asset ids in position order (absent: no media)."""
+    if not post_ids:
+        return {}
+    result = await session.execute(
+        select(PostMedia.post_id, PostMedia.asset_id)
+        .join(Post, Post.id == PostMedia.post_id)
+        .where(Post.account_id == account_id, PostMedia.post_id.in_(post_ids))
+        .order_by(PostMedia.post_id, PostMedia.position)
+    )
+    media: dict[int, list[int]] = {}
+    for post_id, asset_id in result.all():
+        media.setdefault(post_id, []).append(asset_id)
+    return media
 
 
 async def get_target_in_account(session: AsyncSession, account_id: int, target_id: int) -> PostTarget | None:
