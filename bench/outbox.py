@@ -21,6 +21,7 @@ from core.access.audit import Actor
 from core.access.policy import VenueAccess
 from core.clock import SystemClock
 from core.notifications import outbox as notifications
+from core.notifications.kinds import NotificationKind
 from core.runtime import Runtime
 from core.settings import Settings, normalise_database_url
 from storage import migrate
@@ -56,7 +57,7 @@ async def measure(url: str) -> dict[str, float]:
                         uow.session,
                         runtime.clock,
                         account_id=account_id,
-                        kind="bench",
+                        kind=NotificationKind.publish_succeeded,
                         severity=Severity.info,
                         title=f"n{i}",
                         payload={"i": i},

@@ -7,17 +7,32 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.exceptions import ValidationException
 from litestar.params import Parameter
 from litestar.response import Stream
 from pydantic import BaseModel, Field
 
 from api.deps import require
+from api.links import payload_with_links
 from core.access.policy import VenueAccess
 from core.errors import Invalid
 from core.notifications import outbox as notifications_core
+from core.notifications.kinds import NotificationKind, parse_kinds
 from core.runtime import Runtime
 from storage.models import Role
 from storage.uow import UnitOfWork
+
+KIND_FILTER = "Repeat to filter by several kinds: " + ", ".join(k.value for k in NotificationKind)
+
+
+def _kinds(values: list[str] | None) -> list[NotificationKind] | None:
+    """An unknown kind is a malformed request (400, like any other bad parameter value), naming the valid ones."""
+    try:
+        return parse_kinds(values)
+    except Invalid as exc:
+        raise ValidationException(
+            detail=exc.message, extra=[{"key": "kind", "message": exc.message, "source": "query"}]
+        ) from exc
 
 
 class NotificationOut(BaseModel):
@@ -27,7 +42,9 @@ class NotificationOut(BaseModel):
     severity: str
     title: str
     subject: dict[str, Any]
-    payload: dict[str, Any]
+    payload: dict[str, Any] = Field(
+        description="What happened, in detail; `actions` lists what you can do next, each with its `method` and `url`"
+    )
     read: bool
 
 
@@ -47,12 +64,12 @@ async def list_notifications(
     uow: UnitOfWork,
     cursor: str | None = None,
     limit: int = Parameter(default=50, ge=1, le=notifications_core.MAX_PAGE),
-    kind: list[str] | None = Parameter(default=None, description="Repeat to filter by several kinds"),
+    kind: list[str] | None = Parameter(default=None, description=KIND_FILTER),
     since: datetime | None = None,
     unread: bool = False,
 ) -> FeedOut:
     page = await notifications_core.feed(
-        uow.session, access, cursor=cursor, limit=limit, kinds=kind, since=since, unread_only=unread
+        uow.session, access, cursor=cursor, limit=limit, kinds=_kinds(kind), since=since, unread_only=unread
     )
     return FeedOut(
         items=[
@@ -63,7 +80,7 @@ async def list_notifications(
                 severity=i.notification.severity.value,
                 title=i.notification.title,
                 subject=i.notification.subject,
-                payload=i.notification.payload,
+                payload=payload_with_links(i.notification),
                 read=i.read,
             )
             for i in page.items
@@ -103,19 +120,23 @@ async def export(
     request: Request[Any, Any, Any],
     access: VenueAccess,
     runtime: Runtime,
-    kind: list[str] | None = None,
+    kind: list[str] | None = Parameter(default=None, description=KIND_FILTER),
     since: datetime | None = None,
 ) -> Stream:
     """`?format=csv` or `?format=jsonl` (default); the whole history, oldest first."""
     format_ = request.query_params.get("format", "jsonl")
     if format_ not in ("csv", "jsonl"):
         raise Invalid("format must be csv or jsonl", field="format")
-    notifications_core.check_since(since)  # before streaming starts: afterwards no error response can be sent
+    # Checked before streaming starts: afterwards no error response can be sent.
+    notifications_core.check_since(since)
+    kinds = _kinds(kind)
     media = "text/csv; charset=utf-8" if format_ == "csv" else "application/x-ndjson"
     filename = f"notifications-venue-{access.account_id}.{format_}"
 
     async def body() -> AsyncIterator[bytes]:
-        async for chunk in notifications_core.export(runtime.db, access, fmt=format_, kinds=kind, since=since):
+        async for chunk in notifications_core.export(
+            runtime.db, access, fmt=format_, kinds=kinds, since=since, payload_view=payload_with_links
+        ):
             yield chunk.encode()
 
     return Stream(body(), media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'})

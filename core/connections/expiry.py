@@ -14,6 +14,7 @@ import structlog
 
 from core.connections import lifecycle as connections
 from core.notifications import outbox as notifications
+from core.notifications.kinds import NotificationKind, offers_for
 from core.runtime import Runtime
 from providers.errors import AuthExpired, ProviderError
 from storage.models import Connection, ConnectionStatus, Provider, Severity
@@ -94,7 +95,7 @@ async def _check(runtime: Runtime, session: Any, connection: Connection) -> str:
         session,
         runtime.clock,
         account_id=connection.account_id,
-        kind="connection_expiring",
+        kind=NotificationKind.connection_expiring,
         severity=Severity.warning if days > 1 else Severity.error,
         title=f"{label} {connection.display_name} stops working in {days} day{'s' if days > 1 else ''}",
         subject={"connection_id": connection.id},
@@ -103,6 +104,7 @@ async def _check(runtime: Runtime, session: Any, connection: Connection) -> str:
             "days": days,
             "remedy": "Reconnect it now from CheersAI; it takes a minute and keeps your scheduled posts.",
         },
+        actions=offers_for(NotificationKind.connection_expiring, connection_id=connection.id),
         dedup_key=f"connection_expiring:{connection.id}:{days}:{lapse:%Y-%m-%d}",
         dedup_window=timedelta(days=30),
     )

@@ -11,6 +11,7 @@ from core.access import audit
 from core.access.audit import Actor
 from core.connections.lifecycle import PROVIDER_LABEL, SECRET_NAMES, credentials
 from core.notifications import outbox as notifications
+from core.notifications.kinds import NotificationKind
 from core.runtime import Runtime
 from providers.errors import ProviderError
 from storage.models import Connection, ConnectionStatus, Provider, Severity
@@ -187,7 +188,7 @@ async def backfill(
                     uow.session,
                     runtime.clock,
                     account_id=connection.account_id,
-                    kind="connection_metadata_updated",
+                    kind=NotificationKind.connection_metadata_updated,
                     severity=Severity.info,
                     title=f"{PROVIDER_LABEL[connection.provider]} {connection.display_name}: ids filled in",
                     subject={"connection_id": connection.id},

@@ -14,6 +14,7 @@ from core.access.policy import VenueAccess
 from core.clock import Clock
 from core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from core.notifications import outbox as notifications
+from core.notifications.kinds import NotificationKind, offers_for
 from providers.base import Connector, Diagnosis, Grant, StoredCredentials, Target
 from providers.errors import AuthExpired, ProviderError
 from storage.crypto import TokenCipher
@@ -150,7 +151,7 @@ async def save_target(
             session,
             clock,
             account_id=account_id,
-            kind="connection_metadata_updated",
+            kind=NotificationKind.connection_metadata_updated,
             severity=Severity.info,
             title=f"{label} {target.name} reconnected",
             subject={"connection_id": connection.id},
@@ -237,11 +238,12 @@ async def mark_needs_reconnect(
         session,
         clock,
         account_id=connection.account_id,
-        kind="connection_needs_reconnect",
+        kind=NotificationKind.connection_needs_reconnect,
         severity=Severity.error,
         title=f"Reconnect {label} {connection.display_name}",
         subject={"connection_id": connection.id},
         payload={"reason": reason, "remedy": remedy or "Reconnect it from CheersAI (Connections → Reconnect)."},
+        actions=offers_for(NotificationKind.connection_needs_reconnect, connection_id=connection.id),
         dedup_key=f"connection_needs_reconnect:{connection.id}",
     )
     await session.flush()

@@ -18,6 +18,7 @@ from core.clock import Clock
 from core.connections.lifecycle import erase_secrets
 from core.errors import Invalid, NotFound
 from core.notifications import outbox as notifications
+from core.notifications.kinds import NotificationKind, offers_for
 from storage.crypto import TokenCipher
 from storage.models import Channel, ConnectionStatus, MetaDataRequest, Severity
 from storage.queries import connections as connections_q
@@ -79,7 +80,7 @@ async def handle(
                 session,
                 clock,
                 account_id=connection.account_id,
-                kind="connection_revoked",
+                kind=NotificationKind.connection_revoked,
                 severity=Severity.error,
                 title=f"{connection.display_name} was disconnected on Facebook's side",
                 subject={"connection_id": connection.id},
@@ -87,6 +88,7 @@ async def handle(
                     "reason": connection.status_reason,
                     "remedy": "Reconnect it from CheersAI if this was a mistake.",
                 },
+                actions=offers_for(NotificationKind.connection_revoked, connection_id=connection.id),
                 dedup_key=f"connection_revoked:{connection.id}",
             )
             await audit.record(

@@ -27,6 +27,7 @@ from core.media.errors import MediaRejected, MediaTransient, VideoToolsMissing
 from core.media.imaging.derive import derive_in_pool, probe_image
 from core.media.video.transcode import transcode
 from core.notifications import outbox as notifications
+from core.notifications.kinds import NotificationKind
 from core.runtime import Runtime
 from storage.blobs import MIB, BlobNotFound, BlobStore, BlobStoreUnavailable
 from storage.models import MediaAsset, MediaDerivative, MediaKind, MediaStatus, Severity
@@ -283,7 +284,7 @@ async def _stop(
         session,
         clock,
         account_id=asset.account_id,
-        kind="derivative_skipped" if skipped else "derivative_failed",
+        kind=NotificationKind.derivative_skipped if skipped else NotificationKind.derivative_failed,
         severity=Severity.warning if skipped else Severity.error,
         title=f"{'Using the original of' if skipped else 'Could not prepare'} {asset.filename}",
         subject={"media_asset_id": asset.id},

@@ -6,7 +6,7 @@ import base64
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.access.policy import VenueAccess
 from core.clock import Clock
 from core.errors import Invalid
+from core.notifications.actions import Offer
+from core.notifications.kinds import KINDS, NotificationKind, parse_kinds
 from storage.db import Database
 from storage.models import Notification, Severity
 from storage.queries import notifications as notifications_q
@@ -31,15 +33,20 @@ async def notify(
     clock: Clock,
     *,
     account_id: int,
-    kind: str,
+    kind: NotificationKind,
     severity: Severity,
     title: str,
     subject: dict[str, Any] | None = None,
     payload: dict[str, Any] | None = None,
+    actions: Sequence[Offer] = (),
     dedup_key: str | None = None,
     dedup_window: timedelta = DEFAULT_DEDUP_WINDOW,
 ) -> Notification | None:
-    """Record a notification in the caller's transaction; None when its key is inside its window."""
+    """Record a notification in the caller's transaction; None when its key is inside its window.
+
+    `actions` are stored as `payload["actions"]`; each must be one the kind offers (core.notifications.kinds).
+    """
+    payload = _with_actions(kind, payload or {}, actions)
     now = clock.now()
     if dedup_key is not None and not await notifications_q.claim_dedup_window(
         session, account_id=account_id, dedup_key=dedup_key, now=now, until=now + dedup_window
@@ -48,14 +55,28 @@ async def notify(
     return await notifications_q.add_notification(
         session,
         account_id=account_id,
-        kind=kind,
+        kind=kind.value,
         severity=severity,
         title=title,
         subject=subject or {},
-        payload=payload or {},
+        payload=payload,
         dedup_key=dedup_key,
         created_at=now,
     )
+
+
+def _with_actions(kind: NotificationKind, payload: dict[str, Any], actions: Sequence[Offer]) -> dict[str, Any]:
+    # A typo'd kind or an offer the table does not list would reach every chat as a dead button.
+    if not isinstance(kind, NotificationKind):
+        raise TypeError(f"kind must be a NotificationKind, got {kind!r}")
+    stray = [o.action.value for o in actions if o.action not in KINDS[kind].offers]
+    if stray:
+        raise ValueError(f"{kind} does not offer {', '.join(stray)} (core.notifications.kinds.KINDS)")
+    if not actions:
+        return payload
+    if "actions" in payload:
+        raise ValueError("pass offers as actions=, not inside the payload")
+    return {**payload, "actions": [o.to_payload() for o in actions]}
 
 
 def encode_cursor(notification_id: int) -> str:
@@ -111,7 +132,7 @@ async def feed(
         access.account_id,
         before_id=decode_cursor(cursor) if cursor else None,
         limit=limit + 1,
-        kinds=kinds,
+        kinds=parse_kinds(kinds),
         since=check_since(since),
         unread_for=user_id if unread_only and user_id is not None else None,
     )
@@ -132,7 +153,16 @@ async def mark_read(session: AsyncSession, clock: Clock, access: VenueAccess, *,
     )
 
 
-def to_record(n: Notification) -> dict[str, Any]:
+PayloadView = Callable[[Notification], dict[str, Any]]
+
+
+def stored_payload(n: Notification) -> dict[str, Any]:
+    """The payload as recorded (front doors pass their own view, e.g. the API adds a link to each action)."""
+    return n.payload
+
+
+def to_record(n: Notification, payload_view: PayloadView = stored_payload) -> dict[str, Any]:
+    """One notification as an export record."""
     return {
         "id": n.id,
         "created_at": n.created_at.isoformat(),
@@ -140,7 +170,7 @@ def to_record(n: Notification) -> dict[str, Any]:
         "severity": n.severity.value,
         "title": n.title,
         "subject": n.subject,
-        "payload": n.payload,
+        "payload": payload_view(n),
         "dedup_key": n.dedup_key,
     }
 
@@ -152,11 +182,13 @@ async def export(
     fmt: str,
     kinds: Sequence[str] | None = None,
     since: datetime | None = None,
+    payload_view: PayloadView = stored_payload,
 ) -> AsyncIterator[str]:
     """Stream the venue's whole history as CSV or JSON lines, batch by batch (bounded memory)."""
     if fmt not in ("csv", "jsonl"):
         raise Invalid("format must be csv or jsonl", field="format")
     check_since(since)
+    wanted = parse_kinds(kinds)
     after = 0
     if fmt == "csv":
         yield _csv_line(EXPORT_FIELDS)
@@ -164,12 +196,12 @@ async def export(
         # A short session per batch: a slow download never holds a transaction open.
         async with db.session() as session:
             batch = await notifications_q.export_batch(
-                session, access.account_id, after_id=after, limit=EXPORT_BATCH, kinds=kinds, since=since
+                session, access.account_id, after_id=after, limit=EXPORT_BATCH, kinds=wanted, since=since
             )
         if not batch:
             return
         for n in batch:
-            record = to_record(n)
+            record = to_record(n, payload_view)
             if fmt == "jsonl":
                 yield json.dumps(record, separators=(",", ":")) + "\n"
             else:

@@ -22,6 +22,7 @@ from core.publishing.outcomes import lease_lost, missed_before_sending
 from core.publishing.settle import apply_settle
 from core.runtime import Runtime
 from storage.models import AttemptOutcome, Connection, DeliveryStatus, Post
+from storage.queries import claims as claims_q
 from storage.queries import deliveries as deliveries_q
 
 log = structlog.get_logger(__name__)
@@ -55,7 +56,7 @@ async def sweep(runtime: Runtime, result: TickResult) -> None:
     async with runtime.uow() as uow:
         session = uow.session
         now = await clock_now(runtime, session)
-        for target in await deliveries_q.expired_leases(session, now=now, limit=SWEEP_BATCH):
+        for target in await claims_q.expired_leases(session, now=now, limit=SWEEP_BATCH):
             connection = await session.get(Connection, target.connection_id)
             post = await session.get(Post, target.post_id)
             assert connection is not None and post is not None
@@ -75,7 +76,7 @@ async def sweep(runtime: Runtime, result: TickResult) -> None:
             await apply_settle(runtime, session, target, post, connection, lease_lost(label_for(connection)))
             result.in_doubt += 1
             log.warning("delivery_in_doubt", target_id=target.id, post_id=post.id, connection_id=connection.id)
-        for target in await deliveries_q.past_cutoff(session, now=now, limit=SWEEP_BATCH):
+        for target in await claims_q.past_cutoff(session, now=now, limit=SWEEP_BATCH):
             connection = await session.get(Connection, target.connection_id)
             post = await session.get(Post, target.post_id)
             assert connection is not None and post is not None
@@ -83,7 +84,7 @@ async def sweep(runtime: Runtime, result: TickResult) -> None:
             await apply_settle(runtime, session, target, post, connection, settle)
             result.missed += 1
             log.warning("delivery_missed", target_id=target.id, post_id=post.id, connection_id=connection.id)
-        for target in await deliveries_q.reconnected_waiting(session, limit=SWEEP_BATCH):
+        for target in await claims_q.reconnected_waiting(session, limit=SWEEP_BATCH):
             target.status = DeliveryStatus.processing if target.stage else DeliveryStatus.scheduled
             target.due_at = now
             target.note = "Reconnected; going out now."
@@ -96,7 +97,7 @@ async def claim(runtime: Runtime, result: TickResult) -> None:
     s = runtime.settings
     async with runtime.uow() as uow:
         now = await clock_now(runtime, uow.session)
-        result.claimed = await deliveries_q.claim_due(
+        result.claimed = await claims_q.claim_due(
             uow.session,
             now=now,
             lease_until=now + timedelta(seconds=s.cheers_publish_lease_seconds),

@@ -25,6 +25,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from core.faults import fault_point
+from core.notifications.kinds import NotificationKind
 from core.publishing.clock import judged_now
 from core.publishing.labels import label_for
 from core.publishing.media import resolve_media
@@ -44,6 +45,7 @@ from storage.models import (
     PublishAttempt,
 )
 from storage.queries import deliveries as deliveries_q
+from storage.queries import pacing as pacing_q
 
 log = structlog.get_logger(__name__)
 
@@ -152,7 +154,7 @@ async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker
                 f"Not published: {label} was disconnected.",
                 error=f"{label} was disconnected from CheersAI.",
                 remedy="Connect it again, then press Retry — or remove this destination from the post.",
-                notify="publish_failed",
+                notify=NotificationKind.publish_failed,
             )
             await apply_settle(runtime, session, target, post, connection, settle)
             await uow.commit()
@@ -184,7 +186,7 @@ async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker
                 f"Not published on {label}: {media.broken}.",
                 error=media.broken,
                 remedy="Replace the photo or video in the post, then press Retry.",
-                notify="publish_failed",
+                notify=NotificationKind.publish_failed,
             )
             await apply_settle(runtime, session, target, post, connection, settle)
             await uow.commit()
@@ -227,7 +229,7 @@ async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker
         target.updated_at = now
         spacing = timedelta(seconds=runtime.settings.cheers_connection_min_interval_seconds)
         if spacing:
-            await deliveries_q.pace(session, connection.id, not_before=now + spacing, now=now, reason="spacing")
+            await pacing_q.pace(session, connection.id, not_before=now + spacing, now=now, reason="spacing")
         await session.flush()
         begun = _Begun(
             target_id=target.id,

@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from core.notifications.kinds import NotificationKind
 from providers.errors import (
     ApiDisabled,
     AuthExpired,
@@ -45,7 +46,7 @@ class Settle:
     count_retry: bool = False
     pace_until: datetime | None = None
     reconnect: bool = False  # flag the connection as needing a reconnect (one alert per connection)
-    notify: str | None = None  # publish_failed | publish_missed | publish_in_doubt
+    notify: NotificationKind | None = None  # publish_failed, publish_missed or publish_in_doubt
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def _failed(label: str, message: str, code: str | None, remedy: str | None, outc
         error=message,
         error_code=code,
         remedy=f"{remedy} {PACKAGE_REMEDY}" if remedy else PACKAGE_REMEDY,
-        notify="publish_failed",
+        notify=NotificationKind.publish_failed,
     )
 
 
@@ -199,7 +200,7 @@ def _missed(label: str, message: str, outcome: AttemptOutcome = AttemptOutcome.w
         f"Missed on {label}: {message}",
         error=message,
         remedy=f"Press Retry to send it now anyway, or edit the post. {PACKAGE_REMEDY}",
-        notify="publish_missed",
+        notify=NotificationKind.publish_missed,
     )
 
 
@@ -211,7 +212,7 @@ def _in_doubt(label: str, message: str, code: str | None) -> Settle:
         error=message,
         error_code=code,
         remedy=IN_DOUBT_REMEDY,
-        notify="publish_in_doubt",
+        notify=NotificationKind.publish_in_doubt,
     )
 
 

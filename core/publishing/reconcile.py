@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.connections import lifecycle as connections
 from core.notifications import outbox as notifications
+from core.notifications.kinds import NotificationKind, offers_for
 from core.publishing.clock import clock_now
 from core.publishing.engine import WORKER_ID
 from core.publishing.labels import excerpt, label_for
@@ -48,8 +49,10 @@ from storage.models import (
     PublishAttempt,
     Severity,
 )
+from storage.queries import claims as claims_q
 from storage.queries import deliveries as deliveries_q
 from storage.queries import media as media_q
+from storage.queries import pacing as pacing_q
 from storage.queries import posts as posts_q
 
 log = structlog.get_logger(__name__)
@@ -86,7 +89,7 @@ async def reconcile_in_doubt(
     lease = timedelta(seconds=runtime.settings.cheers_publish_lease_seconds)
     async with runtime.uow() as uow:
         now = await clock_now(runtime, uow.session)
-        claims = await deliveries_q.claim_in_doubt(uow.session, now=now, lease_until=now + lease, limit=limit)
+        claims = await claims_q.claim_in_doubt(uow.session, now=now, lease_until=now + lease, limit=limit)
         await uow.commit()
     counts: Counter[str] = Counter()
     for target_id, token in claims:
@@ -250,7 +253,7 @@ async def _cannot_look(
         return "auth_expired"
     if isinstance(exc, RateLimited):
         due = now + timedelta(seconds=exc.retry_after or CHECK_RETRY_BASE.total_seconds())
-        await deliveries_q.pace(session, connection.id, not_before=due, now=now, reason="rate_limited")
+        await pacing_q.pace(session, connection.id, not_before=due, now=now, reason="rate_limited")
         _wait(target, due, f"{label} asked us to slow down; checking again at {due:%H:%M:%S} UTC.")
         return "rate_limited"
     if not isinstance(exc, ProviderError):
@@ -283,29 +286,16 @@ async def _needs_attention(
     target.note = f"CheersAI cannot tell whether this went out on {label}: {reason.rstrip('.')}."
     target.last_error, target.error_code, target.remedy = reason, "reconcile_unsure", remedy
     target.updated_at = runtime.clock.now()
-    base = f"/api/targets/{target.id}"
     await notifications.notify(
         session,
         runtime.clock,
         account_id=post.account_id,
-        kind="publish_needs_attention",
+        kind=NotificationKind.publish_needs_attention,
         severity=Severity.error,
         title=f"Did this go out on {label}? {excerpt(post.text)}",
         subject={"post_id": post.id, "target_id": target.id, "connection_id": connection.id},
-        payload={
-            "reason": reason,
-            "remedy": remedy,
-            "decisions": [
-                {
-                    "action": "mark_published",
-                    "label": "It is there: mark as published",
-                    "url": f"{base}/mark-published",
-                },
-                {"action": "publish_again", "label": "It is not there: publish again", "url": f"{base}/publish-again"},
-            ],
-            "candidates": list(candidates),
-            "package": f"{base}/package",
-        },
+        payload={"reason": reason, "remedy": remedy, "candidates": list(candidates)},
+        actions=offers_for(NotificationKind.publish_needs_attention, target_id=target.id),
         dedup_key=f"publish_needs_attention:{target.id}:{target.attempts}",
     )
 

@@ -12,12 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.connections import lifecycle as connections
 from core.notifications import outbox as notifications
+from core.notifications.kinds import NotificationKind, offers_for
 from core.publishing.labels import excerpt, label_for
 from core.publishing.outcomes import Hold, Settle, held_by_rate_limit, held_by_usage
 from core.runtime import Runtime
 from providers.publishing import Published
 from storage.models import Connection, DeliveryStatus, Post, PostTarget, Severity
-from storage.queries import deliveries as deliveries_q
+from storage.queries import pacing as pacing_q
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +51,7 @@ async def mark_published(
             session,
             runtime.clock,
             account_id=post.account_id,
-            kind="publish_succeeded",
+            kind=NotificationKind.publish_succeeded,
             severity=Severity.info,
             title=f"Published on {label_for(connection)}: {excerpt(post.text)}",
             subject={"post_id": post.id, "target_id": target.id, "connection_id": connection.id},
@@ -78,16 +79,16 @@ async def apply_settle(
             session, runtime.clock, connection, settle.error or "access lost", remedy=settle.remedy
         )
     if settle.pace_until is not None:
-        await deliveries_q.pace(session, connection.id, not_before=settle.pace_until, now=now, reason="rate_limited")
+        await pacing_q.pace(session, connection.id, not_before=settle.pace_until, now=now, reason="rate_limited")
         # The connection's other waiting deliveries cannot be claimed until then either: say so on them.
         hold = held_by_rate_limit(label_for(connection), settle.pace_until)
         await hold_waiting(session, connection.id, hold, now, except_id=target.id)
     if settle.notify:
-        severity = Severity.warning if settle.notify == "publish_missed" else Severity.error
+        severity = Severity.warning if settle.notify is NotificationKind.publish_missed else Severity.error
         headline = {
-            "publish_failed": "Not published",
-            "publish_missed": "Missed",
-            "publish_in_doubt": "Check whether this went out",
+            NotificationKind.publish_failed: "Not published",
+            NotificationKind.publish_missed: "Missed",
+            NotificationKind.publish_in_doubt: "Check whether this went out",
         }.get(settle.notify, "Needs your attention")
         await notifications.notify(
             session,
@@ -97,12 +98,9 @@ async def apply_settle(
             severity=severity,
             title=f"{headline} on {label_for(connection)}: {excerpt(post.text)}",
             subject={"post_id": post.id, "target_id": target.id, "connection_id": connection.id},
-            payload={
-                "reason": settle.error,
-                "remedy": settle.remedy,
-                "package": f"/api/targets/{target.id}/package",
-            },
-            dedup_key=f"{settle.notify}:{target.id}:{target.attempts}",
+            payload={"reason": settle.error, "remedy": settle.remedy},
+            actions=offers_for(settle.notify, target_id=target.id),
+            dedup_key=f"{settle.notify.value}:{target.id}:{target.attempts}",
         )
     await session.flush()
 
@@ -131,7 +129,7 @@ async def pace_by_usage(session: AsyncSession, connection: Connection, usage: in
     if usage is None or usage < USAGE_SLOW:
         return
     wait = timedelta(minutes=5) if usage >= USAGE_STOP else timedelta(seconds=60)
-    await deliveries_q.pace(
+    await pacing_q.pace(
         session, connection.id, not_before=now + wait, now=now, usage_percent=usage, reason=f"usage {usage}%"
     )
     await hold_waiting(session, connection.id, held_by_usage(label_for(connection), usage, now + wait), now)
@@ -140,7 +138,7 @@ async def pace_by_usage(session: AsyncSession, connection: Connection, usage: in
 async def hold_waiting(
     session: AsyncSession, connection_id: int, hold: Hold, now: datetime, *, except_id: int | None = None
 ) -> None:
-    held = await deliveries_q.hold_behind_pace(
+    held = await pacing_q.hold_behind_pace(
         session,
         connection_id,
         until=hold.until,

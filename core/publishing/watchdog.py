@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from core.notifications import outbox as notifications
+from core.notifications.kinds import NotificationKind
 from core.runtime import Runtime
 from storage.models import Severity
 from storage.queries import deliveries as deliveries_q
@@ -21,7 +22,7 @@ from storage.queries import ops as ops_q
 
 log = structlog.get_logger(__name__)
 
-KIND = "queue_stalled"
+KIND = NotificationKind.queue_stalled
 DEDUP_WINDOW = timedelta(minutes=30)
 WORKER_COMPONENT = "worker"
 LATE_CHECKS = [
@@ -64,7 +65,7 @@ async def check(runtime: Runtime) -> dict[str, Any]:
                 title=title,
                 subject={"account_id": row["account_id"]},
                 payload=payload,
-                dedup_key=KIND,
+                dedup_key=KIND.value,
                 dedup_window=DEDUP_WINDOW,
             )
             notified += recorded is not None

@@ -1,17 +1,17 @@
-"""SQL for the delivery engine: claiming due deliveries with a lease, attempts, sweeps and pacing."""
+"""SQL for reading deliveries and their attempts: the engine's one-statement load, a post's deliveries, counts.
+
+Claims and sweeps are in storage.queries.claims, pacing in storage.queries.pacing.
+"""
 
 from __future__ import annotations
 
 import functools
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, case, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -38,83 +38,6 @@ async def database_now(session: AsyncSession) -> datetime:
         value = (await session.execute(text("SELECT now()"))).scalar_one()
         return value.astimezone(UTC) if isinstance(value, datetime) else datetime.now(UTC)
     return datetime.now(UTC)
-
-
-def new_lease_token() -> str:
-    return secrets.token_hex(16)
-
-
-async def claim_due(
-    session: AsyncSession,
-    *,
-    now: datetime,
-    lease_until: datetime,
-    limit: int,
-    max_in_flight: int,
-) -> list[tuple[int, str]]:
-    """Claim up to `limit` due deliveries, at most `max_in_flight` per connection and none of a paced
-    connection, each with its own lease token. Returns (target id, token) pairs.
-
-    PostgreSQL: candidates are locked `FOR UPDATE SKIP LOCKED`, so dispatchers in several processes never
-    wait for or take each other's rows. SQLite has a single writer; the compare-and-set UPDATE below makes
-    a second dispatcher's stale read claim nothing.
-    """
-    paced = select(ConnectionPacing.connection_id).where(ConnectionPacing.next_allowed_at > now)
-    candidates = (
-        select(PostTarget.id, PostTarget.connection_id)
-        .where(
-            PostTarget.status.in_(CLAIMABLE),
-            PostTarget.due_at <= now,
-            PostTarget.connection_id.not_in(paced),
-        )
-        .order_by(PostTarget.due_at, PostTarget.id)
-        .limit(limit * 4)
-    )
-    if is_postgres(session):
-        candidates = candidates.with_for_update(skip_locked=True, of=PostTarget)
-    rows = (await session.execute(candidates)).all()
-    if not rows:
-        return []
-    connection_ids = {r.connection_id for r in rows}
-    busy_rows = await session.execute(
-        select(PostTarget.connection_id, func.count())
-        .where(
-            PostTarget.connection_id.in_(connection_ids),
-            PostTarget.status == DeliveryStatus.claimed,
-            PostTarget.lease_expires_at > now,
-        )
-        .group_by(PostTarget.connection_id)
-    )
-    busy: dict[int, int] = {cid: int(n) for cid, n in busy_rows.all()}
-    chosen: list[tuple[int, str]] = []
-    for row in rows:
-        if len(chosen) >= limit:
-            break
-        if busy.get(row.connection_id, 0) >= max_in_flight:
-            continue
-        busy[row.connection_id] = busy.get(row.connection_id, 0) + 1
-        chosen.append((row.id, new_lease_token()))
-    lease = {"status": DeliveryStatus.claimed, "lease_expires_at": lease_until, "claimed_at": now, "updated_at": now}
-    if is_postgres(session):
-        # The rows are locked by this transaction: one UPDATE for the whole batch, not one round trip each.
-        if chosen:
-            table = cast(Table, PostTarget.__table__)
-            await session.execute(  # Core executemany (asyncpg pipelines it), not the ORM's bulk-by-key mode
-                update(table).where(table.c.id == bindparam("b_id")).values(lease_token=bindparam("b_token"), **lease),
-                [{"b_id": target_id, "b_token": token} for target_id, token in chosen],
-            )
-        return chosen
-    claimed: list[tuple[int, str]] = []
-    for target_id, token in chosen:
-        # SQLite: compare-and-set, so a second dispatcher's stale read claims nothing.
-        result = await session.execute(
-            update(PostTarget)
-            .where(PostTarget.id == target_id, PostTarget.status.in_(CLAIMABLE), PostTarget.due_at <= now)
-            .values(lease_token=token, **lease)
-        )
-        if result.rowcount:  # type: ignore[attr-defined]
-            claimed.append((target_id, token))
-    return claimed
 
 
 async def get_target(session: AsyncSession, target_id: int, *, lock: bool = False) -> PostTarget | None:
@@ -208,38 +131,6 @@ async def targets_of_post(session: AsyncSession, post_id: int, *, lock: bool = F
     return (await session.execute(query)).scalars().all()
 
 
-async def expired_leases(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[PostTarget]:
-    """Claimed deliveries whose lease ran out: their worker died, hung, or the hand-off was lost."""
-    query = (
-        select(PostTarget)
-        .where(PostTarget.status == DeliveryStatus.claimed, PostTarget.lease_expires_at < now)
-        .order_by(PostTarget.lease_expires_at)
-        .limit(limit)
-    )
-    if is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
-    return (await session.execute(query)).scalars().all()
-
-
-async def past_cutoff(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[PostTarget]:
-    """Deliveries not yet out whose freshness cutoff has passed (nothing visible exists for them)."""
-    waiting = (
-        DeliveryStatus.scheduled,
-        DeliveryStatus.retrying,
-        DeliveryStatus.needs_reconnect,
-        DeliveryStatus.processing,
-    )
-    query = (
-        select(PostTarget)
-        .where(PostTarget.status.in_(waiting), PostTarget.cutoff_at < now, PostTarget.committed.is_(False))
-        .order_by(PostTarget.cutoff_at)
-        .limit(limit)
-    )
-    if is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
-    return (await session.execute(query)).scalars().all()
-
-
 async def in_flight_attempt(session: AsyncSession, target_id: int) -> PublishAttempt | None:
     result = await session.execute(
         select(PublishAttempt)
@@ -250,14 +141,12 @@ async def in_flight_attempt(session: AsyncSession, target_id: int) -> PublishAtt
     return result.scalar_one_or_none()
 
 
-async def attempts_of(session: AsyncSession, account_id: int, target_ids: Sequence[int]) -> Sequence[PublishAttempt]:
-    """Every attempt at the venue's deliveries `target_ids`, by delivery then attempt number."""
+async def attempts_of(session: AsyncSession, target_ids: Sequence[int]) -> Sequence[PublishAttempt]:
     if not target_ids:
         return []
     result = await session.execute(
         select(PublishAttempt)
-        .join(PostTarget, PostTarget.id == PublishAttempt.target_id)
-        .where(PostTarget.account_id == account_id, PublishAttempt.target_id.in_(target_ids))
+        .where(PublishAttempt.target_id.in_(target_ids))
         .order_by(PublishAttempt.target_id, PublishAttempt.number)
     )
     return result.scalars().all()
@@ -270,52 +159,6 @@ async def waiting_on_connection(session: AsyncSession, connection_id: int) -> Se
         )
     )
     return result.scalars().all()
-
-
-async def pace(
-    session: AsyncSession,
-    connection_id: int,
-    *,
-    not_before: datetime,
-    now: datetime,
-    usage_percent: int | None = None,
-    reason: str | None = None,
-) -> None:
-    """Push the connection's next allowed call to at least `not_before` (never pulls it earlier).
-
-    One upsert, so two workers pacing the same connection for the first time never collide on the insert.
-    """
-    params = {
-        "p_connection_id": connection_id,
-        "p_next_allowed_at": not_before,
-        "p_usage_percent": usage_percent,
-        "p_reason": reason,
-        "p_updated_at": now,
-    }
-    await session.execute(_pace_statement(is_postgres(session)), params)
-
-
-@functools.cache
-def _pace_statement(postgres: bool) -> Any:
-    """The pacing upsert, built once per dialect (it runs with every delivery while spacing is on)."""
-    insert = (pg_insert if postgres else sqlite_insert)(ConnectionPacing).values(
-        connection_id=bindparam("p_connection_id"),
-        next_allowed_at=bindparam("p_next_allowed_at"),
-        usage_percent=bindparam("p_usage_percent"),
-        reason=bindparam("p_reason"),
-        updated_at=bindparam("p_updated_at"),
-    )
-    later = func.greatest if postgres else func.max  # SQLite's two-argument max() is a scalar function
-    pushed = insert.excluded.next_allowed_at > ConnectionPacing.next_allowed_at
-    return insert.on_conflict_do_update(
-        index_elements=[ConnectionPacing.connection_id],
-        set_={
-            "next_allowed_at": later(ConnectionPacing.next_allowed_at, insert.excluded.next_allowed_at),
-            "reason": case((pushed, insert.excluded.reason), else_=ConnectionPacing.reason),
-            "usage_percent": func.coalesce(insert.excluded.usage_percent, ConnectionPacing.usage_percent),
-            "updated_at": insert.excluded.updated_at,
-        },
-    )
 
 
 async def due_unclaimed(session: AsyncSession, *, due_before: datetime) -> list[dict[str, Any]]:
@@ -353,59 +196,6 @@ async def assets_in_scheduled_posts(session: AsyncSession, account_id: int, asse
     return [(pid, body) for pid, body, _ in result.all()]
 
 
-async def reconnected_waiting(session: AsyncSession, *, limit: int) -> Sequence[PostTarget]:
-    """Deliveries waiting for a reconnect whose connection works again."""
-    from storage.models import Connection, ConnectionStatus
-
-    working = select(Connection.id).where(Connection.status.in_((ConnectionStatus.active, ConnectionStatus.expiring)))
-    query = (
-        select(PostTarget)
-        .where(PostTarget.status == DeliveryStatus.needs_reconnect, PostTarget.connection_id.in_(working))
-        .order_by(PostTarget.id)
-        .limit(limit)
-    )
-    if is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
-    return (await session.execute(query)).scalars().all()
-
-
-# --- reconciliation of deliveries in doubt (core.publishing.reconcile) ---
-# An in-doubt delivery being checked keeps its status and carries a lease (lease_token, lease_expires_at) instead:
-# the sweep's expired_leases only looks at `claimed` rows, so the two never meet. `due_at` says when to check next.
-
-
-async def claim_in_doubt(
-    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
-) -> list[tuple[int, str]]:
-    """Up to `limit` in-doubt deliveries due for a check, oldest first, each under a fresh lease token.
-
-    A delivery is free when it has no lease or its lease ran out (the checker died). PostgreSQL locks the
-    candidates `FOR UPDATE SKIP LOCKED`; the compare-and-set UPDATE makes a stale read on SQLite claim nothing.
-    """
-    free = or_(
-        PostTarget.lease_token.is_(None), PostTarget.lease_expires_at.is_(None), PostTarget.lease_expires_at < now
-    )
-    candidates = (
-        select(PostTarget.id)
-        .where(PostTarget.status == DeliveryStatus.in_doubt, PostTarget.due_at <= now, free)
-        .order_by(PostTarget.due_at, PostTarget.id)
-        .limit(limit)
-    )
-    if is_postgres(session):
-        candidates = candidates.with_for_update(skip_locked=True)
-    claimed: list[tuple[int, str]] = []
-    for target_id in (await session.execute(candidates)).scalars().all():
-        token = new_lease_token()
-        result = await session.execute(
-            update(PostTarget)
-            .where(PostTarget.id == target_id, PostTarget.status == DeliveryStatus.in_doubt, free)
-            .values(lease_token=token, lease_expires_at=lease_until)
-        )
-        if result.rowcount:  # type: ignore[attr-defined]
-            claimed.append((target_id, token))
-    return claimed
-
-
 async def last_publish_attempt(session: AsyncSession, target_id: int, *, except_worker: str) -> PublishAttempt | None:
     """The latest attempt that called the provider to publish (not a reconciliation check, whose worker
     starts with `except_worker`)."""
@@ -416,46 +206,3 @@ async def last_publish_attempt(session: AsyncSession, target_id: int, *, except_
         .limit(1)
     )
     return result.scalar_one_or_none()
-
-
-# --- holding a paced connection's waiting deliveries (core.publishing.engine) ---
-
-
-async def hold_behind_pace(
-    session: AsyncSession,
-    connection_id: int,
-    *,
-    until: datetime,
-    now: datetime,
-    note: str,
-    note_past_cutoff: str | None = None,
-    except_id: int | None = None,
-) -> int:
-    """Move the connection's waiting deliveries due before `until` to `until`, saying why. Returns how many.
-
-    `claim_due` skips a paced connection silently, so without this its deliveries would keep a stale note
-    ("Instagram is preparing the post.") for the whole pause. One UPDATE; it never pulls a due time earlier.
-    Untouched: claimed deliveries (their worker settles them), `except_id` (the one being settled), and
-    uncommitted ones already past their cutoff (the sweep marks those missed). A delivery whose cutoff
-    comes before `until` gets `note_past_cutoff` when given: it will be missed, not sent after the pause.
-    """
-    conditions = [
-        PostTarget.connection_id == connection_id,
-        PostTarget.status.in_(CLAIMABLE),  # waiting for claim_due: scheduled, retrying, processing
-        PostTarget.due_at < until,
-        or_(PostTarget.committed.is_(True), PostTarget.cutoff_at >= now),
-    ]
-    if except_id is not None:
-        conditions.append(PostTarget.id != except_id)
-    note_value: Any = note
-    if note_past_cutoff is not None:
-        note_value = case(
-            (PostTarget.committed.is_(False) & (PostTarget.cutoff_at < until), note_past_cutoff), else_=note
-        )
-    result = await session.execute(
-        update(PostTarget)
-        .where(*conditions)
-        .values(due_at=until, note=note_value, updated_at=now)
-        .execution_options(synchronize_session="fetch")
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]

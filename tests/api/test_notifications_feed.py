@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from core.clock import FrozenClock
+from core.notifications.kinds import NotificationKind
 from core.notifications.outbox import EXPORT_FIELDS
 from core.runtime import Runtime
 from storage.models import Role, Severity
@@ -63,7 +64,12 @@ async def test_feed_lists_newest_first(runtime: Runtime, client: httpx.AsyncClie
     created = []
     for title in ("first", "second", "third"):
         n = await factories.record_notification(
-            runtime, venue, kind="post.published", severity=Severity.success, title=title, payload={"t": title}
+            runtime,
+            venue,
+            kind=NotificationKind.publish_succeeded,
+            severity=Severity.success,
+            title=title,
+            payload={"t": title},
         )
         assert n is not None
         created.append(n.id)
@@ -76,7 +82,7 @@ async def test_feed_lists_newest_first(runtime: Runtime, client: httpx.AsyncClie
     stamps = [i["created_at"] for i in body["items"]]
     assert stamps == sorted(stamps, reverse=True), f"created_at should descend: {stamps}"
     top = body["items"][0]
-    assert top["kind"] == "post.published" and top["severity"] == "success" and top["payload"] == {"t": "third"}
+    assert top["kind"] == "publish_succeeded" and top["severity"] == "success" and top["payload"] == {"t": "third"}
     assert top["read"] is False, "a notification nobody marked should be unread"
     assert body["next_cursor"] is None, "a feed that fits one page should have no next cursor"
 
@@ -175,19 +181,31 @@ async def test_limit_at_the_bounds_is_accepted(runtime: Runtime, client: httpx.A
 async def test_filter_by_kind(runtime: Runtime, client: httpx.AsyncClient) -> None:
     venue = await factories.venue(runtime)
     me = await factories.person(runtime, venue_id=venue)
-    failed = await factories.notifications_batch(runtime, venue, 3, kind="post.failed")
-    expiring = await factories.notifications_batch(runtime, venue, 2, kind="token.expiring")
-    await factories.notifications_batch(runtime, venue, 4, kind="digest")
+    failed = await factories.notifications_batch(runtime, venue, 3, kind=NotificationKind.publish_failed)
+    expiring = await factories.notifications_batch(runtime, venue, 2, kind=NotificationKind.connection_expiring)
+    await factories.notifications_batch(runtime, venue, 4, kind=NotificationKind.queue_stalled)
 
-    one = await get_page(client, me, kind="post.failed")
+    one = await get_page(client, me, kind="publish_failed")
     assert [i["id"] for i in one["items"]] == failed[::-1], "?kind= should list only that kind"
 
-    r = await client.get(FEED, params=[("kind", "post.failed"), ("kind", "token.expiring")], headers=me.headers)
+    r = await client.get(FEED, params=[("kind", "publish_failed"), ("kind", "connection_expiring")], headers=me.headers)
     assert r.status_code == 200, r.text
     both = [i["id"] for i in r.json()["items"]]
     assert both == sorted(failed + expiring, reverse=True), "a repeated ?kind= should list each of those kinds"
 
-    assert await get_page(client, me, kind="nothing.like.this") == {"items": [], "next_cursor": None}
+
+@pytest.mark.parametrize("path", [FEED, EXPORT], ids=["feed", "export"])
+async def test_unknown_kind_answers_400_naming_the_valid_kinds(
+    runtime: Runtime, client: httpx.AsyncClient, path: str
+) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    await factories.notifications_batch(runtime, venue, 2, kind=NotificationKind.publish_failed)
+    r = await client.get(path, params=[("kind", "publish_failed"), ("kind", "post.failed")], headers=me.headers)
+    body = assert_problem(r, 400)
+    assert "'post.failed'" in body["detail"], f"the problem should name the unknown kind: {body}"
+    missing = [k.value for k in NotificationKind if k.value not in body["detail"]]
+    assert not missing, f"the problem should list every valid kind, lacks {missing}: {body}"
 
 
 async def test_kind_filter_paginates(runtime: Runtime, client: httpx.AsyncClient) -> None:
@@ -195,9 +213,9 @@ async def test_kind_filter_paginates(runtime: Runtime, client: httpx.AsyncClient
     me = await factories.person(runtime, venue_id=venue)
     wanted = []
     for _ in range(5):
-        wanted += await factories.notifications_batch(runtime, venue, 1, kind="post.failed")
-        await factories.notifications_batch(runtime, venue, 2, kind="digest")
-    pages = await walk(client, me, kind="post.failed", limit=2)
+        wanted += await factories.notifications_batch(runtime, venue, 1, kind=NotificationKind.publish_failed)
+        await factories.notifications_batch(runtime, venue, 2, kind=NotificationKind.queue_stalled)
+    pages = await walk(client, me, kind="publish_failed", limit=2)
     assert [len(p) for p in pages] == [2, 2, 1] and flat(pages) == wanted[::-1], f"filtered paging broke: {pages}"
 
 
@@ -330,11 +348,11 @@ async def test_another_venues_notifications_are_never_listed(runtime: Runtime, c
     me = await factories.person(runtime, venue_id=mine)
     my_ids: list[int] = []
     for _ in range(4):
-        my_ids += await factories.notifications_batch(runtime, mine, 3, kind="post.failed")
-        await factories.notifications_batch(runtime, theirs, 3, kind="post.failed")
+        my_ids += await factories.notifications_batch(runtime, mine, 3, kind=NotificationKind.publish_failed)
+        await factories.notifications_batch(runtime, theirs, 3, kind=NotificationKind.publish_failed)
 
     assert flat(await walk(client, me, limit=5)) == my_ids[::-1], "the feed leaked or dropped notifications"
-    assert flat(await walk(client, me, kind="post.failed", unread="true")) == my_ids[::-1]
+    assert flat(await walk(client, me, kind="publish_failed", unread="true")) == my_ids[::-1]
 
     r = await client.get(FEED, params={"account": theirs}, headers=me.headers)
     assert_problem(r, 404)
@@ -368,7 +386,9 @@ async def test_feed_requires_authentication(runtime: Runtime, client: httpx.Asyn
 async def test_jsonl_export_streams_everything_oldest_first(runtime: Runtime, client: httpx.AsyncClient) -> None:
     venue = await factories.venue(runtime)
     me = await factories.person(runtime, venue_id=venue, role=Role.viewer)
-    created = await factories.notifications_batch(runtime, venue, 1200, kind="post.failed", severity=Severity.error)
+    created = await factories.notifications_batch(
+        runtime, venue, 1200, kind=NotificationKind.publish_failed, severity=Severity.error
+    )
 
     r = await client.get(EXPORT, params={"format": "jsonl"}, headers=me.headers)
 
@@ -380,7 +400,7 @@ async def test_jsonl_export_streams_everything_oldest_first(runtime: Runtime, cl
     records = [json.loads(line) for line in lines]
     assert [rec["id"] for rec in records] == created, "the export should be every notification, oldest first"
     assert list(records[0]) == EXPORT_FIELDS
-    assert records[7]["payload"] == {"i": 7} and records[7]["kind"] == "post.failed"
+    assert records[7]["payload"] == {"i": 7} and records[7]["kind"] == "publish_failed"
     assert records[7]["severity"] == "error" and records[7]["dedup_key"] is None
 
 
@@ -447,13 +467,13 @@ async def test_export_filters_by_kind_and_since(
 ) -> None:
     venue = await factories.venue(runtime)
     me = await factories.person(runtime, venue_id=venue)
-    await factories.notifications_batch(runtime, venue, 2, kind="post.failed")
+    await factories.notifications_batch(runtime, venue, 2, kind=NotificationKind.publish_failed)
     clock.advance(hours=1)
     cut = clock.now()
-    later_failed = await factories.notifications_batch(runtime, venue, 3, kind="post.failed")
-    await factories.notifications_batch(runtime, venue, 2, kind="digest")
+    later_failed = await factories.notifications_batch(runtime, venue, 3, kind=NotificationKind.publish_failed)
+    await factories.notifications_batch(runtime, venue, 2, kind=NotificationKind.queue_stalled)
 
-    r = await client.get(EXPORT, params={"kind": "post.failed", "since": cut.isoformat()}, headers=me.headers)
+    r = await client.get(EXPORT, params={"kind": "publish_failed", "since": cut.isoformat()}, headers=me.headers)
     assert r.status_code == 200, r.text
     assert [json.loads(line)["id"] for line in r.text.splitlines()] == later_failed
 

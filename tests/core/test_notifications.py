@@ -14,6 +14,7 @@ from core.access.audit import Actor
 from core.access.policy import VenueAccess
 from core.clock import FrozenClock
 from core.notifications import outbox as notifications
+from core.notifications.kinds import NotificationKind
 from core.ops import jobs
 from core.runtime import Runtime, build_runtime
 from storage.models import Channel, JobRun, Notification, NotificationRead, Role, Severity
@@ -36,7 +37,7 @@ async def notify_in_own_uow(runtime: Runtime, venue_id: int, *, commit: bool, de
             uow.session,
             runtime.clock,
             account_id=venue_id,
-            kind="post.failed",
+            kind=NotificationKind.publish_failed,
             severity=Severity.error,
             title="A post failed",
             dedup_key=dedup_key,
@@ -56,7 +57,7 @@ async def test_notify_records_in_callers_transaction(runtime: Runtime, clock: Fr
             uow.session,
             runtime.clock,
             account_id=venue,
-            kind="post.failed",
+            kind=NotificationKind.publish_failed,
             severity=Severity.error,
             title="Your Friday post failed",
             subject={"post_id": 7},
@@ -68,7 +69,7 @@ async def test_notify_records_in_callers_transaction(runtime: Runtime, clock: Fr
     rows = await stored(runtime, venue)
     assert len(rows) == 1, f"expected exactly one committed notification, found {len(rows)}"
     row = rows[0]
-    assert (row.kind, row.severity, row.title) == ("post.failed", Severity.error, "Your Friday post failed")
+    assert (row.kind, row.severity, row.title) == ("publish_failed", Severity.error, "Your Friday post failed")
     assert row.subject == {"post_id": 7} and row.payload == {"reason": "token expired"}
     assert row.created_at == clock.now(), "created_at should come from the injected clock"
     assert row.dedup_key is None
@@ -93,7 +94,12 @@ async def test_notification_is_rolled_back_with_the_callers_failed_transaction(r
     with pytest.raises(RuntimeError, match="use-case failed"):
         async with runtime.uow() as uow:
             await notifications.notify(
-                uow.session, runtime.clock, account_id=venue, kind="x", severity=Severity.info, title="x"
+                uow.session,
+                runtime.clock,
+                account_id=venue,
+                kind=NotificationKind.publish_succeeded,
+                severity=Severity.info,
+                title="x",
             )
             raise RuntimeError("use-case failed after notifying")
     assert await stored(runtime) == [], "a notification must vanish with the transaction that failed"
@@ -103,7 +109,12 @@ async def test_explicit_rollback_discards_the_notification(runtime: Runtime) -> 
     venue = await factories.venue(runtime)
     async with runtime.uow() as uow:
         await notifications.notify(
-            uow.session, runtime.clock, account_id=venue, kind="x", severity=Severity.info, title="x"
+            uow.session,
+            runtime.clock,
+            account_id=venue,
+            kind=NotificationKind.publish_succeeded,
+            severity=Severity.info,
+            title="x",
         )
         await uow.rollback()
     assert await stored(runtime) == [], "rolling back the unit of work must discard the notification"
@@ -136,7 +147,13 @@ async def test_same_dedup_key_twice_in_one_transaction_records_once(runtime: Run
     async with runtime.uow() as uow:
         results = [
             await notifications.notify(
-                uow.session, runtime.clock, account_id=venue, kind="x", severity=Severity.info, title="x", dedup_key="k"
+                uow.session,
+                runtime.clock,
+                account_id=venue,
+                kind=NotificationKind.publish_succeeded,
+                severity=Severity.info,
+                title="x",
+                dedup_key="k",
             )
             for _ in range(2)
         ]
@@ -154,7 +171,13 @@ async def test_concurrent_notifies_with_the_same_key_record_once(runtime: Runtim
             if not hold:
                 await first_claimed.wait()
             recorded = await notifications.notify(
-                uow.session, runtime.clock, account_id=venue, kind="x", severity=Severity.info, title="x", dedup_key="k"
+                uow.session,
+                runtime.clock,
+                account_id=venue,
+                kind=NotificationKind.publish_succeeded,
+                severity=Severity.info,
+                title="x",
+                dedup_key="k",
             )
             if hold:
                 first_claimed.set()

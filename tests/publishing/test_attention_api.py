@@ -9,7 +9,7 @@ import httpx
 
 from core.runtime import Runtime
 from storage.models import Connection, DeliveryStatus, Provider, Role
-from storage.queries import deliveries as deliveries_q
+from storage.queries import claims as claims_q
 from tests import factories
 from tests.connections.browser import ConsentBrowser
 from tests.connections.conftest import Twins
@@ -90,7 +90,7 @@ async def test_decisions_are_refused_in_plain_words_where_they_do_not_apply(
         assert r.status_code == 404, f"{action} on another venue's delivery: {r.status_code} {r.text}"
     async with runtime.uow() as uow:  # a reconciliation check holds it right now
         now = runtime.clock.now()
-        assert await deliveries_q.claim_in_doubt(uow.session, now=now, lease_until=now + timedelta(minutes=3), limit=5)
+        assert await claims_q.claim_in_doubt(uow.session, now=now, lease_until=now + timedelta(minutes=3), limit=5)
         await uow.commit()
     busy = await client.post(f"/api/targets/{target_id}/publish-again", headers=editor.headers)
     assert busy.status_code == 409 and "checking" in busy.json()["detail"], busy.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.clock import FrozenClock
+from core.notifications.actions import Action, Offer
 from core.runtime import Runtime
 from providers.errors import Transient
 from storage.models import AttemptOutcome, DeliveryStatus
@@ -78,4 +79,5 @@ async def test_retries_are_bounded_and_the_last_failure_alerts_with_the_manual_p
     assert target.status is DeliveryStatus.failed, f"after {limit + 1} passing failures: {target.status} {target.note}"
     assert "gave up after" in (target.last_error or "")
     [alert] = await notifications_of(runtime, venue.id, "publish_failed")
-    assert alert.payload["package"] == f"/api/targets/{target.id}/package"
+    offered = [(o.action, o.target_id) for o in map(Offer.from_payload, alert.payload["actions"])]
+    assert offered == [(Action.retry, target.id), (Action.manual_package, target.id)], alert.payload

@@ -215,3 +215,16 @@ async def test_cancelled_delivery_has_no_package(client: httpx.AsyncClient, runt
     assert r.status_code == 409, r.text
     assert "cancelled" in r.json()["detail"]
     assert (await download(client, earlier)).status_code == 409, "a link issued before the cancel still worked"
+
+
+async def test_the_failure_alert_in_the_feed_links_to_this_package(client: httpx.AsyncClient, failed: Failed) -> None:
+    r = await client.get("/api/notifications", params={"kind": "publish_failed"}, headers=failed.headers)
+    assert r.status_code == 200, r.text
+    [alert] = r.json()["items"]
+    offers = {a["action"]: a for a in alert["payload"]["actions"]}
+    assert set(offers) == {"retry", "manual_package"}, f"a failure should offer a retry and the package: {alert}"
+    package = offers["manual_package"]
+    assert (package["method"], package["target_id"]) == ("GET", failed.target_id), package
+    r = await client.get(package["url"], headers=failed.viewer.headers)
+    assert r.status_code == 200, f"the feed's package link did not work: {r.status_code} {r.text}"
+    assert r.json()["filename"] == f"cheers-post-{failed.post_id}-instagram.zip", r.json()

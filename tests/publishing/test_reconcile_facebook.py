@@ -104,8 +104,9 @@ async def test_two_identical_posts_in_the_window_need_a_person_with_both_decisio
     assert target.status is DeliveryStatus.needs_attention, f"guessed between two posts: {explain(target)}"
     assert target.remedy and "Mark as published" in target.remedy and "Publish again" in target.remedy
     [alert] = await notifications_of(runtime, venue_id, "publish_needs_attention")
-    actions = [d["action"] for d in alert.payload["decisions"]]
-    assert actions == ["mark_published", "publish_again"], alert.payload
+    offered = [(a["action"], a["target_id"]) for a in alert.payload["actions"]]
+    decisions = [("mark_published", target.id), ("publish_again", target.id), ("manual_package", target.id)]
+    assert offered == decisions, f"both decisions (and the package) should be offered on this delivery: {alert.payload}"
     assert len(alert.payload["candidates"]) == 2, alert.payload
     await reconcile(runtime)
     assert len(await twins.meta.visible_posts(page.page_id)) == 2, "CheersAI posted a third copy"
