@@ -141,12 +141,14 @@ async def in_flight_attempt(session: AsyncSession, target_id: int) -> PublishAtt
     return result.scalar_one_or_none()
 
 
-async def attempts_of(session: AsyncSession, target_ids: Sequence[int]) -> Sequence[PublishAttempt]:
+async def attempts_of(session: AsyncSession, account_id: int, target_ids: Sequence[int]) -> Sequence[PublishAttempt]:
+    """Every attempt at the venue's deliveries `target_ids`, by delivery then attempt number."""
     if not target_ids:
         return []
     result = await session.execute(
         select(PublishAttempt)
-        .where(PublishAttempt.target_id.in_(target_ids))
+        .join(PostTarget, PostTarget.id == PublishAttempt.target_id)
+        .where(PostTarget.account_id == account_id, PublishAttempt.target_id.in_(target_ids))
         .order_by(PublishAttempt.target_id, PublishAttempt.number)
     )
     return result.scalars().all()
