@@ -182,12 +182,8 @@ async def cancel_post(runtime: Runtime, session: AsyncSession, access: VenueAcce
     return Saved(post, targets, message)
 
 
-async def get_post(session: AsyncSession, access: VenueAccess, post_id: int) -> tuple[Post, list[PostTarget]]:
-    post = await _post(session, access, post_id)
-    return post, list(await deliveries_q.targets_of_post(session, post.id))
-
-
 async def account_timezone(session: AsyncSession, account_id: int) -> str:
+    """The venue's IANA timezone name, or NotFound."""
     return await _timezone(session, account_id)
 
 
