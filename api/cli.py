@@ -13,16 +13,10 @@ import sys
 import click
 
 from api import cli_accounts, cli_connections, cli_ops, cli_posts
-from api.cli_support import emit, explain, run
-from core.access.policy import OPERATOR
+from api.cli_support import emit, explain
 from core.errors import DomainError
 from core.settings import Settings, UnsafeSettings
 from storage.crypto import SecretKeyError
-
-# What `api.cli_posts` imports from here when it registers (the other modules use `api.cli_support`).
-CLI_ACTOR = OPERATOR
-_run = run
-_emit = emit
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
