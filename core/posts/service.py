@@ -15,6 +15,7 @@ from core.connections.lifecycle import PROVIDER_LABEL
 from core.errors import Conflict, Invalid, NotFound
 from core.posts.rules import DraftMedia, DraftTarget, RuleLimits, check_all
 from core.posts.times import format_local, resolve_when
+from core.publishing import transitions
 from core.publishing.labels import excerpt
 from core.publishing.request import google_options
 from core.runtime import Runtime
@@ -169,9 +170,7 @@ async def cancel_post(runtime: Runtime, session: AsyncSession, access: VenueAcce
     live = [t for t in targets if t.status is DeliveryStatus.published]
     for target in targets:
         if target.status in (*EDITABLE, DeliveryStatus.processing):
-            target.status = DeliveryStatus.cancelled
-            target.note = "Cancelled."
-            target.updated_at = now
+            transitions.cancel(target, now)
     post.cancelled_at = post.cancelled_at or now
     await session.flush()
     await access.record(session, runtime.clock, "post_cancelled", subject_type="post", subject_id=post.id)
@@ -277,12 +276,11 @@ async def _refuse_if_busy(
 
 
 def _new_target(post: Post, connection: Connection, now: datetime) -> PostTarget:
-    return PostTarget(
+    target = PostTarget(
         post_id=post.id,
         account_id=post.account_id,
         connection_id=connection.id,
         provider=connection.provider,
-        status=DeliveryStatus.scheduled,
         due_at=post.scheduled_at,
         cutoff_at=post.cutoff_at,
         attempts=0,
@@ -293,19 +291,14 @@ def _new_target(post: Post, connection: Connection, now: datetime) -> PostTarget
         created_at=now,
         updated_at=now,
     )
+    transitions.start(target)
+    return target
 
 
 def _reschedule(target: PostTarget, post: Post, now: datetime) -> None:
     """After an edit the delivery starts over with the new content and time (nothing of it is live)."""
-    waiting = target.status is DeliveryStatus.needs_reconnect
-    target.status = DeliveryStatus.needs_reconnect if waiting else DeliveryStatus.scheduled
-    target.due_at = post.scheduled_at
-    target.cutoff_at = post.cutoff_at
-    target.stage, target.committed, target.retries = {}, False, 0
-    target.last_error = target.error_code = target.remedy = None
-    target.note = None
+    transitions.reschedule(target, due_at=post.scheduled_at, cutoff_at=post.cutoff_at, now=now)
     target.content_version = post.version
-    target.updated_at = now
 
 
 def _fold(value: str | None) -> Any:

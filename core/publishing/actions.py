@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.access.policy import VenueAccess
 from core.errors import Conflict, Invalid, NotFound
+from core.publishing import transitions
 from core.publishing.clock import clock_now
 from core.publishing.labels import label_for
 from core.runtime import Runtime
@@ -68,22 +69,9 @@ async def retry_target(
             remedy="wait a minute: it is then published, sent again, or left for you to decide",
         )
     now = runtime.clock.now()
-    previous = target.status
-    if previous is DeliveryStatus.missed or target.cutoff_at <= now:
-        # A person chose to send it late: the cutoff restarts from now.
-        target.cutoff_at = now + timedelta(minutes=post.freshness_minutes)
-    if previous in (DeliveryStatus.in_doubt, DeliveryStatus.needs_attention):
-        # "Publish again" is a person's decision that the first attempt did not go out.
-        target.stage, target.committed = {}, False
-    elif not target.committed:
-        target.stage = {}
     waits = connection.status in (ConnectionStatus.needs_reconnect, ConnectionStatus.revoked)
-    target.status = DeliveryStatus.needs_reconnect if waits else DeliveryStatus.scheduled
-    target.due_at = now
-    target.retries = 0
-    target.last_error = target.error_code = target.remedy = None
-    target.note = f"Retry requested ({previous.value} before)."
-    target.updated_at = now
+    freshness = timedelta(minutes=post.freshness_minutes)
+    previous = transitions.retry(target, now=now, freshness=freshness, waits=waits)
     await session.flush()
     await access.record(
         session, runtime.clock, audit_action, subject_type="post_target", subject_id=target.id,
@@ -123,16 +111,9 @@ async def mark_published(
             remedy="only a delivery in doubt, needing attention, failed or missed can be; if you posted it by hand, "
             "cancel the post so CheersAI does not send it as well",
         )
-    now = runtime.clock.now()
     previous = target.status
-    target.status = DeliveryStatus.published
-    target.permalink = permalink or target.permalink
-    target.published_at = target.published_at or now
-    target.committed = True
-    target.lease_token = target.lease_expires_at = None
-    target.last_error = target.error_code = target.remedy = None
-    target.note = f"Marked as published on {label} by a person ({previous.value.replace('_', ' ')} before)."
-    target.updated_at = now
+    note = f"Marked as published on {label} by a person ({previous.value.replace('_', ' ')} before)."
+    transitions.published(target, now=runtime.clock.now(), note=note, permalink=permalink)
     await session.flush()
     await access.record(
         session, runtime.clock, "delivery_marked_published", subject_type="post_target", subject_id=target.id,

@@ -15,13 +15,14 @@ from datetime import timedelta
 
 import structlog
 
+from core.publishing import transitions
 from core.publishing.clock import clock_now
 from core.publishing.engine import TASK_NAME
 from core.publishing.labels import label_for
 from core.publishing.outcomes import lease_lost, missed_before_sending
 from core.publishing.settle import apply_settle
 from core.runtime import Runtime
-from storage.models import AttemptOutcome, Connection, DeliveryStatus, Post
+from storage.models import AttemptOutcome, Connection, Post
 from storage.queries import claims as claims_q
 from storage.queries import deliveries as deliveries_q
 
@@ -63,10 +64,7 @@ async def sweep(runtime: Runtime, result: TickResult) -> None:
             attempt = await deliveries_q.in_flight_attempt(session, target.id)
             if attempt is None:
                 # Claimed but never started: the hand-off was lost or the worker died before the attempt.
-                target.status = DeliveryStatus.processing if target.stage else DeliveryStatus.scheduled
-                target.lease_token = target.lease_expires_at = None
-                target.due_at = now
-                target.note = "Picked up again: the worker that had it did not start."
+                transitions.requeue(target, now, "Picked up again: the worker that had it did not start.")
                 result.requeued += 1
                 log.warning("delivery_lease_expired_requeued", target_id=target.id, post_id=post.id)
                 continue
@@ -85,9 +83,7 @@ async def sweep(runtime: Runtime, result: TickResult) -> None:
             result.missed += 1
             log.warning("delivery_missed", target_id=target.id, post_id=post.id, connection_id=connection.id)
         for target in await claims_q.reconnected_waiting(session, limit=SWEEP_BATCH):
-            target.status = DeliveryStatus.processing if target.stage else DeliveryStatus.scheduled
-            target.due_at = now
-            target.note = "Reconnected; going out now."
+            transitions.resume(target, now, "Reconnected; going out now.")
             result.resumed += 1
         await uow.commit()
 
@@ -97,7 +93,7 @@ async def claim(runtime: Runtime, result: TickResult) -> None:
     s = runtime.settings
     async with runtime.uow() as uow:
         now = await clock_now(runtime, uow.session)
-        result.claimed = await claims_q.claim_due(
+        result.claimed = await transitions.claim_due(
             uow.session,
             now=now,
             lease_until=now + timedelta(seconds=s.cheers_publish_lease_seconds),

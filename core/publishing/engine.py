@@ -26,12 +26,14 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from core.faults import fault_point
 from core.notifications.kinds import NotificationKind
+from core.publishing import transitions
 from core.publishing.clock import judged_now
 from core.publishing.labels import label_for
 from core.publishing.media import resolve_media
 from core.publishing.outcomes import Settle, missed_before_sending, settle_error
 from core.publishing.request import fresh_credentials, google_options, payload_hash, surface_for
-from core.publishing.settle import apply_settle, mark_published, pace_by_usage, release, resting
+from core.publishing.settle import apply_settle, mark_published, pace_by_usage
+from core.publishing.steps import Step
 from core.runtime import Runtime
 from providers.base import StoredCredentials
 from providers.errors import AuthExpired
@@ -69,10 +71,10 @@ class _Begun:
     stage: dict[str, Any]
 
 
-async def run_delivery(runtime: Runtime, target_id: int, lease_token: str, *, worker: str = WORKER_ID) -> str:
+async def run_delivery(runtime: Runtime, target_id: int, lease_token: str, *, worker: str = WORKER_ID) -> Step:
     """Publish one claimed delivery (the `publish-delivery` task); safe to run twice with the same lease."""
     begun = await _begin(runtime, target_id, lease_token, worker)
-    if isinstance(begun, str):
+    if isinstance(begun, Step):
         log.info("delivery_skipped", target_id=target_id, reason=begun)
         return begun
     recorder = Recorder()
@@ -92,7 +94,7 @@ async def run_delivery(runtime: Runtime, target_id: int, lease_token: str, *, wo
 
 async def _finish_retrying(
     runtime: Runtime, begun: _Begun, recorder: Recorder, result: StepOutcome | BaseException
-) -> str:
+) -> Step:
     """`_finish`, retried while the database is unreachable (a restart, a killed backend): the provider's
     answer is only in this process's memory, and losing it would turn a known outcome into `in_doubt`.
     Bounded well inside the lease, after which the sweep flags the delivery anyway."""
@@ -113,7 +115,7 @@ def _db_retrying(runtime: Runtime, fraction: float) -> AsyncRetrying:
     )
 
 
-async def _begin(runtime: Runtime, target_id: int, lease_token: str, worker: str) -> _Begun | str:
+async def _begin(runtime: Runtime, target_id: int, lease_token: str, worker: str) -> _Begun | Step:
     """`_begin_once`, retried on a lost database connection. Safe: if a lost COMMIT had in fact landed, the
     retry finds its own attempt in flight and answers `already_running`; the sweep then flags it in doubt."""
     async for attempt in _db_retrying(runtime, 1 / 6):
@@ -122,22 +124,22 @@ async def _begin(runtime: Runtime, target_id: int, lease_token: str, worker: str
     raise AssertionError("unreachable: AsyncRetrying either returns or re-raises")
 
 
-async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker: str) -> _Begun | str:
+async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker: str) -> _Begun | Step:
     async with runtime.uow() as uow:
         session = uow.session
         loaded = await deliveries_q.load_delivery(session, target_id)
         if loaded is None:
-            return "gone"
+            return Step.gone
         now = judged_now(runtime, loaded.db_now)
         target, post, connection = loaded.target, loaded.post, loaded.connection
         if target.status is not DeliveryStatus.claimed or target.lease_token != lease_token:
-            return "not_ours"  # a duplicate hand-off, or the lease moved on
+            return Step.not_ours  # a duplicate hand-off, or the lease moved on
         if target.lease_expires_at is None or target.lease_expires_at <= now:
-            return "lease_expired"
+            return Step.lease_expired
         if loaded.in_flight:
             # The broker redelivered the hand-off while its first run is alive (a slow provider call ran past
             # the redelivery timeout): that run owns the call; a second one would publish twice.
-            return "already_running"
+            return Step.already_running
         await fault_point("after_claim")
         label = label_for(connection)
         log_ids = {"target_id": target.id, "post_id": post.id, "connection_id": connection.id}
@@ -146,7 +148,7 @@ async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker
                 runtime, session, target, post, connection, missed_before_sending(label, target.cutoff_at)
             )
             await uow.commit()
-            return "missed"
+            return Step.missed
         if connection.status is ConnectionStatus.disconnected:
             settle = Settle(
                 DeliveryStatus.failed,
@@ -158,16 +160,16 @@ async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker
             )
             await apply_settle(runtime, session, target, post, connection, settle)
             await uow.commit()
-            return "failed"
+            return Step.failed
         if connection.status in (ConnectionStatus.needs_reconnect, ConnectionStatus.revoked):
-            release(target, DeliveryStatus.needs_reconnect, now, f"Waiting for {label} to be reconnected.")
+            transitions.await_reconnect(target, now, f"Waiting for {label} to be reconnected.", now)
             await uow.commit()
-            return "needs_reconnect"
+            return Step.needs_reconnect
         pacing = loaded.pacing
         if pacing is not None and pacing.next_allowed_at > now:
-            release(target, resting(target), pacing.next_allowed_at, f"Pacing calls to {label}.")
+            transitions.put_back(target, pacing.next_allowed_at, f"Pacing calls to {label}.", now)
             await uow.commit()
-            return "paced"
+            return Step.paced
         surface = surface_for(post, target.provider)
         media = await resolve_media(
             session,
@@ -190,11 +192,11 @@ async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker
             )
             await apply_settle(runtime, session, target, post, connection, settle)
             await uow.commit()
-            return "failed"
+            return Step.failed
         if media.waiting:
-            release(target, resting(target), now + MEDIA_WAIT, f"Waiting: {media.waiting}.")
+            transitions.put_back(target, now + MEDIA_WAIT, f"Waiting: {media.waiting}.", now)
             await uow.commit()
-            return "waiting_for_media"
+            return Step.waiting_for_media
         try:
             credentials = await fresh_credentials(runtime, session, connection, now)
         except AuthExpired as exc:
@@ -203,7 +205,7 @@ async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker
                 settle_error(exc, **_settle_args(runtime, target, now, label, anything_sent=False)),
             )  # fmt: skip
             await uow.commit()
-            return "needs_reconnect"
+            return Step.needs_reconnect
         request = PublishRequest(
             delivery_id=target.id,
             text=post.captions.get(target.provider.value) or post.text,
@@ -249,13 +251,13 @@ async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker
         return begun
 
 
-async def _finish(runtime: Runtime, begun: _Begun, recorder: Recorder, result: StepOutcome | BaseException) -> str:
+async def _finish(runtime: Runtime, begun: _Begun, recorder: Recorder, result: StepOutcome | BaseException) -> Step:
     await fault_point("after_provider_answer")
     async with runtime.uow() as uow:
         session = uow.session
         loaded = await deliveries_q.load_delivery(session, begun.target_id, attempt_id=begun.attempt_id)
         if loaded is None or loaded.attempt is None:
-            return "gone"  # the venue was deleted mid-call
+            return Step.gone  # the venue was deleted mid-call
         now = judged_now(runtime, loaded.db_now)
         target, attempt, post, connection = loaded.target, loaded.attempt, loaded.post, loaded.connection
         ours = target.status is DeliveryStatus.claimed and target.lease_token == begun.lease_token
@@ -266,7 +268,7 @@ async def _finish(runtime: Runtime, begun: _Begun, recorder: Recorder, result: S
             attempt.outcome = AttemptOutcome.published
             # The provider's word beats our bookkeeping: even a delivery the sweep flagged in doubt is live.
             await mark_published(runtime, session, target, post, connection, result, now)
-            outcome = "published"
+            outcome = Step.published
         elif isinstance(result, Pending):
             attempt.outcome = AttemptOutcome.pending
             target.stage = dict(result.stage)
@@ -274,8 +276,9 @@ async def _finish(runtime: Runtime, begun: _Begun, recorder: Recorder, result: S
             target.external_id = result.external_id or target.external_id
             target.permalink = result.permalink or target.permalink
             if ours:
-                release(target, DeliveryStatus.processing, now + timedelta(seconds=result.check_after), result.note)
-            outcome = "pending"
+                due = now + timedelta(seconds=result.check_after)
+                transitions.processing(target, due, result.note, now)
+            outcome = Step.pending
         else:
             sent = bool(recorder.exchanges)
             settle = settle_error(result, **_settle_args(runtime, target, now, begun.label, anything_sent=sent))
@@ -284,7 +287,7 @@ async def _finish(runtime: Runtime, begun: _Begun, recorder: Recorder, result: S
             attempt.error_code = settle.error_code
             if ours:
                 await apply_settle(runtime, session, target, post, connection, settle)
-            outcome = settle.status.value
+            outcome = Step.settled_as(settle.status)
             log.warning(
                 "delivery_attempt_failed",
                 error=type(result).__name__,

@@ -26,12 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.connections import lifecycle as connections
 from core.notifications import outbox as notifications
 from core.notifications.kinds import NotificationKind, offers_for
+from core.publishing import transitions
 from core.publishing.clock import clock_now
 from core.publishing.engine import WORKER_ID
 from core.publishing.labels import excerpt, label_for
 from core.publishing.outcomes import backoff, missed_before_sending
 from core.publishing.request import fresh_credentials, payload_hash  # the one place that seals refreshes
 from core.publishing.settle import apply_settle, mark_published
+from core.publishing.steps import ReconcileStep
 from core.runtime import Runtime
 from providers.base import StoredCredentials
 from providers.errors import AuthExpired, PermissionMissing, ProviderError, RateLimited, Transient
@@ -94,19 +96,19 @@ async def reconcile_in_doubt(
     counts: Counter[str] = Counter()
     for target_id, token in claims:
         try:
-            counts[await reconcile_one(runtime, target_id, token, visibility_delay=visibility_delay)] += 1
+            counts[(await reconcile_one(runtime, target_id, token, visibility_delay=visibility_delay)).value] += 1
         except Exception:  # our bug on one delivery must not stop the others; its lease runs out
             log.exception("reconcile_failed", target_id=target_id)
-            counts["error"] += 1
+            counts[ReconcileStep.error.value] += 1
     return {"checked": len(claims), **counts}
 
 
 async def reconcile_one(
     runtime: Runtime, target_id: int, lease_token: str, *, visibility_delay: timedelta = DEFAULT_VISIBILITY_DELAY
-) -> str:
+) -> ReconcileStep:
     """Check one claimed in-doubt delivery: prepare (transaction), ask the provider, settle (transaction)."""
     check = await _prepare(runtime, target_id, lease_token, visibility_delay)
-    if isinstance(check, str):
+    if isinstance(check, ReconcileStep):
         return check
     recorder = Recorder()
     adapter = runtime.providers[check.provider]
@@ -121,15 +123,15 @@ async def reconcile_one(
     return await _settle(runtime, check, recorder, verdict)
 
 
-async def _prepare(runtime: Runtime, target_id: int, lease_token: str, delay: timedelta) -> _Check | str:
+async def _prepare(runtime: Runtime, target_id: int, lease_token: str, delay: timedelta) -> _Check | ReconcileStep:
     async with runtime.uow() as uow:
         session = uow.session
         now = await clock_now(runtime, session)
         target = await deliveries_q.get_target(session, target_id, lock=True)
         if target is None:
-            return "gone"
+            return ReconcileStep.gone
         if target.status is not DeliveryStatus.in_doubt or target.lease_token != lease_token:
-            return "superseded"  # a person decided, or a late answer settled it
+            return ReconcileStep.superseded  # a person decided, or a late answer settled it
         post = await session.get(Post, target.post_id)
         connection = await session.get(Connection, target.connection_id)
         assert post is not None and connection is not None  # foreign keys
@@ -137,18 +139,19 @@ async def _prepare(runtime: Runtime, target_id: int, lease_token: str, delay: ti
         if connection.status is ConnectionStatus.disconnected:
             await _needs_attention(runtime, session, target, post, connection, f"{label} was disconnected")
             await uow.commit()
-            return "unsure"
+            return ReconcileStep.unsure
         if connection.status in (ConnectionStatus.needs_reconnect, ConnectionStatus.revoked):
             # Never needs_reconnect: the reconnect sweep would resume it, which is a blind re-send.
-            _wait(target, now + RECONNECT_WAIT, f"Waiting for {label} to be reconnected to check whether it went out.")
+            note = f"Waiting for {label} to be reconnected to check whether it went out."
+            transitions.check_again(target, now + RECONNECT_WAIT, note)
             await uow.commit()
-            return "waiting_for_reconnect"
+            return ReconcileStep.waiting_for_reconnect
         try:
             credentials = await fresh_credentials(runtime, session, connection, now)
         except AuthExpired as exc:
             await _cannot_look(runtime, session, target, connection, exc, now)
             await uow.commit()
-            return "auth_expired"
+            return ReconcileStep.auth_expired
         lost = await deliveries_q.last_publish_attempt(session, target.id, except_worker=RECONCILER)
         lease = timedelta(seconds=runtime.settings.cheers_publish_lease_seconds)
         started = lost.started_at if lost else (target.first_started_at or target.updated_at)
@@ -163,7 +166,9 @@ async def _prepare(runtime: Runtime, target_id: int, lease_token: str, delay: ti
         return check
 
 
-async def _settle(runtime: Runtime, check: _Check, recorder: Recorder, verdict: Verdict | BaseException) -> str:
+async def _settle(
+    runtime: Runtime, check: _Check, recorder: Recorder, verdict: Verdict | BaseException
+) -> ReconcileStep:
     async with runtime.uow() as uow:
         session = uow.session
         now = await clock_now(runtime, session)
@@ -171,10 +176,10 @@ async def _settle(runtime: Runtime, check: _Check, recorder: Recorder, verdict: 
         post = await session.get(Post, check.post_id)
         connection = await session.get(Connection, check.connection_id)
         if target is None or post is None or connection is None:
-            return "gone"
+            return ReconcileStep.gone
         if target.status is not DeliveryStatus.in_doubt or target.lease_token != check.lease_token:
             log.info("reconcile_superseded", target_id=target.id, status=target.status.value)
-            return "superseded"
+            return ReconcileStep.superseded
         attempt = _record(target, check, recorder, verdict, now)
         session.add(attempt)
         label = check.label
@@ -183,23 +188,27 @@ async def _settle(runtime: Runtime, check: _Check, recorder: Recorder, verdict: 
             await mark_published(runtime, session, target, post, connection, published, now)
             target.note = f"Found on {label} after a lost answer; it is live."
             target.retries = 0
-            outcome = "found"
+            outcome = ReconcileStep.found
         elif isinstance(verdict, Absent):
             outcome = await _absent(runtime, session, target, post, connection, verdict, now)
         elif isinstance(verdict, Continue):
-            target.status, target.stage, target.due_at = DeliveryStatus.processing, dict(verdict.stage), now
-            target.committed = target.committed or verdict.committed
-            target.external_id = verdict.external_id or target.external_id
-            target.permalink = verdict.permalink or target.permalink
-            _clear(target, f"Checked {label} after a lost answer: {verdict.reason}; carrying on.")
-            outcome = "continue"
+            transitions.carry_on(
+                target,
+                now=now,
+                note=f"Checked {label} after a lost answer: {verdict.reason}; carrying on.",
+                stage=verdict.stage,
+                committed=verdict.committed,
+                external_id=verdict.external_id,
+                permalink=verdict.permalink,
+            )
+            outcome = ReconcileStep.carry_on
         elif isinstance(verdict, NotYet):
             due = now + timedelta(seconds=verdict.check_after)
-            _wait(target, due, f"{verdict.reason}; checking {label} again at {due:%H:%M:%S} UTC.")
-            outcome = "not_yet"
+            transitions.check_again(target, due, f"{verdict.reason}; checking {label} again at {due:%H:%M:%S} UTC.")
+            outcome = ReconcileStep.not_yet
         elif isinstance(verdict, Unsure):
             await _needs_attention(runtime, session, target, post, connection, verdict.reason, verdict.candidates)
-            outcome = "unsure"
+            outcome = ReconcileStep.unsure
         else:
             outcome = await _cannot_look(runtime, session, target, connection, verdict, now)
         target.updated_at = now
@@ -219,17 +228,16 @@ async def _absent(
     connection: Connection,
     verdict: Absent,
     now: datetime,
-) -> str:
+) -> ReconcileStep:
     """Nothing at the provider: send it again now, unless its freshness cutoff has passed (then missed)."""
     label = label_for(connection)
     target.stage, target.committed = {}, False
     if now > target.cutoff_at:
         await apply_settle(runtime, session, target, post, connection, missed_before_sending(label, target.cutoff_at))
         target.note = f"Not on {label} ({verdict.reason}), and its cutoff has passed, so it was not sent again."
-        return "absent_missed"
-    target.status, target.due_at = DeliveryStatus.scheduled, now
-    _clear(target, f"Not on {label} ({verdict.reason}): publishing it again now.")
-    return "absent"
+        return ReconcileStep.absent_missed
+    transitions.send_again(target, now, f"Not on {label} ({verdict.reason}): publishing it again now.")
+    return ReconcileStep.absent
 
 
 async def _cannot_look(
@@ -239,7 +247,7 @@ async def _cannot_look(
     connection: Connection,
     exc: BaseException,
     now: datetime,
-) -> str:
+) -> ReconcileStep:
     """The provider could not be asked: stay in doubt and look again later; a person decides in the end."""
     label = label_for(connection)
     message = (
@@ -249,13 +257,15 @@ async def _cannot_look(
         # The delivery stays in doubt (never needs_reconnect, whose sweep would re-send it); the connection is
         # flagged, so a person reconnects and the next check can look.
         await connections.mark_needs_reconnect(session, runtime.clock, connection, message, remedy=exc.remedy)
-        _wait(target, now + RECONNECT_WAIT, f"Cannot check {label} until it is reconnected ({message}).")
-        return "auth_expired"
+        transitions.check_again(
+            target, now + RECONNECT_WAIT, f"Cannot check {label} until it is reconnected ({message})."
+        )
+        return ReconcileStep.auth_expired
     if isinstance(exc, RateLimited):
         due = now + timedelta(seconds=exc.retry_after or CHECK_RETRY_BASE.total_seconds())
         await pacing_q.pace(session, connection.id, not_before=due, now=now, reason="rate_limited")
-        _wait(target, due, f"{label} asked us to slow down; checking again at {due:%H:%M:%S} UTC.")
-        return "rate_limited"
+        transitions.check_again(target, due, f"{label} asked us to slow down; checking again at {due:%H:%M:%S} UTC.")
+        return ReconcileStep.rate_limited
     if not isinstance(exc, ProviderError):
         log.error("reconcile_crashed", target_id=target.id, error=repr(exc))
     target.retries += 1
@@ -263,10 +273,10 @@ async def _cannot_look(
         post = await session.get(Post, target.post_id)
         assert post is not None
         await _needs_attention(runtime, session, target, post, connection, f"CheersAI could not check: {message}")
-        return "unsure"
+        return ReconcileStep.unsure
     due = now + backoff(target.retries - 1, CHECK_RETRY_BASE)
-    _wait(target, due, f"Could not check {label} ({message}); trying again at {due:%H:%M:%S} UTC.")
-    return "error"
+    transitions.check_again(target, due, f"Could not check {label} ({message}); trying again at {due:%H:%M:%S} UTC.")
+    return ReconcileStep.error
 
 
 async def _needs_attention(
@@ -281,11 +291,8 @@ async def _needs_attention(
     """A person decides: mark as published, or publish again; the notification offers both."""
     label = label_for(connection)
     remedy = ATTENTION_REMEDY.format(label=label)
-    target.status = DeliveryStatus.needs_attention
-    target.lease_token = target.lease_expires_at = None
-    target.note = f"CheersAI cannot tell whether this went out on {label}: {reason.rstrip('.')}."
-    target.last_error, target.error_code, target.remedy = reason, "reconcile_unsure", remedy
-    target.updated_at = runtime.clock.now()
+    note = f"CheersAI cannot tell whether this went out on {label}: {reason.rstrip('.')}."
+    transitions.needs_attention(target, now=runtime.clock.now(), note=note, reason=reason, remedy=remedy)
     await notifications.notify(
         session,
         runtime.clock,
@@ -337,18 +344,6 @@ def _record(
         error=error,
         error_code=f"reconcile_{kind}"[:64],
     )
-
-
-def _wait(target: PostTarget, due: datetime, note: str) -> None:
-    """Stay in doubt, checked again at `due`; the lease is given back."""
-    target.due_at, target.note = due, note
-    target.lease_token = target.lease_expires_at = None
-
-
-def _clear(target: PostTarget, note: str) -> None:
-    target.note, target.retries = note, 0
-    target.lease_token = target.lease_expires_at = None
-    target.last_error = target.error_code = target.remedy = None
 
 
 async def _request(session: AsyncSession, post: Post, target: PostTarget) -> PublishRequest:

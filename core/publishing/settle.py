@@ -1,6 +1,6 @@
-"""Writing a delivery's new state: published, a settled outcome (core.publishing.outcomes), or put back to wait.
-
-Also the holds that follow a pause: a paced connection's waiting deliveries are told why they wait.
+"""Applying a delivery's outcome: published, or settled (core.publishing.outcomes), with what follows it — the
+connection flagged or paced, the notification raised, and a paced connection's waiting deliveries told why they
+wait. The status itself is written by core.publishing.transitions.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.connections import lifecycle as connections
 from core.notifications import outbox as notifications
 from core.notifications.kinds import NotificationKind, offers_for
+from core.publishing import transitions
 from core.publishing.labels import excerpt, label_for
 from core.publishing.outcomes import Hold, Settle, held_by_rate_limit, held_by_usage
 from core.runtime import Runtime
 from providers.publishing import Published
-from storage.models import Connection, DeliveryStatus, Post, PostTarget, Severity
+from storage.models import Connection, Post, PostTarget, Severity
 from storage.queries import pacing as pacing_q
 
 log = structlog.get_logger(__name__)
@@ -36,17 +37,11 @@ async def mark_published(
     now: datetime,
 ) -> None:
     """Record a live delivery and its success in the feed."""
-    already = target.status is DeliveryStatus.published
-    target.status = DeliveryStatus.published
-    target.external_id = result.external_id
-    target.permalink = result.permalink or target.permalink
-    target.published_at = target.published_at or now
-    target.committed = True
-    target.lease_token = target.lease_expires_at = None
-    target.note = f"Live on {label_for(connection)}."
-    target.last_error = target.error_code = target.remedy = None
-    target.updated_at = now
-    if not already:
+    note = f"Live on {label_for(connection)}."
+    first = transitions.published(
+        target, now=now, note=note, permalink=result.permalink, external_id=result.external_id
+    )
+    if first:
         await notifications.notify(
             session,
             runtime.clock,
@@ -64,16 +59,7 @@ async def apply_settle(
 ) -> None:
     """Write a settled state onto the delivery, flag the connection, pace it, and raise the alert."""
     now = runtime.clock.now()
-    target.status = settle.status
-    target.note = settle.note
-    target.last_error = settle.error
-    target.error_code = settle.error_code
-    target.remedy = settle.remedy
-    target.lease_token = target.lease_expires_at = None
-    if settle.due_at is not None:
-        target.due_at = settle.due_at
-    target.retries = target.retries + 1 if settle.count_retry else target.retries
-    target.updated_at = now
+    transitions.settle(target, settle, now)
     if settle.reconnect:
         await connections.mark_needs_reconnect(
             session, runtime.clock, connection, settle.error or "access lost", remedy=settle.remedy
@@ -103,20 +89,6 @@ async def apply_settle(
             dedup_key=f"{settle.notify.value}:{target.id}:{target.attempts}",
         )
     await session.flush()
-
-
-def release(target: PostTarget, status: DeliveryStatus, due_at: datetime, note: str) -> None:
-    target.status = status
-    target.due_at = due_at
-    target.note = note
-    target.lease_token = target.lease_expires_at = None
-
-
-def resting(target: PostTarget) -> DeliveryStatus:
-    """Where a delivery waits when put back without an attempt: processing keeps its provider stage."""
-    if target.stage:
-        return DeliveryStatus.processing
-    return DeliveryStatus.retrying if target.retries else DeliveryStatus.scheduled
 
 
 async def pace_by_usage(session: AsyncSession, connection: Connection, usage: int | None, now: datetime) -> None:
