@@ -5,10 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import math
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.access.policy import VenueAccess
 from core.clock import Clock
 from core.connections.lifecycle import ConnectionChange, save_target
+from core.connections.pending import pack_pending, unpack_pending
 from core.errors import Invalid, NotFound
 from core.settings import Settings
 from providers.base import Connector, Grant, Target
@@ -245,7 +245,7 @@ async def complete(
     if not targets:
         state.outcome = {"status": "failed", "error": "no_targets"}
         return _outcome(state, status="failed", message="Nothing to connect: no place was granted.")
-    state.pending_ciphertext = cipher.encrypt(_pack(grant, targets))
+    state.pending_ciphertext = cipher.encrypt(pack_pending(grant, targets))
     state.pending_expires_at = clock.now() + PICK_TTL
     state.outcome = {"status": "choose"}
     choices = tuple(Choice(t.external_id, t.name, _public(t)) for t in targets)
@@ -301,7 +301,7 @@ async def pick(
         raise Invalid("this choice expired; connect again")
     if not external_ids:
         raise Invalid("choose at least one place to connect", field="external_ids")
-    grant, targets = _unpack(cipher.decrypt(state.pending_ciphertext))
+    grant, targets = unpack_pending(cipher.decrypt(state.pending_ciphertext))
     by_id = {t.external_id: t for t in targets}
     unknown = [e for e in external_ids if e not in by_id]
     if unknown:
@@ -327,7 +327,7 @@ async def pending_choices(
         or (state.pending_expires_at is not None and state.pending_expires_at <= clock.now())
     ):
         raise NotFound("there is no choice waiting for this connection attempt")
-    _, targets = _unpack(cipher.decrypt(state.pending_ciphertext))
+    _, targets = unpack_pending(cipher.decrypt(state.pending_ciphertext))
     return tuple(Choice(t.external_id, t.name, _public(t)) for t in targets)
 
 
@@ -341,55 +341,6 @@ def _public(target: Target) -> dict[str, Any]:
         }.items()
         if v
     }
-
-
-def _dt(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _pack(grant: Grant, targets: list[Target]) -> str:
-    def target_doc(t: Target) -> dict[str, Any]:
-        doc = asdict(t)
-        doc["provider"] = t.provider.value
-        doc["token_expires_at"] = _dt(t.token_expires_at)
-        return doc
-
-    grant_doc = asdict(grant)
-    grant_doc["expires_at"] = _dt(grant.expires_at)
-    grant_doc["data_access_expires_at"] = _dt(grant.data_access_expires_at)
-    return json.dumps({"grant": grant_doc, "targets": [target_doc(t) for t in targets]})
-
-
-def _unpack(blob: str) -> tuple[Grant, list[Target]]:
-    doc = json.loads(blob)
-
-    def when(value: str | None) -> datetime | None:
-        return datetime.fromisoformat(value) if value else None
-
-    g = doc["grant"]
-    grant = Grant(
-        access_token=g["access_token"],
-        refresh_token=g["refresh_token"],
-        expires_at=when(g["expires_at"]),
-        scopes=tuple(g["scopes"]),
-        data_access_expires_at=when(g["data_access_expires_at"]),
-        subject_id=g["subject_id"],
-    )
-    targets = [
-        Target(
-            provider=Provider(t["provider"]),
-            external_id=t["external_id"],
-            name=t["name"],
-            access_token=t["access_token"],
-            token_expires_at=when(t["token_expires_at"]),
-            page_id=t["page_id"],
-            ig_business_id=t["ig_business_id"],
-            location_name=t["location_name"],
-            details=t["details"],
-        )
-        for t in doc["targets"]
-    ]
-    return grant, targets
 
 
 async def cleanup_states(session: AsyncSession, clock: Clock) -> int:
