@@ -1,10 +1,7 @@
-"""GET /api/notifications (feed, filters, read marks) and GET /api/notifications/export (the whole history)."""
+"""GET /api/notifications: the feed, its pages and filters, read marks per person, venues kept apart."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from datetime import timedelta, timezone
 from typing import Any
 
@@ -13,49 +10,10 @@ import pytest
 
 from core.clock import FrozenClock
 from core.notifications.kinds import NotificationKind
-from core.notifications.outbox import EXPORT_FIELDS
 from core.runtime import Runtime
 from storage.models import Role, Severity
 from tests import factories
-
-FEED = "/api/notifications"
-EXPORT = "/api/notifications/export"
-PROBLEM_JSON = "application/problem+json"
-
-
-async def get_page(client: httpx.AsyncClient, who: factories.Person, **params: Any) -> dict[str, Any]:
-    r = await client.get(FEED, params=params, headers=who.headers)
-    assert r.status_code == 200, f"feed request {params} failed: {r.status_code} {r.text}"
-    body: dict[str, Any] = r.json()
-    return body
-
-
-async def walk(client: httpx.AsyncClient, who: factories.Person, **params: Any) -> list[list[int]]:
-    """Follow next_cursor from the first page to the end; the ids of each page."""
-    pages: list[list[int]] = []
-    cursor: str | None = None
-    while True:
-        body = await get_page(client, who, **params, **({"cursor": cursor} if cursor else {}))
-        pages.append([item["id"] for item in body["items"]])
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return pages
-        assert len(pages) < 1000, "pagination never ended"
-
-
-def flat(pages: list[list[int]]) -> list[int]:
-    return [i for page in pages for i in page]
-
-
-def assert_problem(r: httpx.Response, status: int) -> dict[str, Any]:
-    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
-    assert r.headers["content-type"].startswith(PROBLEM_JSON), f"expected problem+json, got {r.headers['content-type']}"
-    body: dict[str, Any] = r.json()
-    assert body["status"] == status and body["detail"], f"problem body incomplete: {body}"
-    return body
-
-
-# --- the feed -------------------------------------------------------------------------------------------------------
+from tests.api.notifications_support import EXPORT, FEED, assert_problem, flat, get_page, walk
 
 
 async def test_feed_lists_newest_first(runtime: Runtime, client: httpx.AsyncClient, clock: FrozenClock) -> None:
@@ -381,101 +339,3 @@ async def test_feed_requires_authentication(runtime: Runtime, client: httpx.Asyn
 
 
 # --- export ---------------------------------------------------------------------------------------------------------
-
-
-async def test_jsonl_export_streams_everything_oldest_first(runtime: Runtime, client: httpx.AsyncClient) -> None:
-    venue = await factories.venue(runtime)
-    me = await factories.person(runtime, venue_id=venue, role=Role.viewer)
-    created = await factories.notifications_batch(
-        runtime, venue, 1200, kind=NotificationKind.publish_failed, severity=Severity.error
-    )
-
-    r = await client.get(EXPORT, params={"format": "jsonl"}, headers=me.headers)
-
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("application/x-ndjson")
-    assert r.headers["content-disposition"] == f'attachment; filename="notifications-venue-{venue}.jsonl"'
-    lines = r.text.splitlines()
-    assert len(lines) == 1200, f"the export should hold all 1200 notifications, not {len(lines)} (a page?)"
-    records = [json.loads(line) for line in lines]
-    assert [rec["id"] for rec in records] == created, "the export should be every notification, oldest first"
-    assert list(records[0]) == EXPORT_FIELDS
-    assert records[7]["payload"] == {"i": 7} and records[7]["kind"] == "publish_failed"
-    assert records[7]["severity"] == "error" and records[7]["dedup_key"] is None
-
-
-async def test_csv_export_streams_everything_with_a_header(runtime: Runtime, client: httpx.AsyncClient) -> None:
-    venue = await factories.venue(runtime)
-    me = await factories.person(runtime, venue_id=venue)
-    created = await factories.notifications_batch(runtime, venue, 1200)
-
-    r = await client.get(EXPORT, params={"format": "csv"}, headers=me.headers)
-
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("text/csv")
-    assert r.headers["content-disposition"] == f'attachment; filename="notifications-venue-{venue}.csv"'
-    rows = list(csv.reader(io.StringIO(r.text)))
-    assert rows[0] == EXPORT_FIELDS, f"the first CSV row should be the header, got {rows[0]}"
-    data = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
-    assert len(data) == 1200, f"the CSV should hold all 1200 notifications, not {len(data)}"
-    assert [int(d["id"]) for d in data] == created, "the CSV should be every notification, oldest first"
-    assert json.loads(data[42]["payload"]) == {"i": 42} and json.loads(data[42]["subject"]) == {}
-    assert data[42]["dedup_key"] == "", "a missing dedup key should be an empty cell"
-
-
-async def test_export_defaults_to_jsonl(runtime: Runtime, client: httpx.AsyncClient) -> None:
-    venue = await factories.venue(runtime)
-    me = await factories.person(runtime, venue_id=venue)
-    await factories.notifications_batch(runtime, venue, 2)
-    r = await client.get(EXPORT, headers=me.headers)
-    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson"), r.headers
-    assert len(r.text.splitlines()) == 2
-
-
-async def test_export_of_an_empty_venue(runtime: Runtime, client: httpx.AsyncClient) -> None:
-    venue = await factories.venue(runtime)
-    me = await factories.person(runtime, venue_id=venue)
-    jsonl = await client.get(EXPORT, params={"format": "jsonl"}, headers=me.headers)
-    assert jsonl.status_code == 200 and jsonl.text == "", "an empty venue exports no lines"
-    csv_r = await client.get(EXPORT, params={"format": "csv"}, headers=me.headers)
-    assert list(csv.reader(io.StringIO(csv_r.text))) == [EXPORT_FIELDS], "an empty CSV export is just the header"
-
-
-@pytest.mark.parametrize("fmt", ["xml", "CSV", "json", ""])
-async def test_export_with_a_bad_format_answers_422(runtime: Runtime, client: httpx.AsyncClient, fmt: str) -> None:
-    venue = await factories.venue(runtime)
-    me = await factories.person(runtime, venue_id=venue)
-    body = assert_problem(await client.get(EXPORT, params={"format": fmt}, headers=me.headers), 422)
-    assert body.get("field") == "format" and "csv or jsonl" in body["detail"], body
-
-
-async def test_export_never_includes_another_venue(runtime: Runtime, client: httpx.AsyncClient) -> None:
-    mine = await factories.venue(runtime)
-    theirs = await factories.venue(runtime)
-    me = await factories.person(runtime, venue_id=mine)
-    my_ids: list[int] = []
-    for _ in range(3):
-        my_ids += await factories.notifications_batch(runtime, mine, 2)
-        await factories.notifications_batch(runtime, theirs, 2)
-    r = await client.get(EXPORT, headers=me.headers)
-    assert [json.loads(line)["id"] for line in r.text.splitlines()] == my_ids, "the export leaked another venue"
-    assert_problem(await client.get(EXPORT, params={"account": theirs}, headers=me.headers), 404)
-
-
-async def test_export_filters_by_kind_and_since(
-    runtime: Runtime, client: httpx.AsyncClient, clock: FrozenClock
-) -> None:
-    venue = await factories.venue(runtime)
-    me = await factories.person(runtime, venue_id=venue)
-    await factories.notifications_batch(runtime, venue, 2, kind=NotificationKind.publish_failed)
-    clock.advance(hours=1)
-    cut = clock.now()
-    later_failed = await factories.notifications_batch(runtime, venue, 3, kind=NotificationKind.publish_failed)
-    await factories.notifications_batch(runtime, venue, 2, kind=NotificationKind.queue_stalled)
-
-    r = await client.get(EXPORT, params={"kind": "publish_failed", "since": cut.isoformat()}, headers=me.headers)
-    assert r.status_code == 200, r.text
-    assert [json.loads(line)["id"] for line in r.text.splitlines()] == later_failed
-
-    naive = await client.get(EXPORT, params={"since": "2026-11-25T11:00:00"}, headers=me.headers)
-    assert_problem(naive, 422)
