@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import math
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,9 +41,15 @@ def redirect_uri(settings: Settings, provider: Provider) -> str:
 
 
 def safe_return_to(value: str | None) -> str | None:
-    """Only relative paths on our own site ("/planner"), never another origin."""
+    """Only relative paths on our own site ("/planner"), never another origin; refused otherwise."""
     if not value:
         return None
+    # Browsers drop tabs and newlines inside a URL and strip leading/trailing controls and spaces, so
+    # "/\t/evil.example" becomes "//evil.example": refuse every control or space instead of guessing.
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp") for ch in value):
+        raise Invalid("return_to must not contain spaces or control characters", field="return_to")
+    # A browser reads "\\" as "/", so any backslash could start a second slash; a colon before the query
+    # could be a scheme. "%2F" stays literal in a path, so "/%2F%2Fevil" is a harmless same-site path.
     if not value.startswith("/") or value.startswith("//") or "\\" in value or ":" in value.split("?")[0]:
         raise Invalid("return_to must be a path on this site, like /planner", field="return_to")
     return value[:500]
