@@ -162,10 +162,12 @@ async def update_post(
 
 
 async def cancel_post(runtime: Runtime, session: AsyncSession, access: VenueAccess, post_id: int) -> Saved:
-    """Cancel every delivery not yet out; live ones stay live (the answer says where)."""
+    """Cancel every delivery not yet out; live ones stay live (the answer says where). A post live on every
+    connection has nothing left to cancel: refused like an edit, with its links."""
     post = await _post(session, access, post_id, lock=True)
     targets = list(await deliveries_q.targets_of_post(session, post.id, lock=True))
-    await _refuse_if_busy(session, targets, "cancel", allow_published=True)
+    all_live = bool(targets) and all(t.status is DeliveryStatus.published for t in targets)
+    await _refuse_if_busy(session, targets, "cancel", allow_published=not all_live)
     now = runtime.clock.now()
     live = [t for t in targets if t.status is DeliveryStatus.published]
     for target in targets:

@@ -118,6 +118,19 @@ async def test_live_post_is_not_edited_silently_and_cannot_be_retried(
     assert r.status_code == 409, r.text
 
 
+async def test_cancelling_a_post_that_is_live_everywhere_is_refused_with_its_links(
+    client: httpx.AsyncClient, venue: Venue, editor: factories.Person, drain: Drain
+) -> None:
+    post_id = (await _create(client, editor, text="Live", connection_ids=[venue.connection_id])).json()["post"]["id"]
+    await drain()
+    r = await client.post(f"/api/posts/{post_id}/cancel", headers=editor.headers)
+    assert r.status_code == 409, f"a post that is live everywhere cannot be cancelled: {r.status_code} {r.text}"
+    assert "already live" in r.json()["detail"] and "https://fake.invalid" in r.json()["detail"], r.json()
+    post = (await client.get(f"/api/posts/{post_id}", headers=editor.headers)).json()
+    assert [t["status"] for t in post["targets"]] == ["published"], post["targets"]
+    assert post["cancelled"] is False, f"the refused cancel still marked the post cancelled: {post}"
+
+
 async def test_retry_of_a_failed_delivery_is_idempotent_and_publishes_once(
     runtime: Runtime, client: httpx.AsyncClient, venue: Venue, editor: factories.Person, drain: Drain
 ) -> None:
