@@ -12,7 +12,7 @@ from core.access import audit
 from core.access.audit import Actor
 from core.access.policy import VenueAccess
 from core.clock import Clock
-from core.errors import Conflict, Invalid, NotFound, PermissionDenied
+from core.errors import Conflict, Invalid, NotFound, PermissionDenied, TooManyRequests
 from core.notifications import outbox as notifications
 from core.notifications.kinds import NotificationKind, offers_for
 from providers.base import Connector, Diagnosis, Grant, StoredCredentials, Target
@@ -157,6 +157,8 @@ async def save_target(
             subject={"connection_id": connection.id},
             payload={"diff": diff},
         )
+        # The access the alert asked for is back: a later break is a new problem and must alert again.
+        await notifications.end_window(session, account_id=account_id, dedup_key=reconnect_alert_key(connection.id))
         summary = f"Reconnected {label} {target.name}."
     return ConnectionChange(connection_id=connection.id, created=created, summary=summary, diff=diff)
 
@@ -205,13 +207,15 @@ async def reveal(
     if which not in SECRET_NAMES:
         raise Invalid(f"which must be one of {', '.join(SECRET_NAMES)}", field="which")
     assert access.actor.user_id is not None
+    # Count and record under one lock per person, else concurrent reveals all see the same count.
+    await connections_q.lock_reveals(session, actor_user_id=access.actor.user_id)
     if (
         await connections_q.reveals_since(
             session, actor_user_id=access.actor.user_id, since=clock.now() - timedelta(hours=1)
         )
         >= REVEALS_PER_HOUR
     ):
-        raise Conflict(
+        raise TooManyRequests(
             f"you have revealed {REVEALS_PER_HOUR} tokens in the last hour; try again later",
             remedy="if you need raw tokens in bulk, ask on-call to export them",
         )
@@ -223,6 +227,11 @@ async def reveal(
         session, clock, "token_revealed", subject_type="connection", subject_id=connection_id, which=which
     )
     return value
+
+
+def reconnect_alert_key(connection_id: int) -> str:
+    """The de-duplication key of a connection's "reconnect" alert (one per break, not one per post)."""
+    return f"connection_needs_reconnect:{connection_id}"
 
 
 async def mark_needs_reconnect(
@@ -244,7 +253,7 @@ async def mark_needs_reconnect(
         subject={"connection_id": connection.id},
         payload={"reason": reason, "remedy": remedy or "Reconnect it from CheersAI (Connections → Reconnect)."},
         actions=offers_for(NotificationKind.connection_needs_reconnect, connection_id=connection.id),
-        dedup_key=f"connection_needs_reconnect:{connection.id}",
+        dedup_key=reconnect_alert_key(connection.id),
     )
     await session.flush()
 

@@ -65,6 +65,11 @@ async def notify(
     )
 
 
+async def end_window(session: AsyncSession, *, account_id: int, dedup_key: str) -> None:
+    """End `dedup_key`'s window now (the condition it guarded is over), in the caller's transaction."""
+    await notifications_q.end_dedup_window(session, account_id=account_id, dedup_key=dedup_key)
+
+
 def _with_actions(kind: NotificationKind, payload: dict[str, Any], actions: Sequence[Offer]) -> dict[str, Any]:
     # A typo'd kind or an offer the table does not list would reach every chat as a dead button.
     if not isinstance(kind, NotificationKind):

@@ -30,6 +30,15 @@ async def claim_dedup_window(
     return result.scalar_one_or_none() is not None
 
 
+async def end_dedup_window(session: AsyncSession, *, account_id: int, dedup_key: str) -> None:
+    """Close a key's window early, so the next notification with that key is recorded."""
+    await session.execute(
+        delete(NotificationDedup).where(
+            NotificationDedup.account_id == account_id, NotificationDedup.dedup_key == dedup_key
+        )
+    )
+
+
 async def add_notification(
     session: AsyncSession,
     *,

@@ -226,3 +226,45 @@ async def test_reconnect_granting_another_page_is_refused_naming_the_expected_on
     state = await state_row(runtime, link["state_id"])
     assert state is not None and state.used_at is not None and state.outcome["error"] == "wrong_target"
     assert state.pending_ciphertext is None, "the other Page is not left waiting to be picked"
+
+
+async def break_and_diagnose(client: httpx.AsyncClient, twins: Twins, who: Any, connection_id: int) -> None:
+    """The user changes their Facebook password; a diagnose (what a failing post also does) finds it."""
+    await twins.meta.password_change()
+    r = await client.post(f"/api/connections/{connection_id}/diagnose", headers=who.headers)
+    assert r.status_code == 200, r.text
+
+
+async def test_a_connection_that_breaks_again_after_a_reconnect_alerts_again(
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    network: httpx.AsyncClient,
+    twins: Twins,
+    browser: ConsentBrowser,
+) -> None:
+    venue = await venue_with_admin(runtime)
+    await connect(client, browser, venue.admin, "instagram")
+    (row,) = await connection_rows(runtime)
+    await break_and_diagnose(client, twins, venue.admin, row.id)
+    _, page = await reconnect(client, network, venue.admin, row.id)
+    assert (await connection_row(runtime, row.id)).status.value == "active", page_text(page)
+
+    await break_and_diagnose(client, twins, venue.admin, row.id)  # same day: inside the old 24-hour window
+
+    assert (await connection_row(runtime, row.id)).status.value == "needs_reconnect"
+    alerts = await notifications_of(runtime, "connection_needs_reconnect")
+    assert len(alerts) == 2, f"the second break raised no alert: {[a.title for a in alerts]}"
+
+
+async def test_a_connection_still_broken_alerts_once(
+    runtime: Runtime, client: httpx.AsyncClient, twins: Twins, browser: ConsentBrowser
+) -> None:
+    venue = await venue_with_admin(runtime)
+    await connect(client, browser, venue.admin, "instagram")
+    (row,) = await connection_rows(runtime)
+
+    await break_and_diagnose(client, twins, venue.admin, row.id)
+    await break_and_diagnose(client, twins, venue.admin, row.id)
+
+    alerts = await notifications_of(runtime, "connection_needs_reconnect")
+    assert len(alerts) == 1, f"a connection still waiting for its reconnect alerted again: {[a.title for a in alerts]}"
