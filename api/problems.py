@@ -16,6 +16,7 @@ from core.errors import (
     Invalid,
     NotFound,
     PermissionDenied,
+    TooManyRequests,
 )
 from core.media.errors import MediaTooLarge, MediaUnsupportedType
 
@@ -31,6 +32,7 @@ _STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
     PermissionDenied: 403,
     AuthenticationRequired: 401,
+    TooManyRequests: 429,  # before Conflict, its base class
     Conflict: 409,
     Invalid: 422,
 }

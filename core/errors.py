@@ -35,3 +35,9 @@ class Conflict(DomainError):
 
 class Invalid(DomainError):
     code = "invalid"
+
+
+class TooManyRequests(Conflict):
+    """A rate limit was reached; a Conflict, so front doors that know only Conflict still refuse it."""
+
+    code = "too_many_requests"

@@ -15,6 +15,7 @@ from storage.models import (
     MetaDataRequest,
     OAuthState,
     Provider,
+    User,
 )
 
 
@@ -150,6 +151,16 @@ async def add_data_request(session: AsyncSession, request: MetaDataRequest) -> M
 async def data_request_by_code(session: AsyncSession, code: str) -> MetaDataRequest | None:
     result = await session.execute(select(MetaDataRequest).where(MetaDataRequest.confirmation_code == code))
     return result.scalar_one_or_none()
+
+
+async def lock_reveals(session: AsyncSession, *, actor_user_id: int) -> None:
+    """Hold the person's row until commit, so their reveals count and record one at a time."""
+    if session.bind is None or session.bind.dialect.name == "sqlite":
+        # SQLite has no row locks: a write takes the database's one writer lock, queued by busy_timeout.
+        await session.execute(update(User).where(User.id == actor_user_id).values(id=User.id))
+        return
+    # NO KEY: audit rows and sessions that reference the person (foreign keys) are not blocked.
+    await session.execute(select(User.id).where(User.id == actor_user_id).with_for_update(key_share=True))
 
 
 async def reveals_since(session: AsyncSession, *, actor_user_id: int, since: datetime) -> int:

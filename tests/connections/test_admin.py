@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -148,7 +150,7 @@ async def test_the_eleventh_reveal_within_an_hour_is_refused(
 
     refused = await reveal(client, venue.admin, row.id)
 
-    assert refused.status_code == 409, refused.text
+    assert refused.status_code == 429, refused.text
     problem = refused.json()
     assert problem["detail"] == "you have revealed 10 tokens in the last hour; try again later"
     assert "token" not in problem or problem.get("token") is None
@@ -157,3 +159,21 @@ async def test_the_eleventh_reveal_within_an_hour_is_refused(
     # An hour after the first reveal, one more is allowed again.
     clock.advance(minutes=10, seconds=1)
     assert (await reveal(client, venue.admin, row.id)).status_code == 200
+
+
+async def test_thirty_concurrent_reveals_yield_exactly_the_hourly_limit(
+    runtime: Runtime, client: httpx.AsyncClient, twins: Twins, browser: ConsentBrowser
+) -> None:
+    venue = await facebook_page(runtime, client, browser, twins)
+    (row,) = await connection_rows(runtime)
+
+    # Each request runs in its own task with its own database connection (SQLite: a serialised writer).
+    answers = await asyncio.gather(*(reveal(client, venue.admin, row.id) for _ in range(30)))
+
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses.count(200) == REVEALS_PER_HOUR, f"concurrent reveals must share one limit: {statuses}"
+    assert statuses.count(429) == 30 - REVEALS_PER_HOUR, f"the rest are refused as too many: {statuses}"
+    refused = next(r for r in answers if r.status_code == 429)
+    assert refused.json()["detail"] == "you have revealed 10 tokens in the last hour; try again later", refused.text
+    assert "EAA" not in refused.text, "a refused reveal must not carry the token"
+    assert len(await audit(runtime, "token_revealed")) == REVEALS_PER_HOUR, "one audit entry per granted reveal"
