@@ -11,6 +11,7 @@ from litestar.response import Redirect
 
 from api.deps import CSRF_COOKIE, SESSION_COOKIE
 from api.html import page
+from api.origin import require_same_origin
 from core.access import auth as auth_core
 from core.errors import DomainError, Invalid, PermissionDenied
 from core.runtime import Runtime
@@ -62,6 +63,8 @@ def _cookies(runtime: Runtime, new: auth_core.NewSession) -> list[Cookie]:
 
 @post("/auth/login/{token:str}", tags=["auth"], summary="Use a login link: opens a new session", status_code=303)
 async def login_submit(token: str, request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork) -> Response[Any]:
+    # Another site posting someone's link would sign this browser in as them (login CSRF).
+    require_same_origin(request, runtime.settings)
     try:
         new = await auth_core.consume_login_link(
             uow.session,

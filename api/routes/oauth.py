@@ -12,6 +12,7 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from api.html import page
+from api.origin import require_same_origin
 from core.access.audit import Actor
 from core.access.policy import VenueAccess
 from core.connections import meta_callbacks, oauth
@@ -119,6 +120,7 @@ async def oauth_pick(
     uow: UnitOfWork,
 ) -> Response[str]:
     provider_from(provider_name)  # unknown providers answer 404
+    require_same_origin(request, runtime.settings)
     form = await request.form()
     external_ids = [str(v) for v in form.getall("external_ids")]
     try:
