@@ -1,8 +1,9 @@
 """The `cheers` command: a front door for operators and scripts (`--json` for machine output).
 
-This module keeps the group, `main` (errors → one line on stderr, exit 2) and the commands that run without
-the runtime (`dev`, `migrate`); each command group lives in its own module (`api.cli_accounts`, `api.cli_connections`,
-`api.cli_ops`, `api.cli_posts`) and the shared plumbing in `api.cli_support`.
+This module keeps the group, `main` (a refusal or bad arguments → one line on stderr; exit 1 or 2) and the
+commands that run without the runtime (`dev`, `migrate`); each command group lives in its own module
+(`api.cli_accounts`, `api.cli_connections`, `api.cli_ops`, `api.cli_posts`) and the shared plumbing in
+`api.cli_support`.
 """
 
 from __future__ import annotations
@@ -65,9 +66,11 @@ for module in (cli_accounts, cli_connections, cli_ops, cli_posts):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: a usage error or a refusal is one line on stderr and exit 2.
+    """Entry point: exit 0 done, 1 refused or failed, 2 bad arguments (click's usage errors); a refusal or a
+    usage error is one line on stderr.
 
-    A refusal is a core error (`DomainError`: its message, then its remedy); the command's unit of work has
+    A refusal is a core error (`DomainError`: its message, then its remedy) or settings that are unsafe or
+    unreadable: an answer about the data, not about the command line, so exit 1. The command's unit of work has
     rolled back by then. Anything else is our bug or an outage: a traceback on stderr and exit 1.
     """
     args = list(sys.argv[1:] if argv is None else argv)
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except (DomainError, UnsafeSettings, SecretKeyError) as exc:
         click.echo(f"cheers: {explain(exc)}", err=True)
-        sys.exit(2)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

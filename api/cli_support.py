@@ -2,7 +2,7 @@
 
 A command parses its options, then makes one core call through `run_in_uow` (or `with_operator` when the call
 acts in a venue) and renders the result with `emit`. The unit of work commits when the call returns and rolls
-back when it raises; `api.cli.main` turns a core error into one line on stderr and exit 2.
+back when it raises; `api.cli.main` turns a core error into one line on stderr and exit 1.
 """
 
 from __future__ import annotations

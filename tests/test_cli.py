@@ -65,8 +65,17 @@ def as_json(result: subprocess.CompletedProcess[str]) -> Any:
 
 
 def usage_error(result: subprocess.CompletedProcess[str]) -> str:
-    """The single stderr line of a refused command, after checking it exited 2 and printed nothing else."""
-    assert result.returncode == 2, f"expected exit code 2, got {result.returncode}: {result.stderr}"
+    """The single stderr line of a command with bad arguments, after checking it exited 2 and printed nothing else."""
+    return _one_line(result, 2)
+
+
+def refused(result: subprocess.CompletedProcess[str]) -> str:
+    """The single stderr line of a command the core refused, after checking it exited 1 and printed nothing else."""
+    return _one_line(result, 1)
+
+
+def _one_line(result: subprocess.CompletedProcess[str], code: int) -> str:
+    assert result.returncode == code, f"expected exit code {code}, got {result.returncode}: {result.stderr}"
     assert result.stdout == "", f"a refused command prints nothing on stdout: {result.stdout!r}"
     lines = result.stderr.splitlines()
     assert len(lines) == 1, f"a refused command explains itself in exactly one stderr line: {result.stderr!r}"
@@ -166,7 +175,7 @@ async def test_users_create_in_an_unknown_venue_is_refused(
     result = await acheers(
         settings, "users", "create", "--account", "4242", "--name", "Sam", "--role", "viewer", cwd=tmp_path
     )
-    assert usage_error(result) == "cheers: venue 4242 not found"
+    assert refused(result) == "cheers: venue 4242 not found"
     assert await audit_entries(runtime, "user_created") == [], "nobody is created for a venue that does not exist"
 
 
@@ -260,7 +269,7 @@ async def test_keys_rotate_reencrypts_stored_secrets_under_the_newest_key(
     assert entry.details["reencrypted"] == out["reencrypted"], entry.details
 
 
-# --- refused commands: one line on stderr, exit code 2 ---
+# --- bad arguments: one line on stderr, exit code 2; refusals: one line, exit code 1 ---
 
 
 @pytest.mark.parametrize(
@@ -286,7 +295,7 @@ async def test_a_bad_timezone_is_refused_by_the_core_rules(
     result = await acheers(
         settings, "accounts", "create", "--name", "X", "--timezone", "Mars/Olympus_Mons", cwd=tmp_path
     )
-    line = usage_error(result)
+    line = refused(result)
     assert "'Mars/Olympus_Mons' is not a known IANA timezone" in line, line
     async with runtime.db.session() as session:
         assert (await session.execute(select(Account))).first() is None, "no venue should be created"
@@ -295,11 +304,11 @@ async def test_a_bad_timezone_is_refused_by_the_core_rules(
 async def test_tokens_create_for_an_unknown_person_is_refused(
     settings: Settings, runtime: Runtime, tmp_path: Path
 ) -> None:
-    line = usage_error(await acheers(settings, "tokens", "create", "--user", "987654", cwd=tmp_path))
+    line = refused(await acheers(settings, "tokens", "create", "--user", "987654", cwd=tmp_path))
     assert line == "cheers: person 987654 not found", line
 
 
 def test_production_on_development_settings_is_refused(tmp_path: Path) -> None:
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'prod.db'}", tmp_path)
-    line = usage_error(cheers(settings, "jobs", "list", cwd=tmp_path, CHEERS_ENV="prod"))
+    line = refused(cheers(settings, "jobs", "list", cwd=tmp_path, CHEERS_ENV="prod"))
     assert "CHEERS_ENV=prod" in line and "DATABASE_URL points at SQLite" in line, line

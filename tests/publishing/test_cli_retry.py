@@ -32,6 +32,8 @@ async def test_cheers_retry_requeues_a_failed_delivery_once_and_refuses_a_live_o
     await drain()
     assert (await deliveries(runtime, saved.post.id))[0].status is DeliveryStatus.published
     refused = await acheers(runtime.settings, "retry", str(target.id), cwd=tmp_path)
-    assert refused.returncode == 2 and "already live" in refused.stderr, refused.stderr
+    assert refused.returncode == 1 and "already live" in refused.stderr, (
+        f"a live delivery is an answer (exit 1), not a usage error: {refused.returncode} {refused.stderr}"
+    )
     missing = await acheers(runtime.settings, "retry", "999999", cwd=tmp_path)
-    assert missing.returncode == 2 and "not found" in missing.stderr
+    assert missing.returncode == 1 and "not found" in missing.stderr, (missing.returncode, missing.stderr)
