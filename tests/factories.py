@@ -33,6 +33,7 @@ from storage.models import (
     AuditEntry,
     Channel,
     Connection,
+    ConnectionStatus,
     Heartbeat,
     JobRun,
     Notification,
@@ -248,12 +249,15 @@ async def connection(
     access_token: str | None,
     refresh_token: str | None = None,
     provider: Provider = Provider.facebook,
+    status: ConnectionStatus = ConnectionStatus.active,
 ) -> int:
     """A connection whose tokens are sealed with the runtime's cipher (ciphertext + masked hint only)."""
     n = next(_seq)
     cipher = runtime.cipher()
     async with runtime.uow() as uow:
-        row = Connection(account_id=venue_id, provider=provider, external_id=f"ext-{n}", display_name=f"Page {n}")
+        row = Connection(
+            account_id=venue_id, provider=provider, external_id=f"ext-{n}", display_name=f"Page {n}", status=status
+        )
         seal(row, "access_token", access_token, cipher)
         seal(row, "refresh_token", refresh_token, cipher)
         uow.session.add(row)

@@ -94,7 +94,7 @@ async def create_post(runtime: Runtime, session: AsyncSession, access: VenueAcce
         connections=[c.id for c in connections], scheduled_at=scheduled_at.isoformat(),
     )  # fmt: skip
     when = "now" if scheduled_at <= now else format_local(scheduled_at, tz)
-    return Saved(post, targets, f"Scheduled for {when} on {_names(connections)}.")
+    return Saved(post, targets, f"Scheduled for {when} on {_names(connections)}.{_waits(connections)}")
 
 
 async def update_post(
@@ -158,7 +158,8 @@ async def update_post(
         session, runtime.clock, "post_updated", subject_type="post", subject_id=post.id, changed=changed
     )
     when = format_local(post.scheduled_at, tz) if post.scheduled_at > now else "now"
-    return Saved(post, [*kept, *fresh], f"Updated; going out {when} on {_names(connections)}.", changed)
+    message = f"Updated; going out {when} on {_names(connections)}.{_waits(connections)}"
+    return Saved(post, [*kept, *fresh], message, changed)
 
 
 async def cancel_post(runtime: Runtime, session: AsyncSession, access: VenueAccess, post_id: int) -> Saved:
@@ -352,6 +353,23 @@ def _options(options: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def _names(connections: Sequence[Connection]) -> str:
     return ", ".join(f"{PROVIDER_LABEL[c.provider]} {c.display_name}" for c in connections)
+
+
+def reconnect_wait(connection: Connection) -> str | None:
+    """What a post to `connection` waits for while its access is gone, who can end the wait and how; None if none."""
+    if connection.status not in (ConnectionStatus.needs_reconnect, ConnectionStatus.revoked):
+        return None
+    return (
+        f"{PROVIDER_LABEL[connection.provider]} {connection.display_name} needs reconnecting, so this post will wait"
+        " until it is reconnected: an owner or admin of the venue can reconnect it"
+        f" (POST /api/connections/{connection.id}/reconnect, or"
+        f" `cheers connections connect {connection.provider.value} --account {connection.account_id}`)"
+    )
+
+
+def _waits(connections: Sequence[Connection]) -> str:
+    # Said at once: otherwise the post looks scheduled and then sits silently at its time.
+    return "".join(f" {wait}." for c in connections if (wait := reconnect_wait(c)))
 
 
 def summary_line(post: Post) -> str:

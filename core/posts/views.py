@@ -17,7 +17,7 @@ from core.access.policy import VenueAccess
 from core.clock import Clock
 from core.connections.lifecycle import PROVIDER_LABEL
 from core.errors import Invalid, NotFound
-from core.posts.service import account_timezone
+from core.posts.service import account_timezone, reconnect_wait
 from core.posts.times import format_local, zone
 from core.publishing.labels import excerpt
 from storage.models import Connection, DeliveryStatus, Post, PostTarget, PublishAttempt
@@ -42,6 +42,9 @@ HEADLINE_ORDER = (
     DeliveryStatus.published,
     DeliveryStatus.cancelled,
 )
+
+# Deliveries that will find their connection broken when due (one already waiting says so in its own note).
+NOT_YET_DUE = frozenset({DeliveryStatus.scheduled, DeliveryStatus.retrying, DeliveryStatus.processing})
 
 
 @dataclass(frozen=True)
@@ -251,7 +254,7 @@ def _delivery(
         status=t.status,
         due_at=t.due_at,
         cutoff_at=t.cutoff_at,
-        note=t.note,
+        note=_note(t, connection),
         last_error=t.last_error,
         error_code=t.error_code,
         remedy=t.remedy,
@@ -261,6 +264,14 @@ def _delivery(
         attempts_made=t.attempts,
         attempts=None if attempts is None else tuple(_attempt(a) for a in attempts.get(t.id, [])),
     )
+
+
+def _note(t: PostTarget, connection: Connection | None) -> str | None:
+    # Read at display time, so the words end the moment the connection is reconnected.
+    wait = reconnect_wait(connection) if connection is not None and t.status in NOT_YET_DUE else None
+    if wait is None:
+        return t.note
+    return f"{t.note} {wait}." if t.note else f"{wait}."
 
 
 def _attempt(a: PublishAttempt) -> AttemptView:

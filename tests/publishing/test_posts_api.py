@@ -7,13 +7,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from core.clock import FrozenClock
 from core.media.jobs import process
 from core.publishing.dispatcher import tick
 from core.runtime import Runtime
 from providers.errors import Permanent
-from storage.models import DeliveryStatus, Provider, Role
+from storage.models import Connection, ConnectionStatus, DeliveryStatus, Provider, Role
 from tests import factories
 from tests.media.images import encode, photo_like
 from tests.publishing.conftest import Drain, Venue
@@ -190,3 +191,38 @@ async def test_media_used_by_a_scheduled_post_cannot_be_deleted(
     assert (await _create(client, editor, **body)).status_code == 201
     r = await client.delete(f"/api/media/{asset_id}", headers=editor.headers)
     assert r.status_code == 409 and "Roast" in r.json()["detail"], r.text
+
+
+async def test_scheduling_to_a_connection_waiting_for_a_reconnect_says_the_post_will_wait_and_who_can_fix_it(
+    runtime: Runtime, client: httpx.AsyncClient, venue: Venue, editor: factories.Person
+) -> None:
+    google = await factories.connection(
+        runtime,
+        venue.id,
+        access_token="gbp",
+        provider=Provider.google_business,
+        status=ConnectionStatus.needs_reconnect,
+    )
+    body = {"text": "Quiz night", "when": "2026-11-25T18:00", "connection_ids": [venue.connection_id, google]}
+    r = await _create(client, editor, **body)
+
+    assert r.status_code == 201, r.text
+    message = r.json()["message"]
+    assert "needs reconnecting, so this post will wait" in message, f"the answer hides the broken connection: {message}"
+    assert "owner or admin" in message and f"/api/connections/{google}/reconnect" in message, message
+    assert "cheers connections connect google_business" in message, message
+    notes = {t["connection_id"]: t["note"] for t in r.json()["post"]["targets"]}
+    assert notes[venue.connection_id] is None, "the working Facebook delivery was said to wait"
+    post_id = r.json()["post"]["id"]
+    shown = (await client.get(f"/api/posts/{post_id}", headers=editor.headers)).json()
+    google_target = next(t for t in shown["targets"] if t["connection_id"] == google)
+    assert "will wait until it is reconnected" in (google_target["note"] or ""), google_target
+
+    async with runtime.uow() as uow:
+        await uow.session.execute(
+            update(Connection).where(Connection.id == google).values(status=ConnectionStatus.active)
+        )
+        await uow.commit()
+    shown = (await client.get(f"/api/posts/{post_id}", headers=editor.headers)).json()
+    google_target = next(t for t in shown["targets"] if t["connection_id"] == google)
+    assert google_target["note"] is None, f"still said to wait after the reconnect: {google_target['note']}"
