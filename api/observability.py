@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -15,7 +16,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 log = structlog.get_logger("api.request")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-_ID_SEGMENT = re.compile(r"/\d+(?=/|$)")
+# The one label of every request no route matched, however many different paths they used.
+UNMATCHED = "unmatched"
+# Methods are labels too: an invented one is counted as "other", not as a new label value.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Metrics:
@@ -40,15 +44,21 @@ def request_id_from(incoming: str) -> str:
     return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
 
 
-def route_label(path: str) -> str:
-    # Ids in paths would explode label cardinality; login-link tokens must never become labels.
-    if path.startswith("/auth/login/"):
-        return "/auth/login/{token}"
-    if path.startswith("/media/"):
-        return "/media/{token}"
-    if path.startswith("/packages/"):
-        return "/packages/{token}"
-    return _ID_SEGMENT.sub("/{id}", path)
+def route_label(scope: Mapping[str, object]) -> str:
+    """The matched route's template: a bounded label that never holds an id or a login or media token."""
+    # Litestar sets the template when it routes; a path nothing matched must not mint a label of its own.
+    template = scope.get("path_template")
+    return template if isinstance(template, str) and template else UNMATCHED
+
+
+def method_label(method: str) -> str:
+    """The request's method, or "other" for one HTTP does not define for this API."""
+    return method if method in _METHODS else "other"
+
+
+def count_unmatched(metrics: Metrics, method: str, status: int) -> None:
+    """Count a request that no route matched (404, 405): routing refuses it before the middleware runs."""
+    metrics.requests.labels(method_label(method), UNMATCHED, str(status)).inc()
 
 
 def request_context_middleware(metrics: Metrics) -> Any:
@@ -57,7 +67,8 @@ def request_context_middleware(metrics: Metrics) -> Any:
             if scope["type"] != ScopeType.HTTP:
                 await app(scope, receive, send)
                 return
-            method: str = scope.get("method", "")
+            raw_method: str = scope.get("method", "")
+            method = method_label(raw_method)
             headers = dict(scope.get("headers") or [])
             incoming = headers.get(b"x-request-id", b"").decode("latin-1")
             request_id = request_id_from(incoming)
@@ -78,12 +89,12 @@ def request_context_middleware(metrics: Metrics) -> Any:
                 await app(scope, receive, send_wrapper)
             finally:
                 elapsed = time.perf_counter() - started
-                route = route_label(scope["path"])
+                route = route_label(scope)
                 metrics.requests.labels(method, route, str(status)).inc()
                 metrics.latency.labels(method, route).observe(elapsed)
                 log.info(
                     "http_request",
-                    method=method,
+                    method=raw_method,
                     path=scope["path"],
                     route=route,
                     status=status,

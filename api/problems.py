@@ -8,7 +8,7 @@ import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from api.observability import request_id_from
+from api.observability import count_unmatched, request_id_from
 from core.errors import (
     AuthenticationRequired,
     Conflict,
@@ -65,8 +65,9 @@ def problem(
 ) -> Response[dict[str, Any]]:
     request_id = request.scope.get("state", {}).get("request_id")
     if request_id is None:
-        # Routing errors (404, 405) are raised before the request-id middleware runs.
+        # Routing errors (404, 405) are raised before the request-id middleware runs, so they are counted here.
         request_id = request_id_from(request.headers.get("x-request-id", ""))
+        count_unmatched(request.app.state.metrics, request.method, status)
         headers = {**(headers or {}), "X-Request-Id": request_id}
     body: dict[str, Any] = {
         "type": TYPE_BASE + code,

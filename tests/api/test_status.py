@@ -332,7 +332,7 @@ async def test_metrics_are_prometheus_text_counting_requests_by_route(client: ht
         return samples.get(("cheers_http_requests_total", (("method", "GET"), ("route", route), ("status", status))))
 
     assert requests("/healthz", "200") == 2.0, f"two /healthz requests were made: {sorted(samples)}"
-    assert requests("/api/accounts/{id}", "401") == 1.0, "ids in paths are folded into {id} (bounded labels)"
+    assert requests("/api/accounts/{account_id}", "401") == 1.0, "labelled by route template (bounded labels)"
     assert requests("/api/accounts/12345", "401") is None, "a raw id must never become a label"
     assert ("cheers_worker_heartbeat_age_seconds", ()) in samples, "the worker heartbeat gauge is exported"
     assert samples[("cheers_queue_depth", ())] == 0.0, "the status check records the queue depth"
