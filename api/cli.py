@@ -22,11 +22,13 @@ from storage.crypto import SecretKeyError
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--verbose", is_flag=True, help="Log what happens (info and above) on stderr; quiet by default.")
 @click.pass_context
-def cli(ctx: click.Context, as_json: bool) -> None:
+def cli(ctx: click.Context, as_json: bool, verbose: bool) -> None:
     """CheersAI: chat-first social publishing for venues."""
     ctx.ensure_object(dict)
     ctx.obj["json"] = as_json
+    ctx.obj["verbose"] = verbose
 
 
 @cli.command()
@@ -74,9 +76,10 @@ def main(argv: list[str] | None = None) -> None:
     rolled back by then. Anything else is our bug or an outage: a traceback on stderr and exit 1.
     """
     args = list(sys.argv[1:] if argv is None else argv)
-    # `--json` is accepted anywhere on the line (`cheers accounts create … --json`), not only first.
-    if "--json" in args:
-        args = ["--json", *[a for a in args if a != "--json"]]
+    # The global flags are accepted anywhere on the line (`cheers accounts create … --json`), not only first.
+    for flag in ("--verbose", "--json"):
+        if flag in args:
+            args = [flag, *[a for a in args if a != flag]]
     try:
         cli.main(args=args, prog_name="cheers", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -33,9 +34,21 @@ def build() -> Runtime:
     """The runtime for one command, from the environment (refusing unsafe production settings)."""
     settings = Settings()
     settings.check_safe_for_production()
-    # Log events go to stderr (redacted), so stdout carries only the command's output (`--json`).
-    configure_logging(settings.cheers_log_level, settings.cheers_log_format)
+    configure_cli_logging(settings)
     return build_runtime(settings)
+
+
+def configure_cli_logging(settings: Settings) -> None:
+    """Log events as console lines on stderr (redacted): warnings and above, or info too under `--verbose`.
+
+    A person reads the command's output; JSON events between its lines are noise there, and stdout must carry only
+    the output (`--json`). CHEERS_LOG_LEVEL still applies under `--verbose` when it asks for more (DEBUG).
+    """
+    ctx = click.get_current_context(silent=True)
+    verbose = bool(ctx and (ctx.find_root().obj or {}).get("verbose"))
+    wanted = logging.getLevelNamesMapping().get(settings.cheers_log_level.upper(), logging.INFO)
+    level = min(wanted, logging.INFO) if verbose else max(wanted, logging.WARNING)
+    configure_logging(logging.getLevelName(level), "console")
 
 
 def run(fn: Callable[[Runtime], Awaitable[T]]) -> T:

@@ -233,15 +233,43 @@ async def test_jobs_list_shows_every_periodic_job_and_its_last_run(
 async def test_jobs_run_runs_the_job_now_recorded_as_manual_and_audited(
     settings: Settings, runtime: Runtime, tmp_path: Path
 ) -> None:
-    result = await acheers(settings, "--json", "jobs", "run", "housekeeping", cwd=tmp_path)
+    result = await acheers(settings, "--json", "jobs", "run", "housekeeping", "--verbose", cwd=tmp_path)
     out = as_json(result)
     assert out == {"job": "housekeeping", "result": {"expired_credentials_removed": 0, "job_runs_removed": 0}}, out
-    assert "job_finished" in result.stderr, "the job's log events go to stderr, never into the --json output"
+    assert "job_finished" in result.stderr, "under --verbose the job's log events go to stderr, never into --json"
 
     [run] = await job_runs(runtime, "housekeeping")
     assert (run.status, run.trigger, run.actor_user_id) == ("succeeded", "manual", None), vars(run)
     [entry] = await audit_entries(runtime, "job_run")
     assert (entry.subject_type, entry.subject_id, entry.channel.value) == ("job", "housekeeping", "cli"), vars(entry)
+
+
+def _json_lines(text: str) -> list[str]:
+    """The lines of `text` that are JSON objects (what a JSON log event looks like)."""
+    found = []
+    for line in text.splitlines():
+        try:
+            parsed = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(parsed, dict):
+            found.append(line)
+    return found
+
+
+async def test_commands_log_quietly_in_console_form_unless_verbose(
+    settings: Settings, runtime: Runtime, tmp_path: Path
+) -> None:
+    quiet = await acheers(settings, "jobs", "run", "housekeeping", cwd=tmp_path, CHEERS_LOG_FORMAT="json")
+    assert "housekeeping" in succeeded(quiet), quiet.stdout
+    assert _json_lines(quiet.stderr) == [], f"JSON log lines in the middle of a command's output:\n{quiet.stderr}"
+    assert "job_finished" not in quiet.stderr, f"info events are logged without --verbose:\n{quiet.stderr}"
+
+    loud = await acheers(settings, "--verbose", "jobs", "run", "housekeeping", cwd=tmp_path, CHEERS_LOG_FORMAT="json")
+    succeeded(loud)
+    finished = [line for line in loud.stderr.splitlines() if "job_finished" in line]
+    assert finished and "[info" in finished[0], f"--verbose should log info events as console lines:\n{loud.stderr}"
+    assert _json_lines(loud.stderr) == [], f"the CLI logs in console form, not JSON:\n{loud.stderr}"
 
 
 async def test_keys_rotate_reencrypts_stored_secrets_under_the_newest_key(
