@@ -15,6 +15,7 @@ from providers.base import Finding, StoredCredentials, Target
 from providers.errors import MetadataMissing, Permanent, PermissionMissing, ProviderError, RateLimited, Transient
 from providers.meta.adapter import MetaAdapter
 from providers.meta.publish import (
+    ANY_MEDIA,
     DAILY_LIMIT,
     EXPIRED_CONTAINER,
     NOT_READY,
@@ -124,7 +125,7 @@ class InstagramAdapter(MetaAdapter):
     ) -> StepOutcome:
         """Create the container (Pending), wait while it processes (Pending), then media_publish (Published)."""
         plan = _Plan.of(request)
-        call = publish_call(self.graph, credentials, recorder, "Instagram")
+        call = publish_call(self.graph, credentials, recorder, "Instagram", plan.sent)
         ig_id = credentials.ig_business_id or credentials.external_id
         state = dict(stage)
         if state.get("container_id"):
@@ -169,7 +170,7 @@ class InstagramAdapter(MetaAdapter):
         statuses = [await self._status(call, child, f"carousel item {n} status") for n, child in enumerate(ids, 1)]
         for number, (code, text) in enumerate(statuses, start=1):
             if code == "ERROR":
-                raise _container_error(text, f"Item {number} of the carousel: ")
+                raise _container_error(text, _noun(plan.media[number - 1]), f"Item {number} of the carousel: ")
         children = [None if code == "EXPIRED" else c for c, (code, _) in zip(ids, statuses, strict=True)]
         state = {**state, "kind": plan.kind, "children": children}
         if None in children:
@@ -192,7 +193,7 @@ class InstagramAdapter(MetaAdapter):
         if code == "PUBLISHED":  # an earlier media_publish went through but its answer was lost
             return await self._already_published(call, ig_id, plan, state)
         if code == "ERROR":
-            raise _container_error(text)
+            raise _container_error(text, plan.sent)
         if code == "EXPIRED":
             return await self._recreate(call, ig_id, plan, state)
         raise Transient(f"Instagram answered an unknown status ({code}).", provider=self.provider.value, sent=False)
@@ -324,6 +325,12 @@ class _Plan:
     def has_video(self) -> bool:
         return any(m.kind == "video" for m in self.media)
 
+    @property
+    def sent(self) -> str:
+        """What the post carries, in the words its errors use: "photo", "video", or "photo or video"."""
+        nouns = {_noun(m) for m in self.media}
+        return nouns.pop() if len(nouns) == 1 else ANY_MEDIA
+
     def wait(self, checks: int) -> float:
         """Seconds until the next status check: videos take longer; back off as checks pile up."""
         base = VIDEO_WAIT if self.has_video else IMAGE_WAIT
@@ -353,10 +360,14 @@ def _refuse(message: str, remedy: str) -> Permanent:
     return Permanent(message, provider=Provider.instagram.value, remedy=remedy)
 
 
-def _container_error(status: str, prefix: str = "") -> Permanent:
-    """A container that ended in ERROR, in plain words from the subcode in its status text."""
+def _noun(item: MediaItem) -> str:
+    return "video" if item.kind == "video" else "photo"
+
+
+def _container_error(status: str, sent: str, prefix: str = "") -> Permanent:
+    """A container that ended in ERROR, in plain words from the subcode in its status text, about what was sent."""
     subcode = subcode_in(status)
-    message, remedy = instagram_reason(subcode)
+    message, remedy = instagram_reason(subcode, sent)
     return Permanent(
         prefix + message,
         provider=Provider.instagram.value,

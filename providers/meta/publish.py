@@ -100,10 +100,30 @@ INSTAGRAM_SUBCODES: dict[int, tuple[str, str]] = {
     ),
 }
 RETRYABLE_INSTAGRAM = frozenset({2207003, 2207052, 2207053, 2207077})  # Meta failed to fetch: try again later
+ANY_MEDIA = "photo or video"
+PHOTO_REMEDY = "save the photo again as a JPEG under 8 MB, between 4:5 portrait and 1.91:1 landscape, and use that"
+# Instagram reuses its processing subcodes for photos: advice about MP4 would send a photo's owner the wrong way.
+PHOTO_INSTEAD: dict[int, tuple[str, str]] = {
+    2207026: ("Instagram does not accept this photo's format.", PHOTO_REMEDY.capitalize() + "."),
+    2207077: ("Instagram could not download the photo.", TRY_LATER),
+    2207082: ("Instagram could not process the photo.", f"Try again; if it keeps failing, {PHOTO_REMEDY}."),
+    2207085: ("Instagram could not process the photo.", PHOTO_REMEDY.capitalize() + "."),
+}
+# And the picture subcodes for a video: the remedy is a re-export, not a JPEG.
+VIDEO_INSTEAD: dict[int, tuple[str, str]] = {
+    2207004: ("The video is too large for Instagram.", "Export a shorter or smaller MP4 (H.264 picture, AAC sound)."),
+    2207005: ("Instagram does not accept this video's format.", "Use an MP4 video (H.264 picture, AAC sound)."),
+}
 
 
-def instagram_reason(subcode: int | None) -> tuple[str, str]:
-    return INSTAGRAM_SUBCODES.get(subcode or 0, ("Instagram could not prepare the post.", TRY_LATER))
+def instagram_reason(subcode: int | None, sent: str = ANY_MEDIA) -> tuple[str, str]:
+    """Plain message and remedy for an Instagram subcode, about what was sent: "photo", "video" or both."""
+    code = subcode or 0
+    instead = {"photo": PHOTO_INSTEAD, "video": VIDEO_INSTEAD}.get(sent, {})
+    message, remedy = instead.get(code) or INSTAGRAM_SUBCODES.get(
+        code, ("Instagram could not prepare the post.", TRY_LATER)
+    )
+    return message.replace(ANY_MEDIA, sent), remedy.replace(ANY_MEDIA, sent)
 
 
 def subcode_in(text: str) -> int | None:
@@ -112,8 +132,9 @@ def subcode_in(text: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def explain(exc: ProviderError, brand: str) -> ProviderError:
-    """Graph's error for a publishing call, in plain words; `brand` is "Facebook" or "Instagram"."""
+def explain(exc: ProviderError, brand: str, sent: str = ANY_MEDIA) -> ProviderError:
+    """Graph's error for a publishing call, in plain words; `brand` is "Facebook" or "Instagram", `sent` what
+    the post carries ("photo", "video", or "photo or video")."""
     code, subcode = exc.code, exc.subcode
     common: dict[str, Any] = {
         "provider": exc.provider,
@@ -146,7 +167,7 @@ def explain(exc: ProviderError, brand: str) -> ProviderError:
         kind = PermissionMissing if subcode == 1404078 else Permanent
         return kind(text, remedy=remedy, **common)
     if isinstance(subcode, int) and subcode in INSTAGRAM_SUBCODES:
-        text, remedy = INSTAGRAM_SUBCODES[subcode]
+        text, remedy = instagram_reason(subcode, sent)
         if subcode in RETRYABLE_INSTAGRAM:
             return Transient(text, sent=getattr(exc, "sent", False), **common)
         return Permanent(text, remedy=remedy, **common)
@@ -167,6 +188,7 @@ class PublishCall:
     token: str
     recorder: Recorder
     brand: str
+    sent: str = ANY_MEDIA  # what the post carries, so Instagram's errors give that media's remedy
 
     async def get(self, path: str, step: str, params: dict[str, str] | None = None) -> dict[str, Any]:
         """A read: never publishes, so a lost answer is Transient(sent=False)."""
@@ -213,13 +235,15 @@ class PublishCall:
                 may_publish=may_publish,
             )
         except ProviderError as exc:
-            refined = explain(exc, self.brand)
+            refined = explain(exc, self.brand, self.sent)
             if refined is exc:
                 raise
             raise refined from exc
 
 
-def publish_call(graph: GraphClient, credentials: StoredCredentials, recorder: Recorder, brand: str) -> PublishCall:
+def publish_call(
+    graph: GraphClient, credentials: StoredCredentials, recorder: Recorder, brand: str, sent: str = ANY_MEDIA
+) -> PublishCall:
     """A PublishCall with the stored Page token, or a plain error when there is none."""
     if not credentials.access_token:
         raise MetadataMissing(
@@ -227,4 +251,4 @@ def publish_call(graph: GraphClient, credentials: StoredCredentials, recorder: R
             provider=credentials.provider.value,
             remedy=RECONNECT,
         )
-    return PublishCall(graph, credentials.access_token, recorder, brand)
+    return PublishCall(graph, credentials.access_token, recorder, brand, sent)

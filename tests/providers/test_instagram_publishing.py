@@ -159,6 +159,36 @@ async def test_container_error_is_permanent_with_a_plain_reason(meta: MetaSessio
     assert meta.graph_calls("media_publish") == []
 
 
+async def test_processing_error_on_a_photo_gives_a_photo_remedy_not_video_advice(
+    meta: MetaSession, account: StoredCredentials
+) -> None:
+    await meta.control.container_fault("error", subcode=2207082)  # the subcode Instagram gives for either kind
+    with pytest.raises(Permanent) as caught:
+        await raised(meta, account, post("Sunday roast", photo()))
+    words = f"{caught.value.message} {caught.value.remedy}"
+    assert "video" not in words.lower() and "MP4" not in words, f"a photo post was told about video: {words}"
+    assert "photo" in caught.value.message and "JPEG" in (caught.value.remedy or ""), words
+
+
+async def test_processing_error_on_a_video_keeps_the_mp4_advice(meta: MetaSession, account: StoredCredentials) -> None:
+    await meta.control.container_fault("error", subcode=2207085, media_type="REELS")
+    with pytest.raises(Permanent) as caught:
+        await raised(meta, account, post("Quiz clip", clip()))
+    assert "process the video" in caught.value.message, caught.value.message
+    assert "MP4" in (caught.value.remedy or ""), f"a video post lost the MP4 advice: {caught.value.remedy}"
+
+
+@pytest.mark.parametrize(("media_type", "number", "kind"), [("IMAGE", 1, "photo"), ("VIDEO", 2, "video")])
+async def test_carousel_item_error_speaks_of_that_items_kind(
+    meta: MetaSession, account: StoredCredentials, media_type: str, number: int, kind: str
+) -> None:
+    await meta.control.container_fault("error", subcode=2207082, media_type=media_type)
+    with pytest.raises(Permanent) as caught:
+        await raised(meta, account, post("Roast and clip", photo(), clip()))
+    expected = f"Item {number} of the carousel: Instagram could not process the {kind}"
+    assert caught.value.message.startswith(expected), caught.value.message
+
+
 async def test_container_stuck_in_progress_then_error(meta: MetaSession, account: StoredCredentials) -> None:
     await meta.control.container_fault("error", subcode=2207082, after_seconds=3600, media_type="REELS")
     stage = pending(await step(meta, account, post("Long clip", clip()))).stage
