@@ -12,13 +12,15 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.engine import make_url
 
 from core.access import policy
 from core.access.policy import VenueAccess
-from core.errors import DomainError
+from core.errors import DomainError, NotFound
 from core.logging import configure_logging
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
@@ -34,8 +36,29 @@ def build() -> Runtime:
     """The runtime for one command, from the environment (refusing unsafe production settings)."""
     settings = Settings()
     settings.check_safe_for_production()
+    require_database(settings)
     configure_cli_logging(settings)
     return build_runtime(settings)
+
+
+def require_database(settings: Settings) -> None:
+    """Refuse (NotFound, one line) when the SQLite file is missing or empty, before SQLite creates it.
+
+    Run outside the project folder, the default `var/cheers.db` is relative to where the command runs: opening it
+    would leave a stray empty database there and end in a "no such table" traceback. `cheers migrate` (which
+    creates the database on purpose) and PostgreSQL do not come here.
+    """
+    if not settings.is_sqlite:
+        return
+    name = make_url(settings.database).database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return
+    path = Path(name)
+    if path.is_file() and path.stat().st_size > 0:
+        return
+    if settings.database_url:
+        raise NotFound(f"no CheersAI database at {path}", remedy="run `cheers migrate` first, or check DATABASE_URL")
+    raise NotFound("no CheersAI database here; set DATABASE_URL or run from the project folder")
 
 
 def configure_cli_logging(settings: Settings) -> None:
