@@ -1,4 +1,4 @@
-"""Domain errors every front door maps to its own rendering (problem+json, a chat reply, exit 2)."""
+"""Domain errors every front door maps to its own rendering (problem+json, a chat reply, exit 1 from the CLI)."""
 
 from __future__ import annotations
 
