@@ -157,7 +157,10 @@ class Cluster:
         """(pid, wall time) of each firing of `point` so far."""
         found = []
         for marker in sorted(self.faults_state.glob(f"{point}.*")):
-            pid, at = marker.read_text().split()
+            written = marker.read_text().split()
+            if len(written) != 2:
+                continue  # the worker has taken this turn (O_EXCL) but not yet written its pid and time: look again
+            pid, at = written
             found.append((int(pid), float(at)))
         return found
 
