@@ -101,7 +101,30 @@ def http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
     return problem(request, exc.status_code, exc.detail, code=code, headers=dict(exc.headers or {}))
 
 
+def _out_of_range(exc: BaseException) -> bool:
+    """A number too large for the database (SQLite raises OverflowError, asyncpg wraps 'out of int64 range')."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # a short cause chain: the driver's error inside SQLAlchemy's
+        if seen is None:
+            return False
+        if isinstance(seen, OverflowError) or "out of int64 range" in str(seen) or "out of int32 range" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # Input no route can reasonably check field by field is answered centrally as a 400, not a 500.
+    if isinstance(exc, RecursionError):
+        return problem(request, 400, "the request body is nested too deeply", code="malformed")
+    if _out_of_range(exc):
+        return problem(
+            request,
+            400,
+            "a number in the request is too large (ids fit in 64 bits)",
+            code="out_of_range",
+            remedy="check the ids you sent",
+        )
     log.error("unhandled_error", path=request.url.path, error=exc.__class__.__name__, exc_info=exc)
     return problem(
         request,

@@ -122,7 +122,8 @@ async def oauth_pick(
     provider_from(provider_name)  # unknown providers answer 404
     require_same_origin(request, runtime.settings)
     form = await request.form()
-    external_ids = [str(v) for v in form.getall("external_ids")]
+    # An unticked checkbox is not sent at all: with every box unticked the field is missing.
+    external_ids = [str(v) for v in form.getall("external_ids")] if "external_ids" in form else []
     try:
         state_id = int(str(form.get("state_id", "")))
         state = await oauth.browser_state(uow.session, state_id, request.cookies.get(BROWSER_COOKIE))

@@ -35,9 +35,11 @@ def parse_signed_request(signed_request: str, app_secret: str) -> dict[str, Any]
     try:
         encoded_sig, encoded_payload = signed_request.split(".", 1)
         signature = _b64decode(encoded_sig)
-        payload: dict[str, Any] = json.loads(_b64decode(encoded_payload))
-    except (ValueError, json.JSONDecodeError) as exc:
+        payload: Any = json.loads(_b64decode(encoded_payload))
+    except (ValueError, RecursionError) as exc:
         raise Invalid("signed_request is malformed", field="signed_request") from exc
+    if not isinstance(payload, dict):  # valid JSON, but a list, string, number or null is not Meta's object
+        raise Invalid("signed_request is malformed: its payload is not a JSON object", field="signed_request")
     if str(payload.get("algorithm", "")).upper() != "HMAC-SHA256":
         raise Invalid("signed_request uses an unexpected algorithm", field="signed_request")
     expected = hmac.new(app_secret.encode(), encoded_payload.encode(), hashlib.sha256).digest()

@@ -18,6 +18,7 @@ Fold = Literal["earlier", "later"]
 
 FIELD = "scheduled_at"
 PAST_GRACE = timedelta(seconds=60)
+LAST_YEAR = 9999
 EXPECTED_FORMAT = "'now', a local time like 2026-12-24T19:30, or an instant with an offset like 2026-12-24T19:30Z"
 
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?P<offset>Z|[+-]\d{2}(?::?\d{2})?)?")
@@ -27,7 +28,7 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 class PostTimeInvalid(Invalid):
     """A post time was refused; `reason` is one of unparseable, unknown_timezone, bad_fold, nonexistent,
-    ambiguous, past, too_soon. `field` names the request field (scheduled_at unless told otherwise)."""
+    ambiguous, past, too_soon, too_far. `field` names the request field (scheduled_at unless told otherwise)."""
 
     def __init__(
         self, message: str, *, reason: str, field: str = FIELD, remedy: str | None = None, **extra: Any
@@ -94,7 +95,15 @@ def resolve_when(
         return now
     parsed = _parse(text, field)
     aware = parsed.tzinfo is not None
-    instant = parsed.astimezone(UTC) if aware else _localise(parsed, tz, tz_name, fold, field)
+    try:
+        instant = parsed.astimezone(UTC) if aware else _localise(parsed, tz, tz_name, fold, field)
+    except OverflowError:
+        instant = datetime.max.replace(tzinfo=UTC)
+    # Year 9999 is the end of the calendar: the weeks and retries around such a time cannot be computed.
+    if instant.year >= LAST_YEAR:
+        raise PostTimeInvalid(
+            f"'{text}' is too far ahead; choose a time before {LAST_YEAR}", reason="too_far", field=field
+        )
     _check_not_past(instant, now, tz, min_lead, field)
     return instant
 

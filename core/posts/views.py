@@ -167,7 +167,10 @@ async def list_posts(
     tz = await account_timezone(session, access.account_id)
     since = until = None
     if week is not None:
-        since, until = week_bounds(tz, week_day(week, tz, clock))
+        try:
+            since, until = week_bounds(tz, week_day(week, tz, clock))
+        except OverflowError:  # the week runs past year 9999, the end of the calendar
+            raise Invalid(f"'{week}' is too far ahead; send a date before 9999-12-25", field="week") from None
     rows = await posts_q.list_for_account(
         session,
         access.account_id,
