@@ -9,9 +9,6 @@ from typing import Protocol
 import httpx
 
 from providers.base import Connector, ProviderConfig
-from providers.google.adapter import GoogleBusinessAdapter
-from providers.meta.facebook import FacebookAdapter
-from providers.meta.instagram import InstagramAdapter
 from providers.publishing import Publisher
 from providers.reconcile import Reconciler
 from storage.enums import Provider
@@ -28,6 +25,11 @@ def build_registry(
     config: ProviderConfig, http: httpx.AsyncClient, *, now: Callable[[], datetime] | None = None
 ) -> ProviderRegistry:
     """The adapters; `now` is the clock they judge token expiry by (default: real time)."""
+    # Imported here: the adapters are heavy, and every process imports the runtime that names these types.
+    from providers.google.adapter import GoogleBusinessAdapter
+    from providers.meta.facebook import FacebookAdapter
+    from providers.meta.instagram import InstagramAdapter
+
     google = GoogleBusinessAdapter(config, http, now=now) if now is not None else GoogleBusinessAdapter(config, http)
     return {
         Provider.facebook: FacebookAdapter(config, http, now=now),

@@ -125,11 +125,8 @@ async def claim_due(
 
 def requeue(target: PostTarget, now: datetime, note: str) -> None:
     """A claim whose worker never started an attempt: back in line now (nothing was sent)."""
-    _move(target, S.processing if target.stage else S.scheduled)
+    resume(target, now, note)
     _release_lease(target)
-    target.due_at = now
-    target.note = note
-    target.updated_at = now
 
 
 def resume(target: PostTarget, now: datetime, note: str) -> None:

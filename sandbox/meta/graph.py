@@ -14,7 +14,7 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-from sandbox.meta.login import access_token, debug_token, dialog
+from sandbox.meta import login
 from sandbox.meta.model import Answer, Fault, GraphError, GraphRequest, InstagramAccount, Page, Token
 from sandbox.meta.publish import route_content
 from sandbox.meta.state import MetaTwinState
@@ -63,7 +63,7 @@ async def handle(state: MetaTwinState, req: GraphRequest) -> Answer:
     if segments and VERSION.match(segments[0]):
         segments = segments[1:]
     if segments == ["dialog", "oauth"]:
-        return dialog(state, req.params)
+        return login.dialog(state, req.params)
     if state.content.settings.latency_ms > 0:  # a provider's own latency, for benchmarks (0: answer at once)
         await asyncio.sleep(state.content.settings.latency_ms / 1000)
     headers = {"X-App-Usage": json.dumps(state.usage)} if state.usage else {}
@@ -122,9 +122,9 @@ def _throttle(state: MetaTwinState, fault: Fault, token_value: str | None) -> Gr
 def _route(state: MetaTwinState, req: GraphRequest, seg: list[str]) -> dict[str, Any]:
     p, method = req.params, req.method
     if seg == ["oauth", "access_token"] and method in ("GET", "POST"):
-        return access_token(state, p)
+        return login.access_token(state, p)
     if seg == ["debug_token"] and method in ("GET", "POST"):
-        return debug_token(state, p, req.token)
+        return login.debug_token(state, p, req.token)
     if not seg:
         raise GraphError(100, "Unsupported get request.")
     token = state.check_token(req.token)
