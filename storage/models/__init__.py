@@ -15,12 +15,12 @@ from storage.enums import (
     Role,
     Severity,
 )
-from storage.models.accounts import Account, Membership, User
+from storage.models.accounts import Account, Invitation, Membership, User
 from storage.models.audit import AuditEntry
 from storage.models.auth import ApiToken, LoginLink, WebSession
 from storage.models.base import Base, utcnow
 from storage.models.connections import Connection, MetaDataRequest, OAuthState
-from storage.models.media import MediaAsset, MediaDerivative
+from storage.models.media import MediaAsset, MediaDerivative, StoredBlob
 from storage.models.notifications import Notification, NotificationDedup, NotificationRead
 from storage.models.ops import Heartbeat, JobRun
 from storage.models.posts import ConnectionPacing, Post, PostMedia, PostTarget, PublishAttempt
@@ -37,6 +37,7 @@ __all__ = [
     "ConnectionStatus",
     "DeliveryStatus",
     "Heartbeat",
+    "Invitation",
     "JobRun",
     "LoginLink",
     "MediaAsset",
@@ -57,6 +58,7 @@ __all__ = [
     "PublishAttempt",
     "Role",
     "Severity",
+    "StoredBlob",
     "User",
     "WebSession",
     "utcnow",

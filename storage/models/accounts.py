@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Boolean, Enum, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.enums import Role
 from storage.models.base import Base, CreatedMixin, IdMixin
-from storage.types import BigId
+from storage.types import BigId, UTCDateTime
 
 
 class Account(IdMixin, CreatedMixin, Base):
@@ -44,3 +46,27 @@ class Membership(IdMixin, CreatedMixin, Base):
 
     user: Mapped[User] = relationship(back_populates="memberships", lazy="raise")
     account: Mapped[Account] = relationship(lazy="raise")
+
+
+class Invitation(IdMixin, CreatedMixin, Base):
+    """An offer to join a venue with a role, accepted by the invited person; only the token's SHA-256 is kept."""
+
+    __tablename__ = "invitations"
+
+    account_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    email: Mapped[str] = mapped_column(String(320), nullable=False)
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, name="role", native_enum=False, length=16, validate_strings=True), nullable=False
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    invited_by_user_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    accepted_by_user_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -65,3 +65,12 @@ class MediaDerivative(IdMixin, CreatedMixin, Base):
     height: Mapped[int] = mapped_column(Integer, nullable=False)
     byte_size: Mapped[int] = mapped_column(BigId, nullable=False)
     content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+
+
+class StoredBlob(CreatedMixin, Base):
+    """How many rows (assets, derivatives, of any venue) use one stored file; the file goes when this reaches 0."""
+
+    __tablename__ = "stored_blobs"
+
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    refs: Mapped[int] = mapped_column(Integer, nullable=False)
