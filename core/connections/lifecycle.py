@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -258,6 +259,19 @@ async def mark_needs_reconnect(
     await session.flush()
 
 
+def kept_access_note(connection: Connection, sharing: Sequence[Connection]) -> str:
+    """Why access stays at the provider, in words this venue may read: it counts only its own connections."""
+    # Instagram connects through Facebook Login, so the login shared is always Facebook's or Google's.
+    login = "Google" if connection.provider is Provider.google_business else "Facebook"
+    here = sum(1 for c in sharing if c.account_id == connection.account_id)
+    if here == 1:
+        return f"Access kept at the provider: 1 other connection in this venue uses the same {login} login."
+    if here:
+        return f"Access kept at the provider: {here} other connections in this venue use the same {login} login."
+    # Only other venues use it: saying how many (or which) would tell this venue about theirs.
+    return f"Access kept at the provider: the same {login} login is still in use outside this venue."
+
+
 async def disconnect(
     session: AsyncSession,
     clock: Clock,
@@ -275,9 +289,7 @@ async def disconnect(
     # it granted, in any venue), so it waits until the last connection made with that grant goes.
     sharing = await connections_q.live_sharing_grant(session, connection)
     if sharing:
-        # Instagram connects through Facebook Login, so the login shared is always Facebook's or Google's.
-        login = "Google" if connection.provider is Provider.google_business else "Facebook"
-        note = f"Access kept at the provider: {len(sharing)} other connection(s) use the same {login} login."
+        note = kept_access_note(connection, sharing)
     else:
         try:
             await adapter.revoke(credentials(connection, cipher))

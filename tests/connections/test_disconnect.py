@@ -63,7 +63,8 @@ async def test_facebook_disconnect_revokes_only_when_the_last_page_of_that_login
     message = await disconnect(client, venue.admin, first)
 
     assert message == (
-        "Disconnected The Red Lion. Access kept at the provider: 1 other connection(s) use the same Facebook login."
+        "Disconnected The Red Lion. "
+        "Access kept at the provider: 1 other connection in this venue uses the same Facebook login."
     )
     assert await permission_deletes(twins) == [] and await meta_revocations(twins) == []
     assert all(t["valid"] for t in await meta_tokens(twins, kind="PAGE")), "the other Page keeps working"
@@ -82,7 +83,7 @@ async def test_facebook_disconnect_revokes_only_when_the_last_page_of_that_login
     assert [(c["id"], c["status"]) for c in rows] == [(first, "disconnected"), (second, "disconnected")]
     notes = [e.details["note"] for e in await audit(runtime, "connection_disconnected")]
     assert notes == [
-        "Access kept at the provider: 1 other connection(s) use the same Facebook login.",
+        "Access kept at the provider: 1 other connection in this venue uses the same Facebook login.",
         "Access revoked at the provider.",
     ]
 
@@ -103,10 +104,49 @@ async def test_an_instagram_connection_on_the_same_facebook_login_keeps_access(
 
     message = await disconnect(client, venue.admin, instagram.id)
 
-    assert "Access kept at the provider: 1 other connection(s) use the same Facebook login." in message
+    assert "Access kept at the provider: 1 other connection in this venue uses the same Facebook login." in message
     assert await permission_deletes(twins) == []
     assert_disconnected_without_secrets(await connection_row(runtime, instagram.id), clock)
     assert (await connection_row(runtime, facebook.id)).status.value == "active"
+
+
+async def test_a_login_shared_with_another_venue_is_not_counted_or_named_to_this_one(
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    network: httpx.AsyncClient,
+    twins: Twins,
+    browser: ConsentBrowser,
+) -> None:
+    ours, theirs = await venue_with_admin(runtime), await venue_with_admin(runtime)
+    await connect(client, browser, ours.admin, "facebook", pick=[META_PAGE_1, META_PAGE_2])
+    await connect(client, ConsentBrowser(client, network), theirs.admin, "facebook", pick=[META_PAGE_1])
+    await connect(client, ConsentBrowser(client, network), theirs.admin, "instagram")
+    mine = [c for c in await connection_rows(runtime) if c.account_id == ours.id]
+    assert len({c.provider_user_id for c in await connection_rows(runtime)}) == 1, "one Facebook login, two venues"
+
+    first = await disconnect(client, ours.admin, mine[0].id)
+    last = await disconnect(client, ours.admin, mine[1].id)
+
+    # Two connections of the other venue use that login too: venue A hears only of its own.
+    assert first.endswith("Access kept at the provider: 1 other connection in this venue uses the same Facebook login.")
+    assert last.endswith("Access kept at the provider: the same Facebook login is still in use outside this venue.")
+    assert not any(ch.isdigit() for ch in last), last
+    assert await permission_deletes(twins) == [], "the other venue's connections keep working"
+
+
+async def test_several_other_connections_are_counted_in_plain_plural(
+    runtime: Runtime, client: httpx.AsyncClient, network: httpx.AsyncClient, twins: Twins, browser: ConsentBrowser
+) -> None:
+    venue = await venue_with_admin(runtime)
+    await connect(client, browser, venue.admin, "facebook", pick=[META_PAGE_1, META_PAGE_2])
+    await connect(client, ConsentBrowser(client, network), venue.admin, "instagram")
+    facebook = [c for c in await connection_rows(runtime) if c.provider.value == "facebook"]
+
+    message = await disconnect(client, venue.admin, facebook[0].id)
+
+    assert message.endswith(
+        "Access kept at the provider: 2 other connections in this venue use the same Facebook login."
+    )
 
 
 async def test_google_disconnect_revokes_the_grant(
@@ -137,7 +177,7 @@ async def test_google_disconnect_keeps_access_while_another_location_uses_the_lo
 
     message = await disconnect(client, venue.admin, first.id)
 
-    assert "Access kept at the provider: 1 other connection(s) use the same Google login." in message
+    assert "Access kept at the provider: 1 other connection in this venue uses the same Google login." in message
     snapshot = await twins.google.snapshot()
     assert [c for c in snapshot.calls if c.path == "/revoke"] == []
     assert not any(t.revoked for t in snapshot.tokens)
