@@ -150,14 +150,15 @@ def _draft(data: PostIn | PostPatch) -> posts_core.PostDraft:
     return posts_core.PostDraft(**data.model_dump(exclude_unset=isinstance(data, PostPatch)))
 
 
-async def _saved(uow: UnitOfWork, access: VenueAccess, saved: posts_core.Saved) -> SavedOut:
-    return SavedOut(message=saved.message, post=_post_out(await views.post_view(uow.session, access, saved.post)))
+async def _saved(runtime: Runtime, uow: UnitOfWork, access: VenueAccess, saved: posts_core.Saved) -> SavedOut:
+    view = await views.post_view(uow.session, access, saved.post, clock=runtime.clock)
+    return SavedOut(message=saved.message, post=_post_out(view))
 
 
 @post("/api/posts", tags=["posts"], summary="Schedule a post", dependencies={"access": require(Role.editor)})
 async def create_post(data: PostIn, access: VenueAccess, runtime: Runtime, uow: UnitOfWork) -> SavedOut:
     saved = await posts_core.create_post(runtime, uow.session, access, _draft(data))
-    return await _saved(uow, access, saved)
+    return await _saved(runtime, uow, access, saved)
 
 
 @get(
@@ -189,8 +190,8 @@ async def list_posts(
     summary="A post with every delivery's status, attempts, reasons, permalinks and snapshots",
     dependencies={"access": require(Role.viewer)},
 )
-async def get_post(post_id: int, access: VenueAccess, uow: UnitOfWork) -> PostOut:
-    return _post_out(await views.get_post(uow.session, access, post_id, with_attempts=True))
+async def get_post(post_id: int, access: VenueAccess, runtime: Runtime, uow: UnitOfWork) -> PostOut:
+    return _post_out(await views.get_post(uow.session, access, post_id, with_attempts=True, clock=runtime.clock))
 
 
 @patch(
@@ -203,7 +204,7 @@ async def update_post(
     post_id: int, data: PostPatch, access: VenueAccess, runtime: Runtime, uow: UnitOfWork
 ) -> SavedOut:
     saved = await posts_core.update_post(runtime, uow.session, access, post_id, _draft(data))
-    return await _saved(uow, access, saved)
+    return await _saved(runtime, uow, access, saved)
 
 
 @post(
@@ -215,7 +216,7 @@ async def update_post(
 )
 async def cancel_post(post_id: int, access: VenueAccess, runtime: Runtime, uow: UnitOfWork) -> SavedOut:
     saved = await posts_core.cancel_post(runtime, uow.session, access, post_id)
-    return await _saved(uow, access, saved)
+    return await _saved(runtime, uow, access, saved)
 
 
 @post(

@@ -93,7 +93,7 @@ async def create_post(runtime: Runtime, session: AsyncSession, access: VenueAcce
         session, runtime.clock, "post_created", subject_type="post", subject_id=post.id,
         connections=[c.id for c in connections], scheduled_at=scheduled_at.isoformat(),
     )  # fmt: skip
-    when = "now" if scheduled_at <= now else format_local(scheduled_at, tz)
+    when = "now" if scheduled_at <= now else format_local(scheduled_at, tz, now=now)
     return Saved(post, targets, f"Scheduled for {when} on {_names(connections)}.{_waits(connections)}")
 
 
@@ -157,7 +157,7 @@ async def update_post(
     await access.record(
         session, runtime.clock, "post_updated", subject_type="post", subject_id=post.id, changed=changed
     )
-    when = format_local(post.scheduled_at, tz) if post.scheduled_at > now else "now"
+    when = format_local(post.scheduled_at, tz, now=now) if post.scheduled_at > now else "now"
     message = f"Updated; going out {when} on {_names(connections)}.{_waits(connections)}"
     return Saved(post, [*kept, *fresh], message, changed)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -50,19 +50,35 @@ def zone(tz_name: str, *, field: str = "timezone") -> ZoneInfo:
         ) from exc
 
 
-def format_local(instant: datetime, tz_name: str) -> str:
-    """`instant` as the venue reads it: 'Thu 24 Dec 19:30 GMT' (English names whatever the locale)."""
+def format_local(instant: datetime, tz_name: str, *, now: datetime | None = None) -> str:
+    """`instant` as the venue reads it: 'Thu 24 Dec 19:30 GMT' (English names whatever the locale).
+
+    The year is added ('Tue 1 Jan 2030 12:00 GMT') unless the date falls in the venue's current year at `now`;
+    without `now` the current year is unknown, so the year is always shown.
+    """
     if instant.tzinfo is None:
         raise ValueError("format_local needs an aware datetime")
-    return _wall(instant.astimezone(zone(tz_name)))
+    tz = zone(tz_name)
+    return _wall(instant.astimezone(tz), _year_of(now, tz))
 
 
-def _wall(local: datetime) -> str:
-    return f"{_day(local)} {_clock(local)}"
+def _year_of(now: datetime | None, tz: tzinfo) -> int | None:
+    """The venue's current year at `now` (None: unknown, so labels show the year)."""
+    if now is None:
+        return None
+    if now.tzinfo is None:
+        raise ValueError("the current time must be an aware datetime")
+    return now.astimezone(tz).year
 
 
-def _day(local: datetime) -> str:
-    return f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}"
+def _wall(local: datetime, this_year: int | None) -> str:
+    return f"{_day(local, this_year)} {_clock(local)}"
+
+
+def _day(local: date, this_year: int | None) -> str:
+    # A bare "Tue 1 Jan" for a post years away reads as the coming January: name the year unless it is this one.
+    year = "" if local.year == this_year else f" {local.year}"
+    return f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}{year}"
 
 
 def _clock(local: datetime) -> str:
@@ -96,7 +112,7 @@ def resolve_when(
     parsed = _parse(text, field)
     aware = parsed.tzinfo is not None
     try:
-        instant = parsed.astimezone(UTC) if aware else _localise(parsed, tz, tz_name, fold, field)
+        instant = parsed.astimezone(UTC) if aware else _localise(parsed, tz, tz_name, fold, field, now)
     except OverflowError:
         instant = datetime.max.replace(tzinfo=UTC)
     # Year 9999 is the end of the calendar: the weeks and retries around such a time cannot be computed.
@@ -122,14 +138,15 @@ def _parse(text: str, field: str) -> datetime:
         ) from exc
 
 
-def _localise(wall: datetime, tz: ZoneInfo, tz_name: str, fold: Fold | None, field: str) -> datetime:
+def _localise(wall: datetime, tz: ZoneInfo, tz_name: str, fold: Fold | None, field: str, now: datetime) -> datetime:
     """Attach `tz` to a naive wall-clock time, refusing times that never happen or happen twice."""
+    this_year = _year_of(now, tz)
     first = wall.replace(tzinfo=tz, fold=0)
     second = wall.replace(tzinfo=tz, fold=1)
     u_first, u_second = first.astimezone(UTC), second.astimezone(UTC)
     if u_first == u_second:
         return u_first
-    when = f"{_day(wall)} {wall:%H:%M}"
+    when = f"{_day(wall, this_year)} {wall:%H:%M}"
     if _round_trips(u_first, tz, wall):
         # The overlap: both readings exist (fold=0 is the earlier instant, before the clocks go back).
         if fold is not None:
@@ -150,7 +167,7 @@ def _localise(wall: datetime, tz: ZoneInfo, tz_name: str, fold: Fold | None, fie
     if start.date() == after.date():
         jumped = f"from {start:%H:%M} to {after:%H:%M} that night; choose {_clock(before)} or {_clock(after)}"
     else:  # a whole day skipped (Samoa, 2011)
-        jumped = f"past {_day(wall)}; choose {_wall(before)} or {_wall(after)}"
+        jumped = f"past {_day(wall, this_year)}; choose {_wall(before, this_year)} or {_wall(after, this_year)}"
     raise PostTimeInvalid(
         f"{when} does not exist in {tz_name} because the clocks go forward {jumped}",
         reason="nonexistent",
@@ -177,16 +194,17 @@ def _transition(lo: datetime, hi: datetime, tz: tzinfo) -> datetime:
 
 
 def _check_not_past(instant: datetime, now: datetime, tz: ZoneInfo, min_lead: timedelta, field: str) -> None:
+    this_year = _year_of(now, tz)
     if instant < now - PAST_GRACE:
         raise PostTimeInvalid(
-            f"That time ({_wall(instant.astimezone(tz))}) has already passed; choose a later time or 'now'",
+            f"That time ({_wall(instant.astimezone(tz), this_year)}) has already passed; choose a later time or 'now'",
             reason="past",
             field=field,
         )
     if min_lead > timedelta(0) and instant < now + min_lead:
-        earliest = _wall((now + min_lead).astimezone(tz))
+        earliest = _wall((now + min_lead).astimezone(tz), this_year)
         raise PostTimeInvalid(
-            f"That time ({_wall(instant.astimezone(tz))}) is too soon; choose {earliest} or later, or 'now'",
+            f"That time ({_wall(instant.astimezone(tz), this_year)}) is too soon; choose {earliest} or later, or 'now'",
             reason="too_soon",
             field=field,
         )

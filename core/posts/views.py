@@ -162,7 +162,8 @@ async def list_posts(
     limit: int = LIST_LIMIT,
 ) -> list[PostView]:
     """The venue's posts, earliest first: those with a delivery in `status` or to `connection_id`, and
-    scheduled in the venue-local `week` (see `week_day`; 'this'/'next' read `clock`)."""
+    scheduled in the venue-local `week` (see `week_day`; 'this'/'next' read `clock`, which also names the current
+    year, left out of `scheduled_local`)."""
     wanted = parse_status(status) if status is not None else None
     tz = await account_timezone(session, access.account_id)
     since = until = None
@@ -180,23 +181,32 @@ async def list_posts(
         connection_id=connection_id,
         limit=limit,
     )
-    return await _views(session, access.account_id, rows, tz, with_attempts=False)
+    return await _views(session, access.account_id, rows, tz, with_attempts=False, clock=clock)
 
 
 async def get_post(
-    session: AsyncSession, access: VenueAccess, post_id: int, *, with_attempts: bool = False
+    session: AsyncSession,
+    access: VenueAccess,
+    post_id: int,
+    *,
+    with_attempts: bool = False,
+    clock: Clock | None = None,
 ) -> PostView:
-    """One of the venue's posts (another venue's is not found), with each delivery's attempts if asked."""
+    """One of the venue's posts (another venue's is not found), with each delivery's attempts if asked.
+
+    `clock` says which year is the current one (its year is left out of `scheduled_local`)."""
     row = await posts_q.get(session, access.account_id, post_id)
     if row is None:
         raise NotFound(f"post {post_id} not found")
-    return await post_view(session, access, row, with_attempts=with_attempts)
+    return await post_view(session, access, row, with_attempts=with_attempts, clock=clock)
 
 
-async def post_view(session: AsyncSession, access: VenueAccess, post: Post, *, with_attempts: bool = False) -> PostView:
+async def post_view(
+    session: AsyncSession, access: VenueAccess, post: Post, *, with_attempts: bool = False, clock: Clock | None = None
+) -> PostView:
     """The view of a post the caller already holds (just created, edited or cancelled)."""
     tz = await account_timezone(session, access.account_id)
-    [view] = await _views(session, access.account_id, [post], tz, with_attempts=with_attempts)
+    [view] = await _views(session, access.account_id, [post], tz, with_attempts=with_attempts, clock=clock)
     return view
 
 
@@ -207,7 +217,7 @@ async def delivery_view(session: AsyncSession, access: VenueAccess, target: Post
 
 
 async def _views(
-    session: AsyncSession, account_id: int, posts: Sequence[Post], tz: str, *, with_attempts: bool
+    session: AsyncSession, account_id: int, posts: Sequence[Post], tz: str, *, with_attempts: bool, clock: Clock | None
 ) -> list[PostView]:
     post_ids = [p.id for p in posts]
     targets = await posts_q.targets_for_posts(session, account_id, post_ids)
@@ -221,10 +231,13 @@ async def _views(
     by_post: dict[int, list[DeliveryView]] = {}
     for t in targets:
         by_post.setdefault(t.post_id, []).append(_delivery(t, connections.get(t.connection_id), attempts))
-    return [_post(p, tz, tuple(by_post.get(p.id, ())), tuple(media.get(p.id, ()))) for p in posts]
+    now = clock.now() if clock is not None else None
+    return [_post(p, tz, tuple(by_post.get(p.id, ())), tuple(media.get(p.id, ())), now) for p in posts]
 
 
-def _post(post: Post, tz: str, deliveries: tuple[DeliveryView, ...], media_ids: tuple[int, ...]) -> PostView:
+def _post(
+    post: Post, tz: str, deliveries: tuple[DeliveryView, ...], media_ids: tuple[int, ...], now: datetime | None
+) -> PostView:
     return PostView(
         id=post.id,
         text=post.text,
@@ -234,7 +247,7 @@ def _post(post: Post, tz: str, deliveries: tuple[DeliveryView, ...], media_ids: 
         options=dict(post.options),
         media_ids=media_ids,
         scheduled_at=post.scheduled_at,
-        scheduled_local=format_local(post.scheduled_at, tz),
+        scheduled_local=format_local(post.scheduled_at, tz, now=now),
         timezone=tz,
         cutoff_at=post.cutoff_at,
         freshness_minutes=post.freshness_minutes,

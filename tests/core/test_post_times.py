@@ -188,13 +188,46 @@ def test_another_field_name_can_be_given() -> None:
 
 def test_a_venue_changing_timezone_keeps_the_utc_instant() -> None:
     stored = resolve_when("2026-12-24T19:30", LONDON, now=NOW)
-    assert format_local(stored, LONDON) == "Thu 24 Dec 19:30 GMT"
-    assert format_local(stored, NEW_YORK) == "Thu 24 Dec 14:30 EST"
+    assert format_local(stored, LONDON, now=NOW) == "Thu 24 Dec 19:30 GMT"
+    assert format_local(stored, NEW_YORK, now=NOW) == "Thu 24 Dec 14:30 EST"
     assert stored == datetime(2026, 12, 24, 19, 30, tzinfo=UTC)
 
 
 def test_format_local_uses_the_offset_in_force_on_that_date() -> None:
-    assert format_local(datetime(2026, 7, 4, 18, 30, tzinfo=UTC), LONDON) == "Sat 4 Jul 19:30 BST"
+    assert format_local(datetime(2026, 7, 4, 18, 30, tzinfo=UTC), LONDON, now=NOW) == "Sat 4 Jul 19:30 BST"
+
+
+def test_a_date_in_the_current_year_leaves_the_year_out() -> None:
+    # NOW is 10 Jan 2026: a December date eleven months ahead is still this year.
+    assert format_local(datetime(2026, 12, 31, 23, 0, tzinfo=UTC), LONDON, now=NOW) == "Thu 31 Dec 23:00 GMT"
+
+
+def test_a_date_in_another_year_names_the_year() -> None:
+    assert format_local(datetime(2030, 1, 1, 12, 0, tzinfo=UTC), LONDON, now=NOW) == "Tue 1 Jan 2030 12:00 GMT"
+    assert format_local(datetime(2025, 12, 24, 19, 30, tzinfo=UTC), LONDON, now=NOW) == "Wed 24 Dec 2025 19:30 GMT"
+
+
+def test_early_next_year_seen_from_december_names_the_year() -> None:
+    # A few weeks ahead, but a bare "Fri 8 Jan" read in December could mean last January.
+    december = datetime(2026, 12, 20, 12, 0, tzinfo=UTC)
+    assert format_local(datetime(2027, 1, 8, 18, 0, tzinfo=UTC), LONDON, now=december) == "Fri 8 Jan 2027 18:00 GMT"
+
+
+def test_the_current_year_is_the_venues_not_utcs() -> None:
+    # 11:30 UTC on 31 Dec is already New Year's Day in Auckland: a post that evening is "this year" there.
+    new_years_eve_utc = datetime(2026, 12, 31, 11, 30, tzinfo=UTC)
+    evening = datetime(2027, 1, 1, 6, 0, tzinfo=UTC)  # 19:00 NZDT on 1 Jan 2027
+    assert format_local(evening, "Pacific/Auckland", now=new_years_eve_utc) == "Fri 1 Jan 19:00 NZDT"
+    assert format_local(evening, LONDON, now=new_years_eve_utc) == "Fri 1 Jan 2027 06:00 GMT"
+
+
+def test_without_a_current_time_the_year_is_always_shown() -> None:
+    assert format_local(datetime(2026, 7, 4, 18, 30, tzinfo=UTC), LONDON) == "Sat 4 Jul 2026 19:30 BST"
+
+
+def test_a_refused_time_in_another_year_names_the_year() -> None:
+    assert "That time (Wed 24 Dec 2025 19:30 GMT) has already passed" in refused("2025-12-24T19:30").message
+    assert "Sun 31 Oct 2027 01:30 happens twice" in refused("2027-10-31T01:30").message
 
 
 def test_format_local_refuses_a_naive_datetime() -> None:

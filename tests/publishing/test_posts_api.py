@@ -43,6 +43,28 @@ async def test_post_entered_in_local_time_is_stored_in_utc_and_shown_back_locall
     assert [t["status"] for t in post["targets"]] == ["scheduled"]
 
 
+async def test_a_post_for_another_year_names_the_year_by_the_venues_clock(
+    clock: FrozenClock, client: httpx.AsyncClient, venue: Venue, editor: factories.Person
+) -> None:
+    # The test clock says 25 Nov 2026: the label follows it, not the machine's date.
+    r = await _create(client, editor, text="Happy 2030", when="2030-01-01T12:00", connection_ids=[venue.connection_id])
+    assert r.status_code == 201, r.text
+    assert r.json()["post"]["scheduled_local"] == "Tue 1 Jan 2030 12:00 GMT", r.json()
+    assert "Scheduled for Tue 1 Jan 2030 12:00 GMT" in r.json()["message"], r.json()
+    post_id = r.json()["post"]["id"]
+    r = await _create(client, editor, text="Soon", when="2026-12-24T19:30", connection_ids=[venue.connection_id])
+    assert r.json()["post"]["scheduled_local"] == "Thu 24 Dec 19:30 GMT", "this year's date grew a year"
+
+    clock.advance(days=365 * 3 + 30)  # late December 2029: the post is now next year's
+    r = await client.get(f"/api/posts/{post_id}", headers=editor.headers)
+    assert r.json()["scheduled_local"] == "Tue 1 Jan 2030 12:00 GMT", r.json()
+    clock.advance(days=10)  # January 2030: the post is this year's, so the year goes
+    r = await client.get(f"/api/posts/{post_id}", headers=editor.headers)
+    assert r.json()["scheduled_local"] == "Tue 1 Jan 12:00 GMT", r.json()
+    listed = (await client.get("/api/posts", headers=editor.headers)).json()
+    assert [p["scheduled_local"] for p in listed if p["id"] == post_id] == ["Tue 1 Jan 12:00 GMT"], listed
+
+
 async def test_time_inside_the_spring_forward_gap_is_refused_naming_the_field(
     client: httpx.AsyncClient, venue: Venue, editor: factories.Person
 ) -> None:
