@@ -100,7 +100,7 @@ def read_phrase(text: str, *, now_local: datetime, day_first: bool = True) -> Re
     relative = _RELATIVE.fullmatch(words)
     if relative is not None:
         # In UTC: aware arithmetic in a zone adds wall-clock time, and 'in 2 hours' across a jump is two real hours.
-        return Reading(instant=now_local.astimezone(UTC) + _duration(relative.group("rest"), text))
+        return Reading(instant=now_local.astimezone(UTC) + read_duration(relative.group("rest"), text))
     rest, when = _take_date(words, now_local, day_first, text)
     rest = _check_weekday(rest, when, text)
     rest, clock = _take_time(rest, tonight=bool(re.search(r"\btonight\b", words)), text=text)
@@ -156,7 +156,9 @@ def _next_occurrence(reading: Reading) -> datetime | None:
     return None
 
 
-def _duration(rest: str, text: str) -> timedelta:
+def read_duration(rest: str, text: str | None = None) -> timedelta:
+    """'2 hours', '90 mins', '1h30m', 'half an hour' as a timedelta; PostTimeInvalid quoting `text` otherwise."""
+    text = rest if text is None else text
     total = timedelta(0)
     position = 0
     rest = rest.replace(" and ", " ")
