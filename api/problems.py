@@ -17,8 +17,10 @@ from core.errors import (
     NotFound,
     PermissionDenied,
     TooManyRequests,
+    join_messages,
 )
 from core.media.errors import MediaTooLarge, MediaUnsupportedType
+from providers.errors import ProviderError, RateLimited, Transient
 
 log = structlog.get_logger(__name__)
 
@@ -44,11 +46,13 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    410: "Gone",
     413: "Too large",
     415: "Unsupported media type",
     422: "Invalid input",
     429: "Too many requests",
     500: "Internal error",
+    502: "Provider error",
     503: "Unavailable",
 }
 
@@ -101,6 +105,26 @@ def http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
     return problem(request, exc.status_code, exc.detail, code=code, headers=dict(exc.headers or {}))
 
 
+def provider_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """A provider that failed while a route waited on it (diagnose, disconnect): its words, not "internal error".
+
+    Unreachable or throttled is 503 with Retry-After; any other refusal is 502. Either way the fault is upstream."""
+    assert isinstance(exc, ProviderError)
+    log.warning("provider_error", path=request.url.path, error=exc.__class__.__name__, provider=exc.provider)
+    if isinstance(exc, Transient | RateLimited):
+        retry_after = getattr(exc, "retry_after", None) or 60
+        return problem(
+            request,
+            503,
+            exc.message,
+            code="provider_unavailable",
+            remedy=exc.remedy or "try again in a minute or two",
+            headers={"Retry-After": str(max(1, round(retry_after)))},
+        )
+    remedy = exc.remedy or "try again later; if it keeps failing, check the connection's status"
+    return problem(request, 502, exc.message, code="provider_error", remedy=remedy)
+
+
 def _out_of_range(exc: BaseException) -> bool:
     """A number too large for the database (SQLite raises OverflowError, asyncpg wraps 'out of int64 range')."""
     seen: BaseException | None = exc
@@ -141,14 +165,17 @@ def _summarise(errors: list[Any] | None, fallback: str) -> str:
     parts = []
     for err in errors[:5]:
         if isinstance(err, dict):
-            parts.append(f"{err.get('key') or err.get('source') or 'body'}: {err.get('message')}")
-    return "; ".join(parts) or fallback
+            # Trailing periods go, so the clauses read "a: x; b: y", not "a: x.; b: y".
+            message = str(err.get("message")).strip().rstrip(".")
+            parts.append(f"{err.get('key') or err.get('source') or 'body'}: {message}")
+    return join_messages(parts) or fallback
 
 
 def exception_handlers() -> dict[Any, Any]:
     return {
         DomainError: domain_error_handler,
         HTTPException: http_error_handler,
+        ProviderError: provider_error_handler,
         Exception: unexpected_error_handler,
     }
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+_SENTENCE_END = (".", "!", "?")
 
 
 class DomainError(Exception):
@@ -41,3 +44,14 @@ class TooManyRequests(Conflict):
     """A rate limit was reached; a Conflict, so front doors that know only Conflict still refuse it."""
 
     code = "too_many_requests"
+
+
+def join_messages(messages: Iterable[str]) -> str:
+    """Several messages as one line: after a full sentence a space, after a clause "; " (never ".;")."""
+    parts = [m.strip() for m in messages if m and m.strip()]
+    joined = ""
+    for part in parts:
+        if joined:
+            joined += " " if joined.endswith(_SENTENCE_END) else "; "
+        joined += part
+    return joined

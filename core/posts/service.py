@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.access.policy import VenueAccess
 from core.connections.lifecycle import PROVIDER_LABEL
-from core.errors import Conflict, Invalid, NotFound
+from core.errors import Conflict, Invalid, NotFound, join_messages
 from core.posts.rules import DraftMedia, DraftTarget, RuleLimits, check_all
 from core.posts.times import format_local, resolve_when
 from core.publishing import transitions
@@ -248,7 +248,7 @@ async def _validate(
     if problems:
         first = problems[0]
         raise Invalid(
-            "; ".join(p.message for p in problems),
+            join_messages(p.message for p in problems),
             field=first.field,
             problems=[{"field": p.field, "rule": p.rule, "message": p.message} for p in problems],
         )
@@ -273,7 +273,7 @@ async def _refuse_if_busy(
             reasons.append(f"{name} may already have it; decide on that delivery first")
     if reasons:
         raise Conflict(
-            f"can't {verb} this post: " + "; ".join(reasons),
+            f"can't {verb} this post: " + join_messages(reasons),
             remedy="CheersAI never changes a live post silently; edit it on the platform, or post a correction",
         )
 

@@ -185,7 +185,12 @@ def error_from_response(
     if status >= 500:
         return Transient(f"Google had a temporary problem (HTTP {status}).", sent=True, **common)
     violations = _detail(details, "google.rpc.BadRequest").get("fieldViolations")
-    rules = [f"{v.get('field')}: {v.get('description')}" for v in violations or [] if isinstance(v, dict)]
+    # Google's descriptions are sentences ("Must be at most 1500 characters."): drop the period inside the list.
+    rules = [
+        f"{v.get('field')}: {str(v.get('description')).strip().rstrip('.')}"
+        for v in violations or []
+        if isinstance(v, dict)
+    ]
     if rules:  # name the broken rule ("summary: Must be at most 1500 characters"), not just "invalid argument"
         return Permanent(f"Google refused the request ({'; '.join(rules)}).", **common)
     return Permanent(f"Google refused the request: {message}", **common)

@@ -65,6 +65,20 @@ async def test_a_post_for_another_year_names_the_year_by_the_venues_clock(
     assert [p["scheduled_local"] for p in listed if p["id"] == post_id] == ["Tue 1 Jan 12:00 GMT"], listed
 
 
+async def test_several_refusals_read_as_sentences_not_joined_with_a_stray_semicolon(
+    runtime: Runtime, client: httpx.AsyncClient, venue: Venue, editor: factories.Person
+) -> None:
+    ig = await factories.connection(runtime, venue.id, access_token="ig-token", provider=Provider.instagram)
+    text = " ".join(f"#tag{n}" for n in range(31))
+    r = await _create(client, editor, text=text, connection_ids=[ig])
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert [p["rule"] for p in problem["problems"]] == ["instagram.hashtags", "instagram.media_required"], problem
+    assert problem["detail"] == (
+        "Instagram captions can have at most 30 hashtags; this one has 31. Instagram posts need a photo or a video."
+    ), problem["detail"]
+
+
 async def test_time_inside_the_spring_forward_gap_is_refused_naming_the_field(
     client: httpx.AsyncClient, venue: Venue, editor: factories.Person
 ) -> None:
