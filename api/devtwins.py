@@ -31,12 +31,21 @@ def twin_settings(meta_url: str, google_url: str) -> dict[str, str]:
     }
 
 
+def twins_dir(var_dir: Path) -> Path:
+    """Where `make dev` keeps the twins' state between runs (delete it to start the sandbox afresh)."""
+    return var_dir / "twins"
+
+
 @contextlib.asynccontextmanager
 async def sandbox_twins(settings: Settings, var_dir: Path, base_port: int) -> AsyncIterator[Settings]:
-    """Start the twins on base_port+1 and +2; yield settings pointing at them unless set explicitly."""
+    """Start the twins on base_port+1 and +2; yield settings pointing at them unless set explicitly.
+
+    The twins keep their state (tokens they issued, Pages, locations, published posts) in var/twins/, so the
+    connections made in one run still work in the next, whichever ports the twins get."""
+    kept = twins_dir(var_dir)
     async with (
-        running_meta_twin(port=base_port + 1) as (meta_url, _meta_control, _meta_state),
-        running_google_twin(port=base_port + 2) as (google_url, _google_control, _google_state),
+        running_meta_twin(port=base_port + 1, state_file=kept / "meta.json") as (meta_url, _meta_control, _meta),
+        running_google_twin(port=base_port + 2, state_file=kept / "google.json") as (google_url, _google_control, _g),
     ):
         wanted = twin_settings(meta_url, google_url)
         explicit = settings.model_fields_set

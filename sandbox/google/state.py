@@ -28,6 +28,20 @@ from sandbox.google.scenario import (
     subject_for,
 )
 
+_DURABLE = (
+    "codes",
+    "refresh_tokens",
+    "access_tokens",
+    "grants",
+    "consent",
+    "testing_mode",
+    "project_number",
+    "users",
+    "accounts",
+    "locations",
+    "location_account",
+)
+
 
 class OAuthError(Exception):
     """An OAuth endpoint's error: `{"error": …, "error_description": …}` with an HTTP status."""
@@ -356,6 +370,23 @@ class GoogleTwinState:
             "scope": " ".join(access.scopes),
             "token_type": "Bearer",
         }
+
+    # --- keeping (sandbox.persist) ---------------------------------------------------------------
+
+    def durable(self) -> dict[str, Any]:
+        """What survives a restart: the world, grants, codes, tokens and posts. Faults, the call log, the
+        request meters and the clock offset do not (they belong to one run's scenario)."""
+        world = {name: getattr(self, name) for name in _DURABLE}
+        return {**world, "posts": {"settings": self.posts.settings, "posts": self.posts.posts}}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Take back what `durable` returned (decoded); missing keys keep the default scenario's values."""
+        for name in _DURABLE:
+            if name in saved:
+                setattr(self, name, saved[name])
+        posts = saved.get("posts", {})
+        self.posts.settings = posts.get("settings", self.posts.settings)
+        self.posts.posts = posts.get("posts", self.posts.posts)
 
     # --- reporting -----------------------------------------------------------------------------
 

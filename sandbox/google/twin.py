@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from litestar import Litestar
@@ -40,6 +41,7 @@ from sandbox.google.scenario import (
     default_scenario,
 )
 from sandbox.google.state import GoogleTwinState, OAuthError, TwinCall, TwinToken
+from sandbox.persist import kept
 from sandbox.server import TwinServer
 
 __all__ = [
@@ -109,15 +111,22 @@ async def running_google_twin(
     scenario: ScenarioSpec | None = None,
     host: str = "127.0.0.1",
     port: int | None = None,
+    state_file: Path | None = None,
 ) -> AsyncIterator[tuple[str, GoogleTwinControl, GoogleTwinState]]:
-    """Serve the twin in this event loop (a free loopback port unless `port` is given); yields (url, control, state)."""
+    """Serve the twin in this event loop (a free loopback port unless `port` is given); yields (url, control, state).
+
+    With `state_file` the twin starts from the state saved there (over `scenario`) and saves after every
+    request (`make dev`); without one its state lives in memory only (tests)."""
     app, state = create_google_twin(client_id=client_id, client_secret=client_secret, clock=clock)
     if scenario is not None:
         state.load(scenario)
-    server = TwinServer(app, host=host, port=port)
+    served, keeper = kept(app, state_file, twin="google", dump=state.durable, restore=state.restore)
+    server = TwinServer(served, host=host, port=port)
     url = await server.start()
     try:
         async with httpx.AsyncClient(timeout=10.0) as client:
             yield url, GoogleTwinControl(url, client), state
     finally:
         await server.stop()
+        if keeper is not None:
+            keeper.save()  # changes made directly on `state`, not through a request

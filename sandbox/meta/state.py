@@ -246,6 +246,24 @@ class MetaTwinState:
             values += [app.secret, f"{app.id}|{app.secret}"]
         return values
 
+    # -- keeping (sandbox.persist) ---------------------------------------------------------------
+
+    def durable(self) -> dict[str, Any]:
+        """What survives a restart: the world, grants, tokens, codes and published content. Faults, the call
+        log and the clock offset do not (they belong to one run's scenario)."""
+        world = {name: getattr(self, name) for name in _DURABLE}
+        content = {name: getattr(self.content, name) for name in _DURABLE_CONTENT}
+        return {**world, "content": content}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Take back what `durable` returned (decoded); missing keys keep the default scenario's values."""
+        for name in _DURABLE:
+            if name in saved:
+                setattr(self, name, saved[name])
+        for name, value in saved.get("content", {}).items():
+            if name in _DURABLE_CONTENT:
+                setattr(self.content, name, value)
+
     # -- reading -------------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
@@ -277,6 +295,23 @@ class MetaTwinState:
             "calls": [asdict(c) for c in self.calls],
             "content": self.content.snapshot(),
         }
+
+
+_DURABLE = (
+    "code_expires_in",
+    "consent",
+    "usage",
+    "revocations",
+    "users",
+    "pages",
+    "instagram",
+    "grants",
+    "tokens",
+    "codes",
+    "_page_tokens",
+    "_seq",
+)
+_DURABLE_CONTENT = ("settings", "posts", "photos", "videos", "containers", "media", "publishes", "_seq")
 
 
 def default_scenario() -> dict[str, Any]:

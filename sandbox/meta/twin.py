@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import unquote
 
@@ -24,6 +25,7 @@ from sandbox.meta.graph import handle
 from sandbox.meta.model import Answer, CallRecord, Consent, Fault, FaultKind, GraphRequest
 from sandbox.meta.publish_control import PUBLISHING_HANDLERS, PublishingControl
 from sandbox.meta.state import MetaTwinState, default_scenario
+from sandbox.persist import kept
 from sandbox.server import TwinServer
 
 DEFAULT_APP_ID = "sandbox-facebook-app"
@@ -375,16 +377,23 @@ async def running_meta_twin(
     clock: TwinClock | None = None,
     path_prefix: str = "",
     port: int | None = None,
+    state_file: Path | None = None,
 ) -> AsyncIterator[tuple[str, MetaTwinControl, MetaTwinState]]:
-    """Serve the twin on loopback (`port`, or a free one); yields (base URL incl. prefix, control, state)."""
+    """Serve the twin on loopback (`port`, or a free one); yields (base URL incl. prefix, control, state).
+
+    With `state_file` the twin starts from the state saved there and saves after every request (`make dev`);
+    without one its state lives in memory only (tests)."""
     app, state = create_meta_twin(app_id=app_id, app_secret=app_secret, clock=clock, path_prefix=path_prefix)
-    server = TwinServer(app, port=port)
+    served, keeper = kept(app, state_file, twin="meta", dump=state.durable, restore=state.restore)
+    server = TwinServer(served, port=port)
     url = (await server.start()) + path_prefix.rstrip("/")
     try:
         async with httpx.AsyncClient(timeout=10.0) as client:
             yield url, MetaTwinControl(url, client), state
     finally:
         await server.stop()
+        if keeper is not None:
+            keeper.save()  # changes made directly on `state`, not through a request
 
 
 __all__ = ["MetaTwinControl", "MetaTwinState", "create_meta_twin", "default_scenario", "running_meta_twin"]
