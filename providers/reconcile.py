@@ -1,4 +1,4 @@
-"""Reconciliation: asking a provider whether a delivery in doubt is already live (RELIABILITY.md).
+"""Reconciliation: asking a provider whether a delivery in doubt is already live (docs/reliability.md).
 
 When the answer to a publishing call was lost, core never sends the post again blindly: it calls the
 adapter's `reconcile` with what it knows about the lost attempt (`InDoubt`), and the adapter answers one

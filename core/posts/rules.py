@@ -1,4 +1,4 @@
-"""What each provider accepts, checked before a post is accepted (provider-facts §3.1, §4.5, §5.4, §6).
+"""What each provider accepts, checked before a post is accepted (docs/providers.md).
 
 Plain data in, a list of `Problem`s out (empty means fine); no database and no I/O. Each problem names
 the request field it belongs to (`captions.instagram`, `media`, `google.event_title`), a machine rule
@@ -70,7 +70,7 @@ class RuleLimits:
     google_photos: int = 1
     ig_min_video_s: float = 3.0
     ig_max_video_s: float = 900.0
-    ig_max_story_video_s: float = 60.0  # unverified (provider-facts §4.5)
+    ig_max_story_video_s: float = 60.0  # unverified (docs/providers.md#instagram-media-rules)
 
 
 def check_all(targets: Sequence[DraftTarget], limits: RuleLimits = RuleLimits()) -> list[Problem]:

@@ -100,7 +100,7 @@ def settle_error(
     anything_sent: bool,
     rng: random.Random | None = None,
 ) -> Settle:
-    """Map one failed attempt onto the delivery's next state (see the state machine in ARCHITECTURE.md)."""
+    """Map one failed attempt onto the delivery's next state (docs/architecture.md#the-delivery-state-machine)."""
     if isinstance(exc, RateLimited):
         wait = timedelta(seconds=exc.retry_after) if exc.retry_after else DEFAULT_RATE_WAIT
         due = now + wait

@@ -1,6 +1,6 @@
 """Reconciling deliveries in doubt: ask the provider whether the post exists, then move the delivery on.
 
-A delivery whose answer was lost is never re-sent blindly (RELIABILITY.md). The `reconcile-in-doubt` job
+A delivery whose answer was lost is never re-sent blindly (docs/reliability.md). The `reconcile-in-doubt` job
 takes the oldest in-doubt deliveries that are due, each under a short lease so two workers never check the
 same one, asks the adapter (providers.reconcile) with no transaction open, and settles what it answered:
 

@@ -23,7 +23,7 @@ from storage.queries import pacing as pacing_q
 
 log = structlog.get_logger(__name__)
 
-# Meta's usage headers: slow a connection down before it reaches 100 % (RELIABILITY.md).
+# Meta's usage headers: slow a connection down before it reaches 100 % (docs/providers.md#graph-rate-limits).
 USAGE_SLOW, USAGE_STOP = 75, 90
 
 

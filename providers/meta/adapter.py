@@ -29,7 +29,7 @@ SCOPE_LABELS = {
     "instagram_content_publish": "create and publish content on the Instagram account",
 }
 ALREADY_REVOKED = frozenset({458, 467})  # the app is gone or the session was ended: nothing left to revoke
-PUBLISH_TASKS = frozenset({"CREATE_CONTENT", "MANAGE"})  # provider-facts §3.3 and §4.3
+PUBLISH_TASKS = frozenset({"CREATE_CONTENT", "MANAGE"})  # docs/providers.md#facebook-login
 
 
 def _when(value: datetime) -> str:

@@ -128,7 +128,7 @@ def redact(value: Any, secrets: Iterable[str]) -> Any:
 def graph_error(
     status: int, body: Any, usage: GraphUsage | None, *, provider: str, secrets: Iterable[str] = ()
 ) -> ProviderError:
-    """Map a Graph error answer onto the taxonomy in providers.errors (provider-facts §2)."""
+    """Map a Graph error answer onto the taxonomy in providers.errors (docs/providers.md#graph-errors)."""
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         kind = Transient if status >= 500 else RateLimited if status == 429 else Permanent
@@ -305,7 +305,7 @@ class GraphClient:
         return rows
 
     async def exchange_code(self, code: str, redirect_uri: str) -> IssuedToken:
-        """Code → short-lived user token (provider-facts §1.2)."""
+        """Code → short-lived user token (docs/providers.md#meta-tokens)."""
         form = {
             "client_id": self.config.facebook_app_id,
             "client_secret": self.config.facebook_app_secret,
@@ -315,7 +315,7 @@ class GraphClient:
         return _issued(await self.request("POST", "oauth/access_token", form=form))
 
     async def exchange_long_lived(self, user_token: str) -> IssuedToken:
-        """Short-lived → long-lived (about 60 days) user token (§1.3)."""
+        """Short-lived → long-lived (about 60 days) user token (docs/providers.md#meta-tokens)."""
         form = {
             "grant_type": "fb_exchange_token",
             "client_id": self.config.facebook_app_id,
@@ -325,7 +325,7 @@ class GraphClient:
         return _issued(await self.request("POST", "oauth/access_token", form=form))
 
     async def debug_token(self, input_token: str) -> TokenInfo:
-        """Inspect any token with the app token (§1.5); an invalid token is an answer, not an error."""
+        """Inspect any token with the app token (docs/providers.md); an invalid token is an answer, not an error."""
         body = await self.request("POST", "debug_token", token=self.app_token, form={"input_token": input_token})
         return TokenInfo.from_graph(body.get("data") or {})
 

@@ -1,6 +1,6 @@
 """Instagram business accounts: connect through Facebook Login, publish with the linked Page's token.
 
-Publishing is container → status → media_publish (provider-facts §4), one step per `publish` call:
+Publishing is container → status → media_publish (docs/providers.md#instagram-containers), one step per `publish` call:
 only media_publish can make a post visible, so only its lost answers are `Transient(sent=True)`.
 """
 
@@ -40,7 +40,7 @@ from storage.enums import Provider
 IG_FIELDS = "id,username,name,profile_picture_url"
 CAPTION_LIMIT = 2200
 MAX_CAROUSEL = 10
-DEFAULT_QUOTA = 50  # provider-facts §4.4; only used when Graph leaves `config` out
+DEFAULT_QUOTA = 50  # docs/providers.md#instagram-publish-and-quota; only used when Graph leaves `config` out
 MAX_CONTAINERS = 3  # containers that may expire before we stop recreating them
 IMAGE_WAIT, VIDEO_WAIT, MAX_WAIT = 5.0, 20.0, 300.0  # seconds between status checks
 CLOCK_MARGIN = timedelta(minutes=10)  # our clock against Meta's when matching media after a lost answer
@@ -337,7 +337,7 @@ class _Plan:
         return float(min(base * 1.5**checks, MAX_WAIT))
 
     def form(self, children: list[str] | None) -> dict[str, str]:
-        """The container's parameters (provider-facts §4.1)."""
+        """The container's parameters (docs/providers.md#instagram-containers)."""
         item = self.media[0]
         if self.kind == "carousel":
             return {"media_type": "CAROUSEL", "children": ",".join(children or []), "caption": self.caption}

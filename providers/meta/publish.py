@@ -1,7 +1,7 @@
 """What Facebook and Instagram publishing share: recorded Graph calls and plain words for their errors.
 
 `PublishCall` makes every call of one delivery with the Page token, records it, and rewrites Graph's
-errors into messages a pub manager understands (provider-facts §2.2, §2.3 and §4.6), with a remedy
+errors into messages a pub manager understands (docs/providers.md#graph-errors and below), with a remedy
 when there is one. Which calls may publish decides `Transient.sent` (see providers/publishing.py).
 """
 
@@ -35,7 +35,7 @@ DUPLICATE_REMEDY = "Change the wording a little, then publish it again."
 TRY_LATER = "Try again later; if it keeps failing, try different media."
 INSTAGRAM_MEDIA = "Instagram could not use the photo or video"
 
-# Facebook subcodes (Postiz handleErrors, provider-facts §2.3): plain message and remedy.
+# Facebook subcodes (docs/providers.md#facebook-errors): plain message and remedy.
 FACEBOOK_SUBCODES: dict[int, tuple[str, str]] = {
     1366046: (
         "Facebook rejected the photo: it must be a JPG or PNG smaller than 4 MB.",
@@ -60,7 +60,7 @@ FACEBOOK_SUBCODES: dict[int, tuple[str, str]] = {
     ),
 }
 
-# Instagram subcodes (provider-facts §4.6): plain message and remedy.
+# Instagram subcodes (docs/providers.md#instagram-errors): plain message and remedy.
 INSTAGRAM_SUBCODES: dict[int, tuple[str, str]] = {
     2207001: ("Instagram flagged this post as spam.", "Change the caption, then publish again."),
     2207003: ("Instagram timed out downloading the photo or video.", TRY_LATER),

@@ -1,4 +1,4 @@
-"""What the Google twin checks in a v4 localPosts.create body (provider-facts §5.4).
+"""What the Google twin checks in a v4 localPosts.create body (docs/providers.md#google-local-posts).
 
 Unknown field names fail the way Google's JSON parser fails them, so an adapter typo is caught.
 A VIDEO media item answers 500 INTERNAL, as the real API does.
@@ -122,7 +122,7 @@ def _media(body: dict[str, Any]) -> None:
         item = _names(item, f"local_post.media[{i}]", KNOWN_NAMES["local_post.media[]"])
         media_format = item.get("mediaFormat")
         if media_format == "VIDEO":
-            raise RpcError(500, "INTERNAL", "Internal error encountered.")  # what Google answers (§5.4)
+            raise RpcError(500, "INTERNAL", "Internal error encountered.")  # what Google answers for a video
         _enum(media_format, f"local_post.media[{i}].media_format", ("PHOTO",), "MediaItem.MediaFormat")
         if not str(item.get("sourceUrl") or "").startswith(("https://", "http://")):
             raise invalid_argument(f"media[{i}].source_url", "sourceUrl is the only supported data field")

@@ -34,7 +34,7 @@ PROFILE_SCOPE = "https://www.googleapis.com/auth/userinfo.profile"
 ACCESS_TOKEN_TTL = timedelta(seconds=3599)
 CODE_TTL = timedelta(minutes=10)
 # A consent screen in "Testing" status makes refresh tokens die after 7 days; any refresh token
-# unused for six months dies too (provider-facts §5.1).
+# unused for six months dies too (docs/providers.md#google-oauth).
 TESTING_REFRESH_TTL = timedelta(days=7)
 UNUSED_REFRESH_TTL = timedelta(days=183)
 

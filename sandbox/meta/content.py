@@ -2,7 +2,7 @@
 
 Plain data and the rules that only need the twin's clock (visibility, container status, the rolling
 publish quota, duplicate detection). The Graph endpoints that change it are in sandbox/meta/publish.py;
-the numbers Meta does not document firmly live in `PublishSettings` (provider-facts §4, §7, §8).
+the numbers Meta does not document firmly live in `PublishSettings` (docs/providers.md#what-the-twins-imitate).
 """
 
 from __future__ import annotations
@@ -61,12 +61,12 @@ class PublishSettings:
     image_processing_seconds: float = 0.0  # container IN_PROGRESS → FINISHED for images
     video_processing_seconds: float = 30.0  # … for Reels, video stories and video carousel items
     fb_video_processing_seconds: float = 30.0  # Page video "processing" → "ready"
-    container_ttl_seconds: float = 86400.0  # unpublished containers become EXPIRED (§4.2)
-    quota_total: int = 50  # Instagram posts per rolling window (§4.4: 25, 50 or 100)
+    container_ttl_seconds: float = 86400.0  # unpublished containers become EXPIRED
+    quota_total: int = 50  # Instagram posts per rolling window (Meta: 25, 50 or 100)
     quota_window_seconds: int = 86400
     duplicate_window_seconds: float = 86400.0  # [UNVERIFIED] how long a Page remembers a message
     duplicate_code: int = 506  # 506, 368, or 0 to accept duplicates (Meta is inconsistent)
-    min_schedule_seconds: float = 600.0  # scheduled_publish_time window (§3.1, [UNVERIFIED])
+    min_schedule_seconds: float = 600.0  # scheduled_publish_time window ([UNVERIFIED])
     max_schedule_seconds: float = 30 * 86400.0
     fetch_media: bool = False  # fetch image/video URLs at create time (off: test URLs may not be served)
     latency_ms: float = 0.0  # added before every Graph answer (benchmarks); the control interface is never slowed

@@ -2,7 +2,7 @@
 
 Framework-free: `handle()` takes a parsed request and returns an `Answer`, so sandbox/meta/twin.py only
 adapts Litestar to it. Login lives in sandbox/meta/login.py, publishing in sandbox/meta/publish.py. Behaviour follows
-/work/shared/design/provider-facts.md §1, §2 and §7.
+docs/providers.md (Meta tokens, Graph errors, what the twins imitate).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ async def _apply_faults(state: MetaTwinState, req: GraphRequest) -> None:
 def _throttle(state: MetaTwinState, fault: Fault, token_value: str | None) -> GraphError:
     token = state.tokens.get(token_value or "")
     headers = {"X-App-Usage": json.dumps({"call_count": 100, "total_time": 100, "total_cputime": 100})}
-    # Page-token calls (and the BUC codes) are counted per business object (provider-facts §2.4).
+    # Page-token calls (and the BUC codes) are counted per business object (docs/providers.md#graph-rate-limits).
     if (token is not None and token.kind == "PAGE") or fault.code in (32, 80001, 80002):
         object_id = (token.page_id if token else None) or next(iter(state.pages), "0")
         kind = "instagram" if fault.code == 80002 else "pages"

@@ -1,6 +1,6 @@
 """The Meta twin's Instagram content publishing: containers, media_publish, the quota and media lists.
 
-Behaviour follows provider-facts §4 and §7: containers process on the twin's clock, expire after
+Behaviour follows docs/providers.md#instagram-business: containers process on the twin's clock, expire after
 24 h, fail with an error subcode when a container fault says so, and publish at most once each.
 """
 
@@ -31,7 +31,7 @@ def _required(media_type: str, image_url: str | None, video_url: str | None) -> 
 
 
 async def create_container(store: ContentStore, ig: InstagramAccount, p: dict[str, str]) -> dict[str, Any]:
-    """POST /{ig}/media: an invisible container that processes for a while (§4.1)."""
+    """POST /{ig}/media: an invisible container that processes for a while (docs/providers.md#instagram-containers)."""
     media_type = (p.get("media_type") or "IMAGE").upper()
     image_url, video_url = p.get("image_url") or None, p.get("video_url") or None
     caption = p.get("caption", "")
@@ -115,7 +115,7 @@ def publish_container(store: ContentStore, ig: InstagramAccount, p: dict[str, st
     if store.quota_used(ig.id) >= store.settings.quota_total:
         raise GraphError(
             9,
-            "Application request limit reached",  # [UNVERIFIED] message text (§4.4)
+            "Application request limit reached",  # [UNVERIFIED] message text
             subcode=2207042,
             user_title="Maximum posts reached",
             user_msg="You have reached the maximum number of posts that can be published in 24 hours.",

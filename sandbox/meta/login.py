@@ -1,6 +1,6 @@
 """The Meta twin's Facebook Login: the consent dialog, the token endpoint and debug_token.
 
-Behaviour follows /work/shared/design/provider-facts.md §1.1 to §1.5.
+Behaviour follows docs/providers.md#facebook-login and #meta-tokens.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def _epoch(value: datetime | None) -> int:
 
 
 def dialog(state: MetaTwinState, p: dict[str, str]) -> Answer:
-    """The consent screen, auto-answered as the control interface says (provider-facts §1.1)."""
+    """The consent screen, auto-answered as the control interface says (docs/providers.md#facebook-login)."""
     app = state.apps.get(p.get("client_id", ""))
     if app is None:
         return Answer(status=400, html="<h1>Invalid App ID</h1><p>The provided app ID does not look valid.</p>")
@@ -76,7 +76,7 @@ def dialog(state: MetaTwinState, p: dict[str, str]) -> Answer:
 
 
 def access_token(state: MetaTwinState, p: dict[str, str]) -> dict[str, Any]:
-    """Code grant (short-lived user token) and `fb_exchange_token` (long-lived), §1.2 and §1.3."""
+    """Code grant (short-lived user token) and `fb_exchange_token` (long-lived): docs/providers.md#meta-tokens."""
     app = state.apps.get(p.get("client_id", ""))
     if app is None:
         raise GraphError(101, "Error validating application. Invalid application ID.")
@@ -112,7 +112,7 @@ def access_token(state: MetaTwinState, p: dict[str, str]) -> dict[str, Any]:
 
 
 def debug_token(state: MetaTwinState, p: dict[str, str], auth: str | None) -> dict[str, Any]:
-    """Inspect `input_token`; callers authenticate with `app_id|app_secret` or a live token (§1.5)."""
+    """Inspect `input_token`; callers authenticate with `app_id|app_secret` or a live token (docs/providers.md)."""
     if not auth:
         raise GraphError(
             100,

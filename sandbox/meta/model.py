@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-SHORT_LIVED_SECONDS = 5400  # provider-facts §1.2: real values disagree, so configurable
-LONG_LIVED_SECONDS = 5_184_000  # ≈ 60 days (§1.3)
-PAGE_FROM_SHORT_LIVED_SECONDS = 3600  # §1.4: Page tokens from a short-lived user token last 1 h
+SHORT_LIVED_SECONDS = 5400  # docs/providers.md#meta-tokens: sources disagree, so configurable
+LONG_LIVED_SECONDS = 5_184_000  # ≈ 60 days
+PAGE_FROM_SHORT_LIVED_SECONDS = 3600  # Page tokens from a short-lived user token last 1 h
 CODE_TTL_SECONDS = 600
 DATA_ACCESS_DAYS = 90
 DEFAULT_TASKS = ("ANALYZE", "ADVERTISE", "MODERATE", "CREATE_CONTENT", "MANAGE")
 ALWAYS_GRANTED = "public_profile"
 
-# Messages as Meta words them (provider-facts §2.3); 460/492 wording is unverified.
+# Messages as Meta words them (docs/providers.md#graph-errors); 460/492 wording is unverified.
 MSG_APP_REMOVED = "Error validating access token: The user has not authorized application {app}."
 MSG_PASSWORD = (
     "Error validating access token: The session has been invalidated because the user changed their "
@@ -35,7 +35,7 @@ COMMIT_FAULTS = frozenset({"commit_then_error", "commit_then_hang"})  # strike a
 
 
 class GraphError(Exception):
-    """A Graph error the twin answers with the real envelope; `status` follows provider-facts §2."""
+    """A Graph error the twin answers with the real envelope; `status` follows docs/providers.md#graph-errors."""
 
     def __init__(
         self,

@@ -1,9 +1,9 @@
 """The Meta twin's publishing endpoints: Page feed, photos and videos, and the Instagram edges.
 
 `route_content()` claims publishing paths (and reads of objects it created) before the generic Graph
-routing in sandbox/meta/graph.py. Behaviour follows provider-facts §3, §4 and §7; the state it changes
+routing in sandbox/meta/graph.py. Behaviour: docs/providers.md#what-the-twins-imitate; the state it changes
 is sandbox/meta/content.py, the Instagram half is sandbox/meta/instagram.py. Writes honour the commit
-faults (the post exists, then a 500 or a hang): how Meta really makes duplicates (RELIABILITY.md).
+faults (the post exists, then a 500 or a hang): how Meta really makes duplicates (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def create_post(store: ContentStore, page: Page, p: dict[str, str]) -> dict[str,
         if photo is not None:
             photo.attached_to = post.id
     out: dict[str, Any] = {"id": post.id}
-    if "permalink_url" in wanted_fields(p):  # [UNVERIFIED] that Meta answers it here; Postiz relies on it (§3.1)
+    if "permalink_url" in wanted_fields(p):  # [UNVERIFIED] that Meta answers it here; Postiz relies on it
         out["permalink_url"] = post.permalink_url
     return out
 

@@ -1,7 +1,8 @@
 """Optional media fetching for the Meta twin: is the URL reachable, and is an image's shape acceptable?
 
 Off by default (PublishSettings.fetch_media): test URLs are often not served. When on, the twin
-answers the way provider-facts §2.1 and §4.5 describe for unreachable media and bad aspect ratios.
+answers as docs/providers.md#graph-errors and #instagram-media-rules describe for unreachable media and bad
+aspect ratios.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.chaos
 
 @pytest.mark.chaos_quick
 async def test_task_redelivered_while_its_first_run_is_alive(cluster: Cluster, venue: Venue) -> None:
-    # A slow Graph answer (minutes happen, RELIABILITY.md) outlasts the broker's redelivery idle time; here
+    # A slow Graph answer (minutes happen, docs/reliability.md) outlasts the broker's redelivery idle time; here
     # 3 s against 1 s. The broker gives the unacknowledged message to another worker with the same lease.
     await cluster.meta.delay(3.0, count=1, path_contains="feed")
     for name in ("w1", "w2"):

@@ -1,5 +1,6 @@
-"""The scheduler restarted inside a cron minute (RELIABILITY.md: "a restart inside a cron minute can fire twice
-— make periodic jobs idempotent"): the Procfile's `--skip-first-run` keeps a restart from firing again, and a
+"""The scheduler restarted inside a cron minute (docs/reliability.md#taskiq-and-redis: a restart
+inside a cron minute can fire jobs twice, so they must be idempotent): the Procfile's `--skip-first-run` keeps
+a restart from firing again, and a
 scheduler started without it does fire twice, which the jobs must absorb."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Derivative presets per publishing surface and the limits the image engine enforces.
 
-Sizes and byte limits come from ../shared/design/provider-facts.md §4.5 and §6 (mostly third-party
+Sizes and byte limits come from docs/providers.md (media rules and sizes per provider; mostly third-party
 sources; see docs/performance.md and the table there).
 
 Each preset has a recommended `width` x `height` (what we produce when the source allows) and a `min_size`:
@@ -10,14 +10,14 @@ then makes each output at the preset size or, if the decoded crop is smaller, th
 size it holds: never upscaled. Every `min_size` is at or above the provider's own minimum, so a reduced
 decode never produces an output a provider refuses or upscales much:
 
-| preset             | target    | min_size  | provider minimum (provider-facts.md) | why this floor            |
+| preset             | target    | min_size  | provider minimum (docs/providers.md) | why this floor            |
 |--------------------|-----------|-----------|--------------------------------------|---------------------------|
-| instagram_square   | 1080x1080 | 1000x1000 | width 320 (§4.5; smaller scaled up)  | 1000 px long side (a)     |
-| instagram_portrait | 1080x1350 | 800x1000  | width 320 (§4.5)                     | (a), exact 4:5            |
-| facebook_feed      | 1080x1350 | 800x1000  | none published (§6)                  | (a), as Instagram 4:5     |
-| facebook_link      | 1200x630  | 1000x525  | 600x315 for a large preview (§6)     | (a), exact 40:21          |
-| story              | 1080x1920 | 540x960   | reels minimum 540x960 (§6)           | the provider minimum (b)  |
-| google_business    | 1200x900  | 1000x750  | 250x250 (§6; smaller is refused)     | (a), exact 4:3            |
+| instagram_square   | 1080x1080 | 1000x1000 | width 320 (smaller is scaled up)     | 1000 px long side (a)     |
+| instagram_portrait | 1080x1350 | 800x1000  | width 320                            | (a), exact 4:5            |
+| facebook_feed      | 1080x1350 | 800x1000  | none published                       | (a), as Instagram 4:5     |
+| facebook_link      | 1200x630  | 1000x525  | 600x315 for a large preview          | (a), exact 40:21          |
+| story              | 1080x1920 | 540x960   | reels minimum 540x960                | the provider minimum (b)  |
+| google_business    | 1200x900  | 1000x750  | 250x250 (smaller is refused)         | (a), exact 4:3            |
 
 (a) 1000 px on the long side, our quality floor (well above the provider minimum): a square is within 8 % of
 the 1080 px Instagram shows; a 4:5 portrait at 800x1000 is shown about 1.35x enlarged on a 1080 px screen.
@@ -104,10 +104,10 @@ PRESETS: dict[str, Preset] = {
         # Facebook feed: 4:5 rather than 1:1 because it fills the most of a phone screen, the way most
         # pub customers scroll. Photos via the API must be smaller than 4 MB.
         Preset("facebook_feed", "Facebook feed (4:5)", 1080, 1350, max_bytes=4 * MB - 1, min_size=(800, 1000)),
-        # Facebook link: 600x315 is the smallest large preview (§6); we keep 1000x525 or more.
+        # Facebook link: 600x315 is the smallest large preview; we keep 1000x525 or more.
         Preset("facebook_link", "Facebook link (1.91:1)", 1200, 630, max_bytes=4 * MB - 1, min_size=(1000, 525)),
         # Instagram and Facebook stories share this file, so Facebook's < 4 MB (stricter than 8 MB) applies.
-        # min_size: the reels minimum 540x960 (§6), exactly 9:16.
+        # min_size: the reels minimum 540x960, exactly 9:16.
         Preset("story", "Story (9:16)", 1080, 1920, max_bytes=4 * MB - 1, min_size=(540, 960)),
         # Business Profile: 1200x900 (4:3) rather than 720x720 because local posts show a 4:3 card and the
         # LSM guide advises ~4:3; JPEG, 10 KB - 5 MB, at least 250x250.

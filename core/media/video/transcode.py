@@ -25,7 +25,7 @@ MB = 1_000_000
 
 @dataclass(frozen=True, slots=True)
 class VideoLimits:
-    """Reels and Facebook video rules (provider-facts §4.5, mostly third-party) plus our own safety limits."""
+    """Reels and Facebook video rules (docs/providers.md, mostly third-party) plus our own safety limits."""
 
     min_duration: float = 3.0
     max_duration: float = 15 * 60.0
