@@ -1,7 +1,8 @@
 """The `media-derivatives` job: claim an asset, prepare its derivatives off the event loop, record the
 outcome on the asset; and the sweep that rebuilds the work from the table (the broker only wakes us).
 
-Outcomes: every preset stored → `ready`; ffmpeg missing → `skipped` (+ `derivative_skipped`); a bad
+Outcomes: every preset stored → `ready` (a photo too small for a platform's minimum skips just that
+platform's presets: see core.media.platforms); ffmpeg missing → `skipped` (+ `derivative_skipped`); a bad
 file → `failed` at once (+ `derivative_failed`); a passing failure → back to `pending` with
 `next_attempt_at` after an exponential backoff with jitter, and `failed` after
 CHEERS_MEDIA_MAX_ATTEMPTS tries. `attempts` counts claims, so a worker killed mid-file counts too.
@@ -23,8 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
 from core.faults import fault_point
+from core.media import stored as stored_files
 from core.media.errors import MediaRejected, MediaTransient, VideoToolsMissing
 from core.media.imaging.derive import derive_in_pool, probe_image
+from core.media.imaging.presets import PRESETS, Preset
 from core.media.video.transcode import transcode
 from core.notifications import outbox as notifications
 from core.notifications.kinds import NotificationKind
@@ -140,7 +143,8 @@ async def _derive(runtime: Runtime, job: _Job, tmp: Path) -> _Result:
     outputs: list[_Output]
     if job.kind is MediaKind.image:
         info = await asyncio.to_thread(probe_image, source)  # header only: size, and a bad file fails fast
-        derived = await derive_in_pool(runtime.image_pool, source, focal_point=job.focal)
+        presets = _makeable(job, info.width, info.height)
+        derived = await derive_in_pool(runtime.image_pool, source, presets, focal_point=job.focal)
         outputs = [_Output(d.preset, d.width, d.height, d.mime_type, d.data) for d in derived]
         width, height, duration = info.width, info.height, None
     else:
@@ -175,6 +179,31 @@ async def _derive(runtime: Runtime, job: _Job, tmp: Path) -> _Result:
             )
         )
     return _Result(rows, width, height, duration)
+
+
+def _makeable(job: _Job, width: int, height: int) -> list[Preset]:
+    """The presets this photo is big enough for. One platform's minimum never fails the whole photo: the
+    others are made and it is `ready`; where it can't go is worked out again from its size when asked
+    (core.media.platforms), so nothing about the skipped ones is stored."""
+    makeable, skipped = [], []
+    for preset in PRESETS.values():
+        short = preset.shortfall(width, height)
+        if short is None:
+            makeable.append(preset)
+        else:
+            skipped.append(short)
+    if skipped:
+        log.info(
+            "media_presets_skipped",
+            asset_id=job.asset_id,
+            width=width,
+            height=height,
+            presets=[s.preset.name for s in skipped],
+        )
+    if not makeable:
+        first = skipped[0]
+        raise MediaRejected(first.message, reason="too_small", remedy=first.remedy, preset=first.preset.name)
+    return makeable
 
 
 async def _download(store: BlobStore, key: str, target: Path) -> None:
@@ -216,11 +245,11 @@ async def _finish(
     async with runtime.uow() as uow:
         asset = await media_q.get_any(uow.session, job.asset_id)
         if asset is None or asset.status is not MediaStatus.processing:
-            # Deleted (or reset by an operator) while we worked: drop what we made.
+            # Deleted (or reset by an operator) while we worked: drop what we made (unless a row uses it).
             await uow.rollback()
             if result is not None and asset is None:
-                for row in result.derivatives:
-                    await runtime.blobs.delete(row.blob_key)
+                await stored_files.discard_unreferenced(runtime, uow.session, [r.blob_key for r in result.derivatives])
+                await uow.commit()
             return "abandoned"
         asset.processing_started_at = None
         asset.updated_at = now
@@ -239,7 +268,7 @@ async def _finish(
 async def _ready(
     runtime: Runtime, uow: UnitOfWork, asset: MediaAsset, job: _Job, result: _Result, now: datetime
 ) -> None:
-    await media_q.replace_derivatives(uow.session, asset.id, result.derivatives)
+    await stored_files.replace_derivatives(runtime, uow.session, asset.account_id, asset.id, result.derivatives)
     asset.width, asset.height, asset.duration = result.width, result.height, result.duration
     asset.last_error, asset.next_attempt_at = None, None
     if asset.kind is MediaKind.image and (asset.focal_x, asset.focal_y) != job.focal:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from core.media.platforms import unusable_on
 from providers.publishing import GoogleOptions, Surface
 from storage.enums import MediaKind, MediaStatus, Provider
 
@@ -93,6 +94,8 @@ def check_target(target: DraftTarget, limits: RuleLimits = RuleLimits()) -> list
                 f"{m.filename} couldn't be prepared (its status is {m.status.value}): "
                 "see the media library for why, or choose another file.",
             )
+        elif m.kind == MediaKind.image:
+            _photo_size(found, target, m)
     if target.provider == Provider.instagram:
         _instagram(found, target, limits)
     elif target.provider == Provider.facebook:
@@ -100,6 +103,18 @@ def check_target(target: DraftTarget, limits: RuleLimits = RuleLimits()) -> list
     elif target.provider == Provider.google_business:
         _google(found, target, target.google or GoogleOptions(), limits)
     return list(found)
+
+
+def _photo_size(found: _Found, target: DraftTarget, m: DraftMedia) -> None:
+    # A photo too small for one platform is ready for the others; only a target that sends it there is refused.
+    short = unusable_on(target.provider, target.surface, m.width, m.height)
+    if short is not None:
+        found.add(
+            "media",
+            f"{target.provider.value}.photo_size",
+            f"{m.filename} can't go to {short.platform}. {short.reason} To post it there, {short.remedy}; "
+            f"or leave {short.platform} out of this post.",
+        )
 
 
 class _Found(list[Problem]):

@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
+from core.media import platforms
 from core.media.jobs import POSTER_PRESET, VIDEO_PRESET
 from core.media.urls import media_url_for
 from core.settings import Settings
@@ -23,14 +24,7 @@ MEDIA_LINK_LIFETIME = timedelta(hours=6)
 
 def image_preset(provider: Provider, surface: Surface, asset: MediaAsset) -> str:
     """The derivative preset for a photo on this provider and surface."""
-    if surface == "story":
-        return "story"
-    if provider is Provider.instagram:
-        portrait = (asset.height or 0) > (asset.width or 0)
-        return "instagram_portrait" if portrait else "instagram_square"
-    if provider is Provider.google_business:
-        return "google_business"
-    return "facebook_feed"
+    return platforms.image_preset(provider, surface, asset.width, asset.height)
 
 
 @dataclass(frozen=True)
@@ -93,6 +87,9 @@ async def _item(
         preset = image_preset(provider, surface, asset)
         d = derivatives.get((asset.id, preset))
         if d is None:
+            short = platforms.unusable_on(provider, surface, asset.width, asset.height)
+            if short is not None:  # left out on purpose when it was prepared: a retry would not make it
+                return f"{asset.filename} can't go to {short.platform}. {short.reason} To send it, {short.remedy}"
             return f"{asset.filename} has no {preset.replace('_', ' ')} version; press Retry on it in the library"
         return MediaItem("image", await url(d.blob_key), d.content_type, d.width, d.height, d.byte_size)
     video = derivatives.get((asset.id, VIDEO_PRESET))

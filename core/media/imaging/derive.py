@@ -164,19 +164,11 @@ def make_image_pool(max_workers: int | None = None, *, max_tasks_per_child: int 
 
 
 def _check_provider_min(info: SourceInfo, preset: Preset) -> None:
-    """Refuse a source whose crop for this preset is under the provider's own minimum (no upscaling)."""
-    if preset.provider_min is None:
-        return
-    width, height = preset.fitted(info.width, info.height)
-    min_w, min_h = preset.provider_min
-    if width < min_w or height < min_h:
-        raise MediaRejected(
-            f"This picture is {info.width}×{info.height} pixels, too small for {preset.label}, which needs at least "
-            f"{min_w}×{min_h}.",
-            reason="too_small",
-            remedy="use a larger photo",
-            preset=preset.name,
-        )
+    """Refuse a source whose crop for this preset is under the provider's own minimum (no upscaling), or
+    too small to crop to the preset's aspect at all. The job leaves such presets out beforehand."""
+    short = preset.shortfall(info.width, info.height)
+    if short is not None:
+        raise MediaRejected(short.message, reason="too_small", remedy=short.remedy, preset=preset.name)
 
 
 def _crop_box(width: int, height: int, ratio: float, focal: tuple[float, float]) -> tuple[float, float, float, float]:

@@ -34,7 +34,7 @@ whichever unit the provider means.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import gcd
+from math import ceil, gcd
 
 MB = 1_000_000
 
@@ -56,6 +56,8 @@ class Preset:
     # preset (None: the provider scales small images up itself).
     provider_min: tuple[int, int] | None = None
     format: str = "JPEG"
+    # Who sets provider_min, for messages ("Google needs at least 250x250 px").
+    provider_name: str = "the platform"
 
     @property
     def aspect(self) -> tuple[int, int]:
@@ -93,6 +95,81 @@ class Preset:
         floor_w, floor_h = self.floor
         return out_w >= floor_w and out_h >= floor_h
 
+    def needed(self) -> tuple[int, int]:
+        """The smallest exact-aspect output this preset can be sent at (what the source's crop must hold)."""
+        ax, ay = self.aspect
+        min_w, min_h = self.provider_min or (1, 1)
+        k = max(ceil(min_w / ax), ceil(min_h / ay), 1)
+        return k * ax, k * ay
+
+    def shortfall(self, width: int, height: int) -> Shortfall | None:
+        """Why an upright width x height image can't give this preset (too small for the provider, or for
+        even one whole step of the exact aspect), or None when it can."""
+        out_w, out_h = self.fitted(width, height)
+        need_w, need_h = self.needed()
+        if out_w >= need_w and out_h >= need_h:
+            return None
+        return Shortfall(self, (width, height), (out_w, out_h), (need_w, need_h))
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    """A preset an image is too small for: its size, the crop it would give, and the smallest crop accepted.
+
+    Outputs keep the preset's exact aspect in whole steps (4:3 is 4k x 3k), so the smallest one Google takes
+    at 250x250 is 336x252: a 600x200 banner's 4:3 crop is 264x198, and it needs to be 252 px tall.
+    """
+
+    preset: Preset
+    source: tuple[int, int]
+    crop: tuple[int, int]
+    needed: tuple[int, int]
+
+    @property
+    def short_sides(self) -> tuple[bool, bool]:
+        """(too narrow, too short): which side of the source is under the needed crop's."""
+        return self.source[0] < self.needed[0], self.source[1] < self.needed[1]
+
+    @property
+    def what(self) -> str:
+        """"too short", "too narrow" or "too small" (both sides), for the platform this preset is for."""
+        narrow, short = self.short_sides
+        return "too short" if short and not narrow else "too narrow" if narrow and not short else "too small"
+
+    @property
+    def platform(self) -> str:
+        """The surface's name without its ratio ("Google Business Profile")."""
+        return self.preset.label.split(" (")[0]
+
+    @property
+    def detail(self) -> str:
+        """The constraint in numbers: the crop the source gives and what the provider takes."""
+        (cw, ch), p = self.crop, self.preset
+        ax, ay = p.aspect
+        if p.provider_min is None:
+            return f"it can't be cropped to {ax}:{ay}"
+        min_w, min_h = p.provider_min
+        return f"its {ax}:{ay} crop would be {cw}×{ch} px, and {p.provider_name} needs at least {min_w}×{min_h} px"
+
+    @property
+    def message(self) -> str:
+        w, h = self.source
+        return f"This {w}×{h} px picture is {self.what} for {self.platform}: {self.detail}."
+
+    @property
+    def remedy(self) -> str:
+        (need_w, need_h), narrow_short = self.needed, self.short_sides
+        ax, ay = self.preset.aspect
+        if narrow_short == (False, True):
+            ask = f"use a photo at least {need_h} px tall"
+        elif narrow_short == (True, False):
+            ask = f"use a photo at least {need_w} px wide"
+        else:
+            ask = f"use a photo at least {need_w}×{need_h} px"
+        if self.preset.provider_min is None:
+            return ask
+        return f"{ask} (the smallest {ax}:{ay} crop we can send is {need_w}×{need_h} px)"
+
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -120,6 +197,7 @@ PRESETS: dict[str, Preset] = {
             min_bytes=10_000,
             min_size=(1000, 750),
             provider_min=(250, 250),
+            provider_name="Google",
         ),
     )
 }
