@@ -21,3 +21,12 @@ def page(title: str, body: str, status: int = 200) -> Response[str]:
         status_code=status,
         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"},
     )
+
+
+def sign_out_form(csrf_token: str) -> str:
+    """The sign-out button: a POST to /auth/logout carrying the session's CSRF token (never a link)."""
+    return (
+        '<form method="post" action="/auth/logout">'
+        f'<input type="hidden" name="csrf_token" value="{escape(csrf_token)}">'
+        '<button type="submit">Sign out</button></form>'
+    )

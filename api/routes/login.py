@@ -9,12 +9,13 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.response import Redirect
 
-from api.deps import CSRF_COOKIE, SESSION_COOKIE
-from api.html import page
+from api.deps import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from api.html import page, sign_out_form
 from api.origin import require_same_origin
 from core.access import auth as auth_core
 from core.errors import DomainError, Invalid, PermissionDenied
 from core.runtime import Runtime
+from storage.models import User
 from storage.uow import UnitOfWork
 
 
@@ -87,31 +88,113 @@ async def login_submit(token: str, request: Request[Any, Any, Any], runtime: Run
     return Redirect("/", status_code=303, cookies=_cookies(runtime, new))
 
 
-@post("/auth/logout", tags=["auth"], summary="End this browser session", status_code=204)
-async def logout(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork) -> Response[None]:
-    raw = request.cookies.get(SESSION_COOKIE)
-    if raw:
-        # Logout is a write made with a cookie, so it needs the CSRF token too.
-        if not auth_core.csrf_ok(runtime.settings, raw, request.headers.get("x-csrf-token")):
-            raise PermissionDenied("missing or wrong CSRF token")
-        await auth_core.end_session(uow.session, runtime.clock, raw)
-    response: Response[None] = Response(None, status_code=204)
-    response.delete_cookie(SESSION_COOKIE)
-    response.delete_cookie(CSRF_COOKIE)
+async def _signed_in(runtime: Runtime, uow: UnitOfWork, raw: str | None) -> User | None:
+    """Whose live session the cookie `raw` is, or None (no cookie, or the session has ended)."""
+    if not raw:
+        return None
+    try:
+        _, user = await auth_core.resolve_session(uow.session, runtime.clock, raw)
+    except DomainError:
+        return None
+    return user
+
+
+def _scripted(request: Request[Any, Any, Any]) -> bool:
+    """A script (it sends X-CSRF-Token or asks for JSON) gets status codes; a browser form gets pages."""
+    return CSRF_HEADER in request.headers or "application/json" in request.headers.get("accept", "")
+
+
+async def _form_csrf(request: Request[Any, Any, Any]) -> str | None:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        return None
+    value = (await request.form()).get("csrf_token")
+    return value if isinstance(value, str) else None
+
+
+def _cleared(response: Response[Any]) -> Response[Any]:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
     return response
+
+
+_NOT_SIGNED_IN = (
+    "<p>You're not signed in on this browser, so there is nothing to sign out of.</p>"
+    '<p><a href="/">CheersAI home</a> · to sign in, open a login link.</p>'
+)
+_OPEN_THE_PAGE = '<p>To sign out, <a href="/auth/logout">open the sign-out page</a> and press Sign out.</p>'
+
+
+@get("/auth/logout", tags=["auth"], summary="Sign-out page: who is signed in and a Sign out button (changes nothing)")
+async def logout_page(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork) -> Response[str]:
+    # A GET never signs out: link previews and prefetchers follow links. The button posts with the CSRF token.
+    raw = request.cookies.get(SESSION_COOKIE)
+    user = await _signed_in(runtime, uow, raw)
+    if user is None or raw is None:
+        return page("Sign out", _NOT_SIGNED_IN)
+    return page(
+        "Sign out",
+        f"<p>You're signed in as <strong>{escape(user.name)}</strong>.</p>"
+        + sign_out_form(auth_core.csrf_token_for(runtime.settings, raw))
+        + '<p class="muted">This signs out this browser only. API tokens keep working until you revoke them.</p>',
+    )
+
+
+@post("/auth/logout", tags=["auth"], summary="End this browser session (needs its CSRF token)", status_code=200)
+async def logout(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork) -> Response[Any]:
+    scripted = _scripted(request)
+    try:
+        # Another site must not be able to sign people out (or probe whether they are signed in).
+        require_same_origin(request, runtime.settings)
+    except PermissionDenied as exc:
+        if scripted:
+            raise
+        return page("Not signed out", f"<p>{escape(exc.message)}; nothing changed.</p>{_OPEN_THE_PAGE}", status=403)
+    if request.headers.get("authorization"):
+        raise Invalid(
+            "sign-out ends a browser session; an API token is not one, so nothing was signed out",
+            remedy="to stop a token working, revoke it: DELETE /api/tokens/{id} (GET /api/tokens lists yours)",
+        )
+    raw = request.cookies.get(SESSION_COOKIE)
+    if not raw:
+        return _cleared(Response(None, status_code=204) if scripted else page("Sign out", _NOT_SIGNED_IN))
+    # Sign-out is a write made with a cookie, so it needs the CSRF token too: from the header or the button's form.
+    presented = request.headers.get(CSRF_HEADER) or await _form_csrf(request)
+    if not auth_core.csrf_ok(runtime.settings, raw, presented):
+        if scripted:
+            raise PermissionDenied(
+                "missing or wrong CSRF token",
+                remedy=f"send the {CSRF_COOKIE} cookie's value in the X-CSRF-Token header",
+            )
+        return page(
+            "Not signed out",
+            "<p>This sign-out didn't come from this browser's own Sign out button, so nothing changed: "
+            f"you are still signed in.</p>{_OPEN_THE_PAGE}",
+            status=403,
+        )
+    user = await _signed_in(runtime, uow, raw)
+    await auth_core.end_session(uow.session, runtime.clock, raw)
+    if scripted:
+        return _cleared(Response(None, status_code=204))
+    who = f", {escape(user.name)}" if user is not None else ""
+    return _cleared(
+        page(
+            "Signed out",
+            f"<p>You're signed out{who}. This browser no longer has access to CheersAI.</p>"
+            '<p><a href="/">CheersAI home</a> · to sign in again, open a new login link.</p>',
+        )
+    )
 
 
 @get("/", tags=["web"], summary="Landing page", include_in_schema=False)
 async def home(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork) -> Response[str]:
     raw = request.cookies.get(SESSION_COOKIE)
-    who = ""
-    if raw:
-        try:
-            _, user = await auth_core.resolve_session(uow.session, runtime.clock, raw)
-            who = f"<p>Signed in as <strong>{escape(user.name)}</strong>.</p>"
-        except DomainError:
-            who = ""
-    if not who:
+    user = await _signed_in(runtime, uow, raw)
+    if user is not None and raw is not None:
+        who = f"<p>Signed in as <strong>{escape(user.name)}</strong>.</p>" + sign_out_form(
+            auth_core.csrf_token_for(runtime.settings, raw)
+        )
+    else:
         who = '<p class="muted">Not signed in: open a login link (<code>cheers login-link --user ID</code>).</p>'
     return page(
         "CheersAI",
@@ -121,4 +204,4 @@ async def home(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWor
     )
 
 
-routes = [login_confirm, login_submit, logout, home]
+routes = [login_confirm, login_submit, logout_page, logout, home]
