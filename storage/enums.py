@@ -99,3 +99,10 @@ class AttemptOutcome(enum.StrEnum):
     metadata_missing = "metadata_missing"
     in_doubt = "in_doubt"
     waiting = "waiting"  # nothing was sent (media still being prepared, connection paced)
+
+
+class ChatPlatform(enum.StrEnum):
+    """A chat platform the bot lives on."""
+
+    slack = "slack"
+    telegram = "telegram"

@@ -6,6 +6,7 @@ The enums live in `storage.enums` (no SQLAlchemy); they are re-exported here for
 from storage.enums import (
     AttemptOutcome,
     Channel,
+    ChatPlatform,
     ConnectionStatus,
     DeliveryStatus,
     MediaKind,
@@ -19,6 +20,7 @@ from storage.models.accounts import Account, Invitation, Membership, User
 from storage.models.audit import AuditEntry
 from storage.models.auth import ApiToken, LoginLink, WebSession
 from storage.models.base import Base, utcnow
+from storage.models.chat import ChatDestination, ChatIdentity, ChatInboundEvent, ChatInstall, ChatLinkCode
 from storage.models.connections import Connection, MetaDataRequest, OAuthState
 from storage.models.media import MediaAsset, MediaDerivative, StoredBlob
 from storage.models.notifications import Notification, NotificationDedup, NotificationRead
@@ -32,6 +34,12 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Channel",
+    "ChatDestination",
+    "ChatIdentity",
+    "ChatInboundEvent",
+    "ChatInstall",
+    "ChatLinkCode",
+    "ChatPlatform",
     "Connection",
     "ConnectionPacing",
     "ConnectionStatus",
