@@ -13,6 +13,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.deps import base_dependencies
+from api.form_upload import FORM_OVERHEAD_BYTES
 from api.observability import Metrics, request_context_middleware
 from api.problems import exception_handlers
 from api.routes import (
@@ -111,7 +112,9 @@ def create_app(
             Router(
                 path="/",
                 route_handlers=media.upload_routes,
-                request_max_body_size=settings.media_max_upload_bytes,
+                # The file limit is enforced on the file's own bytes as they stream in (raw or in a form);
+                # the body may be a little larger for a form's boundaries and part headers.
+                request_max_body_size=settings.media_max_upload_bytes + FORM_OVERHEAD_BYTES,
             ),
         ],
         dependencies=base_dependencies(),

@@ -1,4 +1,4 @@
-"""Media library API: upload (raw body, streamed), list, view, delete, retry, focal point."""
+"""Media library API: upload (a multipart form or the raw body, streamed), list, view, delete, retry, focal point."""
 
 from __future__ import annotations
 
@@ -6,18 +6,22 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+import structlog
 from litestar import Request, Response, delete, get, patch, post
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from pydantic import BaseModel, Field
 
 from api.deps import require
+from api.form_upload import first_file
 from core.access.policy import VenueAccess
 from core.media import library as media_core
+from core.media.errors import UploadMalformed
 from core.media.library import AssetView
 from core.runtime import Runtime
 from storage.models import Role
 from storage.uow import UnitOfWork
 
+log = structlog.get_logger(__name__)
 
 class DerivativeOut(BaseModel):
     preset: str
@@ -26,6 +30,14 @@ class DerivativeOut(BaseModel):
     byte_size: int
     content_type: str
     url: str = Field(description="Signed and short-lived: ask again rather than storing it")
+
+
+class UnusableOut(BaseModel):
+    platform: str = Field(description="facebook, instagram or google_business")
+    surface: str = Field(description="feed or story")
+    preset: str = Field(description="the derivative that was left out")
+    reason: str = Field(description="why, in numbers: the crop this photo gives and the platform's minimum")
+    remedy: str
 
 
 class AssetOut(BaseModel):
@@ -46,6 +58,10 @@ class AssetOut(BaseModel):
     preview_url: str | None
     original_url: str | None = None
     derivatives: list[DerivativeOut] | None = None
+    unusable_for: list[UnusableOut] = Field(
+        default_factory=list,
+        description="Platforms this photo is too small for (their versions were left out); usable everywhere else",
+    )
     created_at: datetime
 
 
@@ -87,6 +103,10 @@ def _out(view: AssetView, *, full: bool = True) -> AssetOut:
         ]
         if full
         else None,
+        unusable_for=[
+            UnusableOut(platform=u.provider.value, surface=u.surface, preset=u.preset, reason=u.reason, remedy=u.remedy)
+            for u in view.unusable_for
+        ],
         created_at=a.created_at,
     )
 
@@ -100,30 +120,45 @@ async def _body(request: Request[Any, Any, Any], limit: int) -> AsyncIterator[by
         raise media_core.too_large(limit) from None
 
 
+async def _file(
+    request: Request[Any, Any, Any], limit: int, filename: str | None
+) -> tuple[AsyncIterator[bytes], str | None]:
+    """The uploaded file's bytes and name: the first file of a multipart form, or else the raw body."""
+    body = _body(request, limit)
+    media_type, options = request.content_type
+    if media_type != "multipart/form-data":
+        return body, filename or request.headers.get("x-filename")
+    form = await first_file(body, options.get("boundary", ""))
+    if form is None:
+        raise UploadMalformed(
+            "The form has no file in it.",
+            reason="no_file",
+            remedy="attach the photo or video as a file field, e.g. curl -F file=@photo.jpg",
+        )
+    # The name and declared type are hints: what the file is comes from its first bytes (sniffed in core).
+    log.info("media_upload_form", field=form.field, declared_type=form.content_type)
+    return form.chunks, filename or form.filename
+
+
 @post(
     "/api/media",
     tags=["media"],
-    summary="Upload a photo or video (the raw file as the body)",
-    description="Send the file's bytes as the body with its Content-Type, and its name as ?filename= or "
-    "X-Filename. 413 past the size limit, 415 for anything but a photo or video. The same file twice "
-    "returns the asset already in the library.",
+    summary="Upload a photo or video (a multipart form's file, or the raw file as the body)",
+    description="Either a multipart/form-data form (a browser form, curl -F file=@photo.jpg; the first file "
+    "field is taken, whatever its name, with its filename), or the file's bytes as the body and its name as "
+    "?filename= or X-Filename. 413 past the size limit, 415 for anything but a photo or video, 400 for a form "
+    "without a file. The same file twice returns the asset already in the library, as GET /api/media/{id} "
+    "shows it.",
     dependencies={"access": require(Role.editor, commit_sign_in=True)},
 )
 async def upload(
     request: Request[Any, Any, Any], access: VenueAccess, runtime: Runtime, uow: UnitOfWork, filename: str | None = None
 ) -> Response[UploadOut]:
-    result = await media_core.upload(
-        runtime,
-        uow,
-        access,
-        _body(request, runtime.settings.media_max_upload_bytes),
-        filename=filename or request.headers.get("x-filename"),
-    )
-    body = UploadOut(
-        duplicate=result.duplicate,
-        message=result.message,
-        asset=_out(AssetView(result.asset), full=False),
-    )
+    chunks, name = await _file(request, runtime.settings.media_max_upload_bytes, filename)
+    result = await media_core.upload(runtime, uow, access, chunks, filename=name)
+    # The same shape as GET /api/media/{id}: a duplicate that is ready shows its derivatives and links.
+    view = await media_core.get(runtime, uow, access, result.asset.id)
+    body = UploadOut(duplicate=result.duplicate, message=result.message, asset=_out(view))
     return Response(body, status_code=200 if result.duplicate else 201)
 
 

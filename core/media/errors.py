@@ -55,3 +55,9 @@ class MediaUnsupportedType(MediaRejected):
     """The upload is neither a photo nor a video we accept, whatever its name says (HTTP 415)."""
 
     code = "unsupported_media_type"
+
+
+class UploadMalformed(MediaError):
+    """The upload's form could not be read, or it has no file in it (HTTP 400: a plain DomainError status)."""
+
+    code = "malformed_upload"
