@@ -21,12 +21,13 @@ SKIP_DIRS = frozenset(
 )
 MAX_BYTES = 2_000_000
 
-# The design notes outside the repository, and the numbered sections ("§4.5") only they had.
+# The design notes outside the repository, and the numbered sections (a section sign and a number) only they had. Spelled so
+# that this file does not match them itself (a plain grep for the names stays empty).
 OUTSIDE = (
-    re.compile(r"shared/design"),
+    re.compile(r"shared/[d]esign"),
     re.compile(r"\bARCHITECTURE\.md"),
     re.compile(r"\bRELIABILITY\.md"),
-    re.compile(r"provider-facts", re.IGNORECASE),
+    re.compile(r"provider-[f]acts", re.IGNORECASE),
     re.compile(r"§\s?\d"),
 )
 
@@ -113,12 +114,9 @@ def test_slugs_follow_githubs_rules() -> None:
 
 
 def test_nothing_refers_to_design_notes_outside_the_repository() -> None:
-    """No doc, code comment or config sends a reader to ../shared/design or its numbered sections."""
-    here = Path(__file__).resolve()
+    """No doc, code comment or config sends a reader to the design notes outside the repository."""
     found = []
     for path in _files():
-        if path == here:
-            continue
         text = _text(path)
         if text is None:
             continue
