@@ -21,8 +21,8 @@ SKIP_DIRS = frozenset(
 )
 MAX_BYTES = 2_000_000
 
-# The design notes outside the repository, and the numbered sections (a section sign and a number) only they had. Spelled so
-# that this file does not match them itself (a plain grep for the names stays empty).
+# The design notes outside the repository, and the numbered sections (a section sign and a number) only
+# they had. Spelled so that this file does not match them itself (a plain grep for the names stays empty).
 OUTSIDE = (
     re.compile(r"shared/[d]esign"),
     re.compile(r"\bARCHITECTURE\.md"),
