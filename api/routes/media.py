@@ -125,9 +125,10 @@ async def _file(
 ) -> tuple[AsyncIterator[bytes], str | None]:
     """The uploaded file's bytes and name: the first file of a multipart form, or else the raw body."""
     body = _body(request, limit)
+    filename = filename or request.headers.get("x-filename")
     media_type, options = request.content_type
     if media_type != "multipart/form-data":
-        return body, filename or request.headers.get("x-filename")
+        return body, filename
     form = await first_file(body, options.get("boundary", ""))
     if form is None:
         raise UploadMalformed(

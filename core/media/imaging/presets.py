@@ -17,7 +17,7 @@ decode never produces an output a provider refuses or upscales much:
 | facebook_feed      | 1080x1350 | 800x1000  | none published                       | (a), as Instagram 4:5     |
 | facebook_link      | 1200x630  | 1000x525  | 600x315 for a large preview          | (a), exact 40:21          |
 | story              | 1080x1920 | 540x960   | reels minimum 540x960                | the provider minimum (b)  |
-| google_business    | 1200x900  | 1000x750  | 250x250 (smaller is refused)         | (a), exact 4:3            |
+| google_business    | 1200x900  | 1000x750  | 250x250 (smaller: preset left out)   | (a), exact 4:3            |
 
 (a) 1000 px on the long side, our quality floor (well above the provider minimum): a square is within 8 % of
 the 1080 px Instagram shows; a 4:5 portrait at 800x1000 is shown about 1.35x enlarged on a 1080 px screen.
@@ -52,8 +52,8 @@ class Preset:
     # The smallest output we settle for to decode at a reduced scale (None: the target itself, i.e. never
     # reduce below it). Keep it at the preset's exact aspect and at or above provider_min.
     min_size: tuple[int, int] | None = None
-    # The smallest output the provider accepts at all; a source whose crop is smaller is rejected for this
-    # preset (None: the provider scales small images up itself).
+    # The smallest output the provider accepts at all; a source whose crop is smaller gets no output for this
+    # preset, and the photo can't go to its platform (None: the provider scales small images up itself).
     provider_min: tuple[int, int] | None = None
     format: str = "JPEG"
     # Who sets provider_min, for messages ("Google needs at least 250x250 px").
