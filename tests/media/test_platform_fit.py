@@ -6,7 +6,8 @@ import pytest
 
 from core.media.imaging.presets import PRESETS
 from core.media.platforms import unusable_for, unusable_on
-from storage.enums import Provider
+from core.posts.rules import DraftMedia, DraftTarget, check_target
+from storage.enums import MediaKind, MediaStatus, Provider
 
 GOOGLE = Provider.google_business
 
@@ -42,3 +43,16 @@ def test_instagram_and_facebook_take_small_photos_because_they_scale_them_up() -
     # docs/providers.md#instagram-media-rules: Instagram scales widths under 320 up; Facebook publishes no minimum.
     assert [u.provider for u in unusable_for(240, 240)] == [GOOGLE]
     assert unusable_on(Provider.instagram, "story", 600, 200) is None
+
+
+def test_the_post_rules_refuse_only_the_target_the_photo_is_too_small_for() -> None:
+    banner = DraftMedia(7, MediaKind.image, MediaStatus.ready, 600, 200, None, "banner.jpg")
+    assert check_target(DraftTarget(Provider.facebook, "Quiz", media=(banner,))) == []
+    assert check_target(DraftTarget(Provider.instagram, "Quiz", media=(banner,))) == []
+    [problem] = check_target(DraftTarget(GOOGLE, "Quiz", media=(banner,)))
+    assert (problem.field, problem.rule) == ("media", "google_business.photo_size")
+    assert problem.message.startswith("banner.jpg can't go to Google Business Profile. This 600×200 px picture")
+    assert problem.message.endswith("or leave Google Business Profile out of this post.")
+    # Its size is only known once it is prepared; until then the delivery waits for it instead.
+    pending = DraftMedia(8, MediaKind.image, MediaStatus.pending, None, None, None, "new.jpg")
+    assert check_target(DraftTarget(GOOGLE, "Quiz", media=(pending,))) == []
