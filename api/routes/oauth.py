@@ -1,9 +1,10 @@
-"""Browser side of connecting: our landing page, the provider's callback, the pick, Meta's callbacks."""
+"""Browser side of connecting: our confirmation page, the provider's callback, the pick, Meta's callbacks."""
 
 from __future__ import annotations
 
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
@@ -11,14 +12,16 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect
 
+from api.deps import SESSION_COOKIE
 from api.html import page
 from api.origin import require_same_origin
+from core.access import auth as auth_core
 from core.access.audit import Actor
 from core.access.policy import VenueAccess
 from core.connections import meta_callbacks, oauth
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, NotFound, PermissionDenied
 from core.runtime import Runtime
-from storage.models import Channel, Provider, Role
+from storage.models import Channel, OAuthPurpose, Provider, Role
 from storage.uow import UnitOfWork
 
 BROWSER_COOKIE = "cheers_oauth"
@@ -31,18 +34,95 @@ def provider_from(value: str) -> Provider:
         raise NotFound(f"unknown provider '{value}'; use facebook, instagram or google_business") from None
 
 
-@get("/oauth/{provider_name:str}/start", tags=["oauth"], summary="Landing page: binds the flow to this browser")
+async def _signed_in_user(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork) -> int | None:
+    """The CheersAI person this browser is signed in as, if any (a consent link needs no session)."""
+    raw = request.cookies.get(SESSION_COOKIE)
+    if not raw:
+        return None
+    try:
+        _, user = await auth_core.resolve_session(uow.session, runtime.clock, raw)
+    except DomainError:
+        return None  # an ended session is no session: the link alone decides
+    return user.id
+
+
+def _refusal(exc: DomainError) -> Response[str]:
+    if isinstance(exc, PermissionDenied):
+        remedy = f"<p class=muted>{escape(exc.remedy)}</p>" if exc.remedy else ""
+        return page("Not your link", f"<p>{escape(exc.message)}.</p>{remedy}", status=403)
+    return page("Connection not started", f"<p>{escape(exc.message)}</p>", status=400)
+
+
+def _confirm_page(provider: Provider, raw_state: str, landing: oauth.Landing) -> Response[str]:
+    host = oauth.PROVIDER_NAME[provider]
+    venue = escape(landing.venue_name)
+    if landing.purpose is OAuthPurpose.reconnect:
+        which = escape(landing.connection_name or "this connection")
+        what = f"renews CheersAI's access to <strong>{which}</strong> at <strong>{venue}</strong>, in place"
+    else:
+        what = f"connects what you approve there to <strong>{venue}</strong>"
+    action = f"/oauth/{provider.value}/start?{urlencode({'state': raw_state})}"
+    body = (
+        f"<p>{escape(landing.person_name)} asked CheersAI for this link. The button takes you to {host}; "
+        f"approving there {what}.</p>"
+        f'<form method="post" action="{escape(action)}"><button type="submit">Continue to {host}</button></form>'
+        f'<p class="muted">The link works once, in one browser, until {landing.expires_at:%H:%M} UTC. '
+        "Not expecting it? Close this page: nothing has changed.</p>"
+    )
+    return page(f"{landing.headline} — asked by {landing.person_name}", body)
+
+
+@get(
+    "/oauth/{provider_name:str}/start",
+    tags=["oauth"],
+    summary="Confirmation page: names the venue and who asked; changes nothing",
+)
 async def oauth_start(
+    provider_name: str, request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork
+) -> Response[str]:
+    # Chat apps fetch a link to preview it (Slackbot-LinkExpanding, TelegramBot, facebookexternalhit, ...):
+    # whatever the user agent, a GET only reads, so the person who then opens the link can still use it.
+    provider = provider_from(provider_name)
+    state = request.query_params.get("state")  # `state` is a reserved parameter name in Litestar
+    try:
+        landing = await oauth.describe_landing(
+            uow.session,
+            runtime.clock,
+            provider,
+            state,
+            browser_token=request.cookies.get(BROWSER_COOKIE),
+            viewer_user_id=await _signed_in_user(request, runtime, uow),
+        )
+    except DomainError as exc:
+        return _refusal(exc)
+    return _confirm_page(provider, state or "", landing)
+
+
+@post(
+    "/oauth/{provider_name:str}/start",
+    tags=["oauth"],
+    summary="The person confirmed: binds the flow to this browser and sends it to the provider",
+    status_code=303,
+)
+async def oauth_confirm(
     provider_name: str, request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
     adapter = runtime.providers[provider_from(provider_name)]
-    state = request.query_params.get("state")  # `state` is a reserved parameter name in Litestar
+    # Another site posting someone's link would make this browser finish their flow (login CSRF, OAuth style).
+    require_same_origin(request, runtime.settings)
     try:
         url, browser = await oauth.open_landing(
-            uow.session, runtime.clock, runtime.settings, runtime.cipher(), adapter, state
+            uow.session,
+            runtime.clock,
+            runtime.settings,
+            runtime.cipher(),
+            adapter,
+            request.query_params.get("state"),
+            browser_token=request.cookies.get(BROWSER_COOKIE),
+            viewer_user_id=await _signed_in_user(request, runtime, uow),
         )
     except DomainError as exc:
-        return page("Connection not started", f"<p>{escape(exc.message)}</p>", status=400)
+        return _refusal(exc)
     cookie = Cookie(
         key=BROWSER_COOKIE,
         value=browser,
@@ -52,7 +132,7 @@ async def oauth_start(
         max_age=int(oauth.STATE_TTL.total_seconds()),
         path="/oauth",
     )
-    return Redirect(url, status_code=302, cookies=[cookie])
+    return Redirect(url, status_code=303, cookies=[cookie])
 
 
 def _outcome_page(provider: Provider, outcome: oauth.CallbackOutcome) -> Response[str]:
@@ -183,4 +263,12 @@ async def meta_data_deletion_status(code: str, uow: UnitOfWork) -> Response[str]
     )
 
 
-routes = [oauth_start, oauth_callback, oauth_pick, meta_deauthorize, meta_data_deletion, meta_data_deletion_status]
+routes = [
+    oauth_start,
+    oauth_confirm,
+    oauth_callback,
+    oauth_pick,
+    meta_deauthorize,
+    meta_data_deletion,
+    meta_data_deletion_status,
+]

@@ -1,4 +1,4 @@
-"""The consent flow: a link to our own landing page, a browser-bound state, the callback, the pick."""
+"""The consent flow: a link to our confirmation page, a state bound to the browser that confirms, callback, pick."""
 
 from __future__ import annotations
 
@@ -17,14 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.access.policy import VenueAccess
 from core.clock import Clock
-from core.connections.lifecycle import ConnectionChange, save_target
+from core.connections.lifecycle import PROVIDER_LABEL, ConnectionChange, save_target
 from core.connections.pending import pack_pending, unpack_pending
-from core.errors import Invalid, NotFound
+from core.errors import Invalid, NotFound, PermissionDenied
 from core.settings import Settings
 from providers.base import Connector, Grant, Target
 from providers.errors import ProviderError, RateLimited
 from storage.crypto import TokenCipher
 from storage.models import Connection, OAuthPurpose, OAuthState, Provider
+from storage.queries import accounts as accounts_q
 from storage.queries import connections as connections_q
 
 STATE_TTL = timedelta(minutes=10)
@@ -122,6 +123,91 @@ async def _load(session: AsyncSession, clock: Clock, provider: Provider, raw_sta
     return state
 
 
+PROVIDER_NAME = {Provider.facebook: "Facebook", Provider.instagram: "Instagram", Provider.google_business: "Google"}
+
+
+@dataclass(frozen=True)
+class Landing:
+    """What the confirmation page names before anything happens: the venue, who asked, what is reconnected."""
+
+    provider: Provider
+    purpose: OAuthPurpose
+    venue_name: str
+    person_name: str
+    connection_name: str | None
+    expires_at: datetime
+
+    @property
+    def headline(self) -> str:
+        """The page's title: "Connect Facebook to The Red Lion", or for a reconnect which connection, where."""
+        if self.purpose is OAuthPurpose.reconnect and self.connection_name:
+            what = f"{PROVIDER_LABEL[self.provider]} {self.connection_name}"
+            return f"Reconnect {what} at {self.venue_name}"
+        return f"Connect {PROVIDER_NAME[self.provider]} to {self.venue_name}"
+
+
+def _bound_to(state: OAuthState, browser_token: str | None) -> bool:
+    return (
+        state.browser_hash is not None
+        and bool(browser_token)
+        and hmac.compare_digest(state.browser_hash, _hash(browser_token or ""))
+    )
+
+
+async def _landing_state(
+    session: AsyncSession,
+    clock: Clock,
+    provider: Provider,
+    raw_state: str | None,
+    *,
+    browser_token: str | None,
+    viewer_user_id: int | None,
+) -> OAuthState:
+    state = await _load(session, clock, provider, raw_state)
+    # The link was made for one person: someone else signed in to CheersAI must not connect in their name.
+    if viewer_user_id is not None and viewer_user_id != state.user_id:
+        person = await accounts_q.get_user(session, state.user_id)
+        raise PermissionDenied(
+            f"this link was made for {person.name if person else 'someone else'}, not for you",
+            remedy="sign in to CheersAI as them, or ask CheersAI for your own link",
+        )
+    if state.bound_at is not None and not _bound_to(state, browser_token):
+        raise StateRefused(
+            "this sign-in link was already opened in another browser; start connecting again from this one"
+        )
+    return state
+
+
+async def describe_landing(
+    session: AsyncSession,
+    clock: Clock,
+    provider: Provider,
+    raw_state: str | None,
+    *,
+    browser_token: str | None,
+    viewer_user_id: int | None,
+) -> Landing:
+    """What the confirmation page shows. Reads only: a link preview or a scanner that fetches it spends nothing."""
+    state = await _landing_state(
+        session, clock, provider, raw_state, browser_token=browser_token, viewer_user_id=viewer_user_id
+    )
+    account = await accounts_q.get_account(session, state.account_id)
+    person = await accounts_q.get_user(session, state.user_id)
+    connection = (
+        await connections_q.get(session, state.account_id, state.connection_id)
+        if state.connection_id is not None
+        else None
+    )
+    return Landing(
+        provider=state.provider,
+        purpose=state.purpose,
+        venue_name=account.name if account else "your venue",
+        person_name=person.name if person else "a CheersAI user",
+        connection_name=connection.display_name if connection else None,
+        expires_at=state.expires_at,
+    )
+
+
 async def open_landing(
     session: AsyncSession,
     clock: Clock,
@@ -129,14 +215,23 @@ async def open_landing(
     cipher: TokenCipher,
     adapter: Connector,
     raw_state: str | None,
+    *,
+    browser_token: str | None = None,
+    viewer_user_id: int | None = None,
 ) -> tuple[str, str]:
-    """Bind the flow to this browser; returns (provider consent URL, browser token for the cookie)."""
-    state = await _load(session, clock, adapter.provider, raw_state)
-    browser_token = secrets.token_urlsafe(32)
-    if not await connections_q.bind_state(session, state.id, browser_hash=_hash(browser_token), now=clock.now()):
-        raise StateRefused(
-            "this sign-in link was already opened in another browser; start connecting again from this one"
-        )
+    """The person confirmed: bind the flow to this browser; returns (provider consent URL, browser cookie value).
+
+    The browser that confirmed first may confirm again (back button); any other browser is refused.
+    """
+    state = await _landing_state(
+        session, clock, adapter.provider, raw_state, browser_token=browser_token, viewer_user_id=viewer_user_id
+    )
+    if state.bound_at is None or browser_token is None:
+        browser_token = secrets.token_urlsafe(32)
+        if not await connections_q.bind_state(session, state.id, browser_hash=_hash(browser_token), now=clock.now()):
+            raise StateRefused(
+                "this sign-in link was already opened in another browser; start connecting again from this one"
+            )
     verifier = cipher.decrypt(state.code_verifier_ciphertext) if state.code_verifier_ciphertext else None
     challenge = (
         base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=") if verifier else None

@@ -19,7 +19,7 @@ from sqlalchemy import inspect, select, text
 from core.runtime import Runtime
 from storage.models import AuditEntry, Connection, Notification, OAuthState, Role
 from tests import factories
-from tests.connections.browser import APP_HOST, ConsentBrowser
+from tests.connections.browser import APP_HOST, ConsentBrowser, confirm_action
 from tests.connections.conftest import Twins
 from tests.factories import Person
 
@@ -122,12 +122,15 @@ def is_callback(url: str) -> bool:
 
 
 async def callback_url(browser: ConsentBrowser, consent_url: str) -> str:
-    """Walk our landing page and the provider's dialog; the callback URL the provider sends back (not yet opened)."""
+    """Open the link, press our page's button, walk the provider's dialog: the callback URL (not yet opened)."""
     url = consent_url
     for _ in range(10):
         if is_callback(url):
             return url
         response = await step(browser, url)
+        action = confirm_action(response)
+        if action is not None:
+            response = await browser.press(action)
         assert response.status_code in REDIRECTS, f"expected a redirect from {url}: {response.status_code}"
         url = str(response.url.join(response.headers["location"]))
     raise AssertionError(f"never reached our callback: {browser.visited}")
@@ -164,9 +167,9 @@ class Attempt:
 
 
 async def consent(client: httpx.AsyncClient, browser: ConsentBrowser, who: Person, provider: str) -> Attempt:
-    """Authorize through the API and walk the consent link in `browser` to our callback's page."""
+    """Authorize through the API, open the consent link in `browser`, confirm, and walk on to our callback's page."""
     link = await authorize(client, who, provider)
-    page = await browser.get(link["url"])
+    page = await browser.open_link(link["url"])
     return Attempt(link["state_id"], link["url"], page, browser)
 
 

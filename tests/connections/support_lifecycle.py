@@ -61,7 +61,7 @@ async def connect(
     consent = r.json()
     async with httpx.AsyncClient() as network:
         browser = ConsentBrowser(client, network)
-        page = await browser.get(consent["url"])
+        page = await browser.open_link(consent["url"])
     assert page.status_code == 200, f"{browser.visited}\n{page.text}"
     if "Choose what to connect" in page.text:
         wanted = list(pick if pick is not None else DEFAULT_PICK[provider])

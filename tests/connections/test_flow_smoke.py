@@ -22,7 +22,7 @@ async def test_connect_round_trip_offers_a_choice_or_connects(
     assert r.status_code == 200, r.text
     async with httpx.AsyncClient() as network:
         browser = ConsentBrowser(client, network)
-        page = await browser.get(r.json()["url"])
+        page = await browser.open_link(r.json()["url"])
     assert page.status_code == 200, f"{browser.visited}\n{page.text}"
     listed = (await client.get("/api/connections", headers=admin.headers)).json()
     if provider == "instagram":

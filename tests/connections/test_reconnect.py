@@ -43,7 +43,7 @@ async def reconnect(
 ) -> tuple[dict[str, Any], httpx.Response]:
     """Ask for a reconnect link and walk it in a fresh browser; (the link, the callback's page)."""
     link = await reconnect_link(client, who, connection_id)
-    page = await ConsentBrowser(client, network).get(link["url"])
+    page = await ConsentBrowser(client, network).open_link(link["url"])
     return link, page
 
 

@@ -247,7 +247,7 @@ async def test_a_choice_left_waiting_past_thirty_minutes_expires(
 ) -> None:
     venue = await venue_with_admin(runtime)
     link = await authorize(client, venue.admin, "facebook")
-    assert "Choose what to connect" in page_text(await browser.get(link["url"]))
+    assert "Choose what to connect" in page_text(await browser.open_link(link["url"]))
     clock.advance(minutes=30, seconds=1)
     path = f"/api/connections/pending/{link['state_id']}"
 

@@ -83,7 +83,7 @@ async def test_the_pick_form_from_another_browser_is_refused(
     ours, theirs = await two_venues(runtime)
     attempt = await consent(client, browser, ours.admin, "facebook")
     stranger = ConsentBrowser(client, network)
-    await stranger.get((await authorize(client, theirs.admin, "facebook"))["url"])  # their own cookie
+    await stranger.open_link((await authorize(client, theirs.admin, "facebook"))["url"])  # their own cookie
 
     r = await stranger.post_form(
         "/oauth/facebook/pick", {"state_id": str(attempt.state_id), "external_ids": [META_PAGE_1]}

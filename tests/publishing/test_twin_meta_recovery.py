@@ -48,7 +48,7 @@ async def test_waiting_posts_go_out_once_after_a_real_reconnect(
     await drain()
     assert (await deliveries(runtime, saved.post.id))[0].status is DeliveryStatus.needs_reconnect
     link = await reconnect_link(client, admin, page_id)
-    page = await browser.get(link["url"])
+    page = await browser.open_link(link["url"])
     assert page.status_code == 200, page.text
     assert (await _connection(runtime, page_id)).status.value == "active", "the reconnect did not restore access"
     await drain()
