@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +20,8 @@ MIB = 1024 * 1024
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 MAX_KEY_LENGTH = 512
 CONTENT_PREFIX = "sha256"
+# Uploads land here first and are promoted to their content address once their reference is taken.
+STAGING_PREFIX = "staging"
 # A segment starts with a letter, digit or underscore: that rules out `..`, hidden files and the
 # stores' own bookkeeping folders (`.tmp`, `.meta`), and keeps keys portable to every S3 flavour.
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._=-]{0,199}$")
@@ -145,6 +148,14 @@ class BlobStore(Protocol):
         """Remove the blob; deleting a missing key is not an error."""
         ...
 
+    async def promote(self, staging: str, key: str) -> bool:
+        """Move the blob at `staging` to `key` unless `key` already holds one; `staging` is gone either way.
+
+        True when it moved. Callers hold the key's reference row lock (core.media.stored), so no delete of
+        `key` can run between the check and the move.
+        """
+        ...
+
     async def presigned_url(self, key: str, expires_in: timedelta) -> str | None:
         """A URL anyone can GET until it expires, or None when the store cannot presign."""
         ...
@@ -211,6 +222,11 @@ def content_key(sha256_hex: str) -> str:
     if not _SHA256_HEX.match(sha256_hex):
         raise InvalidBlobKey("a content key needs a lowercase hex SHA-256 digest")
     return f"{CONTENT_PREFIX}/{sha256_hex[:2]}/{sha256_hex[2:4]}/{sha256_hex}"
+
+
+def staging_key() -> str:
+    """A fresh key under `staging/` for one upload (promoted, or deleted, once it is stored)."""
+    return f"{STAGING_PREFIX}/{uuid.uuid4().hex}"
 
 
 def human_size(n: int) -> str:

@@ -165,6 +165,28 @@ class LocalBlobStore:
 
         await asyncio.to_thread(go)
 
+    async def promote(self, staging: str, key: str) -> bool:
+        source, final = self.path_for(staging), self.path_for(key)
+        source_meta, final_meta = self._meta_path(staging), self._meta_path(key)
+
+        def go() -> bool:
+            if final.is_file():
+                for p in (source, source_meta):
+                    with contextlib.suppress(FileNotFoundError):
+                        p.unlink()
+                return False
+            if not source.is_file():
+                raise BlobNotFound(staging)
+            # Metadata first, then the data by rename (as in _commit): a reader sees the whole file or none.
+            final_meta.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(source_meta, final_meta)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, final)
+            return True
+
+        return await _fs(go)
+
     async def presigned_url(self, key: str, expires_in: timedelta) -> str | None:
         return None  # files are served by our own signed /media/{token} route
 

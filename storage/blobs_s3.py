@@ -257,6 +257,31 @@ class S3BlobStore:
         validate_key(key)
         await self._call(self._client.delete_object, Bucket=self.bucket, Key=key, key=key)
 
+    async def promote(self, staging: str, key: str) -> bool:
+        validate_key(key)
+        try:
+            if await self.exists(key):
+                return False
+            source = await self.stat(staging)
+            # A multipart staging object has no digest recorded; a content address names its own.
+            content = key.startswith(CONTENT_PREFIX + "/")
+            digest = source.sha256 or (key.rsplit("/", 1)[-1] if content else None)
+            # S3 has no rename: a server-side copy (no bytes through us), then the staging object goes.
+            await self._call(
+                self._client.copy,
+                {"Bucket": self.bucket, "Key": staging},
+                self.bucket,
+                key,
+                ExtraArgs={
+                    "ContentType": source.content_type,
+                    "Metadata": {SHA256_META: digest} if digest else {},
+                    "MetadataDirective": "REPLACE",
+                },
+            )
+            return True
+        finally:
+            await self.delete(staging)
+
     async def presigned_url(self, key: str, expires_in: timedelta) -> str | None:
         validate_key(key)
         # Signing is local computation (no request), so no thread hop is needed.

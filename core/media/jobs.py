@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
 from core.faults import fault_point
+from core.media import stored as stored_files
 from core.media.errors import MediaRejected, MediaTransient, VideoToolsMissing
 from core.media.imaging.derive import derive_in_pool, probe_image
 from core.media.imaging.presets import PRESETS, Preset
@@ -244,11 +245,11 @@ async def _finish(
     async with runtime.uow() as uow:
         asset = await media_q.get_any(uow.session, job.asset_id)
         if asset is None or asset.status is not MediaStatus.processing:
-            # Deleted (or reset by an operator) while we worked: drop what we made.
+            # Deleted (or reset by an operator) while we worked: drop what we made (unless a row uses it).
             await uow.rollback()
             if result is not None and asset is None:
-                for row in result.derivatives:
-                    await runtime.blobs.delete(row.blob_key)
+                await stored_files.discard_unreferenced(runtime, uow.session, [r.blob_key for r in result.derivatives])
+                await uow.commit()
             return "abandoned"
         asset.processing_started_at = None
         asset.updated_at = now
@@ -267,7 +268,7 @@ async def _finish(
 async def _ready(
     runtime: Runtime, uow: UnitOfWork, asset: MediaAsset, job: _Job, result: _Result, now: datetime
 ) -> None:
-    await media_q.replace_derivatives(uow.session, asset.id, result.derivatives)
+    await stored_files.replace_derivatives(runtime, uow.session, asset.account_id, asset.id, result.derivatives)
     asset.width, asset.height, asset.duration = result.width, result.height, result.duration
     asset.last_error, asset.next_attempt_at = None, None
     if asset.kind is MediaKind.image and (asset.focal_x, asset.focal_y) != job.focal:

@@ -17,13 +17,14 @@ import structlog
 
 from core.access.policy import VenueAccess
 from core.errors import Conflict, Invalid, NotFound
+from core.media import stored as stored_files
 from core.media.errors import MediaRejected, MediaTooLarge, MediaUnsupportedType
 from core.media.imaging.decode import sniff as sniff_image
 from core.media.jobs import POSTER_PRESET, process, sweep, wake_after_commit
 from core.media.platforms import Unusable, unusable_for
 from core.media.urls import media_url_for
 from core.runtime import Runtime
-from storage.blobs import BlobTooLarge, human_size
+from storage.blobs import BlobTooLarge, StoredBlob, content_key, human_size, staging_key
 from storage.models import MediaAsset, MediaDerivative, MediaKind, MediaStatus
 from storage.queries import media as media_q
 from storage.uow import UnitOfWork
@@ -151,10 +152,26 @@ async def upload(
     kind, content_type = sniff_kind(head)
     limit = runtime.settings.media_max_upload_bytes
     try:
-        # Content-addressed: identical bytes share one object, so a duplicate costs no extra storage.
-        stored = await runtime.blobs.put_stream(None, stream, max_bytes=limit, content_type=content_type)
+        # Staged first: the content address (shared by every venue with these bytes) is only written once
+        # the new asset holds its reference (core.media.stored.adopt), so a concurrent delete can't take it.
+        stored = await runtime.blobs.put_stream(staging_key(), stream, max_bytes=limit, content_type=content_type)
     except BlobTooLarge:
         raise too_large(limit) from None
+    try:
+        return await _record_upload(runtime, uow, access, stored, kind, content_type, filename)
+    finally:
+        await runtime.blobs.delete(stored.key)  # gone already when promoted; the staged copy otherwise
+
+
+async def _record_upload(
+    runtime: Runtime,
+    uow: UnitOfWork,
+    access: VenueAccess,
+    stored: StoredBlob,
+    kind: MediaKind,
+    content_type: str,
+    filename: str | None,
+) -> UploadResult:
     existing = await media_q.by_sha256(uow.session, access.account_id, stored.sha256)
     if existing is not None:
         return UploadResult(
@@ -170,7 +187,7 @@ async def upload(
             content_type=content_type,
             size=stored.size,
             sha256=stored.sha256,
-            blob_key=stored.key,
+            blob_key=content_key(stored.sha256),
             status=MediaStatus.pending,
             attempts=0,
             next_attempt_at=now,
@@ -185,6 +202,7 @@ async def upload(
         return UploadResult(
             existing, True, f"This file is already in the library as {existing.filename} (#{existing.id})."
         )
+    await stored_files.adopt(runtime, uow.session, staging=stored.key, key=asset.blob_key)
     wake_after_commit(runtime, uow, asset.id)
     log.info("media_uploaded", asset_id=asset.id, kind=kind.value, size=stored.size)
     return UploadResult(asset, False, f"Uploaded {asset.filename}; preparing versions for each platform.")
@@ -245,21 +263,15 @@ async def delete(runtime: Runtime, uow: UnitOfWork, access: VenueAccess, asset_i
             remedy="remove it from those posts (or delete them) first",
         )
     rows = await media_q.derivatives_for(uow.session, access.account_id, [asset.id])
-    keys = [d.blob_key for d in rows]
-    if not await media_q.blob_shared(uow.session, asset.blob_key, other_than=asset.id):
-        keys.append(asset.blob_key)  # another venue uploaded the same bytes: their copy stays
+    keys = [asset.blob_key, *(d.blob_key for d in rows)]
     filename = asset.filename
     await media_q.delete_asset(uow.session, access.account_id, asset.id)
     await access.record(
         uow.session, runtime.clock, "media_deleted", subject_type="media_asset", subject_id=asset_id, filename=filename
     )
-
-    async def remove_files() -> None:
-        # After commit: a rolled-back delete must not lose the files. A failure here leaves orphans only.
-        for key in keys:
-            await runtime.blobs.delete(key)
-
-    uow.after_commit(remove_files)
+    # Last, under the reference rows' locks: each file goes only if no other row (another venue's asset with
+    # the same bytes) still counts on it, and before an upload waiting on the lock can count on it again.
+    await stored_files.release(runtime, uow.session, keys)
     return f"Deleted {filename}."
 
 

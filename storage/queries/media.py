@@ -1,17 +1,19 @@
-"""Queries for the media library: assets, derivatives, the job's claim and the sweep's picks."""
+"""Queries for the media library: assets, derivatives, the job's claim and the sweep's picks, and the
+reference counts of stored files (`stored_blobs`, see core/media/stored.py)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import MediaAsset, MediaDerivative, MediaStatus
+from storage.models import MediaAsset, MediaDerivative, MediaStatus, StoredBlob
 
 
 async def add(session: AsyncSession, asset: MediaAsset) -> MediaAsset:
@@ -22,10 +24,8 @@ async def add(session: AsyncSession, asset: MediaAsset) -> MediaAsset:
 
 async def add_unless_present(session: AsyncSession, values: dict[str, Any]) -> MediaAsset | None:
     """Insert an asset unless the venue already has these bytes; None when another upload won the race."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = (
-        insert_fn(MediaAsset)
+        _insert(session)(MediaAsset)
         .values(**values)
         .on_conflict_do_nothing(index_elements=[MediaAsset.account_id, MediaAsset.sha256])
         .returning(MediaAsset.id)
@@ -91,12 +91,65 @@ async def delete_asset(session: AsyncSession, account_id: int, asset_id: int) ->
     await session.execute(delete(MediaAsset).where(MediaAsset.id == asset_id, MediaAsset.account_id == account_id))
 
 
-async def blob_shared(session: AsyncSession, blob_key: str, *, other_than: int) -> bool:
-    """True when another asset (in any venue) stores its original under `blob_key` (content-addressed)."""
-    result = await session.execute(
-        select(func.count()).select_from(MediaAsset).where(MediaAsset.blob_key == blob_key, MediaAsset.id != other_than)
-    )
-    return int(result.scalar_one()) > 0
+def _insert(session: AsyncSession) -> Any:
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
+async def _upsert_blob_ref(session: AsyncSession, key: str, by: int, now: datetime) -> int:
+    """Add `by` (0 just locks) to the key's count, creating the row at `by`; the count after it."""
+    stmt = _insert(session)(StoredBlob).values(key=key, refs=by, created_at=now)
+    stmt = stmt.on_conflict_do_update(index_elements=[StoredBlob.key], set_={"refs": StoredBlob.refs + by})
+    return int((await session.execute(stmt.returning(StoredBlob.refs))).scalar_one())
+
+
+async def take_blob_refs(session: AsyncSession, keys: Sequence[str], *, now: datetime) -> None:
+    """One reference per key named (a key twice takes two), in this transaction.
+
+    The upsert locks the key's row until commit; while a delete holds that row (its count going to zero,
+    its file being removed), the upsert waits for it and then starts a new count.
+    """
+    for key, n in sorted(Counter(keys).items()):  # one lock order, so two writers never deadlock
+        await _upsert_blob_ref(session, key, n, now)
+
+
+async def release_blob_refs(session: AsyncSession, keys: Sequence[str]) -> dict[str, int | None]:
+    """Give back one reference per key named; the count left per key (None: the key was never counted).
+
+    A key left at 0 loses its row; its row lock (the UPDATE's, the same as SELECT ... FOR UPDATE) is held
+    until commit, so the caller deletes the file before committing and no upload can take it meanwhile.
+    """
+    left: dict[str, int | None] = {}
+    for key, n in sorted(Counter(keys).items()):
+        stmt = (
+            update(StoredBlob)
+            .where(StoredBlob.key == key)
+            .values(refs=StoredBlob.refs - n)
+            .returning(StoredBlob.refs)
+            .execution_options(synchronize_session=False)
+        )
+        refs = (await session.execute(stmt)).scalar_one_or_none()
+        if refs is not None and refs <= 0:
+            await session.execute(delete(StoredBlob).where(StoredBlob.key == key))
+            refs = 0
+        left[key] = refs
+    return left
+
+
+async def lock_blob_ref(session: AsyncSession, key: str, *, now: datetime) -> int:
+    """Lock the key's row until commit (creating it at 0 when absent) and return its count."""
+    return await _upsert_blob_ref(session, key, 0, now)
+
+
+async def drop_blob_ref_if_unused(session: AsyncSession, key: str) -> None:
+    """Remove the key's row when its count is 0 (after `lock_blob_ref` found nothing using it)."""
+    await session.execute(delete(StoredBlob).where(StoredBlob.key == key, StoredBlob.refs <= 0))
+
+
+async def blob_refs(session: AsyncSession, key: str) -> int:
+    """How many rows use the file under `key` (0 when it is not counted)."""
+    result = await session.execute(select(StoredBlob.refs).where(StoredBlob.key == key))
+    return int(result.scalar_one_or_none() or 0)
 
 
 async def assets_in_use(session: AsyncSession, account_id: int, asset_id: int) -> list[str]:

@@ -20,6 +20,7 @@ from storage.blobs import (
     InvalidBlobKey,
     build_blob_store,
     content_key,
+    staging_key,
 )
 from storage.blobs_local import TMP_DIR, LocalBlobStore
 from tests.conftest import make_settings
@@ -194,3 +195,21 @@ def test_factory_builds_the_local_store_by_default(tmp_path: Path) -> None:
     assert settings.media_max_upload_bytes == 200 * MIB
     custom = make_settings("sqlite+aiosqlite:///unused.db", tmp_path, cheers_media_root=tmp_path / "elsewhere")
     assert build_blob_store(custom).root == (tmp_path / "elsewhere").resolve()  # type: ignore[attr-defined]
+
+
+async def test_a_staged_upload_is_promoted_only_where_nothing_is_stored(local_store: LocalBlobStore) -> None:
+    data = b"\xff\xd8 staged bytes"
+    key = content_key(hashlib.sha256(data).hexdigest())
+    staged = await local_store.put_bytes(staging_key(), data, content_type="image/jpeg")
+    assert await local_store.promote(staged.key, key) is True
+    assert await local_store.get_bytes(key) == data
+    assert (await local_store.stat(key)).content_type == "image/jpeg"
+    assert not await local_store.exists(staged.key)
+
+    # Already stored: the staged copy is dropped and the stored file left as it is.
+    again = await local_store.put_bytes(staging_key(), data, content_type="image/jpeg")
+    assert await local_store.promote(again.key, key) is False
+    assert not await local_store.exists(again.key)
+    assert await local_store.get_bytes(key) == data
+    with pytest.raises(BlobNotFound):
+        await local_store.promote(staging_key(), content_key("0" * 64))

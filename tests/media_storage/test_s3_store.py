@@ -12,7 +12,15 @@ import pytest
 
 from core.clock import FrozenClock
 from core.media.urls import media_url_for
-from storage.blobs import MIB, BlobNotFound, BlobTooLarge, InvalidBlobKey, build_blob_store, content_key
+from storage.blobs import (
+    MIB,
+    BlobNotFound,
+    BlobTooLarge,
+    InvalidBlobKey,
+    build_blob_store,
+    content_key,
+    staging_key,
+)
 from storage.blobs_s3 import INCOMING_PREFIX, S3BlobStore
 from tests.conftest import make_settings
 from tests.media_storage.conftest import ACCESS_KEY, REGION, SECRET_KEY, Source
@@ -145,3 +153,20 @@ def test_factory_builds_the_s3_store_when_a_bucket_is_set(s3_endpoint: str, tmp_
     store = build_blob_store(settings)
     assert isinstance(store, S3BlobStore) and store.bucket == "media"
     assert SECRET_KEY not in repr(store) and SECRET_KEY not in repr(settings)
+
+
+async def test_a_staged_multipart_upload_is_promoted_by_copy_with_its_digest(
+    s3_store: S3BlobStore, s3_client: S3Client, s3_bucket: str
+) -> None:
+    src = Source(6)
+    staged = await s3_store.put_stream(staging_key(), src.stream(), max_bytes=10 * MIB, content_type="image/jpeg")
+    key = content_key(staged.sha256)
+    assert await s3_store.promote(staged.key, key) is True
+    assert keys_in(s3_client, s3_bucket) == [key], "the staging object is gone"
+    stat = await s3_store.stat(key)
+    assert (stat.size, stat.content_type, stat.sha256) == (6 * MIB, "image/jpeg", staged.sha256)
+
+    again = await s3_store.put_bytes(staging_key(), b"other bytes", content_type="image/jpeg")
+    assert await s3_store.promote(again.key, key) is False, "an object already there is kept"
+    assert keys_in(s3_client, s3_bucket) == [key]
+    assert await s3_store.get_bytes(key) == src.data
