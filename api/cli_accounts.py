@@ -1,4 +1,4 @@
-"""`cheers accounts|users|tokens|login-link`: setting up venues and people from the shell."""
+"""`cheers accounts|users|tokens|login-link|invite`: setting up venues and people from the shell."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from typing import Any
 
 import click
 
-from api.cli_support import emit, run_in_uow
+from api.cli_support import emit, run_in_uow, with_operator
 from core.access import accounts as accounts_core
 from core.access import auth as auth_core
+from core.access import invitations as invitations_core
 from core.access import policy
-from core.access.policy import OPERATOR
+from core.access.policy import OPERATOR, VenueAccess
 from core.runtime import Runtime
 from storage.models import Role
 from storage.uow import UnitOfWork
@@ -121,7 +122,34 @@ def login_link(ctx: click.Context, user_id: int) -> None:
     )
 
 
+@click.command("invite")
+@click.option("--account", "account_id", type=int, required=True, help="Venue to invite the person to.")
+@click.option("--email", required=True, help="Their e-mail address: only a person with it (or a new one) can accept.")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True, help="Role in the venue.")
+@click.pass_context
+def invite(ctx: click.Context, account_id: int, email: str, role: str) -> None:
+    """Invite someone to a venue: prints the link to hand them (they accept it themselves)."""
+
+    async def go(rt: Runtime, uow: UnitOfWork, access: VenueAccess) -> invitations_core.IssuedInvitation:
+        return await invitations_core.invite(uow.session, rt.clock, rt.settings, access, email=email, role=Role(role))
+
+    issued = with_operator(ctx, account_id, go)
+    invitation = issued.invitation
+    emit(
+        ctx,
+        {
+            "id": invitation.id,
+            "email": invitation.email,
+            "role": invitation.role.value,
+            "expires_at": invitation.expires_at,
+            "url": issued.url,
+        },
+        f"{issued.url}\n(invites {invitation.email} as {invitation.role.value} of venue {account_id}; "
+        f"valid once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC)",
+    )
+
+
 def register(cli: click.Group) -> None:
     """Add the venue and people commands to the `cheers` group."""
-    for command in (accounts, users, tokens, login_link):
+    for command in (accounts, users, tokens, login_link, invite):
         cli.add_command(command)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from litestar import delete, get, patch, post
+from litestar import Request, Response, delete, get, patch, post
 from pydantic import BaseModel, Field
 
 from api.deps import require
+from api.problems import problem
 from core.access import accounts as accounts_core
 from core.access import auth as auth_core
 from core.access.audit import Actor
@@ -35,7 +37,7 @@ class AccountOut(BaseModel):
     your_role: str
 
 
-@post("/api/accounts", tags=["accounts"], summary="Create a venue; you become its owner")
+@post("/api/accounts", tags=["accounts"], summary="Create a venue; you become its owner (any signed-in person)")
 async def create_account(data: AccountIn, actor: Actor, runtime: Runtime, uow: UnitOfWork) -> AccountOut:
     account = await accounts_core.create_account(
         uow.session, runtime.clock, actor, name=data.name, timezone=data.timezone, owner_user_id=actor.user_id
@@ -89,13 +91,6 @@ def _member_out(membership: Membership, user: User) -> MemberOut:
     )
 
 
-class MemberIn(BaseModel):
-    user_id: int | None = Field(None, description="An existing person")
-    name: str | None = Field(None, max_length=200, description="Or a new person's name")
-    email: str | None = Field(None, max_length=320)
-    role: Role
-
-
 class RoleIn(BaseModel):
     role: Role
 
@@ -113,26 +108,25 @@ async def list_members(account_id: int, access: VenueAccess, uow: UnitOfWork) ->
 @post(
     "/api/accounts/{account_id:int}/members",
     tags=["accounts"],
-    summary="Add a person to a venue",
-    dependencies={"access": require(Role.admin)},
+    summary="Gone: people join a venue by accepting an invitation",
+    status_code=410,
+    include_in_schema=False,
 )
-async def add_member(
-    account_id: int, data: MemberIn, access: VenueAccess, runtime: Runtime, uow: UnitOfWork
-) -> MemberOut:
-    user_id = data.user_id
-    if user_id is None:
-        user = await accounts_core.create_user(
-            uow.session, runtime.clock, access.actor, name=data.name or "", email=data.email
-        )
-        user_id = user.id
-    membership = await accounts_core.add_member(uow.session, runtime.clock, access, user_id=user_id, role=data.role)
-    return _member_out(membership, await accounts_core.get_user(uow.session, user_id))
+async def add_member_gone(account_id: int, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    # Adding someone by id put them in a venue without their consent; the route answers, so old clients learn why.
+    return problem(
+        request,
+        410,
+        "people can no longer be added to a venue directly; they join by accepting an invitation",
+        code="gone",
+        remedy=f"POST /api/accounts/{account_id}/invitations with their e-mail and role, and hand them the link",
+    )
 
 
 @patch(
     "/api/accounts/{account_id:int}/members/{user_id:int}",
     tags=["accounts"],
-    summary="Change a member's role (their sessions end)",
+    summary="Change a member's role in this venue (applies at their next request)",
     dependencies={"access": require(Role.admin)},
 )
 async def change_role(
@@ -179,7 +173,7 @@ routes = [
     get_account,
     update_account,
     list_members,
-    add_member,
+    add_member_gone,
     change_role,
     remove_member,
     member_login_link,

@@ -37,7 +37,8 @@ async def login_confirm(token: str, runtime: Runtime, uow: UnitOfWork) -> Respon
     )
 
 
-def _cookies(runtime: Runtime, new: auth_core.NewSession) -> list[Cookie]:
+def session_cookies(runtime: Runtime, new: auth_core.NewSession) -> list[Cookie]:
+    """The session cookie (HttpOnly) and the CSRF cookie (readable by our scripts) for a new session."""
     secure = runtime.settings.secure_cookies
     return [
         Cookie(
@@ -82,10 +83,10 @@ async def login_submit(token: str, request: Request[Any, Any, Any], runtime: Run
     if "application/json" in request.headers.get("accept", ""):
         return Response(
             {"user_id": new.user.id, "name": new.user.name, "csrf_token": new.csrf_token},
-            cookies=_cookies(runtime, new),
+            cookies=session_cookies(runtime, new),
             status_code=200,
         )
-    return Redirect("/", status_code=303, cookies=_cookies(runtime, new))
+    return Redirect("/", status_code=303, cookies=session_cookies(runtime, new))
 
 
 async def _signed_in(runtime: Runtime, uow: UnitOfWork, raw: str | None) -> User | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,7 +16,6 @@ from core.clock import Clock
 from core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from storage.models import Account, Membership, Role, User
 from storage.queries import accounts as accounts_q
-from storage.queries import auth as auth_q
 
 
 def validate_timezone(name: str) -> str:
@@ -30,11 +31,55 @@ def validate_timezone(name: str) -> str:
     return name
 
 
+# Emoji subdivision flags (England, Scotland, Wales) are the one legitimate use of the invisible tag characters.
+_FLAG_TAG_SEQUENCE = re.compile("\U0001f3f4[\U000e0061-\U000e007a]{1,6}\U000e007f")
+# Joiners shape emoji (chef = person + ZWJ + cooking) and several scripts; they cannot reorder or hide text.
+_ALLOWED_FORMAT_CHARACTERS = frozenset({"\u200c", "\u200d"})
+
+
+def forbidden_character(text: str) -> str | None:
+    """The first control, text-direction or other invisible format character in `text` (as U+XXXX), if any."""
+    for ch in _FLAG_TAG_SEQUENCE.sub("", text):
+        if ch in _ALLOWED_FORMAT_CHARACTERS:
+            continue
+        # Cc: NUL, newlines, escapes; Cf: bidi overrides and isolates (U+202A to U+202E, U+2066 to U+2069), zero-width
+        # spaces, tags; Zl/Zp: line and paragraph separators; Cs: lone surrogates the databases cannot store.
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs"):
+            return f"U+{ord(ch):04X}"
+    return None
+
+
 def _validate_name(name: str, what: str) -> str:
     name = name.strip()
     if not name or len(name) > 200:
         raise Invalid(f"{what} name must be 1–200 characters", field="name")
+    found = forbidden_character(name)
+    if found is not None:
+        # A bidi override makes a name read differently from what it is (in the audit log, in a chat message).
+        raise Invalid(
+            f"names can't contain control or text-direction characters: the {what} name contains {found}",
+            remedy="type the name again without invisible characters",
+            field="name",
+        )
     return name
+
+
+def validate_email(email: str) -> str:
+    """A plausible e-mail address, lower-cased: one '@' with text either side, no spaces or invisible characters."""
+    email = email.strip().lower()
+    local, at, domain = email.partition("@")
+    if (
+        not at
+        or not local
+        or "@" in domain
+        or len(email) > 320
+        or any(ch.isspace() for ch in email)
+        or forbidden_character(email) is not None
+    ):
+        raise Invalid(
+            f"{email!r} is not an e-mail address", remedy="send an address like sam@example.com", field="email"
+        )
+    return email
 
 
 async def create_account(
@@ -95,9 +140,7 @@ async def create_user(
     session: AsyncSession, clock: Clock, actor: Actor, *, name: str, email: str | None = None, is_staff: bool = False
 ) -> User:
     if email is not None:
-        email = email.strip().lower()
-        if "@" not in email:
-            raise Invalid(f"'{email}' is not an e-mail address", field="email")
+        email = validate_email(email)
         if await accounts_q.get_user_by_email(session, email) is not None:
             raise Conflict(f"a person with e-mail {email} already exists", field="email")
     user = await accounts_q.add_user(session, name=_validate_name(name, "person's"), email=email, is_staff=is_staff)
@@ -107,17 +150,31 @@ async def create_user(
     return user
 
 
-def _check_can_grant(access: VenueAccess, role: Role) -> None:
-    # Admins manage editors and viewers; only owners make admins or owners.
+def _an(role: Role) -> str:
+    return f"an {role.value}" if role.value[0] in "aeiou" else f"a {role.value}"
+
+
+# What each refusal says: the action the person tried, so an admin removing an owner is not told about "granting".
+_OWNER_ONLY = {
+    "grant": lambda role: f"only an owner can grant the {role.value} role",
+    "invite": lambda role: f"only an owner can invite someone as {_an(role)}",
+    "revoke_invitation": lambda role: f"only an owner can withdraw an invitation to join as {_an(role)}",
+    "change": lambda role: f"only an owner can change {_an(role)}'s role",
+    "remove": lambda role: f"only an owner can remove {_an(role)}",
+}
+
+
+def check_can_manage(access: VenueAccess, role: Role, action: str) -> None:
+    """Admins manage editors and viewers; only owners grant, invite, change or remove admins and owners."""
     if role.at_least(Role.admin) and not access.role.at_least(Role.owner):
-        raise PermissionDenied(f"only an owner can grant the {role.value} role")
+        raise PermissionDenied(_OWNER_ONLY[action](role), remedy="ask an owner of the venue to do it")
 
 
 async def add_member(
     session: AsyncSession, clock: Clock, access: VenueAccess, *, user_id: int, role: Role
 ) -> Membership:
-    """Give a person a role in the venue (they may already belong to other venues)."""
-    _check_can_grant(access, role)
+    """Give a person a role in the venue: the operator's `cheers users create` and accepted invitations only."""
+    check_can_manage(access, role, "grant")
     if await accounts_q.get_user(session, user_id) is None:
         raise NotFound(f"person {user_id} not found")
     if await accounts_q.get_membership(session, access.account_id, user_id) is not None:
@@ -130,51 +187,37 @@ async def add_member(
 async def change_role(
     session: AsyncSession, clock: Clock, access: VenueAccess, *, user_id: int, role: Role
 ) -> Membership:
-    """Change a member's role; their browser sessions end so the new role applies at once."""
+    """Change a member's role in this venue only; it applies at their next request (roles are read per request),
+    and their sessions and tokens keep working in their other venues."""
     membership = await accounts_q.get_membership(session, access.account_id, user_id)
     if membership is None:
         raise NotFound(f"person {user_id} is not a member of this venue")
     if membership.role == role:
         return membership
-    _check_can_grant(access, role)
-    _check_can_grant(access, membership.role)
+    check_can_manage(access, membership.role, "change")
+    check_can_manage(access, role, "grant")
     if membership.role is Role.owner and await accounts_q.count_owners(session, access.account_id) <= 1:
         raise Conflict("a venue needs at least one owner; make someone else owner first")
     before = membership.role
     membership.role = role
     await session.flush()
-    dropped = await auth_q.revoke_sessions_of_user(session, user_id, now=clock.now(), reason="role_changed")
     await access.record(
-        session,
-        clock,
-        "role_changed",
-        subject_type="user",
-        subject_id=user_id,
-        before=before.value,
-        after=role.value,
-        sessions_dropped=dropped,
+        session, clock, "role_changed", subject_type="user", subject_id=user_id, before=before.value, after=role.value
     )
     return membership
 
 
 async def remove_member(session: AsyncSession, clock: Clock, access: VenueAccess, *, user_id: int) -> None:
+    """Take a person out of this venue; access here ends at their next request, their other venues are untouched."""
     membership = await accounts_q.get_membership(session, access.account_id, user_id)
     if membership is None:
         raise NotFound(f"person {user_id} is not a member of this venue")
-    _check_can_grant(access, membership.role)
+    check_can_manage(access, membership.role, "remove")
     if membership.role is Role.owner and await accounts_q.count_owners(session, access.account_id) <= 1:
         raise Conflict("a venue needs at least one owner; make someone else owner first")
+    role = membership.role
     await accounts_q.delete_membership(session, membership)
-    dropped = await auth_q.revoke_sessions_of_user(session, user_id, now=clock.now(), reason="role_changed")
-    await access.record(
-        session,
-        clock,
-        "member_removed",
-        subject_type="user",
-        subject_id=user_id,
-        role=membership.role.value,
-        sessions_dropped=dropped,
-    )
+    await access.record(session, clock, "member_removed", subject_type="user", subject_id=user_id, role=role.value)
 
 
 @dataclass(frozen=True)

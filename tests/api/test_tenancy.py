@@ -58,9 +58,9 @@ async def test_another_venues_members_answer_404(runtime: Runtime, client: httpx
         await client.get(f"/api/accounts/{theirs}/members", headers=me.headers), "listing another venue's members"
     )
     r = await client.post(
-        f"/api/accounts/{theirs}/members", json={"user_id": me.user_id, "role": "owner"}, headers=me.headers
+        f"/api/accounts/{theirs}/invitations", json={"email": "me@example.com", "role": "owner"}, headers=me.headers
     )
-    assert_not_found(r, "adding yourself to another venue")
+    assert_not_found(r, "inviting yourself to another venue")
     r = await client.delete(f"/api/accounts/{theirs}/members/{them.user_id}", headers=me.headers)
     assert_not_found(r, "removing another venue's member")
 
