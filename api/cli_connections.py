@@ -42,7 +42,7 @@ def _provider(value: str) -> Provider:
 @click.option("--user", "user_id", type=int, help="The person the consent is for (default: the venue's owner).")
 @click.pass_context
 def connections_connect(ctx: click.Context, provider_name: str, account_id: int, user_id: int | None) -> None:
-    """Print a consent link: open it, approve, and the page says what was connected."""
+    """Print a consent link: open it, check the venue it names, continue, approve; the page says what was connected."""
     provider = _provider(provider_name)
 
     async def go(rt: Runtime, uow: UnitOfWork) -> Any:
@@ -57,7 +57,7 @@ def connections_connect(ctx: click.Context, provider_name: str, account_id: int,
     emit(
         ctx,
         {"url": link.url, "state_id": link.state_id, "expires_at": link.expires_at},
-        f"{link.url}\n(open it in a browser within 10 minutes)",
+        f"{link.url}\n(open it in a browser within 10 minutes, check the venue it names, press Continue)",
     )
 
 
