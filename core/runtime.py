@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -89,9 +90,12 @@ class Runtime:
         self._providers = providers
 
     async def close(self) -> None:
+        """Release what the runtime opened: the image pool (its workers waited for), the HTTP client, the database."""
         if self._owns_image_pool and self._image_pool is not None:
-            self._image_pool.shutdown(wait=False, cancel_futures=True)
-            self._image_pool, self._owns_image_pool = None, False
+            pool, self._image_pool, self._owns_image_pool = self._image_pool, None, False
+            # Wait for the workers to exit (off the event loop): a pool left for the interpreter's exit hooks is
+            # torn down after the resource tracker has looked, which then warns of leaked semaphores.
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
         if self.http is not None:
             await self.http.aclose()
             self.http = None

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import io
 import multiprocessing
+import signal
 from collections.abc import Iterable, Sequence
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -160,7 +161,14 @@ def make_image_pool(max_workers: int | None = None, *, max_tasks_per_child: int 
         max_workers=max_workers,
         mp_context=multiprocessing.get_context("spawn"),
         max_tasks_per_child=max_tasks_per_child,
+        initializer=_leave_interrupts_to_the_parent,
     )
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """Pool workers ignore SIGINT: Ctrl-C reaches the whole process group, and a worker it killed would print a
+    traceback and leave the pool half torn down; the parent shuts the pool down in order instead."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _check_provider_min(info: SourceInfo, preset: Preset) -> None:
