@@ -9,9 +9,9 @@ import structlog
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from api.apidocs import api_reference_assets, api_reference_plugins
 from api.deps import base_dependencies
 from api.form_upload import FORM_OVERHEAD_BYTES
 from api.observability import Metrics, request_context_middleware
@@ -97,6 +97,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             *health.routes,
+            api_reference_assets(),
             *login.routes,
             *me.routes,
             *accounts.routes,
@@ -130,7 +131,7 @@ def create_app(
             version="0.1.0",
             description="Chat-first social publishing for pubs, bars and restaurants.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=api_reference_plugins(),  # served from this app: the page works offline
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")},
             ),
