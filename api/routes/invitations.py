@@ -34,7 +34,7 @@ ROLE_WORDS = {
 
 
 class InvitationIn(BaseModel):
-    email: str = Field(min_length=3, max_length=320, description="The address of the person to invite")
+    email: str = Field(max_length=320, description="The address of the person to invite")
     role: Role
 
 

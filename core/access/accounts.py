@@ -71,6 +71,7 @@ def validate_email(email: str) -> str:
     if (
         not at
         or not local
+        or not domain
         or "@" in domain
         or len(email) > 320
         or any(ch.isspace() for ch in email)
