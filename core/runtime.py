@@ -11,6 +11,7 @@ from typing import Protocol
 import httpx
 
 from core.clock import Clock, SystemClock, system_clock
+from core.media.budget import PixelBudget
 from core.settings import Settings
 from providers.base import ProviderConfig
 from providers.http import build_http_client
@@ -42,6 +43,7 @@ class Runtime:
     _blobs: BlobStore | None = None
     _image_pool: Executor | None = None
     _owns_image_pool: bool = False
+    _decode_budget: PixelBudget | None = None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db)
@@ -78,6 +80,13 @@ class Runtime:
             self._image_pool = make_image_pool()
             self._owns_image_pool = True
         return self._image_pool
+
+    @property
+    def decode_budget(self) -> PixelBudget:
+        """This process's gate on pixels being decoded at once (CHEERS_MEDIA_DECODE_PIXEL_BUDGET)."""
+        if self._decode_budget is None:
+            self._decode_budget = PixelBudget(self.settings.cheers_media_decode_pixel_budget)
+        return self._decode_budget
 
     def use_image_pool(self, pool: Executor) -> None:
         """Swap in another executor (tests share one pool across tests; the caller shuts it down)."""

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     cheers_video_tools_path: str | None = None
     # A file whose derivatives keep failing for passing reasons is marked failed after this many tries.
     cheers_media_max_attempts: int = Field(default=5, gt=0)
+    # Pixels (width x height of the sources) one worker process decodes at once; a larger photo runs alone.
+    cheers_media_decode_pixel_budget: int = Field(default=100_000_000, gt=0)
 
     # Publishing engine (docs/operations.md): freshness cutoff, lease, dispatcher cadence, retries, pacing.
     cheers_post_freshness_minutes: int = Field(default=180, gt=0)

@@ -144,7 +144,9 @@ async def _derive(runtime: Runtime, job: _Job, tmp: Path) -> _Result:
     if job.kind is MediaKind.image:
         info = await asyncio.to_thread(probe_image, source)  # header only: size, and a bad file fails fast
         presets = _makeable(job, info.width, info.height)
-        derived = await derive_in_pool(runtime.image_pool, source, presets, focal_point=job.focal)
+        # The budget counts the source's pixels: what a PNG or WebP decode holds (a JPEG decodes smaller).
+        async with runtime.decode_budget.admit(info.pixels):
+            derived = await derive_in_pool(runtime.image_pool, source, presets, focal_point=job.focal)
         outputs = [_Output(d.preset, d.width, d.height, d.mime_type, d.data) for d in derived]
         width, height, duration = info.width, info.height, None
     else:
