@@ -19,6 +19,7 @@ from api.problems import exception_handlers
 from api.routes import (
     accounts,
     audit,
+    chat,
     connections,
     health,
     invitations,
@@ -100,6 +101,7 @@ def create_app(
             api_reference_assets(),
             *login.routes,
             *me.routes,
+            *chat.routes,
             *accounts.routes,
             *invitations.routes,
             *notifications.routes,

@@ -36,3 +36,5 @@ class ChatMessage:
     offers: tuple[Offer, ...] = ()
     links: tuple[ChatLink, ...] = ()
     more_url: str | None = None  # the whole list, for when a platform's limits cut `items` short
+    # Only for the person who typed or clicked (Slack ephemeral, a Telegram DM): consent and download links, refusals.
+    private: bool = False

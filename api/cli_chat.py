@@ -1,0 +1,40 @@
+"""`cheers chat`: chat front doors from the shell (a one-time code that links a person's Slack or Telegram account)."""
+
+from __future__ import annotations
+
+import click
+
+from api.cli_support import emit, run_in_uow
+from core.access.policy import OPERATOR
+from core.chat import linking
+from core.chat.linking import LinkCode
+from core.runtime import Runtime
+from storage.uow import UnitOfWork
+
+
+@click.group()
+def chat() -> None:
+    """Slack and Telegram: link a person's chat account."""
+
+
+@chat.command("link-code")
+@click.option("--user", "user_id", type=int, required=True, help="The person the chat account will act as.")
+@click.pass_context
+def link_code(ctx: click.Context, user_id: int) -> None:
+    """A one-time code the person types in chat as `link CODE` (10 minutes, once; audited)."""
+
+    async def go(rt: Runtime, uow: UnitOfWork) -> LinkCode:
+        return await linking.issue_link_code(uow.session, rt.clock, OPERATOR, user_id)
+
+    issued = run_in_uow(go)
+    minutes = int(linking.CODE_TTL.total_seconds() // 60)
+    emit(
+        ctx,
+        {"code": issued.code, "expires_at": issued.expires_at},
+        f"{issued.code}\n(type `link {issued.code}` to the CheersAI bot within {minutes} minutes; works once)",
+    )
+
+
+def register(cli: click.Group) -> None:
+    """Add the chat commands to the `cheers` group."""
+    cli.add_command(chat)

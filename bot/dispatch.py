@@ -1,0 +1,237 @@
+"""One chat turn: what a chat identity typed in a chat, performed as its linked person, answered as a ChatMessage.
+
+Chat-neutral (Slack and Telegram both call `handle_turn`). Each handler parses nothing more, authorises through
+core.chat.people (core.access underneath: the venue is the chat's, or the object's for an id), makes the same core
+call the API route makes, and renders with bot.render. A core refusal rolls the turn's writes back, as a refused
+request does, and becomes a message saying what happened and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import render
+from bot.commands import (
+    AlertsHere,
+    AlertsMe,
+    AlertsMute,
+    AlertsOff,
+    ChooseVenue,
+    Command,
+    CommandUnclear,
+    Diagnose,
+    Help,
+    Link,
+    Package,
+    Reconnect,
+    Retry,
+    RunJob,
+    Schedule,
+    ScheduleForm,
+    Status,
+    Week,
+    parse_command,
+)
+from bot.messages import ChatMessage
+from core.chat import alerts as alerts_core
+from core.chat import connections as chat_connections
+from core.chat import linking, people, posting
+from core.chat.people import ChatPerson, ChatTurn, VenueContext
+from core.errors import DomainError, PermissionDenied
+from core.ops import jobs as jobs_core
+from core.posts import views
+from core.publishing import actions as delivery_actions
+from core.publishing import packages as packages_core
+from core.runtime import Runtime
+from storage.enums import Role
+
+log = structlog.get_logger(__name__)
+
+
+class TurnUnit(Protocol):
+    """The turn's unit of work (storage.uow.UnitOfWork): the front door opens it and commits it after the answer."""
+
+    session: AsyncSession
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Turn:
+    runtime: Runtime
+    uow: TurnUnit
+    chat: ChatTurn
+    person: ChatPerson
+
+    @property
+    def session(self) -> AsyncSession:
+        return self.uow.session
+
+    async def venue(self, minimum: Role, purpose: str) -> VenueContext:
+        """The venue this chat acts for, with the person's role checked against `minimum`."""
+        return await people.venue_for_turn(
+            self.session, self.runtime.clock, self.person, self.chat, minimum, purpose=f"chat {purpose}"
+        )
+
+
+async def handle_turn(runtime: Runtime, uow: TurnUnit, turn: ChatTurn, text: str) -> ChatMessage:
+    """What the bot answers to `text` typed by `turn`'s chat identity (the caller commits `uow` afterwards)."""
+    unclear: CommandUnclear | None = None
+    command: Command | None = None
+    try:
+        command = parse_command(text)
+    except CommandUnclear as exc:
+        unclear = exc
+    if isinstance(command, Help):
+        return render.help_message(command.topic)
+    if isinstance(command, Link):
+        return render.link_outcome(await linking.redeem_code(uow.session, runtime.clock, turn, command.code))
+    if unclear is not None and unclear.suggestion in ("link", "help"):
+        return render.refusal(unclear)  # a mistyped `link` is answered as such, linked or not
+    person = await people.find_person(uow.session, turn)
+    if not person.linked:
+        return render.how_to_link()
+    if command is None:
+        assert unclear is not None
+        return render.refusal(unclear)
+    handler: Handler = HANDLERS[type(command)]
+    try:
+        return await handler(Turn(runtime, uow, turn, person), command)
+    except DomainError as exc:
+        # Nothing of a refused command is kept, as with a refused request (a wrong link code is not refused).
+        await uow.rollback()
+        log.info("chat_turn_refused", command=type(command).__name__, code=exc.code, user_id=person.user_id)
+        return render.refusal(exc)
+
+
+# --- one handler per command: authorise, one core call, render -------------------------------------------------
+
+
+async def _schedule(t: Turn, c: Schedule) -> ChatMessage:
+    venue = await t.venue(Role.editor, "schedule")
+    done = await posting.schedule_from_chat(
+        t.runtime, t.session, venue.access, when=c.when, text=c.text, platforms=c.platforms
+    )
+    view = await views.post_view(t.session, venue.access, done.saved.post, clock=t.runtime.clock)
+    return render.scheduled(done.saved.message, view, done.left_out)
+
+
+async def _schedule_form(t: Turn, c: ScheduleForm) -> ChatMessage:
+    return render.schedule_form()
+
+
+async def _week(t: Turn, c: Week) -> ChatMessage:
+    venue = await t.venue(Role.viewer, "week")
+    which = "next" if c.next else "this"
+    posts = await views.list_posts(t.session, venue.access, week=which, clock=t.runtime.clock)
+    return render.week(venue.name, posts, next_week=c.next)
+
+
+async def _status(t: Turn, c: Status) -> ChatMessage:
+    if c.post_id is None:
+        venue = await t.venue(Role.viewer, "status")
+        posts = await views.list_posts(t.session, venue.access, week="this", clock=t.runtime.clock)
+        states = await chat_connections.connection_states(t.session, venue.access)
+        return render.venue_status(venue.name, posts, states)
+    access = await people.access_for_post(
+        t.session, t.runtime.clock, t.person, c.post_id, Role.viewer, purpose="chat status"
+    )
+    return render.post_status(await views.get_post(t.session, access, c.post_id, clock=t.runtime.clock))
+
+
+async def _retry(t: Turn, c: Retry) -> ChatMessage:
+    access = await people.access_for_target(
+        t.session, t.runtime.clock, t.person, c.target_id, Role.editor, purpose="chat retry"
+    )
+    result = await delivery_actions.retry_target(t.runtime, t.session, access, c.target_id)
+    return render.retried(result.message, await views.delivery_view(t.session, access, result.target))
+
+
+async def _reconnect(t: Turn, c: Reconnect) -> ChatMessage:
+    venue = await t.venue(Role.admin, "reconnect")
+    return render.consent(await chat_connections.start_reconnect(t.runtime, t.session, venue.access, c.platform))
+
+
+async def _diagnose(t: Turn, c: Diagnose) -> ChatMessage:
+    if c.connection_id is None:
+        venue = await t.venue(Role.editor, "diagnose")
+        access, connection_id = venue.access, await chat_connections.pick_for_diagnosis(t.session, venue.access)
+    else:
+        connection_id = c.connection_id
+        access = await people.access_for_connection(
+            t.session, t.runtime.clock, t.person, connection_id, Role.editor, purpose="chat diagnose"
+        )
+    return render.diagnosed(await chat_connections.diagnose(t.runtime, t.session, access, connection_id))
+
+
+async def _package(t: Turn, c: Package) -> ChatMessage:
+    access = await people.access_for_target(
+        t.session, t.runtime.clock, t.person, c.target_id, Role.viewer, purpose="chat package"
+    )
+    return render.package(await packages_core.package_link(t.runtime, t.session, access, c.target_id), c.target_id)
+
+
+async def _alerts_here(t: Turn, c: AlertsHere) -> ChatMessage:
+    venue = await t.venue(Role.admin, "alerts here")
+    kinds = [k.value for k in c.kinds] if c.kinds else None
+    return render.alerts(await alerts_core.subscribe(t.session, t.runtime.clock, venue, t.chat, kinds, personal=False))
+
+
+async def _alerts_me(t: Turn, c: AlertsMe) -> ChatMessage:
+    venue = await t.venue(Role.admin, "alerts me")
+    kinds = [k.value for k in c.kinds] if c.kinds else None
+    return render.alerts(await alerts_core.subscribe(t.session, t.runtime.clock, venue, t.chat, kinds, personal=True))
+
+
+async def _alerts_mute(t: Turn, c: AlertsMute) -> ChatMessage:
+    venue = await t.venue(Role.admin, "alerts mute")
+    until = t.runtime.clock.now() + c.duration if c.duration is not None else None
+    kinds = [k.value for k in c.kinds]
+    return render.alerts(await alerts_core.mute(t.session, t.runtime.clock, venue, t.chat, kinds, until))
+
+
+async def _alerts_off(t: Turn, c: AlertsOff) -> ChatMessage:
+    venue = await t.venue(Role.admin, "alerts off")
+    return render.alerts(await alerts_core.switch_off(t.session, t.runtime.clock, venue, t.chat))
+
+
+async def _choose_venue(t: Turn, c: ChooseVenue) -> ChatMessage:
+    return render.venue_chosen(await people.choose_venue(t.session, t.person, c.name))
+
+
+async def _run_job(t: Turn, c: RunJob) -> ChatMessage:
+    if not t.person.is_staff:
+        raise PermissionDenied("only CheersAI staff can run jobs", remedy="ask the CheersAI operators")
+    spec = jobs_core.get_job(c.name)
+    # The job owns its transactions (and SQLite has one writer): end the turn's before it starts.
+    await t.uow.commit()
+    return render.job_ran(
+        spec.name, await jobs_core.run_job(t.runtime, spec.name, trigger="manual", actor=t.person.actor)
+    )
+
+
+Handler = Callable[[Turn, Any], Awaitable[ChatMessage]]
+
+HANDLERS: dict[type, Handler] = {
+    Schedule: _schedule,
+    ScheduleForm: _schedule_form,
+    Week: _week,
+    Status: _status,
+    Retry: _retry,
+    Reconnect: _reconnect,
+    Diagnose: _diagnose,
+    Package: _package,
+    AlertsHere: _alerts_here,
+    AlertsMe: _alerts_me,
+    AlertsMute: _alerts_mute,
+    AlertsOff: _alerts_off,
+    ChooseVenue: _choose_venue,
+    RunJob: _run_job,
+}

@@ -1,0 +1,300 @@
+"""What core returned, as chat-neutral ChatMessages: posts and their deliveries, the week, refusals, links.
+
+Pure functions (no database, no platform): Slack renders the result with bot.slack.blocks, Telegram its own way.
+Offers are core's `Offer`s (an action and the ids it acts on); whoever clicks one is authorised again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from bot.commands import USAGE, CommandUnclear
+from bot.messages import ChatLink, ChatMessage, Item
+from core.chat.alerts import AlertSettings
+from core.chat.connections import ConnectionChoice, ConnectionUnclear, Consent, Diagnosed
+from core.chat.linking import CODE_TTL, LinkOutcome
+from core.chat.people import VenueOption, VenueUnclear
+from core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from core.notifications.actions import Action, Offer, offer
+from core.posts.times import PostTimeInvalid
+from core.posts.views import DeliveryView, PostView
+from core.publishing.packages import PackageLink
+from storage.enums import DeliveryStatus
+
+# What a person can do about a delivery in each state (the same offers its alert makes).
+DELIVERY_OFFERS: dict[DeliveryStatus, tuple[Action, ...]] = {
+    DeliveryStatus.failed: (Action.retry, Action.manual_package),
+    DeliveryStatus.missed: (Action.retry, Action.manual_package),
+    DeliveryStatus.in_doubt: (Action.manual_package,),
+    DeliveryStatus.needs_attention: (Action.mark_published, Action.publish_again, Action.manual_package),
+    DeliveryStatus.needs_reconnect: (Action.reconnect,),
+}
+TROUBLE = frozenset(DELIVERY_OFFERS)
+CODE_MINUTES = int(CODE_TTL.total_seconds() // 60)
+
+
+def words(status: DeliveryStatus | str) -> str:
+    """A status as people read it: needs_reconnect → 'needs reconnect'."""
+    return str(status.value if isinstance(status, DeliveryStatus) else status).replace("_", " ")
+
+
+def delivery_offers(d: DeliveryView) -> tuple[Offer, ...]:
+    """The offers that apply to one delivery in its current state."""
+    made: list[Offer] = []
+    for action in DELIVERY_OFFERS.get(d.status, ()):
+        if action is Action.reconnect:
+            made.append(offer(action, connection_id=d.connection_id))
+        else:
+            made.append(offer(action, target_id=d.target_id))
+    return tuple(made)
+
+
+def delivery_line(d: DeliveryView) -> str:
+    """'Facebook Page The Red Lion: failed: (#100) bad link — delivery 17'."""
+    line = f"{d.connection_label}: {words(d.status)}"
+    if d.status is DeliveryStatus.published and d.permalink:
+        line += f" {d.permalink}"
+    reason = d.last_error if d.status in TROUBLE else None
+    if reason:
+        line += f": {reason}"
+    if d.note and d.status is not DeliveryStatus.published:
+        line += f" ({d.note})"
+    return f"{line} — delivery {d.target_id}"
+
+
+# --- answers to commands ---------------------------------------------------------------------------------------
+
+
+def help_message(topic: str | None) -> ChatMessage:
+    if topic is not None:
+        usage = USAGE[topic]
+        return ChatMessage(
+            title=f"`{topic}`: {usage.summary}",
+            lines=(f"Use: {usage.syntax}", f"For example: {usage.example}"),
+        )
+    return ChatMessage(
+        title="What I can do",
+        lines=tuple(f"{usage.syntax} — {usage.summary}" for usage in USAGE.values()),
+    )
+
+
+def how_to_link() -> ChatMessage:
+    """The one answer an unlinked chat account gets to anything but `link` and `help`."""
+    return ChatMessage(
+        title="Link your chat account to CheersAI first",
+        lines=(
+            "I don't know who you are in CheersAI yet, so I can't act for you.",
+            "Get a link code: signed in to CheersAI, ask for one (POST /api/chat/link-codes), or ask your "
+            "CheersAI operator to run `cheers chat link-code --user YOUR_ID`.",
+            f"Then type `link CODE` here. A code works once, for {CODE_MINUTES} minutes.",
+        ),
+        private=True,
+    )
+
+
+def link_outcome(outcome: LinkOutcome) -> ChatMessage:
+    if outcome.linked:
+        return ChatMessage(
+            title=outcome.message,
+            lines=("Type `help` to see what you can ask.",),
+            private=True,
+        )
+    lines = (outcome.message,) + ((f"What to do: {outcome.remedy}.",) if outcome.remedy else ())
+    return ChatMessage(title="Not linked", lines=lines, private=True)
+
+
+def scheduled(message: str, view: PostView, left_out: Sequence[str]) -> ChatMessage:
+    lines = [message]
+    lines.extend(f"Not sent to {note}" for note in left_out)
+    return ChatMessage(
+        title=f"Post {view.id} scheduled",
+        lines=tuple(lines),
+        items=tuple(Item(delivery_line(d), delivery_offers(d)) for d in view.deliveries),
+    )
+
+
+def week(venue: str, posts: Sequence[PostView], *, next_week: bool) -> ChatMessage:
+    which = "Next week" if next_week else "This week"
+    if not posts:
+        return ChatMessage(
+            title=f"{which} at {venue}: nothing scheduled",
+            lines=(f"Schedule one: {USAGE['schedule'].example}",),
+        )
+    items = []
+    for view in posts:
+        head = f"Post {view.id} · {view.scheduled_local} · {view.excerpt or '(no text)'}"
+        if view.cancelled:
+            head += " · cancelled"
+        body = "\n".join(f"  {delivery_line(d)}" for d in view.deliveries)
+        offers = tuple(o for d in view.deliveries for o in delivery_offers(d))
+        items.append(Item(f"{head}\n{body}" if body else head, offers))
+    count = f"{len(posts)} post{'s' if len(posts) != 1 else ''}"
+    return ChatMessage(title=f"{which} at {venue}: {count}", items=tuple(items))
+
+
+def post_status(view: PostView) -> ChatMessage:
+    fields = (("When", view.scheduled_local), ("Status", words(view.status)))
+    lines = (view.text,) if view.text else ()
+    items = []
+    for d in view.deliveries:
+        text = delivery_line(d)
+        if d.remedy and d.status in TROUBLE:
+            text += f"\nWhat to do: {d.remedy}"
+        items.append(Item(text, delivery_offers(d)))
+    return ChatMessage(title=f"Post {view.id}: {words(view.status)}", lines=lines, fields=fields, items=tuple(items))
+
+
+def venue_status(venue: str, posts: Sequence[PostView], connections: Sequence[ConnectionChoice]) -> ChatMessage:
+    troubled = [d for view in posts for d in view.deliveries if d.status in TROUBLE]
+    lines = [f"{c.label} (connection {c.connection_id}): {words(c.status)}" for c in connections]
+    if not connections:
+        lines.append("Nothing is connected yet.")
+    if not troubled:
+        lines.append("No delivery this week needs anything from you.")
+    return ChatMessage(
+        title=f"{venue}: {len(troubled)} problem{'s' if len(troubled) != 1 else ''} this week",
+        lines=tuple(lines),
+        items=tuple(Item(delivery_line(d), delivery_offers(d)) for d in troubled),
+    )
+
+
+def retried(message: str, d: DeliveryView) -> ChatMessage:
+    return ChatMessage(title=message, items=(Item(delivery_line(d), delivery_offers(d)),))
+
+
+def consent(found: Consent) -> ChatMessage:
+    verb = "Reconnect" if found.reconnecting else "Connect"
+    return ChatMessage(
+        title=f"{verb} {found.label}",
+        lines=(
+            "This link is for you only: open it in your browser, confirm, and sign in with the platform.",
+            f"It works once, until {found.link.expires_at:%H:%M} UTC.",
+        ),
+        links=(ChatLink(f"{verb} {found.label}", found.link.url),),
+        private=True,
+    )
+
+
+def package(link: PackageLink, target_id: int) -> ChatMessage:
+    return ChatMessage(
+        title=f"Manual package for delivery {target_id}",
+        lines=(
+            f"{link.filename}: the photos or video, the caption and the steps to post it by hand.",
+            f"Anyone holding this link can download it until {link.expires_at:%H:%M} UTC, so keep it to yourself.",
+        ),
+        links=(ChatLink(f"Download {link.filename}", link.url),),
+        private=True,
+    )
+
+
+def diagnosed(found: Diagnosed) -> ChatMessage:
+    doc: dict[str, Any] = found.doc
+    lines = []
+    for finding in doc.get("findings", []):
+        mark = "OK" if finding.get("ok") else "Problem"
+        line = f"{mark}: {finding.get('message')}"
+        if not finding.get("ok") and finding.get("remedy"):
+            line += f" What to do: {finding['remedy']}"
+        lines.append(line)
+    fields = []
+    if doc.get("expires_at"):
+        fields.append(("Access lapses", str(doc["expires_at"])))
+    health = "healthy" if doc.get("healthy") else "needs attention"
+    return ChatMessage(title=f"{found.label}: {health}", lines=tuple(lines), fields=tuple(fields))
+
+
+def alerts(settings: AlertSettings) -> ChatMessage:
+    where = "your direct messages" if settings.personal else "this channel"
+    if not settings.alerts:
+        return ChatMessage(title=f"Alerts for {settings.venue} are off in {where}")
+    kinds = ", ".join(settings.kinds) if settings.kinds else "every kind"
+    lines = [f"Alerts: {kinds}."]
+    for kind, until in settings.muted.items():
+        lines.append(f"Muted: {kind} " + (f"until {_until(until)}" if until else "until `alerts here` again"))
+    return ChatMessage(title=f"{settings.venue}'s alerts go to {where}", lines=tuple(lines))
+
+
+def venue_chosen(choice: VenueOption) -> ChatMessage:
+    return ChatMessage(
+        title=f"Now acting for {choice.name}",
+        lines=(
+            f"You are {choice.role.value} there. When you talk to me, and in channels not set up for a venue, "
+            "I act for this venue until you choose another.",
+        ),
+        private=True,
+    )
+
+
+def schedule_form() -> ChatMessage:
+    usage = USAGE["schedule"]
+    return ChatMessage(title="Schedule a post", lines=(f"Type: {usage.syntax}", f"For example: {usage.example}"))
+
+
+def job_ran(name: str, result: dict[str, Any]) -> ChatMessage:
+    return ChatMessage(
+        title=f"Ran {name}",
+        fields=tuple((str(k), str(v)) for k, v in result.items()),
+        private=True,
+    )
+
+
+# --- refusals --------------------------------------------------------------------------------------------------
+
+
+def refusal(exc: DomainError) -> ChatMessage:
+    """A core refusal as 'what happened; what to do', only for the person who asked."""
+    lines = [_sentence(exc.message)]
+    items: tuple[Item, ...] = ()
+    if isinstance(exc, CommandUnclear):
+        example = f"For example: {exc.example}"
+        return ChatMessage(title="I didn't understand that", lines=(_sentence(exc.message), example), private=True)
+    if isinstance(exc, PostTimeInvalid):
+        choices = exc.extra.get("choices") or []
+        if choices:
+            lines.append("Did you mean: " + " or ".join(_choice(c) for c in choices) + "?")
+    if isinstance(exc, VenueUnclear):
+        items = tuple(Item(f"`venue {v.name}` ({v.role.value})") for v in exc.options)
+    if isinstance(exc, ConnectionUnclear):
+        items = tuple(Item(f"{c.label} (connection {c.connection_id}): {words(c.status)}") for c in exc.choices)
+    if exc.remedy:
+        lines.append(f"What to do: {_sentence(exc.remedy)}")
+    return ChatMessage(title=_title(exc), lines=tuple(lines), items=items, private=True)
+
+
+def _title(exc: DomainError) -> str:
+    if isinstance(exc, PermissionDenied):
+        return "You can't do that"
+    if isinstance(exc, NotFound):
+        return "Not found"
+    if isinstance(exc, PostTimeInvalid):
+        return "When should it go out?"
+    if isinstance(exc, VenueUnclear):
+        return "Which venue?"
+    if isinstance(exc, Conflict):
+        return "Can't do that now"
+    return "That didn't work"
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def _choice(value: str) -> str:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return f"'{value}'"
+    return f"{moment:%a %d %b %H:%M}" + (f" (UTC{moment:%z})" if moment.tzinfo else "")
+
+
+def _until(value: str) -> str:
+    try:
+        return f"{datetime.fromisoformat(value):%a %d %b %H:%M} UTC"
+    except ValueError:
+        return value
