@@ -177,7 +177,7 @@ async def test_block_kit_mistakes_are_refused_as_invalid_blocks(
 
 
 async def test_blocks_at_the_limits_are_accepted(slack: SlackTwin) -> None:
-    blocks = [
+    blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "h" * 150}},
         {"type": "section", "text": {"type": "mrkdwn", "text": "s" * 3000}},
         {"type": "actions", "elements": [_button("a", text="b" * 75, value="v" * 2000), _button("b")]},
