@@ -160,7 +160,7 @@ async def upload(
     try:
         return await _record_upload(runtime, uow, access, stored, kind, content_type, filename)
     finally:
-        await runtime.blobs.delete(stored.key)  # gone already when promoted; the staged copy otherwise
+        await stored_files.drop_staging(runtime, stored.key)  # gone already when promoted
 
 
 async def _record_upload(

@@ -33,6 +33,14 @@ async def adopt(runtime: Runtime, session: AsyncSession, *, staging: str, key: s
     log.info("blob_adopted", key=key, moved=moved)
 
 
+async def drop_staging(runtime: Runtime, staging: str) -> None:
+    """Remove a staged upload that was not moved into place; a failure only leaves a `staging/` file."""
+    try:
+        await runtime.blobs.delete(staging)
+    except BlobStoreUnavailable as exc:
+        log.warning("blob_staging_cleanup_failed", key=staging, error=exc.message)
+
+
 async def take(runtime: Runtime, session: AsyncSession, keys: Sequence[str]) -> None:
     """One reference per key, for rows about to name those files (derivatives the job just stored)."""
     await media_q.take_blob_refs(session, keys, now=runtime.clock.now())

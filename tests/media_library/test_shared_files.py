@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
@@ -13,7 +14,7 @@ from sqlalchemy import select, text
 from core.media import library
 from core.media.jobs import process
 from core.runtime import Runtime
-from storage.blobs import BlobReader, BlobStat, BlobStore, StoredBlob, one_chunk
+from storage.blobs import STAGING_PREFIX, BlobReader, BlobStat, BlobStore, StoredBlob, one_chunk
 from storage.models import MediaAsset, MediaDerivative
 from storage.queries import media as media_q
 from storage.uow import transaction
@@ -115,6 +116,11 @@ async def missing_files(runtime: Runtime) -> list[str]:
     return [key for key in keys if not await runtime.blobs.exists(key)]
 
 
+def staged_files(runtime: Runtime) -> list[Path]:
+    staging = runtime.settings.media_root / STAGING_PREFIX
+    return [p for p in staging.rglob("*") if p.is_file()] if staging.exists() else []
+
+
 def tiny_photo(n: int) -> bytes:
     """Different bytes per round (a trailer after the JPEG's end), tiny so rounds stay fast."""
     return encode(photo_like(32, 32), quality=80) + n.to_bytes(4, "big")
@@ -126,6 +132,9 @@ async def test_two_venues_share_one_file_until_the_last_asset_goes(runtime: Runt
     key = (await asset(runtime, ours)).blob_key
     assert (await asset(runtime, theirs)).blob_key == key, "identical bytes are stored once"
     assert await refs(runtime, key) == 2
+    assert await upload(runtime, a, photo) == ours, "the same file twice in one venue is one asset"
+    assert await refs(runtime, key) == 2, "a duplicate upload takes no reference"
+    assert staged_files(runtime) == [], "every staged upload was moved into place or removed"
 
     await delete(runtime, a, ours)
     assert await runtime.blobs.get_bytes(key) == photo, "the other venue's asset still uses the file"
@@ -237,5 +246,6 @@ async def test_many_deletes_racing_uploads_of_the_same_bytes_never_lose_a_file(r
         _, ours = await asyncio.gather(delete(runtime, a, theirs), upload(runtime, b, data))
         assert await runtime.blobs.get_bytes((await asset(runtime, ours)).blob_key) == data, f"round {n}"
     assert await missing_files(runtime) == []
+    assert staged_files(runtime) == []
     async with runtime.db.session() as session:
         assert len((await session.execute(select(MediaAsset.id))).all()) == rounds
