@@ -220,7 +220,12 @@ async def test_an_upload_waits_for_a_delete_removing_the_same_bytes_then_puts_it
         if runtime.db.dialect == "postgresql":
             await factories.eventually(lambda: waiting_on_a_lock(runtime), what="B's reference to wait for A's lock")
         else:
-            await asyncio.sleep(0.05)  # SQLite: B queues behind A's write lock; the outcome is checked, not this
+            # SQLite shows no lock waits: wait until B has streamed its copy; whether its write then queues
+            # behind A's or follows it, the outcome checked below is the same.
+            async def b_staged() -> bool | None:
+                return True if staged_files(runtime) else None
+
+            await factories.eventually(b_staged, what="B's upload to be staged")
 
     store_a.after_delete = venue_b_uploads_meanwhile
     await delete(rt_a, a, theirs)
