@@ -106,3 +106,13 @@ class ChatPlatform(enum.StrEnum):
 
     slack = "slack"
     telegram = "telegram"
+
+
+class ChatMessageStatus(enum.StrEnum):
+    """An alert message in a chat: waiting, being sent (under a lease), sent (ref known), given up, or gone."""
+
+    pending = "pending"  # not posted yet (new, retrying, or held by quiet hours / pacing)
+    sending = "sending"  # a worker holds the lease and is posting or editing it
+    sent = "sent"  # posted (`ref` set); may still be edited (more items, resolved)
+    failed = "failed"  # gave up: retries used, or the answer was lost twice (a person may look)
+    gone = "gone"  # the chat or the install is gone; nothing more is sent there

@@ -6,6 +6,7 @@ The enums live in `storage.enums` (no SQLAlchemy); they are re-exported here for
 from storage.enums import (
     AttemptOutcome,
     Channel,
+    ChatMessageStatus,
     ChatPlatform,
     ConnectionStatus,
     DeliveryStatus,
@@ -21,6 +22,7 @@ from storage.models.audit import AuditEntry
 from storage.models.auth import ApiToken, LoginLink, WebSession
 from storage.models.base import Base, utcnow
 from storage.models.chat import ChatDestination, ChatIdentity, ChatInboundEvent, ChatInstall, ChatLinkCode
+from storage.models.chat_alerts import ChatAlertDelivery, ChatAlertFanout, ChatAlertMessage, ChatPacing
 from storage.models.connections import Connection, MetaDataRequest, OAuthState
 from storage.models.media import MediaAsset, MediaDerivative, StoredBlob
 from storage.models.notifications import Notification, NotificationDedup, NotificationRead
@@ -34,11 +36,16 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Channel",
+    "ChatAlertDelivery",
+    "ChatAlertFanout",
+    "ChatAlertMessage",
     "ChatDestination",
     "ChatIdentity",
     "ChatInboundEvent",
     "ChatInstall",
     "ChatLinkCode",
+    "ChatMessageStatus",
+    "ChatPacing",
     "ChatPlatform",
     "Connection",
     "ConnectionPacing",
