@@ -146,6 +146,7 @@ class _Check:
             self.fail(f"unsupported type: {kind}", pointer)
             return
         self.block_id(block, pointer)
+        self.action_ids = set()  # Slack wants an action_id unique within its block, not across blocks
         kind = block["type"]
         if kind == "section":
             if "text" not in block and "fields" not in block:
