@@ -295,6 +295,20 @@ async def test_the_wrong_signed_in_person_is_refused_plainly(runtime: Runtime, c
     assert_page(await client.post(path_of(invitation), headers=OUR_PAGE, data={"name": "A B"}), 200, "You joined")
 
 
+async def test_a_member_opening_an_invitation_to_their_own_venue_keeps_their_role(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    venue, owner = await venue_with_owner(runtime)
+    sam = await factories.person(runtime, email="sam@example.com")
+    invitation = await invite(client, venue, owner, "sam@example.com", "viewer")
+    await factories.join(runtime, sam, venue, Role.admin)  # joined some other way meanwhile
+    browser = await factories.login(client, runtime, sam)
+
+    r = await client.post(path_of(invitation), headers={**browser.cookie, **OUR_PAGE})
+    assert_page(r, 409, "you already belong to The Crown as admin", "another role")
+    assert (await members(client, venue, owner))[sam.user_id] == "admin", "the invitation changed an existing role"
+
+
 async def test_an_expired_invitation_says_so_and_what_to_do(
     runtime: Runtime, client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
