@@ -111,8 +111,11 @@ class SlackSender:
         channel_id: str | None = None,
         team_id: str | None = None,
     ) -> SlackRequest:
-        """`/cheers <text>` typed by a person in a channel (default: the workspace's first admin, #general)."""
-        minted = await self.control.interaction(user_id=user_id, channel_id=channel_id or "C0GENERAL1", team_id=team_id)
+        """`/cheers <text>` typed by a person in a channel (default: the workspace's first admin, in its first
+        public channel); a DM's id (`D…`) types it in the app's DM."""
+        minted = await self.control.interaction(
+            user_id=user_id, channel_id=channel_id, team_id=team_id, any_channel=channel_id is None
+        )
         form = {
             "token": VERIFICATION_TOKEN,
             "team_id": minted["team"]["id"],

@@ -328,6 +328,11 @@ async def interactions(request: AnyRequest, data: Body) -> Body:
     if user is None:
         return {"ok": False, "error": "user_not_found"}
     channel_id = data.get("channel_id")
+    if not channel_id and data.get("any_channel"):  # a slash command is always typed somewhere
+        channel_id = next(
+            (c.id for c in state.channels.values() if c.team_id == team.id and not c.is_private and not c.is_archived),
+            None,
+        )
     channel = state.channels.get(str(channel_id)) if channel_id else None
     if channel_id and channel is None:
         return {"ok": False, "error": "channel_not_found"}
@@ -582,10 +587,12 @@ class SlackTwinControl:
         channel_id: str | None = None,
         message_ts: str | None = None,
         team_id: str | None = None,
+        any_channel: bool = False,
     ) -> Body:
-        """Mint a trigger_id and response_url (and the names Slack sends) for one request from Slack."""
-        body = {"user_id": user_id, "channel_id": channel_id, "message_ts": message_ts, "team_id": team_id}
-        body["view_id"] = view_id
+        """Mint a trigger_id and response_url (and the names Slack sends) for one request from Slack;
+        `any_channel`: without a channel_id, the workspace's first open public channel."""
+        body: Body = {"user_id": user_id, "channel_id": channel_id, "message_ts": message_ts, "team_id": team_id}
+        body |= {"view_id": view_id, "any_channel": any_channel}
         answer = await self._post("interactions", body)
         if not answer.get("ok"):
             raise LookupError(str(answer.get("error")))

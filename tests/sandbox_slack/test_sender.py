@@ -235,3 +235,9 @@ async def test_shortcuts_carry_a_trigger_and_a_message_shortcut_its_message(
     second = json.loads(_form(on_message)["payload"])
     assert first["type"] == "shortcut" and first["trigger_id"] and "response_url" not in first
     assert second["type"] == "message_action" and second["message"]["text"] == "a post"
+
+
+async def test_a_slash_command_without_a_channel_is_typed_in_the_first_public_channel(sender: SlackSender) -> None:
+    request = await sender.slash_command("help")
+    form = _form(request)
+    assert (form["channel_id"], form["user_id"]) == ("C0GENERAL1", OWNER)

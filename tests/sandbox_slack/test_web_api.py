@@ -215,3 +215,29 @@ async def test_form_encoded_calls_with_the_token_in_the_body_work_and_a_token_in
 async def test_an_unknown_token_is_invalid_auth(slack: SlackTwin) -> None:
     refused = await _error(slack.client("xoxb-not-a-real-token").auth_test())
     assert refused.response["error"] == "invalid_auth"
+
+
+async def test_a_scenario_of_two_workspaces_keeps_each_tokens_to_its_own(slack: SlackTwin) -> None:
+    await slack.control.scenario(
+        [
+            {
+                "id": "T0PUBONE01",
+                "name": "Pub One",
+                "users": [{"id": "U0ONE00001", "name": "ann", "is_admin": True}],
+                "channels": [{"id": "C0ONEALRT1", "name": "alerts"}],
+            },
+            {
+                "id": "T0PUBTWO01",
+                "name": "Pub Two",
+                "users": [{"id": "U0TWO00001", "name": "bob", "is_admin": True}],
+                "channels": [{"id": "C0TWOALRT1", "name": "alerts"}],
+            },
+        ]
+    )
+    one = await slack.control.install(team_id="T0PUBONE01")
+
+    assert (await slack.client(one).chat_postMessage(channel="#alerts", text="ours"))["channel"] == "C0ONEALRT1"
+    refused = await _error(slack.client(one).chat_postMessage(channel="C0TWOALRT1", text="theirs"))
+    assert refused.response["error"] == "channel_not_found"
+    assert (await _error(slack.client(one).users_info(user="U0TWO00001"))).response["error"] == "user_not_found"
+    assert (await _error(slack.client().auth_test())).response["error"] == "invalid_auth"  # the old world's token
