@@ -9,7 +9,7 @@ import os
 import uvicorn
 
 from api.app import create_app
-from api.devtwins import sandbox_twins
+from api.devtwins import sandbox_twins, twins_dir
 from core.logging import configure_logging
 from core.ops.devsetup import demo_login_link, ensure_demo, ensure_dev_secrets
 from core.runtime import build_runtime
@@ -57,7 +57,8 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             f"  status   : {base}/api/status",
             f"  demo     : venue {demo.account_id} ({'seeded now' if demo.created else 'kept from last run'}), "
             f"owner user {demo.owner_user_id}",
-            f"  sandbox  : Facebook/Instagram {settings.cheers_graph_url}, Google {settings.cheers_gbp_info_url}",
+            f"  sandbox  : Facebook/Instagram {settings.cheers_graph_url}, Google {settings.cheers_gbp_info_url}"
+            f" (their tokens and posts kept in {twins_dir(DEFAULT_VAR_DIR)}/)",
             f"  connect  : .venv/bin/cheers connections connect facebook --account {demo.account_id}",
             "Ctrl-C stops everything; data stays in var/.",
             "",
