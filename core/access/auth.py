@@ -13,6 +13,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.access import audit
+from core.access.accounts import forbidden_character
 from core.access.audit import Actor
 from core.clock import Clock
 from core.errors import AuthenticationRequired, Invalid, NotFound
@@ -41,6 +42,13 @@ async def create_api_token(
     if user is None:
         raise NotFound(f"person {user_id} not found")
     name = name.strip() or "api token"
+    found = forbidden_character(name)
+    if found is not None:
+        raise Invalid(
+            f"names can't contain control or text-direction characters: the token name contains {found}",
+            remedy="type the name again without invisible characters",
+            field="name",
+        )
     raw = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = await auth_q.add_api_token(
         session, user_id=user_id, name=name[:200], token_hash=hash_token(raw), hint=mask(raw)

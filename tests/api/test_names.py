@@ -84,3 +84,11 @@ async def test_an_invitation_to_an_address_with_hidden_characters_is_refused(
     )
     assert r.status_code == 422, f"expected 422, got {r.status_code}: {r.text}"
     assert r.json()["field"] == "email" and "e-mail address" in r.json()["detail"], r.text
+
+
+async def test_an_api_token_name_with_a_bidi_override_is_refused(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    someone = await factories.person(runtime)
+    r = await client.post("/api/tokens", json={"name": "laptop \u202eyek"}, headers=someone.headers)
+    assert_refused_naming_the_field(r)
+    r = await client.get("/api/tokens", headers=someone.headers)
+    assert [t["name"] for t in r.json()] == ["test"], "a refused token was created"
