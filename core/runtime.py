@@ -10,6 +10,7 @@ from typing import Protocol
 
 import httpx
 
+from core.chat.sending import ChatSender
 from core.clock import Clock, SystemClock, system_clock
 from core.media.budget import PixelBudget
 from core.settings import Settings
@@ -19,6 +20,7 @@ from providers.registry import ProviderRegistry, build_registry
 from storage.blobs import BlobStore, build_blob_store
 from storage.crypto import TokenCipher
 from storage.db import WORKER_PING_AFTER_IDLE_SECONDS, Database
+from storage.enums import ChatPlatform
 from storage.uow import UnitOfWork
 
 
@@ -44,9 +46,12 @@ class Runtime:
     _image_pool: Executor | None = None
     _owns_image_pool: bool = False
     _decode_budget: PixelBudget | None = None
+    # How alerts reach each chat platform (bot.slack.sender for Slack), installed by the process that sends them.
+    chat_senders: dict[ChatPlatform, ChatSender] = field(default_factory=dict)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db)
+        """A unit of work whose commit wakes the tasks its session asked for (storage.uow.wake_after_commit)."""
+        return UnitOfWork(self.db, self.queue)
 
     def cipher(self) -> TokenCipher:
         return TokenCipher(self.settings.token_keys)

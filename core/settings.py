@@ -71,7 +71,10 @@ class Settings(BaseSettings):
     cheers_gbp_accounts_url: str = "https://mybusinessaccountmanagement.googleapis.com"
     cheers_gbp_info_url: str = "https://mybusinessbusinessinformation.googleapis.com"
     cheers_gbp_posts_url: str = "https://mybusiness.googleapis.com"
-    cheers_slack_api_url: str = "https://slack.com/api"
+    cheers_slack_api_url: str = "https://slack.com/api/"
+    cheers_slack_oauth_url: str = "https://slack.com"  # origin of Slack's "Add to Slack" authorize page
+    # Single-workspace mode (a group running its own Slack app): the bot token used where no install is stored.
+    cheers_slack_bot_token: str = Field(default="", repr=False)
     cheers_telegram_api_url: str = "https://api.telegram.org"
     cheers_resend_api_url: str = "https://api.resend.com"
 
@@ -104,6 +107,12 @@ class Settings(BaseSettings):
     cheers_worker_stale_minutes: int = Field(default=3, gt=0)
     cheers_package_link_minutes: int = Field(default=60 * 24, gt=0)
     cheers_instagram_hashtag_limit: int = Field(default=30, gt=0)
+
+    # The Slack app (docs/slack.md). Many workspaces: client id + secret (install with OAuth v2) + signing secret.
+    # A group running its own app in one workspace: CHEERS_SLACK_BOT_TOKEN (above) + signing secret, no install.
+    cheers_slack_signing_secret: str = Field(default="", repr=False)
+    cheers_slack_client_id: str = ""
+    cheers_slack_client_secret: str = Field(default="", repr=False)
 
     cheers_log_level: str = "INFO"
     cheers_log_format: str = "json"  # json | console
@@ -155,6 +164,16 @@ class Settings(BaseSettings):
     @property
     def secure_cookies(self) -> bool:
         return self.cheers_env is not Env.dev
+
+    @property
+    def slack_api_base(self) -> str:
+        """The Slack Web API base for slack_sdk, ending with "/" (without it calls go to the wrong path)."""
+        return self.cheers_slack_api_url.rstrip("/") + "/"
+
+    @property
+    def slack_single_workspace(self) -> bool:
+        """A bot token and signing secret are configured: answer one workspace with that token, no install."""
+        return bool(self.cheers_slack_bot_token and self.cheers_slack_signing_secret)
 
     @property
     def token_keys(self) -> list[str]:

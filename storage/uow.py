@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
+from typing import Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,13 +15,28 @@ from storage.db import Database
 log = structlog.get_logger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
+# Task names to wake once the session's transaction commits (no arguments: each such task sweeps the tables).
+WAKE_KEY = "wake_after_commit"
+
+
+class Waker(Protocol):
+    """What a unit of work needs of the job queue (core.runtime.JobQueue has it)."""
+
+    async def enqueue(self, task_name: str, **kwargs: object) -> None: ...
+
+
+def wake_after_commit(session: AsyncSession, task_name: str) -> None:
+    """Ask for `task_name` to be enqueued when this session's transaction commits (a unit of work with a queue
+    does it; without one, the task's periodic sweep finds the work)."""
+    session.info.setdefault(WAKE_KEY, set()).add(task_name)
 
 
 class UnitOfWork:
     """One transaction. Core code flushes into `session`; only the boundary calls `commit`."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, queue: Waker | None = None) -> None:
         self._db = db
+        self._queue = queue
         self._after_commit: list[AfterCommit] = []
         self.session: AsyncSession
 
@@ -44,6 +60,7 @@ class UnitOfWork:
     async def commit(self) -> None:
         await self.session.commit()
         hooks, self._after_commit = self._after_commit, []
+        hooks.extend(self._wakes())
         for hook in hooks:
             try:
                 await hook()
@@ -51,18 +68,33 @@ class UnitOfWork:
                 # The database already holds the truth; a lost wake-up is repaired by the next sweep.
                 log.exception("after_commit_hook_failed")
 
+    def _wakes(self) -> list[AfterCommit]:
+        names: set[str] = self.session.info.pop(WAKE_KEY, set())
+        queue = self._queue
+        if queue is None:
+            return []
+
+        def wake(name: str) -> AfterCommit:
+            async def hook() -> None:
+                await queue.enqueue(name)
+
+            return hook
+
+        return [wake(name) for name in sorted(names)]
+
     async def rollback(self) -> None:
         self._after_commit.clear()
+        self.session.info.pop(WAKE_KEY, None)
         await self.session.rollback()
 
 
 @asynccontextmanager
-async def transaction(db: Database) -> AsyncIterator[UnitOfWork]:
+async def transaction(db: Database, queue: Waker | None = None) -> AsyncIterator[UnitOfWork]:
     """A front door's unit of work: committed when the block ends, rolled back (hooks dropped) when it raises.
 
     The one commit of a request, a CLI command or a chat turn (docs/architecture.md, "Transactions").
     """
-    async with UnitOfWork(db) as uow:
+    async with UnitOfWork(db, queue) as uow:
         try:
             yield uow
         except Exception:

@@ -30,6 +30,7 @@ class NotificationKind(enum.StrEnum):
     derivative_failed = "derivative_failed"
     derivative_skipped = "derivative_skipped"
     queue_stalled = "queue_stalled"
+    chat_alerts_stopped = "chat_alerts_stopped"
 
 
 class Audience(enum.StrEnum):
@@ -120,6 +121,13 @@ KINDS: dict[NotificationKind, KindInfo] = {
         Audience.on_call,
         (),
         "posts are due and nothing picks them up (no worker, or workers not claiming)",
+    ),
+    NotificationKind.chat_alerts_stopped: KindInfo(
+        Severity.warning,
+        Audience.admins,
+        (),
+        "a chat stopped getting alerts: the channel is gone (archived, deleted, bot removed) or the bot's install "
+        "was revoked",
     ),
 }
 

@@ -21,10 +21,13 @@ from core.notifications.kinds import KINDS, NotificationKind, parse_kinds
 from storage.db import Database
 from storage.models import Notification, Severity
 from storage.queries import notifications as notifications_q
+from storage.uow import wake_after_commit
 
 DEFAULT_DEDUP_WINDOW = timedelta(hours=24)
 MAX_PAGE = 200
 EXPORT_BATCH = 500
+# Woken after the commit of any transaction that recorded a notification: fans it out to chats and sends it.
+CHAT_ALERTS_TASK = "chat-alerts-deliver"
 EXPORT_FIELDS = ["id", "created_at", "kind", "severity", "title", "subject", "payload", "dedup_key"]
 
 
@@ -52,7 +55,7 @@ async def notify(
         session, account_id=account_id, dedup_key=dedup_key, now=now, until=now + dedup_window
     ):
         return None
-    return await notifications_q.add_notification(
+    recorded = await notifications_q.add_notification(
         session,
         account_id=account_id,
         kind=kind.value,
@@ -63,6 +66,8 @@ async def notify(
         dedup_key=dedup_key,
         created_at=now,
     )
+    wake_after_commit(session, CHAT_ALERTS_TASK)
+    return recorded
 
 
 async def end_window(session: AsyncSession, *, account_id: int, dedup_key: str) -> None:

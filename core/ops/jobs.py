@@ -15,6 +15,7 @@ from croniter import croniter
 
 from core.access import audit
 from core.access.audit import Actor
+from core.chat import delivery as chat_delivery
 from core.connections import expiry, oauth
 from core.errors import NotFound
 from core.media import jobs as media_jobs
@@ -133,6 +134,13 @@ JOBS: dict[str, JobSpec] = {
             "* * * * *",
             "Asks the provider whether each delivery in doubt went out: published, sent again, or a person decides.",
             reconcile.reconcile_in_doubt,
+        ),
+        JobSpec(
+            chat_delivery.JOB_NAME,
+            "* * * * *",
+            "Fans new notifications out to the venues' chats, edits solved alerts, and sends what is due (retries, "
+            "quiet hours ended, wake-ups lost).",
+            chat_delivery.run,
         ),
     ]
 }

@@ -1,0 +1,383 @@
+"""Delivering alerts to chats: claim due messages under a lease, pace each chat, render, send through the
+platform's sender, record the outcome (retry, Retry-After, answer lost, chat gone), and edit a message in place
+once its problem is solved. Fan-out (which chats get which alert) is core.notifications.fanout."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.chat.sending import (
+    AlertItem,
+    AlertMessage,
+    AnswerLost,
+    ChatAddress,
+    ChatSender,
+    Gone,
+    RateLimited,
+    SendError,
+    Transient,
+)
+from core.clock import Clock
+from core.notifications import fanout
+from core.notifications import outbox as notifications
+from core.notifications.actions import Offer
+from core.notifications.kinds import NotificationKind
+from core.posts.times import format_local
+from core.publishing.labels import label_for
+from core.publishing.outcomes import backoff
+from core.runtime import Runtime
+from storage.enums import ChatMessageStatus, ChatPlatform, ConnectionStatus, DeliveryStatus, Severity
+from storage.models import ChatAlertMessage, ChatDestination, Connection, Notification
+from storage.queries import chat_alerts as q
+
+log = structlog.get_logger(__name__)
+
+TASK_NAME = notifications.CHAT_ALERTS_TASK
+JOB_NAME = "chat-alerts"
+LEASE = timedelta(seconds=60)
+# Slack allows about one message per second per channel; Telegram about one per second per chat.
+SPACING: dict[ChatPlatform, timedelta] = {
+    ChatPlatform.slack: timedelta(seconds=1),
+    ChatPlatform.telegram: timedelta(seconds=1),
+}
+MAX_ATTEMPTS = 8  # passing failures before a message is given up (failed, with its last error)
+MAX_POSTS = 2  # a post whose answer was lost is sent again once at most
+RETRY_BASE = timedelta(seconds=5)
+NO_SENDER_WAIT = timedelta(minutes=1)
+RESOLVE_LOOKBACK = timedelta(days=7)
+TARGET_KINDS = fanout.GROUPED_BY_CONNECTION
+CONNECTION_KINDS = frozenset(
+    {
+        NotificationKind.connection_needs_reconnect,
+        NotificationKind.connection_expiring,
+        NotificationKind.connection_revoked,
+    }
+)
+GROUP_TITLES: dict[str, str] = {
+    NotificationKind.publish_failed.value: "posts failed",
+    NotificationKind.publish_missed.value: "posts missed their time",
+    NotificationKind.publish_in_doubt.value: "posts may or may not have gone out",
+    NotificationKind.publish_needs_attention.value: "posts need a decision",
+}
+
+
+@dataclass(frozen=True)
+class _Send:
+    """What one claimed message needs, read in the claim's short transaction and used outside it."""
+
+    message_id: int
+    token: str
+    address: ChatAddress
+    body: AlertMessage
+    ref: str | None
+    account_id: int
+    destination_id: int
+
+
+async def run(runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender] | None = None) -> dict[str, Any]:
+    """One pass: fan out new notifications, resolve solved problems, send everything due (the task and the sweep)."""
+    senders = runtime.chat_senders if senders is None else senders
+    async with runtime.uow() as uow:
+        added = await fanout.fan_out(uow.session, runtime.clock)
+        await uow.commit()
+    async with runtime.uow() as uow:
+        resolved = await resolve(uow.session, runtime.clock)
+        await uow.commit()
+    outcomes: dict[str, int] = {}
+    for _ in range(50):  # rounds: each takes at most one message per chat (pacing)
+        round_outcomes = await deliver_due(runtime, senders)
+        if not round_outcomes:
+            break
+        for name, count in round_outcomes.items():
+            outcomes[name] = outcomes.get(name, 0) + count
+    return {"fanned_out": added, "resolved": resolved, **outcomes}
+
+
+async def deliver_due(
+    runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender], *, limit: int = 20
+) -> dict[str, int]:
+    """Claim due messages (one per chat, none in a paced chat) and send each; returns outcome counts."""
+    now = runtime.clock.now()
+    async with runtime.uow() as uow:
+        claims = await q.claim_due(uow.session, now=now, lease_until=now + LEASE, limit=limit)
+        await uow.commit()
+    counts: dict[str, int] = {}
+    for message_id, token in claims:
+        outcome = await _deliver(runtime, senders, message_id, token)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+async def _deliver(runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender], message_id: int, token: str) -> str:
+    async with runtime.uow() as uow:
+        send = await _prepare(uow.session, runtime, message_id, token)
+        await uow.commit()
+    if isinstance(send, str):
+        return send
+    sender = senders.get(send.address.platform)
+    if sender is None:
+        async with runtime.uow() as uow:
+            await _release(uow.session, runtime.clock, send, f"no {send.address.platform} sender in this process")
+            await uow.commit()
+        return "no_sender"
+    error: SendError | None = None
+    ref = send.ref
+    try:
+        if send.ref is None:
+            ref = await sender.post(send.address, send.body)
+        else:
+            await sender.update(send.address, send.ref, send.body)
+    except SendError as exc:
+        error = exc
+    async with runtime.uow() as uow:
+        outcome = await _record(uow.session, runtime.clock, send, ref, error)
+        await uow.commit()
+    log.info("chat_alert_sent" if error is None else "chat_alert_not_sent", message_id=send.message_id,
+             outcome=outcome, platform=send.address.platform.value, reason=error.reason if error else None)  # fmt: skip
+    return outcome
+
+
+async def _prepare(session: AsyncSession, runtime: Runtime, message_id: int, token: str) -> _Send | str:
+    """Read and render a claimed message; count a post as started before it is made (it may land unanswered)."""
+    clock = runtime.clock
+    now = clock.now()
+    message = await q.get_message(session, message_id, lock=True)
+    if message is None or message.lease_token != token:
+        return "lease_lost"
+    destination = await q.get_destination(session, message.destination_id)
+    if destination is None or destination.disabled_at is not None:
+        message.status, message.lease_token, message.updated_at = ChatMessageStatus.gone, None, now
+        return "gone"
+    if message.ref is None and message.posts_started >= MAX_POSTS:
+        # Its answer was lost twice (or its worker died mid-post twice): it may be in the chat; never a third copy.
+        message.status, message.lease_token, message.updated_at = ChatMessageStatus.failed, None, now
+        message.last_error = (
+            f"the chat's answer was lost {message.posts_started} times; the alert may be there, so it is not "
+            f"sent again ({message.last_error or 'no answer'})"
+        )
+        return "failed"
+    if message.ref is None:
+        message.posts_started += 1
+    message.sending_started_at = now
+    notes = await q.notifications_of(session, message.id)
+    tz = await q.venue_timezone(session, message.account_id)
+    body = await render(session, message, notes, tz=tz, now=now)
+    address = ChatAddress(
+        platform=destination.platform,
+        workspace_id=destination.workspace_id,
+        chat_id=destination.chat_id,
+        token=await _token(session, runtime, destination),
+    )
+    return _Send(message.id, token, address, body, message.ref, message.account_id, destination.id)
+
+
+async def _token(session: AsyncSession, runtime: Runtime, destination: ChatDestination) -> str | None:
+    """The workspace's bot token, decrypted; None when there is no usable install (single-workspace mode)."""
+    install = await q.install_of(session, destination.platform, destination.workspace_id)
+    if install is None or install.revoked_at is not None or not install.bot_token_ciphertext:
+        return None
+    return runtime.cipher().decrypt(install.bot_token_ciphertext)
+
+
+async def _release(session: AsyncSession, clock: Clock, send: _Send, note: str) -> None:
+    message = await q.get_message(session, send.message_id, lock=True)
+    if message is None or message.lease_token != send.token:
+        return
+    now = clock.now()
+    if message.ref is None:
+        message.posts_started = max(0, message.posts_started - 1)  # nothing was sent
+        message.status = ChatMessageStatus.pending
+    else:
+        message.status, message.needs_update = ChatMessageStatus.sent, True
+    message.lease_token, message.next_attempt_at, message.note, message.updated_at = (
+        None, now + NO_SENDER_WAIT, note, now,
+    )  # fmt: skip
+
+
+async def _record(session: AsyncSession, clock: Clock, send: _Send, ref: str | None, error: SendError | None) -> str:
+    """Write what the chat answered; a send whose lease was taken over records nothing (the new holder will)."""
+    now = clock.now()
+    message = await q.get_message(session, send.message_id, lock=True)
+    if message is None or message.lease_token != send.token:
+        return "lease_lost"
+    platform, chat = send.address.platform, send.address
+    spacing = SPACING.get(platform, timedelta(seconds=1))
+    await q.pace(session, platform=platform, workspace_id=chat.workspace_id, chat_id=chat.chat_id,
+                 not_before=now + spacing, reason="spacing")  # fmt: skip
+    message.lease_token, message.lease_expires_at, message.updated_at = None, None, now
+    posting = send.ref is None
+    if error is None:
+        message.ref = ref
+        message.status = ChatMessageStatus.sent
+        message.sent_at = message.sent_at or now
+        message.last_error, message.note = None, None
+        message.attempts = 0
+        if message.needs_update:  # an alert joined while it was being sent
+            message.next_attempt_at = now
+        return "posted" if posting else "updated"
+    message.last_error = error.reason
+    back = ChatMessageStatus.pending if posting else ChatMessageStatus.sent
+    if isinstance(error, Gone):
+        message.status = ChatMessageStatus.gone
+        await stop_destination(session, clock, send.destination_id, error.reason, install=error.install)
+        return "gone"
+    if isinstance(error, RateLimited):
+        wait = timedelta(seconds=max(1.0, error.retry_after))
+        await q.pace(session, platform=platform, workspace_id=chat.workspace_id, chat_id=chat.chat_id,
+                     not_before=now + wait, reason="rate limited (Retry-After)")  # fmt: skip
+        if posting:
+            message.posts_started = max(0, message.posts_started - 1)  # a 429 means nothing was posted
+        message.status, message.needs_update = back, not posting or message.needs_update
+        message.next_attempt_at = now + wait
+        message.note = f"the chat asked us to wait {wait.total_seconds():.0f} s"
+        return "rate_limited"
+    if isinstance(error, Transient) and posting:
+        message.posts_started = max(0, message.posts_started - 1)  # refused before anything was posted
+    message.attempts += 1
+    if message.attempts >= MAX_ATTEMPTS:
+        message.status = ChatMessageStatus.failed
+        return "failed"
+    message.status, message.needs_update = back, not posting or message.needs_update
+    message.next_attempt_at = now + backoff(message.attempts - 1, RETRY_BASE)
+    return "answer_lost" if isinstance(error, AnswerLost) else "retrying"
+
+
+async def stop_destination(
+    session: AsyncSession, clock: Clock, destination_id: int, reason: str, *, install: bool
+) -> list[int]:
+    """Stop alerts to a chat that is gone (or to every chat of a revoked install) and say so in each venue's feed."""
+    now = clock.now()
+    destination = await q.get_destination(session, destination_id)
+    if destination is None:
+        return []
+    stopped = (
+        list(await q.destinations_of_workspace(session, destination.platform, destination.workspace_id))
+        if install
+        else [destination]
+    )
+    for d in stopped:
+        if d.disabled_at is not None and d.id != destination.id:
+            continue
+        d.disabled_at, d.disabled_reason, d.updated_at = now, reason, now
+        await q.stop_messages_to(session, d.id, reason=reason, now=now)
+        where = d.chat_name or d.chat_id
+        what = "the bot's install in this workspace was revoked" if install else "the chat is gone"
+        await notifications.notify(
+            session, clock, account_id=d.account_id, kind=NotificationKind.chat_alerts_stopped,
+            severity=Severity.warning, title=f"Alerts to {d.platform.value} {where} stopped: {what}",
+            subject={"chat_destination_id": d.id},
+            payload={"reason": reason, "remedy": "Reinstall the app or invite the bot back, then type "
+                     "`/cheers alerts here` in the chat (or `alerts me` for your own)."},
+            dedup_key=f"chat_alerts_stopped:{d.id}",
+        )  # fmt: skip
+    await session.flush()
+    log.warning("chat_alerts_stopped", destination_ids=[d.id for d in stopped], reason=reason, install=install)
+    return [d.id for d in stopped]
+
+
+# --- rendering ---
+
+
+async def render(
+    session: AsyncSession, message: ChatAlertMessage, notes: Sequence[Notification], *, tz: str, now: datetime
+) -> AlertMessage:
+    """The message: what happened and where (title), why and what to do (lines), one item per alert, its offers."""
+    if not notes:
+        return AlertMessage(title="This alert is no longer available.")
+    first = notes[0]
+    resolved = message.resolved_at is not None
+    lines = [str(v) for v in (first.payload.get("reason"), first.payload.get("remedy")) if v]
+    if len(notes) == 1:
+        title = first.title
+        items: tuple[AlertItem, ...] = ()
+        offers = _offers(first)
+    else:
+        title = await _group_title(session, first, len(notes))
+        items = tuple(AlertItem(n.title, () if resolved else _offers(n)) for n in notes)
+        offers = ()
+    if resolved:
+        return AlertMessage(
+            title=f"Resolved: {title}", lines=(message.resolved_note or "Resolved.",), items=items, offers=()
+        )
+    return AlertMessage(title=title, lines=tuple(lines), items=items, offers=offers)
+
+
+async def _group_title(session: AsyncSession, first: Notification, count: int) -> str:
+    what = GROUP_TITLES.get(first.kind, "alerts")
+    connection_id = first.subject.get("connection_id")
+    found = await q.connections(session, [connection_id]) if isinstance(connection_id, int) else {}
+    where = f" on {label_for(found[connection_id])}" if connection_id in found else ""
+    return f"{count} {what}{where}"
+
+
+def _offers(n: Notification) -> tuple[Offer, ...]:
+    offers = []
+    for data in n.payload.get("actions") or ():
+        try:
+            offers.append(Offer.from_payload(data))
+        except ValueError:
+            log.warning("chat_alert_bad_offer", notification_id=n.id)
+    return tuple(offers)
+
+
+# --- resolution ---
+
+
+async def resolve(session: AsyncSession, clock: Clock, *, limit: int = 200) -> int:
+    """Mark messages whose every alert is solved (published, reconnected) and queue their in-place edit."""
+    now = clock.now()
+    count = 0
+    for message in await q.unresolved_messages(session, since=now - RESOLVE_LOOKBACK, limit=limit):
+        notes = await q.notifications_of(session, message.id)
+        if not notes:
+            continue
+        solved = await _solved_by(session, notes)
+        if solved is None:
+            continue
+        tz = await q.venue_timezone(session, message.account_id)
+        who = f" by {solved}" if solved else ""
+        message.resolved_at = now
+        message.resolved_note = f"Resolved{who} at {format_local(now, tz, now=now)}."
+        message.updated_at = now
+        if message.ref is not None:
+            message.needs_update = True
+            message.next_attempt_at = now
+        count += 1
+    await session.flush()
+    return count
+
+
+async def _solved_by(session: AsyncSession, notes: Sequence[Notification]) -> str | None:
+    """'' or the person's name when every alert's problem is solved; None while any is open (or unknowable)."""
+    target_ids = [n.subject.get("target_id") for n in notes if n.kind in TARGET_KINDS]
+    connection_ids = [n.subject.get("connection_id") for n in notes if n.kind in CONNECTION_KINDS]
+    targets = await q.targets(session, [t for t in target_ids if isinstance(t, int)])
+    conns = await q.connections(session, [c for c in connection_ids if isinstance(c, int)])
+    who: str | None = None
+    for n in notes:
+        if n.kind in TARGET_KINDS:
+            target = targets.get(n.subject.get("target_id"))  # type: ignore[arg-type]
+            if target is None or target.status is not DeliveryStatus.published:
+                return None
+            who = who or await q.last_actor(session, subject_type="post_target", subject_id=target.id,
+                                            since=n.created_at)  # fmt: skip
+        elif n.kind in CONNECTION_KINDS:
+            connection = conns.get(n.subject.get("connection_id"))  # type: ignore[arg-type]
+            if not _reconnected(connection):
+                return None
+            assert connection is not None
+            who = who or await q.user_name(session, connection.connected_by_user_id)
+        else:
+            return None  # nothing tells when this kind is over
+    return who or ""
+
+
+def _reconnected(connection: Connection | None) -> bool:
+    # The alert moved the connection off `active` in its own transaction: active again means it was reconnected.
+    return connection is not None and connection.status is ConnectionStatus.active

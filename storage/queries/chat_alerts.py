@@ -1,0 +1,341 @@
+"""SQL for delivering alerts to chats: fan-out marks, insert-once deliveries, grouping, claims under a lease,
+per-chat pacing and what resolution needs to look at."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Account,
+    AuditEntry,
+    ChatAlertDelivery,
+    ChatAlertFanout,
+    ChatAlertMessage,
+    ChatDestination,
+    ChatInstall,
+    ChatMessageStatus,
+    ChatPacing,
+    ChatPlatform,
+    Connection,
+    Membership,
+    Notification,
+    PostTarget,
+    Role,
+    User,
+)
+from storage.queries.deliveries import is_postgres
+
+
+def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
+    return pg_insert if is_postgres(session) else sqlite_insert
+
+
+# --- fan-out ---
+
+
+async def unfanned(session: AsyncSession, *, since: datetime, limit: int) -> Sequence[Notification]:
+    """Notifications since `since` not fanned out yet, oldest first; PostgreSQL skips those another worker holds."""
+    done = select(ChatAlertFanout.notification_id).where(ChatAlertFanout.notification_id == Notification.id)
+    query = (
+        select(Notification)
+        .where(Notification.created_at >= since, ~exists(done))
+        .order_by(Notification.id)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True, of=Notification)
+    return (await session.execute(query)).scalars().all()
+
+
+async def mark_fanned(session: AsyncSession, notification_id: int, *, now: datetime) -> bool:
+    """Record that a notification is fanned out; False when another worker already did it."""
+    stmt = (
+        _insert(session)(ChatAlertFanout)
+        .values(notification_id=notification_id, done_at=now)
+        .on_conflict_do_nothing(index_elements=[ChatAlertFanout.notification_id])
+    )
+    result = await session.execute(stmt)
+    return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+async def alert_destinations(session: AsyncSession, account_id: int) -> Sequence[ChatDestination]:
+    """The venue's chats that take alerts (on, not disabled), oldest first."""
+    query = (
+        select(ChatDestination)
+        .where(
+            ChatDestination.account_id == account_id,
+            ChatDestination.alerts.is_(True),
+            ChatDestination.disabled_at.is_(None),
+        )
+        .order_by(ChatDestination.id)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def people_of(
+    session: AsyncSession, account_id: int, user_ids: Sequence[int]
+) -> dict[int, tuple[Role | None, bool]]:
+    """For each person: their role in the venue (None: not a member) and whether they are staff."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(
+        select(User.id, Membership.role, User.is_staff)
+        .outerjoin(Membership, and_(Membership.user_id == User.id, Membership.account_id == account_id))
+        .where(User.id.in_(user_ids), User.is_active.is_(True))
+    )
+    return {uid: (role, bool(staff)) for uid, role, staff in rows.all()}
+
+
+async def venue_timezone(session: AsyncSession, account_id: int) -> str:
+    return str((await session.execute(select(Account.timezone).where(Account.id == account_id))).scalar_one())
+
+
+async def lock_destination(session: AsyncSession, destination_id: int) -> None:
+    """Serialise grouping per chat: two workers fanning out alerts of one group never open two messages."""
+    if is_postgres(session):
+        await session.execute(select(ChatDestination.id).where(ChatDestination.id == destination_id).with_for_update())
+
+
+async def add_delivery_once(
+    session: AsyncSession, *, notification_id: int, destination_id: int, now: datetime
+) -> int | None:
+    """Insert the (notification, destination) row; None when it already exists (never posted twice)."""
+    stmt = (
+        _insert(session)(ChatAlertDelivery)
+        .values(notification_id=notification_id, destination_id=destination_id, created_at=now)
+        .on_conflict_do_nothing(index_elements=[ChatAlertDelivery.notification_id, ChatAlertDelivery.destination_id])
+        .returning(ChatAlertDelivery.id)
+    )
+    return (await session.execute(stmt)).scalar()
+
+
+async def open_group_message(
+    session: AsyncSession, *, destination_id: int, group_key: str, now: datetime
+) -> ChatAlertMessage | None:
+    """The message of this group in this chat still taking alerts (inside its window, unresolved, not given up)."""
+    query = (
+        select(ChatAlertMessage)
+        .where(
+            ChatAlertMessage.destination_id == destination_id,
+            ChatAlertMessage.group_key == group_key,
+            ChatAlertMessage.group_until > now,
+            ChatAlertMessage.resolved_at.is_(None),
+            ChatAlertMessage.status.in_((ChatMessageStatus.pending, ChatMessageStatus.sending, ChatMessageStatus.sent)),
+        )
+        .order_by(ChatAlertMessage.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def attach(session: AsyncSession, delivery_id: int, message_id: int) -> None:
+    await session.execute(
+        update(ChatAlertDelivery).where(ChatAlertDelivery.id == delivery_id).values(message_id=message_id)
+    )
+
+
+# --- sending ---
+
+
+def _due(now: datetime):  # type: ignore[no-untyped-def]
+    """Messages a worker may take now: new or retrying, sent but changed, or a send whose worker vanished."""
+    return or_(
+        and_(
+            ChatAlertMessage.status == ChatMessageStatus.pending,
+            ChatAlertMessage.resolved_at.is_(None),
+            ChatAlertMessage.next_attempt_at <= now,
+        ),
+        and_(
+            ChatAlertMessage.status == ChatMessageStatus.sent,
+            ChatAlertMessage.needs_update.is_(True),
+            ChatAlertMessage.next_attempt_at <= now,
+        ),
+        and_(ChatAlertMessage.status == ChatMessageStatus.sending, ChatAlertMessage.lease_expires_at < now),
+    )
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
+) -> list[tuple[int, str]]:
+    """Claim up to `limit` due messages, one per chat and none in a paced chat, each under its own lease token.
+
+    PostgreSQL locks candidates `FOR UPDATE SKIP LOCKED`; on SQLite the compare-and-set UPDATE makes a second
+    worker's stale read claim nothing.
+    """
+    paced = exists(
+        select(ChatPacing.chat_id).where(
+            ChatPacing.platform == ChatDestination.platform,
+            ChatPacing.workspace_id == ChatDestination.workspace_id,
+            ChatPacing.chat_id == ChatDestination.chat_id,
+            ChatPacing.next_allowed_at > now,
+        )
+    )
+    candidates = (
+        select(ChatAlertMessage.id, ChatDestination.platform, ChatDestination.workspace_id, ChatDestination.chat_id)
+        .join(ChatDestination, ChatDestination.id == ChatAlertMessage.destination_id)
+        .where(_due(now), ~paced)
+        .order_by(ChatAlertMessage.next_attempt_at, ChatAlertMessage.id)
+        .limit(limit * 4)
+    )
+    if is_postgres(session):
+        candidates = candidates.with_for_update(skip_locked=True, of=ChatAlertMessage)
+    chats: set[tuple[str, str, str]] = set()
+    claimed: list[tuple[int, str]] = []
+    for row in (await session.execute(candidates)).all():
+        chat = (str(row.platform), row.workspace_id, row.chat_id)
+        if chat in chats or len(claimed) >= limit:
+            continue
+        token = secrets.token_hex(16)
+        result = await session.execute(
+            update(ChatAlertMessage)
+            .where(ChatAlertMessage.id == row.id, _due(now))
+            .values(
+                status=ChatMessageStatus.sending,
+                lease_token=token,
+                lease_expires_at=lease_until,
+                needs_update=False,  # an alert joining while this send runs sets it again
+                updated_at=now,
+            )
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            chats.add(chat)
+            claimed.append((row.id, token))
+    return claimed
+
+
+async def get_message(session: AsyncSession, message_id: int, *, lock: bool = False) -> ChatAlertMessage | None:
+    query = select(ChatAlertMessage).where(ChatAlertMessage.id == message_id)
+    if lock and is_postgres(session):
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_destination(session: AsyncSession, destination_id: int) -> ChatDestination | None:
+    return await session.get(ChatDestination, destination_id)
+
+
+async def notifications_of(session: AsyncSession, message_id: int) -> Sequence[Notification]:
+    """The alerts a message carries, in the order they happened."""
+    query = (
+        select(Notification)
+        .join(ChatAlertDelivery, ChatAlertDelivery.notification_id == Notification.id)
+        .where(ChatAlertDelivery.message_id == message_id)
+        .order_by(Notification.id)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def install_of(session: AsyncSession, platform: ChatPlatform, workspace_id: str) -> ChatInstall | None:
+    query = select(ChatInstall).where(ChatInstall.platform == platform, ChatInstall.workspace_id == workspace_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def pace(
+    session: AsyncSession,
+    *,
+    platform: ChatPlatform,
+    workspace_id: str,
+    chat_id: str,
+    not_before: datetime,
+    reason: str,
+) -> None:
+    """Push the chat's next allowed send to at least `not_before` (one upsert; never pulls it earlier)."""
+    insert = _insert(session)(ChatPacing).values(
+        platform=platform, workspace_id=workspace_id, chat_id=chat_id, next_allowed_at=not_before, reason=reason
+    )
+    later = func.greatest if is_postgres(session) else func.max
+    stmt = insert.on_conflict_do_update(
+        index_elements=[ChatPacing.platform, ChatPacing.workspace_id, ChatPacing.chat_id],
+        set_={
+            "next_allowed_at": later(ChatPacing.next_allowed_at, insert.excluded.next_allowed_at),
+            "reason": insert.excluded.reason,
+        },
+    )
+    await session.execute(stmt)
+
+
+async def destinations_of_workspace(
+    session: AsyncSession, platform: ChatPlatform, workspace_id: str
+) -> Sequence[ChatDestination]:
+    """Every enabled destination reached through one install (all stop when it is revoked)."""
+    query = select(ChatDestination).where(
+        ChatDestination.platform == platform,
+        ChatDestination.workspace_id == workspace_id,
+        ChatDestination.disabled_at.is_(None),
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def stop_messages_to(session: AsyncSession, destination_id: int, *, reason: str, now: datetime) -> int:
+    """Mark every message still waiting for this chat gone (nothing more is sent there)."""
+    result = await session.execute(
+        update(ChatAlertMessage)
+        .where(
+            ChatAlertMessage.destination_id == destination_id,
+            ChatAlertMessage.status.in_((ChatMessageStatus.pending, ChatMessageStatus.sending)),
+        )
+        .values(status=ChatMessageStatus.gone, last_error=reason, lease_token=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- resolution ---
+
+
+async def unresolved_messages(session: AsyncSession, *, since: datetime, limit: int) -> Sequence[ChatAlertMessage]:
+    """Messages sent or waiting whose problem may have been solved since (newest first)."""
+    query = (
+        select(ChatAlertMessage)
+        .where(
+            ChatAlertMessage.resolved_at.is_(None),
+            ChatAlertMessage.created_at >= since,
+            ChatAlertMessage.status.in_((ChatMessageStatus.pending, ChatMessageStatus.sending, ChatMessageStatus.sent)),
+        )
+        .order_by(ChatAlertMessage.id.desc())
+        .limit(limit)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def targets(session: AsyncSession, target_ids: Sequence[int]) -> dict[int, PostTarget]:
+    if not target_ids:
+        return {}
+    rows = await session.execute(select(PostTarget).where(PostTarget.id.in_(target_ids)))
+    return {t.id: t for t in rows.scalars().all()}
+
+
+async def connections(session: AsyncSession, connection_ids: Sequence[int]) -> dict[int, Connection]:
+    if not connection_ids:
+        return {}
+    rows = await session.execute(select(Connection).where(Connection.id.in_(connection_ids)))
+    return {c.id: c for c in rows.scalars().all()}
+
+
+async def last_actor(session: AsyncSession, *, subject_type: str, subject_id: int, since: datetime) -> str | None:
+    """The name of the last person who acted on a subject since `since` (from the audit log), if any."""
+    query = (
+        select(User.name)
+        .join(AuditEntry, AuditEntry.actor_user_id == User.id)
+        .where(
+            AuditEntry.subject_type == subject_type,
+            AuditEntry.subject_id == str(subject_id),
+            AuditEntry.at >= since,
+        )
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar()
+
+
+async def user_name(session: AsyncSession, user_id: int | None) -> str | None:
+    if user_id is None:
+        return None
+    return (await session.execute(select(User.name).where(User.id == user_id))).scalar()
