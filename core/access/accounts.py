@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -156,7 +158,7 @@ def _an(role: Role) -> str:
 
 
 # What each refusal says: the action the person tried, so an admin removing an owner is not told about "granting".
-_OWNER_ONLY = {
+_OWNER_ONLY: dict[str, Callable[[Role], str]] = {
     "grant": lambda role: f"only an owner can grant the {role.value} role",
     "invite": lambda role: f"only an owner can invite someone as {_an(role)}",
     "revoke_invitation": lambda role: f"only an owner can withdraw an invitation to join as {_an(role)}",
@@ -165,7 +167,10 @@ _OWNER_ONLY = {
 }
 
 
-def check_can_manage(access: VenueAccess, role: Role, action: str) -> None:
+ManageAction = Literal["grant", "invite", "revoke_invitation", "change", "remove"]
+
+
+def check_can_manage(access: VenueAccess, role: Role, action: ManageAction) -> None:
     """Admins manage editors and viewers; only owners grant, invite, change or remove admins and owners."""
     if role.at_least(Role.admin) and not access.role.at_least(Role.owner):
         raise PermissionDenied(_OWNER_ONLY[action](role), remedy="ask an owner of the venue to do it")
@@ -174,7 +179,9 @@ def check_can_manage(access: VenueAccess, role: Role, action: str) -> None:
 async def add_member(
     session: AsyncSession, clock: Clock, access: VenueAccess, *, user_id: int, role: Role
 ) -> Membership:
-    """Give a person a role in the venue: the operator's `cheers users create` and accepted invitations only."""
+    """Give a person a role in the venue directly: only the operator's `cheers users create` (trusted, local).
+
+    Everyone else joins by accepting an invitation (`core.access.invitations`)."""
     check_can_manage(access, role, "grant")
     if await accounts_q.get_user(session, user_id) is None:
         raise NotFound(f"person {user_id} not found")

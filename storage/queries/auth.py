@@ -96,15 +96,6 @@ async def revoke_session_by_hash(session: AsyncSession, token_hash: str, *, now:
     )
 
 
-async def revoke_sessions_of_user(session: AsyncSession, user_id: int, *, now: datetime, reason: str) -> int:
-    result = await session.execute(
-        update(WebSession)
-        .where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
-        .values(revoked_at=now, revoked_reason=reason)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
 async def touch_session(session: AsyncSession, session_id: int, now: datetime) -> None:
     await session.execute(update(WebSession).where(WebSession.id == session_id).values(last_seen_at=now))
 
