@@ -31,8 +31,10 @@ from api.routes import (
     oauth,
     packages,
     posts,
+    slack,
     targets,
 )
+from bot.slack.litestar import close_front
 from core.logging import configure_logging
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
@@ -113,6 +115,7 @@ def create_app(
             *posts.routes,
             *packages.routes,
             *targets.routes,
+            *slack.routes,
             # Uploads stream to the blob store; only this route accepts bodies up to the media limit.
             Router(
                 path="/",
@@ -126,6 +129,7 @@ def create_app(
         exception_handlers=exception_handlers(),
         middleware=[request_context_middleware(metrics)],
         lifespan=[lifespan],
+        on_shutdown=[close_front],  # the Slack client's HTTP session
         state=State({"metrics": metrics}),
         request_max_body_size=MAX_REQUEST_BODY,
         openapi_config=OpenAPIConfig(

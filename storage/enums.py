@@ -51,6 +51,7 @@ class ConnectionStatus(enum.StrEnum):
 class OAuthPurpose(enum.StrEnum):
     connect = "connect"
     reconnect = "reconnect"
+    slack_install = "slack_install"  # adding the Slack app to a workspace for a venue (core.chat.installs)
 
 
 class MediaKind(enum.StrEnum):

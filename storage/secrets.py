@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from storage.crypto import TokenCipher, mask
-from storage.models import Connection, OAuthState
+from storage.models import ChatInstall, Connection, OAuthState
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ ENCRYPTED_FIELDS: list[EncryptedField] = [
     EncryptedField(Connection, "user_token"),
     EncryptedField(OAuthState, "code_verifier", shown=False),
     EncryptedField(OAuthState, "pending", shown=False),
+    EncryptedField(ChatInstall, "bot_token"),
 ]
 
 

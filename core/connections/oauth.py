@@ -114,7 +114,8 @@ async def _load(session: AsyncSession, clock: Clock, provider: Provider, raw_sta
     if not raw_state:
         raise StateRefused("this sign-in link is incomplete (no state); start connecting again from CheersAI")
     state = await connections_q.state_by_hash(session, _hash(raw_state))
-    if state is None or state.provider is not provider:
+    # A Slack install's state (core.chat.installs) shares the table but never connects a provider.
+    if state is None or state.provider is not provider or state.purpose is OAuthPurpose.slack_install:
         raise StateRefused("this sign-in link is not one we issued; start connecting again from CheersAI")
     if state.used_at is not None:
         raise StateRefused("this sign-in link was already used; start connecting again from CheersAI")
