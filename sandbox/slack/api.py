@@ -201,7 +201,7 @@ def chat_delete(state: SlackTwinState, grant: Install | None, p: Params, req: Ap
     message = state.find_message(channel.id, p.text("ts"))
     if message.user != g.bot_user_id:
         raise SlackError("cant_delete_message")
-    message.deleted = True
+    state.delete(message)
     return {"channel": channel.id, "ts": message.ts}
 
 
@@ -303,6 +303,7 @@ def views_open(state: SlackTwinState, grant: Install | None, p: Params, req: Api
     trigger.used = True
     opened = View(slack_id("V"), g.team_id, trigger.user_id, "modal", view, _hash(state), view.get("external_id"))
     state.views[opened.id] = opened
+    state.record("view", action="open", id=opened.id, user=opened.user_id, type="modal")
     return {"view": opened.as_slack(state.app.id, g.bot_id)}
 
 
@@ -326,6 +327,7 @@ def views_update(state: SlackTwinState, grant: Install | None, p: Params, req: A
         raise SlackError("hash_conflict")
     found.history.append(found.view)
     found.view, found.hash = view, _hash(state)
+    state.record("view", action="update", id=found.id, user=found.user_id, type=found.type)
     return {"view": found.as_slack(state.app.id, g.bot_id)}
 
 
@@ -350,6 +352,7 @@ def views_publish(state: SlackTwinState, grant: Install | None, p: Params, req: 
             raise SlackError("hash_conflict")
         current.history.append(current.view)
         current.view, current.hash = view, _hash(state)
+    state.record("view", action="publish", id=current.id, user=user_id, type="home")
     return {"view": current.as_slack(state.app.id, g.bot_id)}
 
 
@@ -399,6 +402,7 @@ def files_complete_upload(state: SlackTwinState, grant: Install | None, p: Param
         message = state.post(channel, g, comment, blocks, thread_ts=thread_ts, files=files, via="upload")
         for record in records:
             record.shares.append({"channel": channel.id, "thread_ts": thread_ts, "ts": message.ts})
+            state.record("file", id=record.id, filename=record.filename, channel=channel.id, thread_ts=thread_ts)
     return {"files": [{"id": r.id, "title": r.title, "name": r.filename, "size": r.uploaded_bytes} for r in records]}
 
 

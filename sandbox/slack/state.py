@@ -87,6 +87,7 @@ class SlackTwinState:
         self.auto_approve = False  # the authorize page redirects at once instead of showing Allow
         self.consent_user: str | None = None  # who approves (None: the workspace's first admin)
         self.consent_team: str | None = None
+        self.activity: list[dict[str, Any]] = []  # what the app did, in order (GET /_twin/activity?after=N)
         self.load_scenario(default_scenario())
         self.install(self.default_team().id, token=DEV_BOT_TOKEN)
 
@@ -384,6 +385,7 @@ class SlackTwinState:
             via=via,
         )
         self.messages.setdefault(channel.id, []).append(message)
+        self.record("message", channel=channel.id, ts=message.ts, thread_ts=message.thread_ts, text=text, via=via)
         return message
 
     def find_message(self, channel_id: str, ts: str | None) -> Message:
@@ -395,13 +397,27 @@ class SlackTwinState:
     def edit(self, message: Message, text: str, blocks: list[Any] | None) -> None:
         message.edits.append(Edit(self.now(), message.text, message.blocks))
         message.text, message.blocks = text, blocks
+        self.record("edit", channel=message.channel, ts=message.ts, text=text)
+
+    def delete(self, message: Message) -> None:
+        message.deleted = True
+        self.record("delete", channel=message.channel, ts=message.ts)
 
     def ephemeral(
         self, channel: Channel, user_id: str, text: str, blocks: list[Any] | None, *, thread_ts: str | None, via: str
     ) -> Ephemeral:
         note = Ephemeral(channel.id, user_id, self.new_ts(), text, blocks, thread_ts, via)
         self.ephemeral_log.append(note)
+        self.record("ephemeral", channel=channel.id, user=user_id, message_ts=note.message_ts, text=text, via=via)
         return note
+
+    def record(self, kind: str, **fields: Any) -> None:
+        """Note one thing the app did (a message, edit, delete, ephemeral, response_url answer, view, file)."""
+        self.activity.append({"seq": len(self.activity) + 1, "at": self.now().isoformat(), "kind": kind, **fields})
+
+    def activity_after(self, seq: int) -> list[dict[str, Any]]:
+        """What the app did after the `seq`-th thing (0: everything since the twin started or was reset)."""
+        return self.activity[max(0, seq) :]
 
     # -- interactions (what the sender hands the app) -------------------------------------------
 
@@ -427,6 +443,7 @@ class SlackTwinState:
             raise SlackError("used_url", status=404)
         text, blocks = self.content(body.get("text"), body.get("blocks"), required=not body.get("delete_original"))
         target.answers.append(Answer(self.now(), body))
+        self.record("answer", response_url_id=rid, body=body)
         channel = self.channels.get(target.channel)
         team = self.teams[target.team_id]
         grant = Install("", team.id, self.app.id, team.bot_user_id, team.bot_id, [], "", self.now())
@@ -435,7 +452,7 @@ class SlackTwinState:
             original = next((m for m in self.messages.get(channel.id, []) if m.ts == target.message_ts), None)
         if body.get("delete_original"):
             if original is not None:
-                original.deleted = True
+                self.delete(original)
             return
         if body.get("replace_original") and original is not None:
             self.edit(original, text, blocks)

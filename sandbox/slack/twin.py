@@ -398,6 +398,13 @@ async def read_views(request: AnyRequest, user: str | None = None, type: str | N
     return {"views": jsonable(_twin(request).opened_views(user, type))}
 
 
+@get("/_twin/activity")
+async def read_activity(request: AnyRequest, after: int = 0) -> Body:
+    """What the app did after the `after`-th thing, and the cursor to ask from next time."""
+    state = _twin(request)
+    return {"activity": jsonable(state.activity_after(after)), "next": len(state.activity)}
+
+
 @get("/_twin/files")
 async def read_files(request: AnyRequest) -> Body:
     files = [{k: v for k, v in jsonable(f).items() if k != "content_b64"} for f in _twin(request).files()]
@@ -437,6 +444,7 @@ CONTROL_HANDLERS = [
     read_views,
     read_files,
     read_answers,
+    read_activity,
 ]
 
 
@@ -615,6 +623,12 @@ class SlackTwinControl:
 
     async def files(self) -> list[Body]:
         return cast(list[Body], (await self._get("files"))["files"])
+
+    async def activity(self, after: int = 0) -> tuple[list[Body], int]:
+        """What the app did since cursor `after` (messages, edits, deletes, ephemerals, answers, views, files),
+        and the cursor for next time: read it before sending a request, then ask for what came after."""
+        answer = await self._get("activity", after=str(after))
+        return cast(list[Body], answer["activity"]), int(answer["next"])
 
     async def answers(self, response_url_id: str) -> list[Body]:
         return cast(list[Body], (await self._get("answers", id=response_url_id))["answers"])

@@ -241,3 +241,27 @@ async def test_a_slash_command_without_a_channel_is_typed_in_the_first_public_ch
     request = await sender.slash_command("help")
     form = _form(request)
     assert (form["channel_id"], form["user_id"]) == ("C0GENERAL1", OWNER)
+
+
+async def test_the_activity_feed_shows_what_the_app_did_after_a_request_in_order(
+    slack: SlackTwin, sender: SlackSender, web: httpx.AsyncClient
+) -> None:
+    await slack.client().chat_postMessage(channel=ALERTS, text="before the command")
+    _, cursor = await slack.control.activity()
+    command = await sender.slash_command("week", user_id=OWNER, channel_id=ALERTS)
+
+    await web.post(_form(command)["response_url"], json={"text": "Working on it"})
+    posted = await slack.client().chat_postMessage(channel=ALERTS, text="This week: 3 posts")
+    await slack.client().chat_update(channel=ALERTS, ts=posted["ts"], text="This week: 4 posts")
+    await slack.client().views_publish(user_id=OWNER, view={"type": "home", "blocks": [{"type": "divider"}]})
+
+    done, after = await slack.control.activity(cursor)
+    assert [(a["kind"], a.get("text")) for a in done] == [
+        ("answer", None),
+        ("ephemeral", "Working on it"),
+        ("message", "This week: 3 posts"),
+        ("edit", "This week: 4 posts"),
+        ("view", None),
+    ]
+    assert done[0]["response_url_id"] == command.response_url_id and done[-1]["action"] == "publish"
+    assert await slack.control.activity(after) == ([], after)
