@@ -1,4 +1,5 @@
-"""One chat turn: what a chat identity typed in a chat, performed as its linked person, answered as a ChatMessage.
+"""One chat turn: what a chat identity typed (`handle_turn`) or clicked (`handle_offer`) in a chat, performed as its
+linked person, answered as a ChatMessage.
 
 Chat-neutral (Slack and Telegram both call `handle_turn`). Each handler parses nothing more, authorises through
 core.chat.people (core.access underneath: the venue is the chat's, or the object's for an id), makes the same core
@@ -43,6 +44,7 @@ from core.chat import connections as chat_connections
 from core.chat import linking, people, posting
 from core.chat.people import ChatPerson, ChatTurn, VenueContext
 from core.errors import DomainError, PermissionDenied
+from core.notifications.actions import Action, Offer
 from core.ops import jobs as jobs_core
 from core.posts import views
 from core.publishing import actions as delivery_actions
@@ -101,13 +103,31 @@ async def handle_turn(runtime: Runtime, uow: TurnUnit, turn: ChatTurn, text: str
     if command is None:
         assert unclear is not None
         return render.refusal(unclear)
-    handler: Handler = HANDLERS[type(command)]
+    return await _perform(Turn(runtime, uow, turn, person), HANDLERS[type(command)], command)
+
+
+async def handle_offer(
+    runtime: Runtime, uow: TurnUnit, turn: ChatTurn, offer: Offer, *, permalink: str | None = None
+) -> ChatMessage:
+    """What clicking `offer` (a button under an alert or a listing) does, as the person who clicked it.
+
+    The clicker is authorised against the venue of the delivery or connection the offer names, whoever the
+    message was for; `permalink` is what a person gave for Mark published (a Slack modal asks for it).
+    """
+    person = await people.find_person(uow.session, turn)
+    if not person.linked:
+        return render.how_to_link()
+    handler: Handler = OFFER_HANDLERS[offer.action]
+    return await _perform(Turn(runtime, uow, turn, person), handler, _Click(offer, permalink))
+
+
+async def _perform(t: Turn, handler: Handler, what: object) -> ChatMessage:
     try:
-        return await handler(Turn(runtime, uow, turn, person), command)
+        return await handler(t, what)
     except DomainError as exc:
         # Nothing of a refused command is kept, as with a refused request (a wrong link code is not refused).
-        await uow.rollback()
-        log.info("chat_turn_refused", command=type(command).__name__, code=exc.code, user_id=person.user_id)
+        await t.uow.rollback()
+        log.info("chat_turn_refused", what=type(what).__name__, code=exc.code, user_id=t.person.user_id)
         return render.refusal(exc)
 
 
@@ -217,7 +237,68 @@ async def _run_job(t: Turn, c: RunJob) -> ChatMessage:
     )
 
 
+# --- buttons: each offer performs the same core call as its command -------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Click:
+    offer: Offer
+    permalink: str | None
+
+
+async def _click_retry(t: Turn, c: _Click) -> ChatMessage:
+    assert c.offer.target_id is not None  # an Offer for a target action always names it
+    return await _retry(t, Retry(c.offer.target_id))
+
+
+async def _click_package(t: Turn, c: _Click) -> ChatMessage:
+    assert c.offer.target_id is not None
+    return await _package(t, Package(c.offer.target_id))
+
+
+async def _click_diagnose(t: Turn, c: _Click) -> ChatMessage:
+    assert c.offer.connection_id is not None
+    return await _diagnose(t, Diagnose(c.offer.connection_id))
+
+
+async def _click_reconnect(t: Turn, c: _Click) -> ChatMessage:
+    assert c.offer.connection_id is not None
+    access = await people.access_for_connection(
+        t.session, t.runtime.clock, t.person, c.offer.connection_id, Role.admin, purpose="chat reconnect"
+    )
+    return render.consent(
+        await chat_connections.reconnect_connection(t.runtime, t.session, access, c.offer.connection_id)
+    )
+
+
+async def _click_mark_published(t: Turn, c: _Click) -> ChatMessage:
+    assert c.offer.target_id is not None
+    access = await people.access_for_target(
+        t.session, t.runtime.clock, t.person, c.offer.target_id, Role.editor, purpose="chat mark published"
+    )
+    result = await delivery_actions.mark_published(t.runtime, t.session, access, c.offer.target_id, c.permalink)
+    return render.retried(result.message, await views.delivery_view(t.session, access, result.target))
+
+
+async def _click_publish_again(t: Turn, c: _Click) -> ChatMessage:
+    assert c.offer.target_id is not None
+    access = await people.access_for_target(
+        t.session, t.runtime.clock, t.person, c.offer.target_id, Role.editor, purpose="chat publish again"
+    )
+    result = await delivery_actions.publish_again(t.runtime, t.session, access, c.offer.target_id)
+    return render.retried(result.message, await views.delivery_view(t.session, access, result.target))
+
+
 Handler = Callable[[Turn, Any], Awaitable[ChatMessage]]
+
+OFFER_HANDLERS: dict[Action, Handler] = {
+    Action.retry: _click_retry,
+    Action.manual_package: _click_package,
+    Action.diagnose: _click_diagnose,
+    Action.reconnect: _click_reconnect,
+    Action.mark_published: _click_mark_published,
+    Action.publish_again: _click_publish_again,
+}
 
 HANDLERS: dict[type, Handler] = {
     Schedule: _schedule,

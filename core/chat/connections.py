@@ -86,6 +86,14 @@ async def start_reconnect(
     return await _consent(runtime, session, access, connection.provider, connection)
 
 
+async def reconnect_connection(
+    runtime: Runtime, session: AsyncSession, access: VenueAccess, connection_id: int
+) -> Consent:
+    """A consent link that renews one of the venue's connections in place (the Reconnect button)."""
+    connection = await lifecycle.get_connection(session, access, connection_id)
+    return await _consent(runtime, session, access, connection.provider, connection)
+
+
 async def _consent(
     runtime: Runtime, session: AsyncSession, access: VenueAccess, provider: Provider, connection: Connection | None
 ) -> Consent:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.dispatch import handle_turn
+from bot.dispatch import handle_offer, handle_turn
 from bot.messages import ChatMessage
 from core.chat import linking
 from core.chat.people import ChatTurn
+from core.notifications.actions import Offer
 from core.runtime import Runtime
 from storage.enums import ChatPlatform
 from storage.uow import transaction
@@ -36,6 +37,12 @@ async def say(runtime: Runtime, chat_turn: ChatTurn, text: str) -> ChatMessage:
     """What the bot answers; the turn commits as a front door's would."""
     async with transaction(runtime.db) as uow:
         return await handle_turn(runtime, uow, chat_turn, text)
+
+
+async def click(runtime: Runtime, chat_turn: ChatTurn, offer: Offer, *, permalink: str | None = None) -> ChatMessage:
+    """What the bot answers when `chat_turn`'s chat user clicks `offer`'s button."""
+    async with transaction(runtime.db) as uow:
+        return await handle_offer(runtime, uow, chat_turn, offer, permalink=permalink)
 
 
 async def code_for(runtime: Runtime, who: Person) -> str:
