@@ -110,3 +110,9 @@ async def test_an_unlinked_person_is_told_how_to_link_and_help_still_answers(run
     assert (await say(runtime, turn("U9"), "retry 1")).title == answer.title, "every command gets the same answer"
     helped = await say(runtime, turn("U9"), "help")
     assert "schedule WHEN" in shown(helped) and "link CODE" in shown(helped), shown(helped)
+
+
+async def test_asking_for_a_code_needs_a_signed_in_person(client: httpx.AsyncClient) -> None:
+    r = await client.post("/api/chat/link-codes")
+
+    assert r.status_code == 401, r.text

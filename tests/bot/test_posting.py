@@ -63,6 +63,10 @@ async def test_schedule_reads_the_time_in_the_venues_zone_and_answers_like_the_a
         ('schedule 11am "Brunch"', "Thu 26 Nov 11:00"),
         ('schedule fri "Quiz"', "What time on Fri 27 Nov"),
         ('schedule 31/02 10am "Quiz"', "not a real date"),
+        (
+            'schedule 2027-03-28 01:30 "Quiz"',
+            "Did you mean: Sun 28 Mar 00:59 (UTC+0000) or Sun 28 Mar 02:00 (UTC+0100)?",
+        ),
     ],
 )
 async def test_an_unclear_or_past_time_is_asked_back_and_nothing_is_scheduled(
