@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ChatInboundEvent, ChatInstall, ChatPlatform
+from storage.queries.deliveries import is_postgres
 
 
 async def install_for(session: AsyncSession, platform: ChatPlatform, workspace_id: str) -> ChatInstall | None:
@@ -43,10 +45,11 @@ async def claim_inbound_event(session: AsyncSession, platform: ChatPlatform, eve
     The row commits with the work the event causes, so an attempt that died before its commit leaves no row and
     the platform's retry is handled; on PostgreSQL a retry racing the first attempt waits for its outcome.
     """
-    try:
-        async with session.begin_nested():
-            session.add(ChatInboundEvent(platform=platform, event_id=event_id, received_at=now))
-            await session.flush()
-    except IntegrityError:
-        return False
-    return True
+    dialect_insert = pg_insert if is_postgres(session) else sqlite_insert
+    statement = (
+        dialect_insert(ChatInboundEvent)
+        .values(platform=platform, event_id=event_id, received_at=now)
+        .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -19,8 +19,8 @@ from sandbox.slack.state import DEFAULT_CLIENT_ID
 from storage.crypto import generate_key
 from storage.models import Role
 from tests import factories
-from tests.slack.conftest import TEAM, install_row, install_through_oauth, stored_token
 from tests.sandbox_slack.conftest import SlackTwin
+from tests.slack.conftest import TEAM, install_row, install_through_oauth, stored_token
 from tests.test_logging import restore_logging  # noqa: F401 - puts logging back after configure_logging
 
 
@@ -30,7 +30,8 @@ async def test_an_admin_adds_the_app_and_the_bot_token_is_kept_encrypted(
     installed = await install_through_oauth(app, web, runtime, slack)
 
     row = await install_row(runtime)
-    assert row is not None and row.account_id == installed.venue_id and row.installed_by_user_id == installed.admin.user_id
+    assert row is not None and row.account_id == installed.venue_id
+    assert row.installed_by_user_id == installed.admin.user_id
     assert installed.token.startswith("xoxb-") and installed.token not in (row.bot_token_ciphertext or "")
     assert row.bot_token_hint == f"{installed.token[:4]}…{installed.token[-4:]}"
     assert set(row.scopes) >= {"commands", "chat:write"} and row.bot_user_id and row.revoked_at is None
