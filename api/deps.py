@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from litestar import Request
 from litestar.datastructures import State
@@ -23,6 +23,7 @@ CSRF_COOKIE = "cheers_csrf"
 CSRF_HEADER = "x-csrf-token"
 ACCOUNT_HEADER = "x-cheers-account"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+T = TypeVar("T")
 
 
 def provide_runtime(state: State) -> Runtime:
@@ -36,8 +37,24 @@ async def provide_uow(runtime: Runtime) -> AsyncGenerator[UnitOfWork, None]:
         yield uow
 
 
+async def _released_on_refusal(uow: UnitOfWork, resolve: Awaitable[T]) -> T:
+    """`resolve`, rolling the request's transaction back if it raises.
+
+    Litestar runs `provide_uow`'s cleanup only once every dependency has resolved: a refusal raised while resolving
+    (401, 403, a venue id too large) would otherwise hold the transaction and its pooled connection until GC."""
+    try:
+        return await resolve
+    except BaseException:
+        await uow.rollback()
+        raise
+
+
 async def provide_actor(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork) -> Actor:
     """Bearer token first; else the session cookie, with CSRF enforced on writes."""
+    return await _released_on_refusal(uow, _actor(request, runtime, uow))
+
+
+async def _actor(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork) -> Actor:
     authorization = request.headers.get("authorization", "")
     if authorization:
         scheme, _, raw = authorization.partition(" ")
@@ -60,11 +77,9 @@ async def provide_actor(request: Request[Any, Any, Any], runtime: Runtime, uow: 
 
 
 def _requested_account(request: Request[Any, Any, Any]) -> int | None:
-    raw = (
-        request.path_params.get("account_id")
-        or request.headers.get(ACCOUNT_HEADER)
-        or request.query_params.get("account")
-    )
+    raw = request.path_params.get("account_id")  # venue 0 in the path is venue 0, not "my default venue"
+    if raw is None:
+        raw = request.headers.get(ACCOUNT_HEADER) or request.query_params.get("account")
     if raw is None or raw == "":
         return None
     try:
@@ -81,6 +96,11 @@ def require(minimum: Role, *, commit_sign_in: bool = False) -> Provide:
     """
 
     async def dependency(
+        request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork, actor: Actor
+    ) -> VenueAccess:
+        return await _released_on_refusal(uow, authorised(request, runtime, uow, actor))
+
+    async def authorised(
         request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork, actor: Actor
     ) -> VenueAccess:
         account_id = _requested_account(request)

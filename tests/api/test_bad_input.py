@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from core.runtime import Runtime
 from core.settings import Settings
@@ -109,3 +110,41 @@ async def test_a_week_at_the_end_of_the_calendar_names_the_field(
 ) -> None:
     r = await client.get("/api/posts?week=9999-12-31", headers=editor.headers)
     assert_plain_4xx(r, 422, "week")
+
+
+@pytest.mark.parametrize(
+    "refusal", ["venue-beyond-64-bits", "another-venue", "viewer-renames-venue", "cookie-write-without-csrf"]
+)
+async def test_a_refused_request_gives_its_database_connection_back_at_once(
+    runtime: Runtime, client: httpx.AsyncClient, refusal: str
+) -> None:
+    # Found by the OpenAPI fuzz: a refusal raised while resolving who is calling left the request's transaction
+    # (and its pooled connection) open until garbage collection; a stream of them could drain the pool.
+    venue = await factories.venue(runtime)
+    other = await factories.venue(runtime)
+    viewer = await factories.person(runtime, venue_id=venue, role=Role.viewer)
+    browser = await factories.login(client, runtime, viewer)
+    requests: dict[str, tuple[str, str, dict[str, Any]]] = {
+        "venue-beyond-64-bits": ("GET", f"/api/accounts/{BEYOND_64_BITS}", {"headers": viewer.headers}),
+        "another-venue": ("GET", f"/api/accounts/{other}", {"headers": viewer.headers}),
+        "viewer-renames-venue": ("PATCH", f"/api/accounts/{venue}", {"headers": viewer.headers, "json": {"name": "x"}}),
+        "cookie-write-without-csrf": ("PATCH", f"/api/accounts/{venue}", {"headers": browser.cookie, "json": {}}),
+    }
+    checked_out: list[int] = []
+    pool = runtime.db.engine.sync_engine.pool
+    event.listen(pool, "checkout", lambda *_: checked_out.append(1))
+    event.listen(pool, "checkin", lambda *_: checked_out.pop())
+
+    method, url, kwargs = requests[refusal]
+    r = await client.request(method, url, **kwargs)
+
+    assert 400 <= r.status_code < 500, f"{refusal} gave {r.status_code}: {r.text[:300]}"
+    assert checked_out == [], f"{refusal} ({r.status_code}) still holds {len(checked_out)} database connection(s)"
+
+
+async def test_venue_zero_in_the_path_is_not_your_own_venue(
+    client: httpx.AsyncClient, editor: factories.Person
+) -> None:
+    # Found while triaging the OpenAPI fuzz: id 0 read as "no venue named", so /api/accounts/0 showed your own.
+    r = await client.get("/api/accounts/0", headers=editor.headers)
+    assert_plain_4xx(r, 404, "not found")
