@@ -21,6 +21,10 @@ OWNERS: dict[str, tuple[frozenset[str] | None, str]] = {
     "core/publishing/reconcile.py": (None, "claims in-doubt deliveries, asks the provider with no transaction open"),
     "core/publishing/dispatcher.py": (None, "sweep and claim commit before the hand-off to a worker"),
     "core/publishing/watchdog.py": (None, "a job: its alerts commit with it"),
+    "core/chat/delivery.py": (
+        None,
+        "the claim commits before the chat is called, the outcome after: no transaction open across a Slack call",
+    ),
     "core/media/jobs.py": (None, "the claim commits before minutes of work off the event loop; the sweep wakes after"),
     "core/ops/jobs.py": (None, "run_job commits the run row before and after the job; the small jobs own one each"),
     "core/connections/expiry.py": (

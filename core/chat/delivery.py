@@ -99,6 +99,13 @@ async def run(runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender] | Non
     return {"fanned_out": added, "resolved": resolved, **outcomes}
 
 
+async def next_due_in(runtime: Runtime) -> timedelta | None:
+    """How long until the next waiting message may be sent (zero if now); None when nothing waits."""
+    async with runtime.db.session() as session:
+        due = await q.next_due(session)
+    return None if due is None else max(timedelta(0), due - runtime.clock.now())
+
+
 async def deliver_due(
     runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender], *, limit: int = 20
 ) -> dict[str, int]:

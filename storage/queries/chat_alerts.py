@@ -339,3 +339,28 @@ async def user_name(session: AsyncSession, user_id: int | None) -> str | None:
     if user_id is None:
         return None
     return (await session.execute(select(User.name).where(User.id == user_id))).scalar()
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    """When the next waiting message may be sent: its own next try, or its chat's pacing if later."""
+    waiting = or_(
+        and_(ChatAlertMessage.status == ChatMessageStatus.pending, ChatAlertMessage.resolved_at.is_(None)),
+        and_(ChatAlertMessage.status == ChatMessageStatus.sent, ChatAlertMessage.needs_update.is_(True)),
+    )
+    query = (
+        select(ChatAlertMessage.next_attempt_at, ChatPacing.next_allowed_at)
+        .join(ChatDestination, ChatDestination.id == ChatAlertMessage.destination_id)
+        .outerjoin(
+            ChatPacing,
+            and_(
+                ChatPacing.platform == ChatDestination.platform,
+                ChatPacing.workspace_id == ChatDestination.workspace_id,
+                ChatPacing.chat_id == ChatDestination.chat_id,
+            ),
+        )
+        .where(waiting)
+        .order_by(ChatAlertMessage.next_attempt_at)
+        .limit(100)
+    )
+    times = [max(at, paced) if paced is not None else at for at, paced in (await session.execute(query)).all()]
+    return min(times) if times else None

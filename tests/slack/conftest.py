@@ -60,7 +60,10 @@ class Installed:
 
 
 async def install_through_oauth(
-    app: httpx.AsyncClient, web: httpx.AsyncClient, runtime: Runtime, slack: SlackTwin  # noqa: F811
+    app: httpx.AsyncClient,
+    outside: httpx.AsyncClient,
+    runtime: Runtime,
+    twin: SlackTwin,
 ) -> Installed:
     """A venue admin clicks Add to Slack, allows it at the twin, and lands back on the app."""
     venue_id = await factories.venue(runtime, name="The Red Lion")
@@ -69,8 +72,8 @@ async def install_through_oauth(
     started = await app.get(f"/slack/install?account={venue_id}", headers=browser.cookie)
     assert started.status_code == 302, started.text
     install_cookie = factories.set_cookies(started)["cheers_slack_install"]["cheers_slack_install"].value
-    await slack.control.consent(auto_approve=True)
-    allowed = await web.get(started.headers["location"])
+    await twin.control.consent(auto_approve=True)
+    allowed = await outside.get(started.headers["location"])
     assert allowed.status_code == 302, allowed.text
     back = urlsplit(allowed.headers["location"])
     landed = await app.get(

@@ -10,8 +10,11 @@ import httpx
 from sqlalchemy import func, select
 
 from core.chat import installs
-from core.runtime import Runtime
+from core.clock import FrozenClock
+from core.runtime import Runtime, build_runtime
+from core.settings import Settings
 from sandbox.slack.sender import SlackSender
+from sandbox.slack.twin import DEV_BOT_TOKEN
 from storage.enums import ChatPlatform
 from storage.models import ChatInboundEvent, Role
 from tests import factories
@@ -190,3 +193,18 @@ async def _reinstall(app: httpx.AsyncClient, web: httpx.AsyncClient, runtime: Ru
     again = await install_through_oauth(app, web, runtime, slack)
     row = await install_row(runtime, TEAM)
     assert row is not None and row.account_id == again.venue_id
+
+
+async def test_single_workspace_mode_answers_with_the_configured_token_and_no_install(
+    settings: Settings, clock: FrozenClock, sender: SlackSender
+) -> None:
+    own_app = settings.model_copy(update={"cheers_slack_bot_token": DEV_BOT_TOKEN})
+    runtime = build_runtime(own_app, clock=clock)
+    try:
+        async with factories.app_client(runtime) as app:
+            answer = await sender.send(await sender.slash_command("help"), f"{app.base_url}{EVENTS}", app)
+    finally:
+        await runtime.close()
+
+    assert answer.status_code == 200 and answer.json()["text"] == "What I can do"
+    assert await install_row(runtime) is None
