@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from api.cli_chat_slack import slack_console
 from api.cli_support import emit, run_in_uow
 from core.access.policy import OPERATOR
 from core.chat import linking
@@ -33,6 +34,9 @@ def link_code(ctx: click.Context, user_id: int) -> None:
         {"code": issued.code, "expires_at": issued.expires_at},
         f"{issued.code}\n(type `link {issued.code}` to the CheersAI bot within {minutes} minutes; works once)",
     )
+
+
+chat.add_command(slack_console)  # `cheers chat slack "/cheers week"`: the sandbox Slack console (make dev)
 
 
 def register(cli: click.Group) -> None:

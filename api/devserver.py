@@ -60,6 +60,8 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             f"  sandbox  : Facebook/Instagram {settings.cheers_graph_url}, Google {settings.cheers_gbp_info_url}"
             f" (their tokens and posts kept in {twins_dir(DEFAULT_VAR_DIR)}/)",
             f"  connect  : .venv/bin/cheers connections connect facebook --account {demo.account_id}",
+            f"  slack    : sandbox workspace at {settings.cheers_slack_oauth_url}; type as a person there:"
+            ' .venv/bin/cheers chat slack "/cheers help"',
             "Ctrl-C stops everything; data stays in var/.",
             "",
         ]

@@ -9,6 +9,13 @@ from pathlib import Path
 from core.settings import Settings
 from sandbox.google.twin import running_google_twin
 from sandbox.meta.twin import running_meta_twin
+from sandbox.slack.twin import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_SIGNING_SECRET,
+    DEV_BOT_TOKEN,
+    running_slack_twin,
+)
 
 META_APP = ("sandbox-facebook-app", "sandbox-facebook-secret")
 GOOGLE_APP = ("sandbox-google-client", "sandbox-google-secret")
@@ -31,6 +38,19 @@ def twin_settings(meta_url: str, google_url: str) -> dict[str, str]:
     }
 
 
+def slack_twin_settings(slack_url: str) -> dict[str, str]:
+    """The Slack app's settings, pointed at the Slack twin: its app credentials, and single-workspace mode with the
+    bot token the twin installs at start, so `/cheers` works without adding the app first."""
+    return {
+        "cheers_slack_api_url": f"{slack_url}/api/",
+        "cheers_slack_oauth_url": slack_url,
+        "cheers_slack_client_id": DEFAULT_CLIENT_ID,
+        "cheers_slack_client_secret": DEFAULT_CLIENT_SECRET,
+        "cheers_slack_signing_secret": DEFAULT_SIGNING_SECRET,
+        "cheers_slack_bot_token": DEV_BOT_TOKEN,
+    }
+
+
 def twins_dir(var_dir: Path) -> Path:
     """Where `make dev` keeps the twins' state between runs (delete it to start the sandbox afresh)."""
     return var_dir / "twins"
@@ -38,7 +58,8 @@ def twins_dir(var_dir: Path) -> Path:
 
 @contextlib.asynccontextmanager
 async def sandbox_twins(settings: Settings, var_dir: Path, base_port: int) -> AsyncIterator[Settings]:
-    """Start the twins on base_port+1 and +2; yield settings pointing at them unless set explicitly.
+    """Start the twins on base_port+1 (Meta), +2 (Google) and +3 (Slack); yield settings pointing at them unless
+    set explicitly.
 
     The twins keep their state (tokens they issued, Pages, locations, published posts) in var/twins/, so the
     connections made in one run still work in the next, whichever ports the twins get."""
@@ -46,8 +67,9 @@ async def sandbox_twins(settings: Settings, var_dir: Path, base_port: int) -> As
     async with (
         running_meta_twin(port=base_port + 1, state_file=kept / "meta.json") as (meta_url, _meta_control, _meta),
         running_google_twin(port=base_port + 2, state_file=kept / "google.json") as (google_url, _google_control, _g),
+        running_slack_twin(port=base_port + 3, state_file=kept / "slack.json") as (slack_url, _slack_control, _s),
     ):
-        wanted = twin_settings(meta_url, google_url)
+        wanted = twin_settings(meta_url, google_url) | slack_twin_settings(slack_url)
         explicit = settings.model_fields_set
         overrides = {k: v for k, v in wanted.items() if k not in explicit}
         # Other `cheers` commands (connections connect, diagnose) read this file to find the twins.
