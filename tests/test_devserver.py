@@ -23,18 +23,18 @@ from tests.factories import eventually
 CHEERS = str(Path(sys.executable).with_name("cheers"))
 
 
-def three_free_ports() -> int:
-    """A port such that it and the next two are free (`cheers dev` puts the twins on port+1 and port+2)."""
+def dev_ports() -> int:
+    """A port such that it and the next three are free (`cheers dev` puts the twins on port+1, +2 and +3)."""
     for _ in range(50):
         base = free_port()
         try:
-            for port in (base + 1, base + 2):
+            for port in (base + 1, base + 2, base + 3):
                 with socket.socket() as sock:
                     sock.bind(("127.0.0.1", port))
         except OSError:
             continue
         return base
-    raise AssertionError("no three consecutive free ports")
+    raise AssertionError("no four consecutive free ports")
 
 
 def jpeg() -> bytes:
@@ -60,7 +60,7 @@ async def cheers(cwd: Path, *args: str) -> str:
 
 @pytest.mark.slow
 async def test_ctrl_c_stops_make_dev_quietly_after_the_image_pool_ran(tmp_path: Path) -> None:
-    port = three_free_ports()
+    port = dev_ports()
     log = tmp_path / "dev.log"
     with log.open("wb") as sink:
         dev = await asyncio.create_subprocess_exec(
