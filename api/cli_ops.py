@@ -6,12 +6,16 @@ commands run them with `run`, not inside a unit of work of their own.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from api.cli_support import emit, run, to_json
+from bot.slack.sender import install_slack_sender
 from core.access.policy import OPERATOR
 from core.connections import keys as keys_core
 from core.ops import jobs as jobs_core
+from core.runtime import Runtime
 from storage.crypto import generate_key
 
 
@@ -45,7 +49,12 @@ def jobs_run(ctx: click.Context, name: str) -> None:
     """Run a periodic job now, in this process (the ops retry tool)."""
     if name not in jobs_core.JOBS:
         raise click.UsageError(f"no job named '{name}'; known jobs: {', '.join(sorted(jobs_core.JOBS))}")
-    result = run(lambda rt: jobs_core.run_job(rt, name, trigger="manual", actor=OPERATOR))
+
+    async def job(rt: Runtime) -> dict[str, Any]:
+        install_slack_sender(rt)  # chat-alerts sends from this process too (a worker's runtime has it already)
+        return await jobs_core.run_job(rt, name, trigger="manual", actor=OPERATOR)
+
+    result = run(job)
     emit(ctx, {"job": name, "result": result}, f"{name}: " + to_json(result))
 
 

@@ -110,6 +110,9 @@ class Runtime:
             # Wait for the workers to exit (off the event loop): a pool left for the interpreter's exit hooks is
             # torn down after the resource tracker has looked, which then warns of leaked semaphores.
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+        senders, self.chat_senders = list(self.chat_senders.values()), {}
+        for sender in senders:
+            await sender.close()
         if self.http is not None:
             await self.http.aclose()
             self.http = None

@@ -127,6 +127,6 @@ def install_slack_sender(runtime: Runtime) -> ChatSender:
     existing = runtime.chat_senders.get(ChatPlatform.slack)
     if existing is not None:
         return existing
-    sender = SlackSender(runtime.settings.cheers_slack_api_url, default_token=runtime.settings.cheers_slack_bot_token)
+    sender = SlackSender(runtime.settings.slack_api_base, default_token=runtime.settings.cheers_slack_bot_token)
     runtime.chat_senders[ChatPlatform.slack] = sender
     return sender

@@ -82,5 +82,9 @@ class ChatSender(Protocol):
         """Replace the message `ref` with `message` (buttons left out are removed)."""
         ...
 
+    async def close(self) -> None:
+        """Release what the sender holds (its HTTP session); the runtime calls it when it closes."""
+        ...
+
 
 Senders = Mapping[ChatPlatform, ChatSender]

@@ -55,6 +55,9 @@ class FakeSender:
             raise failure
         self.updates.append((ref, message))
 
+    async def close(self) -> None:
+        return None
+
 
 @dataclass
 class Venue:
