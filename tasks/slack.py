@@ -1,5 +1,5 @@
-"""The `slack-turn` task: a Slack command or button whose work is too slow for Slack's 3-second ack (retry,
-diagnose, package, a job), run as the person who typed or clicked and answered at the response_url."""
+"""The `slack-turn` task: a Slack command whose work is too slow for Slack's 3-second ack (retry, diagnose,
+package, a job) or a button click, run as the person who typed or clicked and answered at the response_url."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ async def slack_turn(
     channel_id: str,
     text: str,
     response_url: str,
+    button: str | None = None,
     context: Context = TaskiqDepends(),
 ) -> str:
-    later = LaterTurn(team_id, user_id, user_name, channel_id, text, response_url)
+    later = LaterTurn(team_id, user_id, user_name, channel_id, text, response_url, button)
     message = await run_later(runtime_of(context), later)
     return message.title

@@ -27,7 +27,6 @@ from bot.slack.blocks import button_offer, to_slack
 from bot.slack.later import TURN_TASK, LaterTurn, ephemeral, is_slow
 from core.chat import installs
 from core.chat.installs import InstalledBot
-from core.notifications.actions import Action, Offer
 from core.runtime import Runtime
 from storage.enums import ChatPlatform
 
@@ -126,8 +125,9 @@ def _register(app: AsyncApp, runtime: Runtime) -> None:
         # recipient. The answer goes to the clicker's response_url from a worker.
         user = body.get("user") or {}
         channel = body.get("channel") or {}
+        value = str(action.get("value") or "")
         try:
-            text = command_for(button_offer(str(action.get("value") or "")))
+            button_offer(value)  # only a value one of our messages could carry goes to a worker
         except ValueError:
             log.warning("slack_button_unknown", action_id=action.get("action_id"))
             await ack()
@@ -137,8 +137,9 @@ def _register(app: AsyncApp, runtime: Runtime) -> None:
             user_id=str(user.get("id") or ""),
             user_name=user.get("username") or user.get("name"),
             channel_id=str(channel.get("id") or ""),
-            text=text,
+            text="",
             response_url=str(body.get("response_url") or ""),
+            button=value,
         )
         await _enqueue(runtime, later)
         await ack()
@@ -203,20 +204,6 @@ def _ack_body(message: ChatMessage) -> dict[str, Any]:
     """The answer carried in the ack itself (Slack shows it to the person who typed the command)."""
     body = ephemeral(message)
     return {"text": body["text"], "blocks": body["blocks"], "response_type": "ephemeral"}
-
-
-def command_for(offer: Offer) -> str:
-    """The command a button stands for, typed as the clicker would type it."""
-    if offer.action is Action.retry and offer.target_id is not None:
-        return f"retry {offer.target_id}"
-    if offer.action is Action.manual_package and offer.target_id is not None:
-        return f"package {offer.target_id}"
-    if offer.action is Action.diagnose and offer.connection_id is not None:
-        return f"diagnose {offer.connection_id}"
-    if offer.action is Action.reconnect:
-        return "reconnect"
-    # Mark published / publish again take a link or a confirmation: they are offered from the web app.
-    return f"status {offer.target_id}" if offer.target_id is not None else "help"
 
 
 class SlackFront:

@@ -15,9 +15,9 @@ import structlog
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.commands import CommandUnclear, Diagnose, Package, Retry, RunJob, parse_command
-from bot.dispatch import handle_turn
+from bot.dispatch import handle_offer, handle_turn
 from bot.messages import ChatMessage
-from bot.slack.blocks import to_slack
+from bot.slack.blocks import button_offer, to_slack
 from core.chat.people import ChatTurn
 from core.runtime import Runtime
 from storage.enums import ChatPlatform
@@ -46,8 +46,9 @@ class LaterTurn:
     user_id: str
     user_name: str | None
     channel_id: str
-    text: str
+    text: str  # what was typed after /cheers ("" for a click)
     response_url: str
+    button: str | None = None  # a clicked button's value ("retry t=17"), read back by bot.slack.blocks.button_offer
 
     def turn(self) -> ChatTurn:
         return slack_turn(self.team_id, self.user_id, self.user_name, self.channel_id)
@@ -74,9 +75,13 @@ def ephemeral(message: ChatMessage) -> dict[str, Any]:
 
 
 async def run_later(runtime: Runtime, later: LaterTurn) -> ChatMessage:
-    """The worker's half: run the turn in one transaction, commit, then post the answer to the response_url."""
+    """The worker's half: run the turn (or the click, as the clicker) in one transaction, commit, then post the
+    answer to the response_url."""
     async with runtime.uow() as uow:
-        message = await handle_turn(runtime, uow, later.turn(), later.text)
+        if later.button is not None:
+            message = await handle_offer(runtime, uow, later.turn(), button_offer(later.button))
+        else:
+            message = await handle_turn(runtime, uow, later.turn(), later.text)
         await uow.commit()
     # One short-lived session per answer: a worker answers a few of these, and closes it before returning.
     async with aiohttp.ClientSession() as session:
