@@ -23,6 +23,7 @@ from core.notifications import outbox as notifications
 from core.publishing import reconcile, watchdog
 from core.runtime import Runtime
 from storage.queries import auth as auth_q
+from storage.queries import chat as chat_q
 from storage.queries import ops as ops_q
 
 log = structlog.get_logger(__name__)
@@ -74,6 +75,7 @@ async def _housekeeping(runtime: Runtime) -> dict[str, Any]:
     now = runtime.clock.now()
     async with runtime.uow() as uow:
         credentials = await auth_q.purge_expired_credentials(uow.session, before=now - timedelta(days=1))
+        credentials += await chat_q.purge_link_codes(uow.session, before=now - timedelta(days=1))
         runs = await ops_q.delete_job_runs_before(uow.session, now - JOB_RUN_RETENTION)
         await ops_q.delete_heartbeats_before(uow.session, now - HEARTBEAT_RETENTION)
         await uow.commit()
@@ -106,7 +108,10 @@ JOBS: dict[str, JobSpec] = {
             _notifications_purge,
         ),
         JobSpec(
-            "housekeeping", "41 * * * *", "Deletes expired login links, ended sessions and old job runs.", _housekeeping
+            "housekeeping",
+            "41 * * * *",
+            "Deletes expired login links and chat link codes, ended sessions and old job runs.",
+            _housekeeping,
         ),
         JobSpec(
             "oauth-states-cleanup", "*/10 * * * *", "Deletes expired connect/reconnect states.", _oauth_states_cleanup

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ChatDestination, ChatIdentity, ChatLinkCode, ChatPlatform, Connection, Post, PostTarget
@@ -99,3 +99,9 @@ async def account_of_post(session: AsyncSession, post_id: int) -> int | None:
 
 async def account_of_connection(session: AsyncSession, connection_id: int) -> int | None:
     return (await session.execute(select(Connection.account_id).where(Connection.id == connection_id))).scalar()
+
+
+async def purge_link_codes(session: AsyncSession, *, before: datetime) -> int:
+    """Delete link codes that stopped working before `before` (used or not); returns rows removed."""
+    result = await session.execute(delete(ChatLinkCode).where(ChatLinkCode.expires_at < before))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy import select
 
 from core.clock import FrozenClock
+from core.ops.jobs import run_job
 from core.runtime import Runtime
 from core.settings import Settings
 from storage.models import ChatIdentity, ChatLinkCode, Role
@@ -116,3 +117,23 @@ async def test_asking_for_a_code_needs_a_signed_in_person(client: httpx.AsyncCli
     r = await client.post("/api/chat/link-codes")
 
     assert r.status_code == 401, r.text
+
+
+async def test_housekeeping_deletes_link_codes_a_day_after_they_stop_working(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    sam = await factories.person(runtime, name="Sam")
+    await code_for(runtime, sam)
+    clock.advance(hours=23)
+    await run_job(runtime, "housekeeping", trigger="cron")
+    assert len(await _codes(runtime)) == 1, "a code that expired less than a day ago is kept"
+
+    clock.advance(hours=2)
+    result = await run_job(runtime, "housekeeping", trigger="cron")
+
+    assert await _codes(runtime) == [] and result["expired_credentials_removed"] == 1, result
+
+
+async def _codes(runtime: Runtime) -> list[ChatLinkCode]:
+    async with runtime.uow() as uow:
+        return list((await uow.session.execute(select(ChatLinkCode))).scalars())
