@@ -89,7 +89,7 @@ def run(fn: Callable[[Runtime], Awaitable[T]]) -> T:
 
 async def in_uow(runtime: Runtime, call: InUow[T]) -> T:
     """One core call in one unit of work: committed when it returns, rolled back (nothing written) when it raises."""
-    async with transaction(runtime.db) as uow:
+    async with transaction(runtime.db, runtime.queue) as uow:
         return await call(runtime, uow)
 
 

@@ -32,8 +32,9 @@ def provide_runtime(state: State) -> Runtime:
 
 
 async def provide_uow(runtime: Runtime) -> AsyncGenerator[UnitOfWork, None]:
-    """The route's transaction: committed when the handler returns, rolled back when it raises."""
-    async with transaction(runtime.db) as uow:
+    """The route's transaction: committed when the handler returns, rolled back when it raises; its commit wakes the
+    tasks it asked for (a notification recorded wakes chat delivery)."""
+    async with transaction(runtime.db, runtime.queue) as uow:
         yield uow
 
 

@@ -12,7 +12,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.messages import ChatMessage, Item
 from bot.slack.blocks import to_slack
-from core.chat.sending import AlertMessage, AnswerLost, ChatAddress, ChatSender, Gone, RateLimited, SendError, Transient
+from core.chat.sending import (
+    AlertMessage,
+    AnswerLost,
+    ChatAddress,
+    ChatSender,
+    Gone,
+    MessageGone,
+    RateLimited,
+    SendError,
+    Transient,
+)
 from core.runtime import Runtime
 from storage.enums import ChatPlatform
 
@@ -23,6 +33,7 @@ CHAT_GONE = frozenset({"channel_not_found", "is_archived", "not_in_channel", "ch
 INSTALL_GONE = frozenset(
     {"invalid_auth", "token_revoked", "account_inactive", "not_authed", "token_expired", "team_access_not_granted"}
 )
+MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message"})
 # Refused before anything was posted: sending again later can work.
 PASSING = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 
@@ -100,6 +111,8 @@ def _mapped(exc: SlackApiError, lost: type[SendError]) -> SendError:
         except ValueError:
             wait = 1.0
         return RateLimited(f"Slack rate limit ({code or status})", retry_after=wait)
+    if code in MESSAGE_GONE:
+        return MessageGone(f"Slack says {code}: the message was deleted")
     if code in CHAT_GONE:
         return Gone(f"Slack says {code}: the channel is gone or the bot is not in it")
     if code in INSTALL_GONE:

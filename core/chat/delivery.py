@@ -19,6 +19,7 @@ from core.chat.sending import (
     ChatAddress,
     ChatSender,
     Gone,
+    MessageGone,
     RateLimited,
     SendError,
     Transient,
@@ -88,6 +89,9 @@ async def run(runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender] | Non
         await uow.commit()
     async with runtime.uow() as uow:
         resolved = await resolve(uow.session, runtime.clock)
+        # Kept as long as the notifications they carried (CHEERS_NOTIFICATION_RETENTION_DAYS).
+        retention = timedelta(days=runtime.settings.notification_retention_days)
+        await q.purge_messages(uow.session, before=runtime.clock.now() - retention)
         await uow.commit()
     outcomes: dict[str, int] = {}
     for _ in range(50):  # rounds: each takes at most one message per chat (pacing)
@@ -234,6 +238,9 @@ async def _record(session: AsyncSession, clock: Clock, send: _Send, ref: str | N
         message.status = ChatMessageStatus.gone
         await stop_destination(session, clock, send.destination_id, error.reason, install=error.install)
         return "gone"
+    if isinstance(error, MessageGone):
+        message.status, message.needs_update = ChatMessageStatus.sent, False  # nothing left to edit
+        return "message_gone"
     if isinstance(error, RateLimited):
         wait = timedelta(seconds=max(1.0, error.retry_after))
         await q.pace(session, platform=platform, workspace_id=chat.workspace_id, chat_id=chat.chat_id,

@@ -63,6 +63,10 @@ class Gone(SendError):
         self.install = install
 
 
+class MessageGone(SendError):
+    """The message to edit no longer exists (someone deleted it): nothing to edit, the chat itself is fine."""
+
+
 class Transient(SendError):
     """A passing failure before the platform applied anything (connection refused, 5xx on a read): retry."""
 

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -364,3 +364,16 @@ async def next_due(session: AsyncSession) -> datetime | None:
     )
     times = [max(at, paced) if paced is not None else at for at, paced in (await session.execute(query)).all()]
     return min(times) if times else None
+
+
+async def purge_messages(session: AsyncSession, *, before: datetime) -> int:
+    """Delete finished messages (sent, failed, gone) created before `before`; returns how many went."""
+    result = await session.execute(
+        delete(ChatAlertMessage)
+        .where(
+            ChatAlertMessage.created_at < before,
+            ChatAlertMessage.status.in_((ChatMessageStatus.sent, ChatMessageStatus.failed, ChatMessageStatus.gone)),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

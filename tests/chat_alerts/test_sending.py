@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from core.chat import delivery
-from core.chat.sending import AnswerLost, Gone, RateLimited, Transient
+from core.chat.sending import AnswerLost, Gone, MessageGone, RateLimited, Transient
 from core.notifications.kinds import NotificationKind
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
@@ -155,3 +155,25 @@ async def test_a_revoked_install_stops_every_chat_of_that_workspace(
     assert {m.status for m in await messages(runtime) if m.destination_id in (first, second)} == {
         ChatMessageStatus.gone
     }
+
+
+async def test_an_alert_someone_deleted_is_not_edited_again_and_the_chat_keeps_its_alerts(
+    runtime: Runtime, venue: Venue, sender: FakeSender, clock: Any
+) -> None:
+    chat = await destination(runtime, venue.id, "C1")
+    page = await factories.connection(runtime, venue.id, access_token="tok")
+    for target in (1, 2):
+        await factories.record_notification(
+            runtime, venue.id, kind=NotificationKind.publish_failed, severity=Severity.error,
+            title=f"Failed: post {target}", subject={"target_id": target, "connection_id": page},
+        )  # fmt: skip
+        await deliver(runtime)
+        clock.advance(seconds=5)
+        if target == 1:
+            sender.failures = [MessageGone("Slack says message_not_found: the message was deleted")]
+    (message,) = await messages(runtime)
+    assert message.status is ChatMessageStatus.sent and not message.needs_update
+    clock.advance(minutes=5)
+    await deliver(runtime)
+    assert len(sender.posts) == 1 and sender.updates == []
+    assert (await get_destination(runtime, chat)).disabled_at is None

@@ -10,7 +10,7 @@ import pytest
 
 from bot.slack.sender import SlackSender
 from core.chat import delivery
-from core.chat.sending import AlertItem, AlertMessage, AnswerLost, ChatAddress, Gone, RateLimited
+from core.chat.sending import AlertItem, AlertMessage, AnswerLost, ChatAddress, Gone, MessageGone, RateLimited
 from core.notifications.actions import Action, offer
 from core.notifications.kinds import NotificationKind, offers_for
 from core.runtime import Runtime
@@ -52,6 +52,16 @@ async def test_post_then_update_in_place_with_buttons_gone(slack: SlackTwin, sla
     (edited,) = slack.state.channel_messages(ALERTS)
     assert edited.text == "Resolved: Quiz night" and len(edited.edits) == 1
     assert not any(b["type"] == "actions" for b in edited.blocks or [])
+
+
+async def test_editing_a_message_someone_deleted_is_message_gone(
+    slack: SlackTwin,  # noqa: F811
+    slack_sender: SlackSender,
+) -> None:
+    ts = await slack_sender.post(address(), ALERT)
+    await slack.client().chat_delete(channel=ALERTS, ts=ts)
+    with pytest.raises(MessageGone):
+        await slack_sender.update(address(), ts, ALERT)
 
 
 async def test_a_429_is_rate_limited_with_its_retry_after(slack: SlackTwin, slack_sender: SlackSender) -> None:  # noqa: F811
