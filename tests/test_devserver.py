@@ -109,3 +109,53 @@ async def test_ctrl_c_stops_make_dev_quietly_after_the_image_pool_ran(tmp_path: 
     assert "CheersAI stopped" in output, output[-3000:]
     assert "leaked semaphore" not in output, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
+
+
+@pytest.mark.slow
+async def test_make_dev_answers_slack_commands_typed_with_cheers_chat_slack(tmp_path: Path) -> None:
+    """The README's first Slack step: with `make dev` running, `cheers chat slack` finds the app, the Slack twin and
+    the signing secret by itself (var/dev-twins.env) and prints the bot's answer."""
+    port = dev_ports()
+    log = tmp_path / "dev.log"
+    with log.open("wb") as sink:
+        dev = await asyncio.create_subprocess_exec(
+            CHEERS,
+            "dev",
+            "--port",
+            str(port),
+            cwd=tmp_path,
+            env=clean_env(),
+            stdout=sink,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+
+        async def banner() -> str | None:
+            shown = log.read_text(errors="replace")
+            return shown if "Ctrl-C stops everything" in shown else None
+
+        shown = await eventually(banner, what="the make dev banner", within=180)
+        assert f"sandbox workspace at http://127.0.0.1:{port + 3}" in shown
+        assert 'cheers chat slack "/cheers help"' in shown
+
+        async def serving() -> bool | None:
+            async with httpx.AsyncClient(timeout=5) as http:
+                try:
+                    await http.get(f"http://127.0.0.1:{port}/api/status")  # any answer: it is listening
+                    return True
+                except httpx.HTTPError:
+                    return None
+
+        await eventually(serving, what="make dev answering HTTP", within=60)
+        said = await cheers(tmp_path, "chat", "slack", "/cheers help")
+
+        assert "sam (U0OWNER001) typed in #general" in said and "# What I can do" in said, said
+    finally:
+        os.killpg(dev.pid, signal.SIGINT)
+        try:
+            await asyncio.wait_for(dev.wait(), timeout=120)
+        finally:
+            if dev.returncode is None:
+                os.killpg(dev.pid, signal.SIGKILL)
+                await dev.wait()
