@@ -146,6 +146,9 @@ async def _deliver(runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender],
             await sender.update(send.address, send.ref, send.body)
     except SendError as exc:
         error = exc
+    except Exception as exc:  # a sender's bug must not stop the pass; the post may have gone out
+        log.exception("chat_sender_failed", message_id=send.message_id, platform=send.address.platform.value)
+        error = (AnswerLost if send.ref is None else Transient)(f"the sender failed: {type(exc).__name__}")
     async with runtime.uow() as uow:
         outcome = await _record(uow.session, runtime.clock, send, ref, error)
         await uow.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from core.chat import delivery
-from core.chat.sending import AlertMessage, AnswerLost, ChatAddress, SendError
+from core.chat.sending import AlertMessage, AnswerLost, ChatAddress
 from core.runtime import Runtime
 from storage.enums import ChatPlatform, Role
 from storage.models import ChatAlertDelivery, ChatAlertMessage, ChatDestination, Notification
@@ -29,18 +30,19 @@ class Sent:
 class FakeSender:
     """Posts land in `posts` (with the time they were made), edits in `updates`; `failures` are raised in order.
 
-    An AnswerLost failure is raised after the post landed, as a lost answer does in real life.
+    AnswerLost is raised after the post landed, as a lost answer does in real life; so is CancelledError (the worker
+    stopped while waiting for the answer).
     """
 
     clock: Any
     posts: list[Sent] = field(default_factory=list)
     updates: list[tuple[str, AlertMessage]] = field(default_factory=list)
     post_times: list[datetime] = field(default_factory=list)
-    failures: list[SendError] = field(default_factory=list)
+    failures: list[BaseException] = field(default_factory=list)
 
     async def post(self, address: ChatAddress, message: AlertMessage) -> str:
         failure = self.failures.pop(0) if self.failures else None
-        if failure is not None and not isinstance(failure, AnswerLost):
+        if failure is not None and not isinstance(failure, AnswerLost | asyncio.CancelledError):
             raise failure
         ref = f"ts-{len(self.posts) + 1}"
         self.posts.append(Sent(address, message, ref))

@@ -7,6 +7,8 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from core.chat import delivery
 from core.chat.sending import AnswerLost, Gone, MessageGone, RateLimited, Transient
 from core.notifications.kinds import NotificationKind
@@ -177,3 +179,35 @@ async def test_an_alert_someone_deleted_is_not_edited_again_and_the_chat_keeps_i
     await deliver(runtime)
     assert len(sender.posts) == 1 and sender.updates == []
     assert (await get_destination(runtime, chat)).disabled_at is None
+
+
+async def test_a_worker_stopped_mid_post_leaves_a_lease_and_the_alert_is_sent_again_once(
+    runtime: Runtime, venue: Venue, sender: FakeSender, clock: Any
+) -> None:
+    await destination(runtime, venue.id, "C1")
+    sender.failures = [asyncio.CancelledError()]
+    await failed_alert(runtime, venue.id)
+    with pytest.raises(asyncio.CancelledError):
+        await deliver(runtime)  # the post landed; the worker never heard back
+    (message,) = await messages(runtime)
+    assert message.status is ChatMessageStatus.sending and message.ref is None
+
+    clock.advance(seconds=30)
+    await deliver(runtime)
+    assert len(sender.posts) == 1  # the lease is still live: nobody steals it
+
+    clock.advance(seconds=31)
+    await deliver(runtime)
+    (message,) = await messages(runtime)
+    assert len(sender.posts) == 2 and message.status is ChatMessageStatus.sent and message.ref == "ts-2"
+
+
+async def test_a_senders_bug_does_not_stop_other_chats_alerts(
+    runtime: Runtime, venue: Venue, sender: FakeSender, clock: Any
+) -> None:
+    await destination(runtime, venue.id, "C1")
+    await destination(runtime, venue.id, "C2")
+    sender.failures = [KeyError("blocks")]
+    await failed_alert(runtime, venue.id)
+    outcomes = await deliver(runtime)
+    assert outcomes["answer_lost"] == 1 and outcomes["posted"] == 1
