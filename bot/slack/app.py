@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import render
 from bot.dispatch import handle_turn
 from bot.messages import ChatMessage
+from bot.slack import schedule_form
 from bot.slack.blocks import button_offer, to_slack
 from bot.slack.later import TURN_TASK, LaterTurn, ephemeral, is_slow
 from core.chat import installs
@@ -96,6 +97,7 @@ def build_slack_app(runtime: Runtime, *, client: AsyncWebClient) -> AsyncApp:
         # A bolt OAuth flow would keep installs in its own (plaintext) store: ours is core.chat.installs.
         installation_store=None,
     )
+    schedule_form.register(app, runtime)  # before /cheers' general listener: `schedule` alone opens the modal
     _register(app, runtime)
     return app
 
