@@ -60,6 +60,8 @@ CONNECTION_KINDS = frozenset(
         NotificationKind.connection_revoked,
     }
 )
+# A delivery alert is over once the post is live (a retry went out, a person marked it) or was cancelled.
+SOLVED_DELIVERY = frozenset({DeliveryStatus.published, DeliveryStatus.cancelled})
 GROUP_TITLES: dict[str, str] = {
     NotificationKind.publish_failed.value: "posts failed",
     NotificationKind.publish_missed.value: "posts missed their time",
@@ -168,6 +170,10 @@ async def _prepare(session: AsyncSession, runtime: Runtime, message_id: int, tok
     if destination is None or destination.disabled_at is not None:
         message.status, message.lease_token, message.updated_at = ChatMessageStatus.gone, None, now
         return "gone"
+    if message.ref is None and message.resolved_at is not None:
+        # Solved before it was ever posted (its last post died with its worker): nothing worth posting now.
+        message.status, message.lease_token, message.updated_at = ChatMessageStatus.pending, None, now
+        return "resolved_unsent"
     if message.ref is None and message.posts_started >= MAX_POSTS:
         # Its answer was lost twice (or its worker died mid-post twice): it may be in the chat; never a third copy.
         message.status, message.lease_token, message.updated_at = ChatMessageStatus.failed, None, now
@@ -362,7 +368,8 @@ async def resolve(session: AsyncSession, clock: Clock, *, limit: int = 200) -> i
         message.resolved_at = now
         message.resolved_note = f"Resolved{who} at {format_local(now, tz, now=now)}."
         message.updated_at = now
-        if message.ref is not None:
+        if message.ref is not None or message.status is ChatMessageStatus.sending:
+            # Sent, or being posted right now with the old words: edit it once it is there.
             message.needs_update = True
             message.next_attempt_at = now
         count += 1
@@ -380,7 +387,7 @@ async def _solved_by(session: AsyncSession, notes: Sequence[Notification]) -> st
     for n in notes:
         if n.kind in TARGET_KINDS:
             target = targets.get(n.subject.get("target_id"))  # type: ignore[arg-type]
-            if target is None or target.status is not DeliveryStatus.published:
+            if target is None or target.status not in SOLVED_DELIVERY:
                 return None
             who = who or await q.last_actor(session, subject_type="post_target", subject_id=target.id,
                                             since=n.created_at)  # fmt: skip
