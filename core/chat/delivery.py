@@ -1,6 +1,7 @@
 """Delivering alerts to chats: claim due messages under a lease, pace each chat, render, send through the
 platform's sender, record the outcome (retry, Retry-After, answer lost, chat gone), and edit a message in place
-once its problem is solved. Fan-out (which chats get which alert) is core.notifications.fanout."""
+once its problem is solved (core.chat.resolution says when). Fan-out (which chats get which alert) is
+core.notifications.fanout."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.chat.resolution import resolve
 from core.chat.sending import (
     AlertItem,
     AlertMessage,
@@ -29,12 +31,11 @@ from core.notifications import fanout
 from core.notifications import outbox as notifications
 from core.notifications.actions import Offer
 from core.notifications.kinds import NotificationKind
-from core.posts.times import format_local
 from core.publishing.labels import label_for
 from core.publishing.outcomes import backoff
 from core.runtime import Runtime
-from storage.enums import ChatMessageStatus, ChatPlatform, ConnectionStatus, DeliveryStatus, Severity
-from storage.models import ChatAlertMessage, ChatDestination, Connection, Notification
+from storage.enums import ChatMessageStatus, ChatPlatform, Severity
+from storage.models import ChatAlertMessage, ChatDestination, Notification
 from storage.queries import chat_alerts as q
 
 log = structlog.get_logger(__name__)
@@ -51,17 +52,6 @@ MAX_ATTEMPTS = 8  # passing failures before a message is given up (failed, with 
 MAX_POSTS = 2  # a post whose answer was lost is sent again once at most
 RETRY_BASE = timedelta(seconds=5)
 NO_SENDER_WAIT = timedelta(minutes=1)
-RESOLVE_LOOKBACK = timedelta(days=7)
-TARGET_KINDS = fanout.GROUPED_BY_CONNECTION
-CONNECTION_KINDS = frozenset(
-    {
-        NotificationKind.connection_needs_reconnect,
-        NotificationKind.connection_expiring,
-        NotificationKind.connection_revoked,
-    }
-)
-# A delivery alert is over once the post is live (a retry went out, a person marked it) or was cancelled.
-SOLVED_DELIVERY = frozenset({DeliveryStatus.published, DeliveryStatus.cancelled})
 GROUP_TITLES: dict[str, str] = {
     NotificationKind.publish_failed.value: "posts failed",
     NotificationKind.publish_missed.value: "posts missed their time",
@@ -347,61 +337,3 @@ def _offers(n: Notification) -> tuple[Offer, ...]:
         except ValueError:
             log.warning("chat_alert_bad_offer", notification_id=n.id)
     return tuple(offers)
-
-
-# --- resolution ---
-
-
-async def resolve(session: AsyncSession, clock: Clock, *, limit: int = 200) -> int:
-    """Mark messages whose every alert is solved (published, reconnected) and queue their in-place edit."""
-    now = clock.now()
-    count = 0
-    for message in await q.unresolved_messages(session, since=now - RESOLVE_LOOKBACK, limit=limit):
-        notes = await q.notifications_of(session, message.id)
-        if not notes:
-            continue
-        solved = await _solved_by(session, notes)
-        if solved is None:
-            continue
-        tz = await q.venue_timezone(session, message.account_id)
-        who = f" by {solved}" if solved else ""
-        message.resolved_at = now
-        message.resolved_note = f"Resolved{who} at {format_local(now, tz, now=now)}."
-        message.updated_at = now
-        if message.ref is not None or message.status is ChatMessageStatus.sending:
-            # Sent, or being posted right now with the old words: edit it once it is there.
-            message.needs_update = True
-            message.next_attempt_at = now
-        count += 1
-    await session.flush()
-    return count
-
-
-async def _solved_by(session: AsyncSession, notes: Sequence[Notification]) -> str | None:
-    """'' or the person's name when every alert's problem is solved; None while any is open (or unknowable)."""
-    target_ids = [n.subject.get("target_id") for n in notes if n.kind in TARGET_KINDS]
-    connection_ids = [n.subject.get("connection_id") for n in notes if n.kind in CONNECTION_KINDS]
-    targets = await q.targets(session, [t for t in target_ids if isinstance(t, int)])
-    conns = await q.connections(session, [c for c in connection_ids if isinstance(c, int)])
-    who: str | None = None
-    for n in notes:
-        if n.kind in TARGET_KINDS:
-            target = targets.get(n.subject.get("target_id"))  # type: ignore[arg-type]
-            if target is None or target.status not in SOLVED_DELIVERY:
-                return None
-            who = who or await q.last_actor(session, subject_type="post_target", subject_id=target.id,
-                                            since=n.created_at)  # fmt: skip
-        elif n.kind in CONNECTION_KINDS:
-            connection = conns.get(n.subject.get("connection_id"))  # type: ignore[arg-type]
-            if not _reconnected(connection):
-                return None
-            assert connection is not None
-            who = who or await q.user_name(session, connection.connected_by_user_id)
-        else:
-            return None  # nothing tells when this kind is over
-    return who or ""
-
-
-def _reconnected(connection: Connection | None) -> bool:
-    # The alert moved the connection off `active` in its own transaction: active again means it was reconnected.
-    return connection is not None and connection.status is ConnectionStatus.active
