@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from core.errors import DomainError
 from core.settings import Settings
 
 Body = dict[str, Any]
+SLACK_ID = re.compile(r"^[CDGUW][A-Z0-9]{6,}$")  # U… people, C/G… channels, D… DMs, as Slack writes ids
 POLL_SECONDS = 0.2
 SETTLE_SECONDS = 1.0  # once the expected answer is in, how long nothing new must arrive before we stop
 CONSOLE_FILE = "slack-console.json"  # under var/: the messages with buttons printed last, for --click
@@ -71,14 +73,22 @@ class Console:
 
     async def mint(self, user: str | None, channel: str | None, message_ts: str | None = None) -> Body:
         """A trigger_id and response_url for one request, with the team, person and channel Slack names."""
+        user, channel = await self._ids(user, channel)
         body = {"user_id": user, "channel_id": channel, "message_ts": message_ts, "any_channel": channel is None}
         minted = await self._twin("POST", "interactions", json=body)
         if not minted.get("ok"):
-            raise ConsoleRefused(
-                f"the sandbox workspace has no {minted.get('error', 'such thing').replace('_', ' ')}",
-                remedy="use a person (U…) and channel (C…) id listed in docs/slack-twin.md, or leave them out",
-            )
+            raise ConsoleRefused(f"the Slack twin refused the request: {minted.get('error')}")
         return minted
+
+    async def _ids(self, user: str | None, channel: str | None) -> tuple[str | None, str | None]:
+        """Ids for a person and a channel given by id or by name (`mo`, `@mo`, `alerts`, `#alerts`)."""
+        if (user is None or SLACK_ID.match(user)) and (channel is None or SLACK_ID.match(channel)):
+            return user, channel
+        world = await self._twin("GET", "state")
+        return (
+            _named(user, world["users"], "person", "@") if user else None,
+            _named(channel, world["channels"], "channel", "#") if channel else None,
+        )
 
     async def send(self, body: bytes) -> httpx.Response:
         """POST a form body to /slack/events, signed as Slack signs it (v0, timestamp now)."""
@@ -161,6 +171,16 @@ class Console:
             messages = (await self._twin("GET", "messages", params={"channel": channel}))["messages"]
             found.extend({**m, "kind": "message", "channel": channel} for m in messages)
         return found
+
+
+def _named(wanted: str, known: list[Body], what: str, sigil: str) -> str:
+    """The id of the person or channel called `wanted` (an id, a name, or a name after @ or #)."""
+    name = wanted.removeprefix(sigil)
+    for thing in known:
+        if name in (thing["id"], thing["name"]):
+            return str(thing["id"])
+    listed = ", ".join(f"{sigil}{t['name']} ({t['id']})" for t in known if not (t.get("is_im") or t.get("is_bot")))
+    raise ConsoleRefused(f"the sandbox workspace has no {what} {wanted!r}", remedy=f"use one of {listed}")
 
 
 def _view_title(view: Body) -> str:
@@ -303,8 +323,8 @@ def find_button(messages: list[Body], wanted: str) -> tuple[Body, Body]:
 @click.command("slack")
 @click.argument("text", required=False)
 @click.option("--click", "click_value", metavar="BUTTON", help="Press a button on the last message: label or value.")
-@click.option("--user", "user_id", metavar="U…", help="Who types or clicks (default: the workspace's first admin).")
-@click.option("--channel", "channel_id", metavar="C…", help="Where it is typed (default: the first public channel).")
+@click.option("--user", "user_id", metavar="U…|NAME", help="Who types or clicks (default: the first admin).")
+@click.option("--channel", "channel_id", metavar="C…|#NAME", help="Where it is typed (default: the first public one).")
 @click.option("--url", "app_url", metavar="URL", help="The running service (default: CHEERS_PUBLIC_URL).")
 @click.option("--twin", "twin_url", metavar="URL", help="The Slack twin (default: what make dev wrote).")
 @click.option("--signing-secret", help="The app's signing secret (default: CHEERS_SLACK_SIGNING_SECRET).")

@@ -97,8 +97,9 @@ async def test_a_person_links_their_slack_account_from_the_console(
     assert code == 0, err
     assert "mo (U0MANAGER1) typed" in out and "Linked: here you are Mo Manager" in out
 
-    code, out, err = await console(tmp_path, served, slack, "/cheers week", "--user", "U0MANAGER1")
+    code, out, err = await console(tmp_path, served, slack, "/cheers week", "--user", "mo", "--channel", "#alerts")
     assert code == 0, err
+    assert "mo (U0MANAGER1) typed in #alerts (C0ALERTS01): /cheers week" in out  # names work as well as ids
     assert "This week at The Red Lion: nothing scheduled" in out
 
 
