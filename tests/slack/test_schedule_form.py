@@ -151,6 +151,7 @@ async def test_a_chosen_photo_goes_with_the_post(
         ("2026-11-26", "19:00", "   ", "facebook", "text", "Write the post's text"),
         ("2026-11-26", "19:00", "Quiz", None, "connections", "Choose at least one connection"),
         ("2026-11-26", "19:00", "Quiz", "instagram", "photo", "Instagram posts need a photo or a video"),
+        ("2026-11-26", "19:00", "x" * 2300, "instagram", "text", "Instagram captions can be at most 2200 characters"),
     ],
 )
 async def test_a_field_problem_is_shown_on_that_field_and_nothing_is_saved(
@@ -253,3 +254,17 @@ async def test_choosing_a_photo_updates_the_preview_with_the_version_each_platfo
     preview = _block(updated, "preview")["text"]["text"]
     assert "quiz.jpg as Instagram square" in preview and "quiz.jpg as Facebook feed" in preview, preview
     assert "need a photo" not in preview
+
+
+async def test_an_expired_trigger_is_answered_with_the_one_line_form_instead(
+    app: httpx.AsyncClient, runtime: Runtime, slack: SlackTwin, sender: SlackSender, venue: Installed
+) -> None:
+    await _link(app, runtime, sender, venue.venue_id, Role.editor, EDITOR)
+    command = await sender.slash_command("schedule", user_id=EDITOR, channel_id=CHANNEL)
+    await slack.control.advance_clock(4)  # Slack's trigger_id works for 3 seconds
+
+    acked = await _send(app, sender, command)
+
+    assert acked.json()["response_type"] == "ephemeral"
+    assert "expired_trigger_id" in acked.text and "schedule fri 6pm" in acked.text, acked.text
+    assert await slack.control.views(user=EDITOR, type="modal") == []
