@@ -52,6 +52,7 @@ MAX_ATTEMPTS = 8  # passing failures before a message is given up (failed, with 
 MAX_POSTS = 2  # a post whose answer was lost is sent again once at most
 RETRY_BASE = timedelta(seconds=5)
 NO_SENDER_WAIT = timedelta(minutes=1)
+FANOUT_BATCH = 200
 GROUP_TITLES: dict[str, str] = {
     NotificationKind.publish_failed.value: "posts failed",
     NotificationKind.publish_missed.value: "posts missed their time",
@@ -76,9 +77,14 @@ class _Send:
 async def run(runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender] | None = None) -> dict[str, Any]:
     """One pass: fan out new notifications, resolve solved problems, send everything due (the task and the sweep)."""
     senders = runtime.chat_senders if senders is None else senders
-    async with runtime.uow() as uow:
-        added = await fanout.fan_out(uow.session, runtime.clock)
-        await uow.commit()
+    added = 0
+    while True:  # batch by batch, each its own short transaction, until the outbox is caught up
+        async with runtime.uow() as uow:
+            batch = await fanout.fan_out(uow.session, runtime.clock, limit=FANOUT_BATCH)
+            await uow.commit()
+        added += batch.added
+        if batch.seen < FANOUT_BATCH:
+            break
     async with runtime.uow() as uow:
         resolved = await resolve(uow.session, runtime.clock)
         # Kept as long as the notifications they carried (CHEERS_NOTIFICATION_RETENTION_DAYS).

@@ -43,12 +43,19 @@ class _Person:
     staff: bool
 
 
-async def fan_out(session: AsyncSession, clock: Clock, *, limit: int = 200) -> int:
-    """Fan out up to `limit` new notifications in the caller's transaction; returns how many deliveries were added."""
+@dataclass(frozen=True)
+class FanOut:
+    seen: int  # notifications taken (a full batch means there may be more)
+    added: int  # deliveries written
+
+
+async def fan_out(session: AsyncSession, clock: Clock, *, limit: int = 200) -> FanOut:
+    """Fan out up to `limit` new notifications in the caller's transaction."""
     now = clock.now()
     added = 0
     per_venue: dict[int, tuple[Sequence[ChatDestination], dict[int, _Person], ZoneInfo]] = {}
-    for notification in await q.unfanned(session, since=now - LOOKBACK, limit=limit):
+    batch = await q.unfanned(session, since=now - LOOKBACK, limit=limit)
+    for notification in batch:
         if not await q.mark_fanned(session, notification.id, now=now):
             continue  # another worker fanned it out
         try:
@@ -78,7 +85,7 @@ async def fan_out(session: AsyncSession, clock: Clock, *, limit: int = 200) -> i
             await q.attach(session, delivery_id, message.id)
             added += 1
     await session.flush()
-    return added
+    return FanOut(seen=len(batch), added=added)
 
 
 def takes(

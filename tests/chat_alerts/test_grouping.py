@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.chat.delivery import FANOUT_BATCH
+from core.notifications import outbox as notifications
 from core.notifications.actions import Action
 from core.notifications.kinds import NotificationKind, offers_for
 from core.runtime import Runtime
@@ -115,3 +117,23 @@ async def test_a_reconnect_edits_the_alert_in_place_and_its_buttons_go(
     clock.advance(minutes=1)
     await deliver(runtime)
     assert len(sender.updates) == 1  # edited once
+
+
+async def test_a_burst_larger_than_a_fan_out_batch_is_caught_up_in_one_pass(
+    runtime: Runtime, venue: Venue, sender: FakeSender
+) -> None:
+    await destination(runtime, venue.id, "C1")
+    page = await factories.connection(runtime, venue.id, access_token="tok")
+    count = FANOUT_BATCH + 30
+    async with runtime.uow() as uow:
+        for target in range(count):
+            await notifications.notify(
+                uow.session, runtime.clock, account_id=venue.id, kind=NotificationKind.publish_failed,
+                severity=Severity.error, title=f"Failed: post {target}",
+                subject={"target_id": target, "connection_id": page},
+            )  # fmt: skip
+        await uow.commit()
+    result = await deliver(runtime)
+    assert result["fanned_out"] == count
+    (sent,) = sender.posts
+    assert sent.message.title.startswith(f"{count} posts failed")
