@@ -163,9 +163,9 @@ class Console:
         return item
 
     async def channel_messages(self) -> list[Body]:
-        """Every message the app has in a channel now (current text and buttons), for --click."""
-        activity = (await self._twin("GET", "activity", params={"after": 0}))["activity"]
-        channels = dict.fromkeys(a["channel"] for a in activity if a["kind"] in ("message", "edit"))
+        """Every message the app has in a channel or DM now (current text and buttons), for --click; read channel by
+        channel, since the activity feed starts afresh when the twin restarts but the messages are kept."""
+        channels = [c["id"] for c in (await self._twin("GET", "state"))["channels"]]
         found: list[Body] = []
         for channel in channels:
             messages = (await self._twin("GET", "messages", params={"channel": channel}))["messages"]
