@@ -267,6 +267,7 @@ async def _submit(runtime: Runtime, ack: AsyncAck, body: dict[str, Any], client:
             await ack(response_action="update", view=_closed_view(render.refusal(exc)))
             return
         await uow.commit()
+    log.info("slack_form_scheduled", post_id=done.saved.post.id, venue_id=venue_id, user=turn.chat_user_id)
     await ack()  # closes the modal; the post is saved
     await _confirm(client, turn.chat_id, turn.chat_user_id, render.scheduled(done.saved.message, post, done.left_out))
 

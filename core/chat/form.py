@@ -134,6 +134,8 @@ async def preview(
     lines: list[PreviewLine] = []
     for connection in chosen:
         problems = check_target(DraftTarget(provider=connection.provider, caption=text, media=media), limits)
+        if not text.strip():  # nothing typed yet: the form asks for text anyway, so say what else stands in the way
+            problems = [p for p in problems if not p.field.startswith("captions.")]
         parts = [f"{len(text):,} of {_caption_limit(connection.provider, limits):,} characters"]
         if media:
             parts.append(_photo_version(connection.provider, media[0]))

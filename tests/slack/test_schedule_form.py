@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from core.runtime import Runtime
 from sandbox.slack.sender import SlackRequest, SlackSender
-from storage.models import Connection, Post, PostMedia, PostTarget, Provider, Role
+from storage.models import Connection, ConnectionStatus, Post, PostMedia, PostTarget, Provider, Role
 from tests import factories
 from tests.bot.support import code_for
 from tests.publishing.twin_support import ready_photo
@@ -85,14 +85,24 @@ async def test_schedule_opens_a_modal_with_the_venues_connections_photos_and_the
     app: httpx.AsyncClient, runtime: Runtime, slack: SlackTwin, sender: SlackSender, venue: Installed
 ) -> None:
     photo_id = await ready_photo(runtime, app, venue.admin)
+    google = await factories.connection(
+        runtime,
+        venue.venue_id,
+        access_token=None,
+        provider=Provider.google_business,
+        status=ConnectionStatus.needs_reconnect,
+    )
     await _link(app, runtime, sender, venue.venue_id, Role.editor, EDITOR)
 
     opened = await _open(app, slack, sender)
 
     ids = await _connections(runtime, venue.venue_id)
-    options = _block(opened, "connections")["element"]["options"]
-    assert {o["value"] for o in options} == {str(ids[Provider.facebook]), str(ids[Provider.instagram])}
-    assert any(o["text"]["text"].startswith("Facebook Page") for o in options)
+    element = _block(opened, "connections")["element"]
+    labels = {o["value"]: o["text"]["text"] for o in element["options"]}
+    assert set(labels) == {str(ids[Provider.facebook]), str(ids[Provider.instagram]), str(google)}
+    assert labels[str(ids[Provider.facebook])].startswith("Facebook Page")
+    assert labels[str(google)].endswith("(needs reconnecting)")
+    assert str(google) not in {o["value"] for o in element["initial_options"]}  # offered, not ticked
     photos = _block(opened, "photo")["element"]["options"]
     assert [o["value"] for o in photos] == ["none", str(photo_id)]
     # 12:00 UTC on 25 Nov is 12:00 in London: the first whole hour at least an hour ahead.
@@ -101,6 +111,7 @@ async def test_schedule_opens_a_modal_with_the_venues_connections_photos_and_the
     assert "Europe/London" in _block(opened, "time")["label"]["text"]
     preview = _block(opened, "preview")["text"]["text"]
     assert "of 63,206 characters" in preview and "Instagram posts need a photo or a video" in preview
+    assert "need some text" not in preview  # nothing typed yet is not a problem to show
     assert json.loads(opened["view"]["private_metadata"])["venue"] == venue.venue_id
 
 
