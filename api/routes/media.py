@@ -23,6 +23,7 @@ from storage.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
+
 class DerivativeOut(BaseModel):
     preset: str
     width: int

@@ -132,7 +132,7 @@ class Shortfall:
 
     @property
     def what(self) -> str:
-        """"too short", "too narrow" or "too small" (both sides), for the platform this preset is for."""
+        """ "too short", "too narrow" or "too small" (both sides), for the platform this preset is for."""
         narrow, short = self.short_sides
         return "too short" if short and not narrow else "too narrow" if narrow and not short else "too small"
 
