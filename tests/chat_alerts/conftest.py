@@ -39,9 +39,17 @@ class FakeSender:
     updates: list[tuple[str, AlertMessage]] = field(default_factory=list)
     post_times: list[datetime] = field(default_factory=list)
     failures: list[BaseException] = field(default_factory=list)
+    # Failures for one chat only (a pass sends to several chats side by side, in no set order).
+    failures_by_chat: dict[str, list[BaseException]] = field(default_factory=dict)
+
+    def _next_failure(self, chat_id: str) -> BaseException | None:
+        own = self.failures_by_chat.get(chat_id)
+        if own:
+            return own.pop(0)
+        return self.failures.pop(0) if self.failures else None
 
     async def post(self, address: ChatAddress, message: AlertMessage) -> str:
-        failure = self.failures.pop(0) if self.failures else None
+        failure = self._next_failure(address.chat_id)
         if failure is not None and not isinstance(failure, AnswerLost | asyncio.CancelledError):
             raise failure
         ref = f"ts-{len(self.posts) + 1}"
@@ -52,7 +60,7 @@ class FakeSender:
         return ref
 
     async def update(self, address: ChatAddress, ref: str, message: AlertMessage) -> None:
-        failure = self.failures.pop(0) if self.failures else None
+        failure = self._next_failure(address.chat_id)
         if failure is not None:
             raise failure
         self.updates.append((ref, message))
