@@ -10,6 +10,7 @@ from core.notifications import outbox as notifications
 from core.notifications.kinds import NotificationKind
 from core.runtime import Runtime
 from storage.enums import Severity
+from storage.models import ChatDestination
 from tests import factories
 from tests.chat_alerts.conftest import FakeSender, Venue, deliver, delivered_to, destination
 
@@ -80,8 +81,6 @@ async def test_a_chat_set_up_later_gets_no_backlog_and_alerts_off_gets_nothing(
     late = await destination(runtime, venue.id, "CLATE")
     off = await destination(runtime, venue.id, "COFF")
     async with runtime.uow() as uow:
-        from storage.models import ChatDestination
-
         row = await uow.session.get(ChatDestination, off)
         assert row is not None
         row.alerts = False
