@@ -50,6 +50,7 @@ from _chat_world import (
 from _publish_infra import (
     PG_ADMIN,
     REDIS_URL,
+    TASKIQ,
     Processes,
     base_env,
     throwaway_database,
@@ -59,7 +60,7 @@ from _publish_infra import (
     worker_argv,
 )
 from _publish_measure import percentile
-from _publish_world import create_posts, page_tokens, release, seed_connections, wait_settled
+from _publish_world import Batch, create_posts, page_tokens, release, seed_connections, wait_settled
 from sqlalchemy import func, select
 from taskiq_redis import RedisStreamBroker
 
@@ -77,13 +78,14 @@ from sandbox.slack.state import DEFAULT_SIGNING_SECRET
 from sandbox.slack.twin import SlackTwinControl
 from storage.crypto import generate_key
 from storage.db import Database
-from storage.models import Connection, DeliveryStatus, Heartbeat, PostTarget, Severity
+from storage.models import ChatAlertMessage, Connection, DeliveryStatus, Heartbeat, PostTarget, Severity
 from tasks.queue import TaskiqQueue
 
 ACK_TARGET_P99 = 0.150  # seconds
 ALERT_TARGET_P99 = 5.0  # seconds beyond pacing
 WARM_UP = 20  # commands first, one at a time, no burst: the second half is the "idle" line
 SPACING = 1.0  # the app's (and Slack's) one message per second per channel
+SCHEDULER_ARGS = ("tasks.schedule:create_scheduler", "tasks.periodic", "--skip-first-run", "--no-configure-logging")
 REFUSALS = ("isn't installed", "Link your chat account", "couldn't start", "Working on it")
 ALERT_NUMBER = re.compile(r"bench alert #(\d+)\b")
 
@@ -194,6 +196,9 @@ class ChatBench:
         web = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1"]
         self.procs.start("web", [*web, "--port", str(web_port), "--no-access-log", "--log-level", "warning"], env)
         self.procs.start("workers", worker_argv(self.config.workers, self.config.worker_tasks), env)
+        # The Procfile's scheduler: the `chat-alerts` sweep every minute, as in production (what a woken pass
+        # leaves behind is sent by it).
+        self.procs.start("scheduler", [*TASKIQ, "scheduler", *SCHEDULER_ARGS], env)
         return meta_url, slack_url, f"http://127.0.0.1:{web_port}"
 
     async def wait_ready(self, web_url: str) -> None:
@@ -235,7 +240,7 @@ class ChatBench:
 
     # -- 1. ack latency --------------------------------------------------------------------------------
 
-    async def acks(self, web_url: str, slack: SlackTwinControl, world: ChatWorld, burst_ids: list[int]) -> None:
+    async def acks(self, web_url: str, slack: SlackTwinControl, world: ChatWorld, burst_ids: list[int]) -> Batch:
         c = self.config
         sender = SlackSender(slack)
         texts = ("week", "status")
@@ -279,9 +284,7 @@ class ChatBench:
         self.results.idle.sort()
         done = await self.published(batch.first, batch.last) - published_before
         self.results.publish_rate = done / window if window > 0 else 0.0
-        counts = await wait_settled(self.runtime, batch, within=600.0, check=self.procs.check_alive)
-        if counts.get("published", 0) != batch.count:
-            print(f"note: burst posts not all published: {dict(counts)}", file=sys.stderr)
+        return batch
 
     async def warm_up(self, web_url: str, sender: SlackSender, world: ChatWorld) -> None:
         """A few unmeasured commands first: the web process builds its Slack app and opens its database
@@ -350,16 +353,33 @@ class ChatBench:
                 committed[n] = time.time()  # taken before the commit: the latency includes the commit itself
                 await uow.commit()
         self.results.commit_seconds = time.perf_counter() - started
+        progress(f"{c.alerts} alerts committed in {self.results.commit_seconds:.1f} s")
         per_channel = -(-c.alerts // c.channels)
-        deadline = time.monotonic() + per_channel * SPACING + 120.0
+        deadline = time.monotonic() + per_channel * SPACING + 60.0
         arrivals: dict[str, list[tuple[float, int]]] = {}
+        last = count = -1
         while True:
             self.procs.check_alive()
             arrivals = {ch: await self.arrived(slack, ch) for ch in world.alert_channels}
-            if sum(len(a) for a in arrivals.values()) >= c.alerts or time.monotonic() > deadline:
+            count = sum(len(a) for a in arrivals.values())
+            if count >= c.alerts or time.monotonic() > deadline:
                 break
+            if count != last:
+                progress(f"{count} of {c.alerts} alerts at the Slack twin")
+                last = count
             await asyncio.sleep(1.0)
+        if count < c.alerts:
+            progress(f"gave up waiting: {c.alerts - count} alerts not at the twin; messages: {await self.states()}")
         self.measure(arrivals, committed)
+
+    async def states(self) -> dict[str, int]:
+        """How many alert messages are in each state (with their last error), to say where missing ones stopped."""
+        query = select(ChatAlertMessage.status, ChatAlertMessage.last_error, func.count()).group_by(
+            ChatAlertMessage.status, ChatAlertMessage.last_error
+        )
+        async with self.runtime.db.session() as session:
+            rows = (await session.execute(query)).all()
+        return {f"{status}{f' ({error[:80]})' if error else ''}": int(n) for status, error, n in rows}
 
     @staticmethod
     async def arrived(slack: SlackTwinControl, channel: str) -> list[tuple[float, int]]:
@@ -399,19 +419,27 @@ class ChatBench:
             setup = time.perf_counter()
             world, burst_ids = await self.setup(meta_url, slack_url, slack)
             await self.wait_ready(web_url)
-            print(
+            progress(
                 f"setup: {len(burst_ids) + 1} Pages, {self.config.channels} alert venues "
                 f"in {time.perf_counter() - setup:.1f} s"
             )
             await meta.publishing(latency_ms=self.config.hold_ms)
-            await self.acks(web_url, slack, world, burst_ids)
-            await meta.publishing(latency_ms=0.0)
+            batch = await self.acks(web_url, slack, world, burst_ids)
+            progress(f"acks done: {len(self.results.acks)} answered")
+            await meta.publishing(latency_ms=0.0)  # the burst drains before the alerts are measured
+            counts = await wait_settled(self.runtime, batch, within=600.0, check=self.procs.check_alive)
+            progress(f"burst settled: {dict(counts)}")
             await self.alerts(slack, world)
         return self.results
 
     async def close(self) -> None:
         await self.broker.shutdown()
         await self.runtime.db.dispose()
+
+
+def progress(line: str) -> None:
+    """A line on stderr while it runs (the table is stdout's)."""
+    print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
 
 
 # -- the table ---------------------------------------------------------------------------------------------
@@ -489,6 +517,12 @@ async def main(config: Config) -> int:
             finally:
                 procs.close()
                 await bench.close()
+                for name in procs.started:
+                    if "Traceback" in (log := (procs.logs / f"{name}.log").read_text(errors="replace")):
+                        start = log.index("Traceback")
+                        print(
+                            f"--- {name} logged an error:\n{log[max(0, start - 600) : start + 4000]}", file=sys.stderr
+                        )
     return report(config, results)
 
 
