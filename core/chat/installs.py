@@ -24,7 +24,7 @@ from core.access.policy import VenueAccess
 from core.clock import Clock
 from core.errors import Invalid, PermissionDenied
 from storage.crypto import TokenCipher
-from storage.enums import Channel, ChatPlatform, OAuthPurpose, Provider
+from storage.enums import Channel, ChatPlatform, OAuthPurpose
 from storage.models import ChatInstall, OAuthState
 from storage.queries import accounts as accounts_q
 from storage.queries import chat_installs as installs_q
@@ -32,9 +32,6 @@ from storage.queries import connections as connections_q
 from storage.secrets import seal, unseal
 
 INSTALL_STATE_TTL = timedelta(minutes=10)
-# oauth_states.provider is required and names a publishing provider; an install state is told apart by its purpose
-# (never by this value), and the consent flow refuses install states (docs/decisions.md).
-_STATE_PROVIDER = Provider.facebook
 
 
 def _hash(value: str) -> str:
@@ -125,7 +122,7 @@ async def start_install(session: AsyncSession, clock: Clock, access: VenueAccess
             state_hash=_hash(raw_state),
             account_id=access.account_id,
             user_id=access.actor.user_id,
-            provider=_STATE_PROVIDER,
+            provider=None,  # an install connects no publishing provider
             purpose=OAuthPurpose.slack_install,
             browser_hash=_hash(browser_token),
             bound_at=now,

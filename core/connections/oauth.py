@@ -200,7 +200,7 @@ async def describe_landing(
         else None
     )
     return Landing(
-        provider=state.provider,
+        provider=provider,
         purpose=state.purpose,
         venue_name=account.name if account else "your venue",
         person_name=person.name if person else "a CheersAI user",

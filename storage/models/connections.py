@@ -69,8 +69,9 @@ class OAuthState(IdMixin, CreatedMixin, Base):
     state_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     account_id: Mapped[int] = mapped_column(BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
     user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    provider: Mapped[Provider] = mapped_column(
-        Enum(Provider, name="provider", native_enum=False, length=32, validate_strings=True), nullable=False
+    # None for a state that connects no provider (a Slack install, core.chat.installs).
+    provider: Mapped[Provider | None] = mapped_column(
+        Enum(Provider, name="provider", native_enum=False, length=32, validate_strings=True), nullable=True
     )
     purpose: Mapped[OAuthPurpose] = mapped_column(
         Enum(OAuthPurpose, name="oauth_purpose", native_enum=False, length=16, validate_strings=True), nullable=False
