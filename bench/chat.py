@@ -150,6 +150,7 @@ class Results:
     lost: int = 0
     queued: int = 0  # still waiting to be sent when the bench stopped waiting (counted as "at least")
     waited: float = 0.0
+    throttled: int = 0  # Web API calls the Slack twin answered 429 (its own pacing refused them)
     doubled: int = 0
     commit_seconds: float = 0.0
     publish_rate: float = 0.0
@@ -389,6 +390,8 @@ class ChatBench:
         if count < c.alerts:
             progress(f"stopped waiting: {c.alerts - count} alerts not at the twin; messages: {await self.states()}")
             queued = await self.queued()
+        calls = (await slack.state()).get("calls") or []
+        self.results.throttled = sum(1 for call in calls if call.get("status") == 429)
         channel_of = {n: world.alert_channels[n % c.channels] for n in committed}
         self.measure(arrivals, committed, channel_of, queued, gave_up)
 
@@ -549,7 +552,7 @@ def report(c: Config, r: Results) -> int:
     print(
         f"alerts: {arrived - r.queued} arrived, {r.queued} still queued when the bench stopped waiting "
         f"({r.waited:.0f} s after the last commit; counted as arriving then, so their figures are lower bounds), "
-        f"{r.lost} lost, {r.doubled} posted twice"
+        f"{r.lost} lost, {r.doubled} posted twice; the Slack twin answered {r.throttled} calls with 429"
     )
     errors = sum(r.ack_failures.values()) + r.lost + r.doubled
     return 1 if errors else 0
