@@ -516,7 +516,24 @@ def spread(values: list[float], scale: float, unit: str) -> str:
     )
 
 
-def report(c: Config, r: Results) -> int:
+ERROR_LINE = re.compile(r'"level": "(?:error|critical)"|^ERROR|Traceback')
+EXCEPTION_NAME = re.compile(r"([A-Za-z_.]*(?:Error|Exception)): ")
+
+
+def logged_errors(procs: Processes) -> Counter[str]:
+    """Errors the processes logged (by process and exception), each process's first one printed on stderr."""
+    found: Counter[str] = Counter()
+    for name in procs.started:
+        lines = [line for line in procs.tail(name, 10**9).splitlines() if ERROR_LINE.search(line)]
+        for line in lines:
+            names = EXCEPTION_NAME.findall(line)
+            found[f"{name}: {names[0].rsplit('.', 1)[-1] if names else 'error'}"] += 1
+        if lines:
+            print(f"--- {name} logged {len(lines)} errors; the first:\n{lines[0][:4000]}", file=sys.stderr)
+    return found
+
+
+def report(c: Config, r: Results, errors: Counter[str]) -> int:
     print(
         f"chat benchmark{' (--quick: tiny numbers, figures meaningless)' if c.quick else ''}; {os.cpu_count()} CPUs; "
         f"{c.workers} worker processes x {c.worker_tasks} async tasks; PostgreSQL + Redis"
@@ -554,8 +571,9 @@ def report(c: Config, r: Results) -> int:
         f"({r.waited:.0f} s after the last commit; counted as arriving then, so their figures are lower bounds), "
         f"{r.lost} lost, {r.doubled} posted twice; the Slack twin answered {r.throttled} calls with 429"
     )
-    errors = sum(r.ack_failures.values()) + r.lost + r.doubled
-    return 1 if errors else 0
+    print(f"errors logged by the processes: {dict(errors) if errors else 'none'}")
+    failures = sum(r.ack_failures.values()) + r.lost + r.doubled
+    return 1 if failures else 0
 
 
 async def main(config: Config) -> int:
@@ -581,13 +599,8 @@ async def main(config: Config) -> int:
             finally:
                 procs.close()
                 await bench.close()
-                for name in procs.started:
-                    if "Traceback" in (log := (procs.logs / f"{name}.log").read_text(errors="replace")):
-                        start = log.index("Traceback")
-                        print(
-                            f"--- {name} logged an error:\n{log[max(0, start - 600) : start + 4000]}", file=sys.stderr
-                        )
-    return report(config, results)
+                errors = logged_errors(procs)
+    return report(config, results, errors)
 
 
 if __name__ == "__main__":
