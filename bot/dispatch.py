@@ -42,6 +42,7 @@ from bot.messages import ChatMessage
 from core.chat import alerts as alerts_core
 from core.chat import connections as chat_connections
 from core.chat import linking, people, posting
+from core.chat import packages as chat_packages
 from core.chat.people import ChatPerson, ChatTurn, VenueContext
 from core.errors import DomainError, PermissionDenied
 from core.notifications.actions import Action, Offer
@@ -119,6 +120,32 @@ async def handle_offer(
         return render.how_to_link()
     handler: Handler = OFFER_HANDLERS[offer.action]
     return await _perform(Turn(runtime, uow, turn, person), handler, _Click(offer, permalink))
+
+
+async def handle_package_in_thread(
+    runtime: Runtime, uow: TurnUnit, turn: ChatTurn, target_id: int, *, message_ref: str
+) -> chat_packages.PackageFile | ChatMessage:
+    """Manual package clicked on the message `message_ref`: the zip to share in that message's thread when it is one
+    of our alerts about the delivery's venue in this chat, else the private link (or a refusal), as the clicker."""
+    person = await people.find_person(uow.session, turn)
+    if not person.linked:
+        return render.how_to_link()
+    t = Turn(runtime, uow, turn, person)
+    try:
+        access = await people.access_for_target(
+            uow.session, runtime.clock, person, target_id, Role.viewer, purpose="chat package"
+        )
+        here = await chat_packages.is_alert_here(
+            uow.session, access, platform=turn.platform, workspace_id=turn.workspace_id, chat_id=turn.chat_id,
+            ref=message_ref,
+        )  # fmt: skip
+        if not here:  # not our alert about this venue (a listing, another chat): the zip stays private
+            return await _package(t, Package(target_id))
+        return await chat_packages.package_file(runtime, uow.session, access, target_id, asked_by=turn.display_name)
+    except DomainError as exc:
+        await uow.rollback()
+        log.info("chat_turn_refused", what="package_in_thread", code=exc.code, user_id=person.user_id)
+        return render.refusal(exc)
 
 
 async def _perform(t: Turn, handler: Handler, what: object) -> ChatMessage:

@@ -177,14 +177,36 @@ def consent(found: Consent) -> ChatMessage:
     )
 
 
-def package(link: PackageLink, target_id: int) -> ChatMessage:
+def package(link: PackageLink, target_id: int, *, not_shared: str | None = None) -> ChatMessage:
+    """The private download link; `not_shared` says why the zip couldn't go into the alert's thread instead."""
+    why = (f"I couldn't put it in the alert's thread ({not_shared}), so here is a private link instead.",)
     return ChatMessage(
         title=f"Manual package for delivery {target_id}",
         lines=(
+            *(why if not_shared else ()),
             f"{link.filename}: the photos or video, the caption and the steps to post it by hand.",
             f"Anyone holding this link can download it until {link.expires_at:%H:%M} UTC, so keep it to yourself.",
         ),
         links=(ChatLink(f"Download {link.filename}", link.url),),
+        private=True,
+    )
+
+
+def package_shared(filename: str, target_id: int) -> ChatMessage:
+    return ChatMessage(
+        title=f"Manual package for delivery {target_id} is in the alert's thread",
+        lines=(f"{filename}: the photos or video, the caption and STEPS.txt, for everyone in this chat.",),
+        private=True,
+    )
+
+
+def marked(message: str, d: DeliveryView) -> ChatMessage:
+    """A person's word that the post is live, confirmed to them alone (the alert itself is edited to say so)."""
+    lines = (f"Its link: {d.permalink}",) if d.permalink else ()
+    return ChatMessage(
+        title=message,
+        lines=(*lines, "The alert will say it is resolved, by you."),
+        items=(Item(delivery_line(d)),),
         private=True,
     )
 

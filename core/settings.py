@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     cheers_slack_signing_secret: str = Field(default="", repr=False)
     cheers_slack_client_id: str = ""
     cheers_slack_client_secret: str = Field(default="", repr=False)
+    # How long a Slack Web API call may take before we give up (an answer Slack holds must never hang a worker):
+    # sending alerts and a worker's answers; calls made while Slack waits for our 3-second ack; a package upload.
+    cheers_slack_timeout_seconds: float = Field(default=10.0, gt=0)
+    cheers_slack_ack_timeout_seconds: float = Field(default=2.0, gt=0)
+    cheers_slack_upload_timeout_seconds: float = Field(default=60.0, gt=0)
 
     cheers_log_level: str = "INFO"
     cheers_log_format: str = "json"  # json | console

@@ -19,8 +19,9 @@ async def slack_turn(
     text: str,
     response_url: str,
     button: str | None = None,
+    message_ts: str | None = None,
     context: Context = TaskiqDepends(),
 ) -> str:
-    later = LaterTurn(team_id, user_id, user_name, channel_id, text, response_url, button)
+    later = LaterTurn(team_id, user_id, user_name, channel_id, text, response_url, button, message_ts)
     message = await run_later(runtime_of(context), later)
     return message.title

@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import render
 from bot.dispatch import handle_turn
 from bot.messages import ChatMessage
-from bot.slack import schedule_form
+from bot.slack import mark_published, schedule_form
 from bot.slack.blocks import button_offer, to_slack
 from bot.slack.later import TURN_TASK, LaterTurn, ephemeral, is_slow
 from core.chat import installs
@@ -98,6 +98,7 @@ def build_slack_app(runtime: Runtime, *, client: AsyncWebClient) -> AsyncApp:
         installation_store=None,
     )
     schedule_form.register(app, runtime)  # before /cheers' general listener: `schedule` alone opens the modal
+    mark_published.register(app, runtime)  # before the general button listener: Mark published opens a modal
     _register(app, runtime)
     return app
 
@@ -134,6 +135,10 @@ def _register(app: AsyncApp, runtime: Runtime) -> None:
             log.warning("slack_button_unknown", action_id=action.get("action_id"))
             await ack()
             return
+        container = body.get("container") or {}
+        # A message in the channel (not an ephemeral answer) has a thread: Manual package shares the zip there.
+        in_channel = container.get("type") == "message" and not container.get("is_ephemeral")
+        message_ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
         later = LaterTurn(
             team_id=str((body.get("team") or {}).get("id") or user.get("team_id") or ""),
             user_id=str(user.get("id") or ""),
@@ -142,6 +147,7 @@ def _register(app: AsyncApp, runtime: Runtime) -> None:
             text="",
             response_url=str(body.get("response_url") or ""),
             button=value,
+            message_ts=str(message_ts) if in_channel and message_ts else None,
         )
         await _enqueue(runtime, later)
         await ack()
@@ -219,11 +225,14 @@ class SlackFront:
     @property
     def client(self) -> AsyncWebClient:
         """A Web API client on the process's one session (the base URL ends with "/")."""
+        settings = self.runtime.settings
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return AsyncWebClient(
-            base_url=self.runtime.settings.slack_api_base, session=self._session, timeout=WEB_API_TIMEOUT_SECONDS
-        )
+            # Calls made here run while Slack waits for our ack (views.open, a refusal): they must give up before
+            # Slack's 3 seconds do. The timeout is the session's: slack_sdk's own applies only to sessions it makes.
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=settings.cheers_slack_ack_timeout_seconds)
+            )
+        return AsyncWebClient(base_url=settings.slack_api_base, session=self._session, timeout=WEB_API_TIMEOUT_SECONDS)
 
     @property
     def app(self) -> AsyncApp:
@@ -234,12 +243,16 @@ class SlackFront:
     async def exchange(self, code: str) -> InstalledBot:
         """oauth.v2.access: the install's code for the workspace's bot token (SlackApiError when refused)."""
         settings = self.runtime.settings
-        answer = await self.client.oauth_v2_access(
-            client_id=settings.cheers_slack_client_id,
-            client_secret=settings.cheers_slack_client_secret,
-            code=code,
-            redirect_uri=redirect_uri(settings.cheers_public_url),
-        )
+        # A browser waits on this one, not Slack's 3 seconds: the longer timeout, on a session of its own.
+        timeout = aiohttp.ClientTimeout(total=settings.cheers_slack_timeout_seconds)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            client = AsyncWebClient(base_url=settings.slack_api_base, session=session, timeout=WEB_API_TIMEOUT_SECONDS)
+            answer = await client.oauth_v2_access(
+                client_id=settings.cheers_slack_client_id,
+                client_secret=settings.cheers_slack_client_secret,
+                code=code,
+                redirect_uri=redirect_uri(settings.cheers_public_url),
+            )
         team = answer.get("team") or {}
         return InstalledBot(
             workspace_id=str(team.get("id") or ""),

@@ -18,7 +18,9 @@ from bot.commands import CommandUnclear, Diagnose, Package, Retry, RunJob, parse
 from bot.dispatch import handle_offer, handle_turn
 from bot.messages import ChatMessage
 from bot.slack.blocks import button_offer, to_slack
+from bot.slack.files import share_package
 from core.chat.people import ChatTurn
+from core.notifications.actions import Action
 from core.runtime import Runtime
 from storage.enums import ChatPlatform
 
@@ -27,7 +29,6 @@ log = structlog.get_logger(__name__)
 TURN_TASK = "slack-turn"
 # Commands that call a provider, build a package or run a job: answered from a worker, never inside the ack.
 SLOW = (Retry, Diagnose, Package, RunJob)
-RESPONSE_TIMEOUT_SECONDS = 10
 
 
 def is_slow(text: str) -> bool:
@@ -49,6 +50,9 @@ class LaterTurn:
     text: str  # what was typed after /cheers ("" for a click)
     response_url: str
     button: str | None = None  # a clicked button's value ("retry t=17"), read back by bot.slack.blocks.button_offer
+    # The clicked message's ts when it is a real message in the channel (not an ephemeral): Manual package puts the
+    # zip in its thread.
+    message_ts: str | None = None
 
     def turn(self) -> ChatTurn:
         return slack_turn(self.team_id, self.user_id, self.user_name, self.channel_id)
@@ -77,17 +81,34 @@ def ephemeral(message: ChatMessage) -> dict[str, Any]:
 async def run_later(runtime: Runtime, later: LaterTurn) -> ChatMessage:
     """The worker's half: run the turn (or the click, as the clicker) in one transaction, commit, then post the
     answer to the response_url."""
+    offer = button_offer(later.button) if later.button is not None else None
+    if offer is not None and offer.action is Action.manual_package and later.message_ts and offer.target_id:
+        message = await share_package(runtime, later.turn(), offer.target_id, later.message_ts)
+        await answer(later.response_url, message, within=runtime.settings.cheers_slack_timeout_seconds)
+        return message
     async with runtime.uow() as uow:
-        if later.button is not None:
-            message = await handle_offer(runtime, uow, later.turn(), button_offer(later.button))
+        if offer is not None:
+            message = await handle_offer(runtime, uow, later.turn(), offer)
         else:
             message = await handle_turn(runtime, uow, later.turn(), later.text)
         await uow.commit()
-    # One short-lived session per answer: a worker answers a few of these, and closes it before returning.
-    async with aiohttp.ClientSession() as session:
-        hook = AsyncWebhookClient(later.response_url, session=session, timeout=RESPONSE_TIMEOUT_SECONDS)
-        answer = await hook.send_dict(ephemeral(message))
-    if answer.status_code != 200:
-        # The turn's work is committed; only the answer is lost (the response_url expired or was used 5 times).
-        log.warning("slack_response_url_refused", status=answer.status_code, team_id=later.team_id)
+    await answer(later.response_url, message, within=runtime.settings.cheers_slack_timeout_seconds)
     return message
+
+
+async def answer(response_url: str, message: ChatMessage, *, within: float) -> bool:
+    """Post `message` privately to a response_url; False (logged) when Slack refused it or did not answer in time."""
+    # One short-lived session per answer, its timeout on the session (slack_sdk's applies only to sessions it makes).
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=within)) as session:
+        hook = AsyncWebhookClient(response_url, session=session, timeout=int(within) or 1)
+        try:
+            sent = await hook.send_dict(ephemeral(message))
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            # Whatever the turn did is committed; only the answer is lost.
+            log.warning("slack_response_url_unanswered", error=exc.__class__.__name__)
+            return False
+    if sent.status_code != 200:
+        # The turn's work is committed; only the answer is lost (the response_url expired or was used 5 times).
+        log.warning("slack_response_url_refused", status=sent.status_code)
+        return False
+    return True

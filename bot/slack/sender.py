@@ -41,7 +41,7 @@ PASSING = frozenset({"internal_error", "fatal_error", "service_unavailable", "re
 class SlackSender:
     """Posts and edits alert messages; `default_token` is CHEERS_SLACK_BOT_TOKEN (single-workspace mode)."""
 
-    def __init__(self, api_url: str, *, default_token: str = "", timeout: int = TIMEOUT_SECONDS) -> None:
+    def __init__(self, api_url: str, *, default_token: str = "", timeout: float = TIMEOUT_SECONDS) -> None:
         self.base_url = api_url if api_url.endswith("/") else api_url + "/"  # slack_sdk joins paths onto it
         self.default_token = default_token
         self.timeout = timeout
@@ -54,10 +54,16 @@ class SlackSender:
                 f"no Slack bot token for workspace {address.workspace_id}: the app is not installed", install=True
             )
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            # The timeout belongs on the session: slack_sdk's own `timeout` only applies to sessions it creates, so
+            # without it a Slack that holds its answer would hold this worker forever.
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         # No retry handlers: a connection retried by the client could post an alert twice.
         return AsyncWebClient(
-            token=token, base_url=self.base_url, session=self._session, timeout=self.timeout, retry_handlers=[]
+            token=token,
+            base_url=self.base_url,
+            session=self._session,
+            timeout=int(self.timeout) or 1,
+            retry_handlers=[],
         )
 
     async def post(self, address: ChatAddress, message: AlertMessage) -> str:
@@ -140,6 +146,11 @@ def install_slack_sender(runtime: Runtime) -> ChatSender:
     existing = runtime.chat_senders.get(ChatPlatform.slack)
     if existing is not None:
         return existing
-    sender = SlackSender(runtime.settings.slack_api_base, default_token=runtime.settings.cheers_slack_bot_token)
+    settings = runtime.settings
+    sender = SlackSender(
+        settings.slack_api_base,
+        default_token=settings.cheers_slack_bot_token,
+        timeout=settings.cheers_slack_timeout_seconds,
+    )
     runtime.chat_senders[ChatPlatform.slack] = sender
     return sender

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.access.policy import VenueAccess
 from core.errors import Conflict, Invalid, NotFound
+from core.notifications.outbox import CHAT_ALERTS_TASK
 from core.publishing import transitions
 from core.publishing.clock import clock_now
 from core.publishing.labels import label_for
@@ -18,6 +19,7 @@ from core.runtime import Runtime
 from storage.models import Connection, ConnectionStatus, DeliveryStatus, Post, PostTarget
 from storage.models.posts import RETRYABLE
 from storage.queries import posts as posts_q
+from storage.uow import wake_after_commit
 
 ALREADY_QUEUED = (
     DeliveryStatus.scheduled,
@@ -119,6 +121,8 @@ async def mark_published(
         session, runtime.clock, "delivery_marked_published", subject_type="post_target", subject_id=target.id,
         previous=previous.value, post_id=target.post_id, permalink=target.permalink,
     )  # fmt: skip
+    # Its chat alerts are over: wake the alert delivery so they are edited to "Resolved" now, not at the next sweep.
+    wake_after_commit(session, CHAT_ALERTS_TASK)
     return RetryResult(target, True, f"Marked as published on {label}.")
 
 

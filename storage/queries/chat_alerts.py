@@ -377,3 +377,23 @@ async def purge_messages(session: AsyncSession, *, before: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def is_alert_in_chat(
+    session: AsyncSession, *, account_id: int, platform: ChatPlatform, workspace_id: str, chat_id: str, ref: str
+) -> bool:
+    """Whether the message `ref` in this chat is one of our alerts about venue `account_id`."""
+    query = (
+        select(ChatAlertMessage.id)
+        .join(ChatDestination, ChatDestination.id == ChatAlertMessage.destination_id)
+        .where(
+            ChatAlertMessage.ref == ref,
+            ChatAlertMessage.account_id == account_id,
+            ChatDestination.account_id == account_id,
+            ChatDestination.platform == platform,
+            ChatDestination.workspace_id == workspace_id,
+            ChatDestination.chat_id == chat_id,
+        )
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none() is not None
