@@ -154,6 +154,7 @@ class Results:
     doubled: int = 0
     commit_seconds: float = 0.0
     publish_rate: float = 0.0
+    slow_at: list[float] = field(default_factory=list)  # seconds into the commands at which a slow ack was sent
     idle: list[float] = field(default_factory=list)  # acks one at a time before the burst (the last warm-ups)
     sample: dict[str, str] = field(default_factory=dict)  # command -> the start of its answer
 
@@ -284,6 +285,8 @@ class ChatBench:
                     self.results.ack_failures[type(exc).__name__] += 1
                     return
                 self.results.acks.append(time.perf_counter() - started)
+                if self.results.acks[-1] > ACK_TARGET_P99:
+                    self.results.slow_at.append(at - t0)
                 if response.status_code != 200:
                     self.results.ack_failures[f"HTTP {response.status_code}"] += 1
                 elif not body or any(r in body for r in REFUSALS):
@@ -565,6 +568,10 @@ def report(c: Config, r: Results, errors: Counter[str]) -> int:
     for name, value, target, outcome in rows:
         print(f"{name:<52}{value:<62}{target:<14}{outcome}")
     arrived = len(r.raw)
+    if r.slow_at:
+        buckets = Counter(int(at // 5) * 5 for at in r.slow_at)
+        when = ", ".join(f"{b}-{b + 5} s: {n}" for b, n in sorted(buckets.items()))
+        print(f"acks over {ACK_TARGET_P99 * 1000:.0f} ms: {len(r.slow_at)}, by when they were sent: {when}")
     print(f"acks: {len(r.acks)} answered, {sum(r.ack_failures.values())} failed {dict(r.ack_failures) or ''}")
     print(
         f"alerts: {arrived - r.queued} arrived, {r.queued} still queued when the bench stopped waiting "
