@@ -181,6 +181,8 @@ async def _publish_home(client: AsyncWebClient, user_id: str) -> None:
         await client.views_publish(user_id=user_id, view={"type": "home", "blocks": blocks})
     except SlackApiError as exc:
         log.warning("slack_home_not_published", error=exc.response.get("error"))
+    except (TimeoutError, aiohttp.ClientError) as exc:  # the session's timeout: the next opening tries again
+        log.warning("slack_home_not_published", error=exc.__class__.__name__)
 
 
 async def _erase(runtime: Runtime, body: dict[str, Any], *, why: str) -> None:

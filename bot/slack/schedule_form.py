@@ -14,6 +14,7 @@ import json
 import re
 from typing import Any
 
+import aiohttp
 import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -101,8 +102,8 @@ async def _open(runtime: Runtime, ack: AsyncAck, body: dict[str, Any], client: A
         await uow.commit()  # a staff member's use of a venue is audited
     try:
         await client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=form_view(choices, lines, channel))
-    except SlackApiError as exc:
-        error = str(exc.response.get("error") or "error")
+    except (SlackApiError, TimeoutError, aiohttp.ClientError) as exc:  # the session's timeout ends a held answer
+        error = str(exc.response.get("error") or "error") if isinstance(exc, SlackApiError) else "no answer in time"
         log.warning("slack_form_not_opened", error=error, team_id=turn.workspace_id)
         example = USAGE["schedule"].example
         await ack(text=NOT_OPENED.format(error=error, example=example), response_type="ephemeral")
@@ -226,6 +227,8 @@ async def _refresh_preview(runtime: Runtime, body: dict[str, Any], client: Async
         await client.views_update(view_id=str(view.get("id") or ""), hash=view.get("hash"), view=updated)
     except SlackApiError as exc:  # a newer update won (hash_conflict) or the modal was closed: nothing to repair
         log.info("slack_form_preview_not_updated", error=exc.response.get("error"))
+    except (TimeoutError, aiohttp.ClientError) as exc:  # the preview stays as it was; sending checks everything
+        log.warning("slack_form_preview_not_updated", error=exc.__class__.__name__)
 
 
 # --- submitting --------------------------------------------------------------------------------------------------
@@ -293,10 +296,13 @@ async def _confirm(client: AsyncWebClient, channel: str, user: str, message: Cha
             return
         except SlackApiError as exc:
             log.info("slack_form_ephemeral_refused", error=exc.response.get("error"))
+        except (TimeoutError, aiohttp.ClientError) as exc:  # the post is saved either way; `week` shows it
+            log.warning("slack_form_confirmation_lost", error=exc.__class__.__name__)
+            return
     try:
         await client.chat_postMessage(channel=user, unfurl_links=False, unfurl_media=False, **body)
-    except SlackApiError as exc:  # the post is saved either way; `week` shows it
-        log.warning("slack_form_confirmation_lost", error=exc.response.get("error"))
+    except (SlackApiError, TimeoutError, aiohttp.ClientError) as exc:  # the post is saved either way; `week` shows it
+        log.warning("slack_form_confirmation_lost", error=exc.__class__.__name__)
 
 
 # --- reading the view --------------------------------------------------------------------------------------------
