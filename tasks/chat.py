@@ -23,6 +23,7 @@ from core.runtime import Runtime
 from tasks.periodic import runtime_of
 
 LINGER_SECONDS = 20.0
+MAX_PASS_SECONDS = 300.0
 
 
 @dataclass
@@ -49,17 +50,22 @@ async def deliver_passes(runtime: Runtime, *, linger: float = LINGER_SECONDS) ->
         return {"joined": True}
     state.running = True
     totals: dict[str, Any] = {}
-    deadline = time.monotonic() + linger
+    started = time.monotonic()
     try:
         while True:
             state.again = False
             for name, count in (await run(runtime)).items():
                 totals[name] = totals.get(name, 0) + count
             wait = await next_due_in(runtime)
-            if state.again:
+            if state.again and time.monotonic() - started < MAX_PASS_SECONDS:
                 continue
-            if wait is None or time.monotonic() + wait.total_seconds() > deadline:
+            # Stay while something is due within `linger` of now (not of the start: a backlog keeps the pass
+            # going), up to MAX_PASS_SECONDS, after which the worker slot goes back and the sweep carries on.
+            if wait is None or wait.total_seconds() > linger or time.monotonic() - started > MAX_PASS_SECONDS:
                 return totals
+            before = runtime.clock.now()
             await asyncio.sleep(max(0.05, wait.total_seconds()))
+            if runtime.clock.now() <= before:
+                return totals  # a stopped clock (tests): waiting makes nothing due
     finally:
         state.running = False

@@ -55,6 +55,18 @@ async def fan_out(session: AsyncSession, clock: Clock, *, limit: int = 200) -> F
     added = 0
     per_venue: dict[int, tuple[Sequence[ChatDestination], dict[int, _Person], ZoneInfo]] = {}
     batch = await q.unfanned(session, since=now - LOOKBACK, limit=limit)
+    for account_id in sorted({n.account_id for n in batch}):
+        destinations = await q.alert_destinations(session, account_id)
+        user_ids = [d.user_id for d in destinations if d.user_id is not None]
+        people = {
+            uid: _Person(role, staff)
+            for uid, (role, staff) in (await q.people_of(session, account_id, user_ids)).items()
+        }
+        per_venue[account_id] = (destinations, people, ZoneInfo(await q.venue_timezone(session, account_id)))
+    # Every chat this batch may touch is locked up front, in id order: two workers fanning out disjoint batches
+    # to the same chats would otherwise lock them in different orders and deadlock (seen by bench/chat.py).
+    for destination_id in sorted({d.id for destinations, _, _ in per_venue.values() for d in destinations}):
+        await q.lock_destination(session, destination_id)
     for notification in batch:
         if not await q.mark_fanned(session, notification.id, now=now):
             continue  # another worker fanned it out
@@ -63,15 +75,6 @@ async def fan_out(session: AsyncSession, clock: Clock, *, limit: int = 200) -> F
         except ValueError:
             log.warning("chat_fanout_unknown_kind", kind=notification.kind, notification_id=notification.id)
             continue
-        if notification.account_id not in per_venue:
-            destinations = await q.alert_destinations(session, notification.account_id)
-            user_ids = [d.user_id for d in destinations if d.user_id is not None]
-            people = {
-                uid: _Person(role, staff)
-                for uid, (role, staff) in (await q.people_of(session, notification.account_id, user_ids)).items()
-            }
-            tz = ZoneInfo(await q.venue_timezone(session, notification.account_id))
-            per_venue[notification.account_id] = (destinations, people, tz)
         destinations, people, tz = per_venue[notification.account_id]
         for destination in destinations:
             if not takes(destination, kind, notification, now, people):
