@@ -135,10 +135,7 @@ async def handle_package_in_thread(
         access = await people.access_for_target(
             uow.session, runtime.clock, person, target_id, Role.viewer, purpose="chat package"
         )
-        here = await chat_packages.is_alert_here(
-            uow.session, access, platform=turn.platform, workspace_id=turn.workspace_id, chat_id=turn.chat_id,
-            ref=message_ref,
-        )  # fmt: skip
+        here = await chat_packages.is_alert_here(uow.session, access, turn, message_ref)
         if not here:  # not our alert about this venue (a listing, another chat): the zip stays private
             return await _package(t, Package(target_id))
         return await chat_packages.package_file(runtime, uow.session, access, target_id, asked_by=turn.display_name)

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.access.policy import VenueAccess
+from core.chat.people import ChatTurn
 from core.errors import NotFound
 from core.publishing import packages
 from core.publishing.labels import excerpt, label_for
 from core.publishing.packages import PackageLink
 from core.runtime import Runtime
-from storage.enums import ChatPlatform
 from storage.models import Connection, Post
 from storage.queries import chat_alerts as q
 from storage.queries import posts as posts_q
@@ -34,12 +34,18 @@ class PackageFile:
     link: PackageLink
 
 
-async def is_alert_here(
-    session: AsyncSession, access: VenueAccess, *, platform: ChatPlatform, workspace_id: str, chat_id: str, ref: str
-) -> bool:
-    """Whether message `ref` in this chat is one of our alerts about the venue `access` is for."""
+async def is_alert_here(session: AsyncSession, access: VenueAccess, turn: ChatTurn, ref: str) -> bool:
+    """Whether message `ref` in the turn's chat is one of our alerts about the venue `access` is for."""
+    # A person's own alerts are addressed to their user id (both platforms take it as their DM); the click comes
+    # from the DM's own id.
+    chat_ids = [turn.chat_id, turn.own_chat_id] if turn.is_direct_message else [turn.chat_id]
     return await q.is_alert_in_chat(
-        session, account_id=access.account_id, platform=platform, workspace_id=workspace_id, chat_id=chat_id, ref=ref
+        session,
+        account_id=access.account_id,
+        platform=turn.platform,
+        workspace_id=turn.workspace_id,
+        chat_ids=chat_ids,
+        ref=ref,
     )
 
 

@@ -380,9 +380,15 @@ async def purge_messages(session: AsyncSession, *, before: datetime) -> int:
 
 
 async def is_alert_in_chat(
-    session: AsyncSession, *, account_id: int, platform: ChatPlatform, workspace_id: str, chat_id: str, ref: str
+    session: AsyncSession,
+    *,
+    account_id: int,
+    platform: ChatPlatform,
+    workspace_id: str,
+    chat_ids: Sequence[str],
+    ref: str,
 ) -> bool:
-    """Whether the message `ref` in this chat is one of our alerts about venue `account_id`."""
+    """Whether the message `ref` in this chat (known by any of `chat_ids`) is one of our alerts about `account_id`."""
     query = (
         select(ChatAlertMessage.id)
         .join(ChatDestination, ChatDestination.id == ChatAlertMessage.destination_id)
@@ -392,7 +398,7 @@ async def is_alert_in_chat(
             ChatDestination.account_id == account_id,
             ChatDestination.platform == platform,
             ChatDestination.workspace_id == workspace_id,
-            ChatDestination.chat_id == chat_id,
+            ChatDestination.chat_id.in_(list(chat_ids)),
         )
         .limit(1)
     )

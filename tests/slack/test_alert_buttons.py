@@ -250,3 +250,38 @@ async def test_a_modal_slack_is_slow_to_open_is_answered_before_slacks_three_sec
 
     assert "didn't open the form" in said and "no answer in time" in said, said
     assert (await delivery_row(runtime, target_id)).status is DeliveryStatus.failed
+
+
+@pytest.mark.usefixtures("alerts_to_slack")
+async def test_manual_package_on_an_alert_in_a_persons_own_dm_goes_into_that_thread(
+    app: httpx.AsyncClient,
+    runtime: Runtime,
+    slack: SlackTwin,
+    sender: SlackSender,
+    pub: Pub,  # noqa: F811
+    drain: Drain,  # noqa: F811
+) -> None:
+    viewer = await factories.person(runtime, venue_id=pub.id, role=Role.viewer, name="Vic Viewer")
+    linked = await _send(
+        app, sender, await sender.slash_command(f"link {await code_for(runtime, viewer)}", user_id=VIEWER)
+    )
+    assert "Linked" in linked.text, linked.text
+    await destination(runtime, pub.id, VIEWER, user_id=viewer.user_id, workspace_id=TEAM)  # as `alerts me` leaves it
+    await _failed(runtime, pub, drain)
+    await delivery.run(runtime)
+
+    async def in_dm() -> tuple[str, Message] | None:
+        dm = slack.state.dm_channel(VIEWER)
+        posted = slack.state.channel_messages(dm) if dm else []
+        return (dm, posted[0]) if dm and posted else None
+
+    dm, alert = await eventually(in_dm, what="the alert in vic's DM")
+
+    click = await sender.block_action("manual_package:m", channel_id=dm, message_ts=alert.ts, user_id=VIEWER)
+    assert (await _send(app, sender, click)).status_code == 200
+
+    async def shared() -> list[Message] | None:
+        return [m for m in slack.state.thread(dm, alert.ts) if m.files] or None
+
+    [reply] = await eventually(shared, what="the zip in the DM alert's thread")
+    assert "Manual package for post" in reply.text
