@@ -25,6 +25,7 @@ from bot import render
 from bot.messages import ChatMessage
 from bot.slack.blocks import button_offer, escape, to_slack
 from bot.slack.later import answer, slack_turn
+from bot.slack.privately import tell_privately
 from core.chat import people
 from core.chat.people import ChatTurn
 from core.errors import DomainError, Invalid, NotFound
@@ -170,7 +171,7 @@ async def _submit(runtime: Runtime, ack: AsyncAck, body: dict[str, Any], client:
         await uow.commit()
     log.info("slack_marked_published", target_id=target_id, user=turn.chat_user_id)
     await ack()  # closes the modal
-    await _confirm(client, channel, turn.chat_user_id, confirmed)
+    await tell_privately(client, channel, turn.chat_user_id, confirmed, what="mark_published")
 
 
 def _field_error(exc: Invalid) -> str:
@@ -180,24 +181,6 @@ def _field_error(exc: Invalid) -> str:
 
 def _gone() -> NotFound:
     return NotFound("delivery not found", remedy="close this form and press the alert's button again")
-
-
-async def _confirm(client: AsyncWebClient, channel: str, user: str, message: ChatMessage) -> None:
-    """The confirmation for the submitter only: an ephemeral in the alert's chat, else a direct message."""
-    body = to_slack(message)
-    if channel:
-        try:
-            await client.chat_postEphemeral(channel=channel, user=user, **body)
-            return
-        except SlackApiError as exc:
-            log.info("slack_mark_published_ephemeral_refused", error=exc.response.get("error"))
-        except (TimeoutError, aiohttp.ClientError) as exc:  # it is marked either way; the alert's edit shows it
-            log.warning("slack_mark_published_confirmation_lost", error=exc.__class__.__name__)
-            return
-    try:
-        await client.chat_postMessage(channel=user, unfurl_links=False, unfurl_media=False, **body)
-    except (SlackApiError, TimeoutError, aiohttp.ClientError) as exc:  # it is marked either way; the alert shows it
-        log.warning("slack_mark_published_confirmation_lost", error=exc.__class__.__name__)
 
 
 def _metadata(view: dict[str, Any]) -> tuple[int, str]:

@@ -26,6 +26,7 @@ from bot.commands import USAGE, CommandUnclear, ScheduleForm, parse_command
 from bot.messages import ChatMessage
 from bot.slack.blocks import escape, to_slack
 from bot.slack.later import ephemeral, slack_turn
+from bot.slack.privately import tell_privately
 from core.access.policy import VenueAccess, authorize
 from core.chat import form, people
 from core.chat.form import FormChoices, FormInput, FormInvalid, PreviewLine
@@ -272,7 +273,13 @@ async def _submit(runtime: Runtime, ack: AsyncAck, body: dict[str, Any], client:
         await uow.commit()
     log.info("slack_form_scheduled", post_id=done.saved.post.id, venue_id=venue_id, user=turn.chat_user_id)
     await ack()  # closes the modal; the post is saved
-    await _confirm(client, turn.chat_id, turn.chat_user_id, render.scheduled(done.saved.message, post, done.left_out))
+    await tell_privately(
+        client,
+        turn.chat_id,
+        turn.chat_user_id,
+        render.scheduled(done.saved.message, post, done.left_out),
+        what="schedule_form",
+    )
 
 
 async def _authorised(runtime: Runtime, session: AsyncSession, turn: ChatTurn, venue_id: int) -> VenueAccess:
@@ -285,24 +292,6 @@ async def _authorised(runtime: Runtime, session: AsyncSession, turn: ChatTurn, v
 
 def _gone() -> NotFound:
     return NotFound("venue not found", remedy="close this form and type `/cheers schedule` again in your venue's chat")
-
-
-async def _confirm(client: AsyncWebClient, channel: str, user: str, message: ChatMessage) -> None:
-    """'Scheduled for …' for the submitter only: an ephemeral where they typed, else a direct message."""
-    body = to_slack(message)
-    if channel:
-        try:
-            await client.chat_postEphemeral(channel=channel, user=user, **body)
-            return
-        except SlackApiError as exc:
-            log.info("slack_form_ephemeral_refused", error=exc.response.get("error"))
-        except (TimeoutError, aiohttp.ClientError) as exc:  # the post is saved either way; `week` shows it
-            log.warning("slack_form_confirmation_lost", error=exc.__class__.__name__)
-            return
-    try:
-        await client.chat_postMessage(channel=user, unfurl_links=False, unfurl_media=False, **body)
-    except (SlackApiError, TimeoutError, aiohttp.ClientError) as exc:  # the post is saved either way; `week` shows it
-        log.warning("slack_form_confirmation_lost", error=exc.__class__.__name__)
 
 
 # --- reading the view --------------------------------------------------------------------------------------------
