@@ -39,6 +39,8 @@ from bot.commands import (
     parse_command,
 )
 from bot.messages import ChatMessage
+from core.access import accounts
+from core.access.policy import VenueAccess, authorize
 from core.chat import alerts as alerts_core
 from core.chat import connections as chat_connections
 from core.chat import linking, people, posting
@@ -145,6 +147,22 @@ async def handle_package_in_thread(
         return render.refusal(exc)
 
 
+async def home(runtime: Runtime, uow: TurnUnit, turn: ChatTurn, *, more_url: str | None) -> tuple[ChatMessage, ...]:
+    """What `turn`'s person sees on their home: problems and this week's posts in each of their venues (read only)."""
+    person = await people.find_person(uow.session, turn)
+    if not person.linked:
+        return (render.how_to_link(), render.help_message(None))
+    shown = []
+    for option in await people.venues_of(uow.session, person):
+        access = await authorize(
+            uow.session, runtime.clock, person.actor, option.account_id, Role.viewer, purpose="chat home"
+        )
+        posts = await views.list_posts(uow.session, access, week="this", clock=runtime.clock)
+        states = await chat_connections.connection_states(uow.session, access)
+        shown.append(render.HomeVenue(option.name, posts, states))
+    return render.home(shown, more_url=more_url)
+
+
 async def _perform(t: Turn, handler: Handler, what: object) -> ChatMessage:
     try:
         return await handler(t, what)
@@ -199,8 +217,17 @@ async def _retry(t: Turn, c: Retry) -> ChatMessage:
 
 
 async def _reconnect(t: Turn, c: Reconnect) -> ChatMessage:
-    venue = await t.venue(Role.admin, "reconnect")
+    venue = await t.venue(Role.viewer, "reconnect")
+    if not venue.access.role.at_least(Role.admin):
+        return await _who_can_reconnect(t, venue.access)
     return render.consent(await chat_connections.start_reconnect(t.runtime, t.session, venue.access, c.platform))
+
+
+async def _who_can_reconnect(t: Turn, access: VenueAccess) -> ChatMessage:
+    """A member below admin asked to reconnect: nothing happens, and they learn whom in this venue to ask."""
+    log.info("chat_turn_refused", what="reconnect", code="permission_denied", user_id=t.person.user_id)
+    members = await accounts.members(t.session, access)
+    return render.reconnect_refused(sorted(user.name for m, user in members if m.role.at_least(Role.admin)))
 
 
 async def _diagnose(t: Turn, c: Diagnose) -> ChatMessage:
@@ -288,8 +315,10 @@ async def _click_diagnose(t: Turn, c: _Click) -> ChatMessage:
 async def _click_reconnect(t: Turn, c: _Click) -> ChatMessage:
     assert c.offer.connection_id is not None
     access = await people.access_for_connection(
-        t.session, t.runtime.clock, t.person, c.offer.connection_id, Role.admin, purpose="chat reconnect"
+        t.session, t.runtime.clock, t.person, c.offer.connection_id, Role.viewer, purpose="chat reconnect"
     )
+    if not access.role.at_least(Role.admin):
+        return await _who_can_reconnect(t, access)
     return render.consent(
         await chat_connections.reconnect_connection(t.runtime, t.session, access, c.offer.connection_id)
     )

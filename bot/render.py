@@ -7,6 +7,7 @@ Offers are core's `Offer`s (an action and the ids it acts on); whoever clicks on
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from core.notifications.actions import Action, Offer, offer
 from core.posts.times import PostTimeInvalid
 from core.posts.views import DeliveryView, PostView
 from core.publishing.packages import PackageLink
-from storage.enums import DeliveryStatus
+from storage.enums import ConnectionStatus, DeliveryStatus
 
 # What a person can do about a delivery in each state (the same offers its alert makes).
 DELIVERY_OFFERS: dict[DeliveryStatus, tuple[Action, ...]] = {
@@ -32,6 +33,7 @@ DELIVERY_OFFERS: dict[DeliveryStatus, tuple[Action, ...]] = {
     DeliveryStatus.needs_reconnect: (Action.reconnect,),
 }
 TROUBLE = frozenset(DELIVERY_OFFERS)
+BROKEN_CONNECTIONS = frozenset(s.value for s in (ConnectionStatus.needs_reconnect, ConnectionStatus.revoked))
 CODE_MINUTES = int(CODE_TTL.total_seconds() // 60)
 
 
@@ -134,6 +136,39 @@ def week(venue: str, posts: Sequence[PostView], *, next_week: bool) -> ChatMessa
     return ChatMessage(title=f"{which} at {venue}: {count}", items=tuple(items))
 
 
+@dataclass(frozen=True)
+class HomeVenue:
+    """One of a person's venues as their home shows it: this week's posts and its connections."""
+
+    name: str
+    posts: Sequence[PostView]
+    connections: Sequence[ConnectionChoice]
+
+
+def home(venues: Sequence[HomeVenue], *, more_url: str | None) -> tuple[ChatMessage, ...]:
+    """A person's home: the open problems across their venues first, then each venue's week, with the alerts' offers."""
+    problems: list[Item] = []
+    for venue in venues:
+        for c in venue.connections:
+            if c.status in BROKEN_CONNECTIONS:
+                fix = tuple(offer(a, connection_id=c.connection_id) for a in (Action.reconnect, Action.diagnose))
+                text = f"{venue.name} · {c.label} (connection {c.connection_id}): {words(c.status)}"
+                problems.append(Item(text, fix))
+        for view in venue.posts:
+            for d in view.deliveries:
+                if d.status in TROUBLE:
+                    problems.append(Item(f"{venue.name} · post {view.id} · {delivery_line(d)}", delivery_offers(d)))
+    if problems:
+        title = f"{len(problems)} problem{'s' if len(problems) != 1 else ''} to fix"
+        first = ChatMessage(title=title, items=tuple(problems), more_url=more_url)
+    else:
+        first = ChatMessage(title="Nothing needs you right now", lines=("Alerts will say when something does.",))
+    weeks = tuple(replace(week(v.name, v.posts, next_week=False), more_url=more_url) for v in venues)
+    if not venues:
+        weeks = (ChatMessage(title="You are not in a venue yet", lines=("Ask an owner or admin to add you.",)),)
+    return (first, *weeks)
+
+
 def post_status(view: PostView) -> ChatMessage:
     fields = (("When", view.scheduled_local), ("Status", words(view.status)))
     lines = (view.text,) if view.text else ()
@@ -173,6 +208,16 @@ def consent(found: Consent) -> ChatMessage:
             f"It works once, until {found.link.expires_at:%H:%M} UTC.",
         ),
         links=(ChatLink(f"{verb} {found.label}", found.link.url),),
+        private=True,
+    )
+
+
+def reconnect_refused(admins: Sequence[str]) -> ChatMessage:
+    """Reconnecting is for the venue's owners and admins: say who they are, by name, to the person who asked."""
+    who = f": {', '.join(admins)}. Ask one of them." if admins else ", and it has none yet. Ask CheersAI support."
+    return ChatMessage(
+        title="You can't do that",
+        lines=(f"Only the venue's owners and admins can reconnect{who}",),
         private=True,
     )
 

@@ -20,12 +20,11 @@ from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import render
-from bot.dispatch import handle_turn
+from bot.dispatch import handle_turn, home
 from bot.messages import ChatMessage
 from bot.slack import mark_published, schedule_form
-from bot.slack.blocks import button_offer, to_slack
-from bot.slack.later import TURN_TASK, LaterTurn, ephemeral, is_slow
+from bot.slack.blocks import button_offer, home_view
+from bot.slack.later import TURN_TASK, LaterTurn, ephemeral, is_slow, slack_turn
 from core.chat import installs
 from core.chat.installs import InstalledBot
 from core.runtime import Runtime
@@ -139,11 +138,13 @@ def _register(app: AsyncApp, runtime: Runtime) -> None:
         # A message in the channel (not an ephemeral answer) has a thread: Manual package shares the zip there.
         in_channel = container.get("type") == "message" and not container.get("is_ephemeral")
         message_ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
+        # A click on the Home tab has no channel and no response_url: the answer goes to the clicker's DM with the app.
+        user_id = str(user.get("id") or "")
         later = LaterTurn(
             team_id=str((body.get("team") or {}).get("id") or user.get("team_id") or ""),
-            user_id=str(user.get("id") or ""),
+            user_id=user_id,
             user_name=user.get("username") or user.get("name"),
-            channel_id=str(channel.get("id") or ""),
+            channel_id=str(channel.get("id") or user_id),
             text="",
             response_url=str(body.get("response_url") or ""),
             button=value,
@@ -171,14 +172,17 @@ def _register(app: AsyncApp, runtime: Runtime) -> None:
             await uow.commit()
         await ack()
         if first and event.get("tab") == "home" and event.get("user"):
-            await _publish_home(client, str(event["user"]))
+            await _publish_home(runtime, client, str(body.get("team_id") or ""), str(event["user"]))
 
 
-async def _publish_home(client: AsyncWebClient, user_id: str) -> None:
-    """The Home tab: how to use /cheers (one views.publish; a refusal is logged, the event stays handled)."""
-    blocks = to_slack(render.help_message(None))["blocks"]
+async def _publish_home(runtime: Runtime, client: AsyncWebClient, team_id: str, user_id: str) -> None:
+    """The Home tab of the person who opened it: their venues' problems and week, with the alerts' buttons (how to
+    link when not linked). One read transaction, one views.publish; a refusal is logged, the event stays handled."""
+    turn = slack_turn(team_id, user_id, None, user_id)
+    async with runtime.uow() as uow:
+        messages = await home(runtime, uow, turn, more_url=f"{runtime.settings.cheers_public_url}/api/posts?week=this")
     try:
-        await client.views_publish(user_id=user_id, view={"type": "home", "blocks": blocks})
+        await client.views_publish(user_id=user_id, view=home_view(messages))
     except SlackApiError as exc:
         log.warning("slack_home_not_published", error=exc.response.get("error"))
     except (TimeoutError, aiohttp.ClientError) as exc:  # the session's timeout: the next opening tries again

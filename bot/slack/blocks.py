@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bot.messages import ChatMessage, Item
@@ -9,6 +10,7 @@ from core.notifications.actions import LABELS, Action, Offer
 
 # Slack's published limits for a message's blocks (api.slack.com/reference/block-kit).
 MAX_BLOCKS = 50
+MAX_HOME_BLOCKS = 100  # a Home tab view (views.publish)
 MAX_HEADER = 150
 MAX_SECTION = 3000
 MAX_FIELDS = 10
@@ -19,8 +21,28 @@ MAX_CONTEXT_ELEMENTS = 10
 MAX_FALLBACK = 3000  # the notification text; Slack allows more, but phones show a line or two
 
 
+def home_view(messages: Sequence[ChatMessage]) -> dict[str, Any]:
+    """The App Home view (views.publish) of several messages, one after another, within the home's 100 blocks.
+
+    Room is kept for every message after the current one, so a long first list never hides the ones below it.
+    """
+    blocks: list[dict[str, Any]] = []
+    for shown, message in enumerate(messages):
+        if shown:
+            blocks.append({"type": "divider"})
+        # A divider, a header, its lines and a "…and N more" for each message below this one.
+        later = 4 * (len(messages) - shown - 1)
+        made = _blocks(message, room=MAX_HOME_BLOCKS - len(blocks) - later, prefix=f"h{shown}")
+        blocks.extend(made)
+    return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}
+
+
 def to_slack(message: ChatMessage) -> dict[str, Any]:
     """`{"text": fallback, "blocks": [...]}` for chat.postMessage / chat.update / a response_url."""
+    return {"text": _cut(message.title, MAX_FALLBACK), "blocks": _blocks(message, room=MAX_BLOCKS, prefix="")}
+
+
+def _blocks(message: ChatMessage, *, room: int, prefix: str) -> list[dict[str, Any]]:
     head = [_header(message.title)]
     if message.lines:
         head.append(_section("\n".join(escape(line) for line in message.lines)))
@@ -28,7 +50,7 @@ def to_slack(message: ChatMessage) -> dict[str, Any]:
         head.append(_fields(message.fields))
     tail: list[dict[str, Any]] = []
     if message.offers:
-        tail.append(_actions(message.offers, prefix="m"))
+        tail.append(_actions(message.offers, prefix=f"{prefix}m"))
     context = [f"<{link.url}|{escape(link.label)}>" for link in message.links]
     if context:
         tail.append(
@@ -37,11 +59,11 @@ def to_slack(message: ChatMessage) -> dict[str, Any]:
                 "elements": [{"type": "mrkdwn", "text": text} for text in context[:MAX_CONTEXT_ELEMENTS]],
             }
         )
-    body = _items(message.items, room=MAX_BLOCKS - len(head) - len(tail), more_url=message.more_url)
-    return {"text": _cut(message.title, MAX_FALLBACK), "blocks": [*head, *body, *tail]}
+    body = _items(message.items, room=room - len(head) - len(tail), more_url=message.more_url, prefix=prefix)
+    return [*head, *body, *tail]
 
 
-def _items(items: tuple[Item, ...], *, room: int, more_url: str | None) -> list[dict[str, Any]]:
+def _items(items: tuple[Item, ...], *, room: int, more_url: str | None, prefix: str = "") -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     for shown, item in enumerate(items):
         needed = 2 if item.offers else 1
@@ -52,7 +74,7 @@ def _items(items: tuple[Item, ...], *, room: int, more_url: str | None) -> list[
             return blocks
         blocks.append(_section(escape(item.text)))
         if item.offers:
-            blocks.append(_actions(item.offers, prefix=f"i{shown}"))
+            blocks.append(_actions(item.offers, prefix=f"{prefix}i{shown}"))
     return blocks
 
 

@@ -30,7 +30,7 @@ async def share_package(runtime: Runtime, turn: ChatTurn, target_id: int, thread
     the clicker privately (done, the private link with why it wasn't shared, or a refusal)."""
     async with runtime.uow() as uow:
         found = await handle_package_in_thread(runtime, uow, turn, target_id, message_ref=thread_ts)
-        token = await _bot_token(runtime, uow, turn.workspace_id) if isinstance(found, PackageFile) else None
+        token = await bot_token(runtime, uow, turn.workspace_id) if isinstance(found, PackageFile) else None
         await uow.commit()
     if not isinstance(found, PackageFile):
         return found  # the private link (not our alert here), or a refusal
@@ -46,7 +46,8 @@ async def share_package(runtime: Runtime, turn: ChatTurn, target_id: int, thread
     return render.package_shared(found.filename, target_id)
 
 
-async def _bot_token(runtime: Runtime, uow: TurnUnit, workspace_id: str) -> str | None:
+async def bot_token(runtime: Runtime, uow: TurnUnit, workspace_id: str) -> str | None:
+    """The workspace's bot token (the configured one in single-workspace mode); None when not installed."""
     settings = runtime.settings
     if settings.slack_single_workspace:
         return settings.cheers_slack_bot_token

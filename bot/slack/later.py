@@ -12,13 +12,15 @@ from typing import Any
 
 import aiohttp
 import structlog
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.commands import CommandUnclear, Diagnose, Package, Retry, RunJob, parse_command
 from bot.dispatch import handle_offer, handle_turn
 from bot.messages import ChatMessage
 from bot.slack.blocks import button_offer, to_slack
-from bot.slack.files import share_package
+from bot.slack.files import bot_token, share_package
 from core.chat.people import ChatTurn
 from core.notifications.actions import Action
 from core.runtime import Runtime
@@ -92,8 +94,35 @@ async def run_later(runtime: Runtime, later: LaterTurn) -> ChatMessage:
         else:
             message = await handle_turn(runtime, uow, later.turn(), later.text)
         await uow.commit()
+    if not later.response_url:  # a click on the Home tab: Slack gives no response_url there
+        await answer_in_dm(runtime, later.team_id, later.user_id, message)
+        return message
     await answer(later.response_url, message, within=runtime.settings.cheers_slack_timeout_seconds)
     return message
+
+
+async def answer_in_dm(runtime: Runtime, team_id: str, user_id: str, message: ChatMessage) -> bool:
+    """Post `message` in the person's own DM with the app (chat.postMessage to their user id); False when not sent."""
+    settings = runtime.settings
+    async with runtime.uow() as uow:
+        token = await bot_token(runtime, uow, team_id)
+    if token is None:
+        log.warning("slack_dm_answer_not_sent", reason="not installed", team_id=team_id)
+        return False
+    within = settings.cheers_slack_timeout_seconds
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=within)) as session:
+        client = AsyncWebClient(
+            token=token, base_url=settings.slack_api_base, session=session, timeout=int(within) or 1
+        )
+        try:
+            await client.chat_postMessage(channel=user_id, unfurl_links=False, **to_slack(message))
+        except SlackApiError as exc:
+            log.warning("slack_dm_answer_not_sent", reason=exc.response.get("error"), team_id=team_id)
+            return False
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("slack_dm_answer_not_sent", reason=exc.__class__.__name__, team_id=team_id)
+            return False
+    return True
 
 
 async def answer(response_url: str, message: ChatMessage, *, within: float) -> bool:

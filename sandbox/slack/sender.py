@@ -203,6 +203,40 @@ class SlackSender:
         }
         return self._interactive(payload, minted)
 
+    async def view_block_action(self, view_id: str, action_id: str, *, user_id: str | None = None) -> SlackRequest:
+        """A person clicks the button `action_id` in a published view (their Home tab): no channel, no response_url."""
+        views = {v["id"]: v for v in await self.control.views()}
+        if view_id not in views:
+            raise LookupError(f"no view {view_id}")
+        minted = await self.control.interaction(user_id=user_id or views[view_id]["user_id"], view_id=view_id)
+        view = minted["view"]
+        found = _find_element(view.get("blocks") or [], action_id)
+        if found is None:
+            raise LookupError(f"view {view_id} has no element with action_id {action_id}")
+        block_id, element = found
+        action: Body = {
+            "action_id": action_id,
+            "block_id": block_id,
+            "type": element.get("type", "button"),
+            "action_ts": f"{self._now()}.{secrets.randbelow(999999):06d}",
+            **{k: element[k] for k in ("text", "value") if k in element},
+        }
+        payload = {
+            "type": "block_actions",
+            "user": self._person(minted),
+            "api_app_id": minted["api_app_id"],
+            "token": VERIFICATION_TOKEN,
+            "container": {"type": "view", "view_id": view_id},
+            "trigger_id": minted["trigger_id"],
+            "team": minted["team"],
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": view,
+            "state": {"values": {}},
+            "actions": [action],
+        }
+        return replace(self._interactive(payload, minted), response_url_id=None)
+
     async def view_submission(self, view_id: str, values: Body, *, user_id: str | None = None) -> SlackRequest:
         """A person submits an open modal: `values` is {block_id: {action_id: value}}; a plain value is shaped
         the way the element's type reports it (a select's selected_option, a datepicker's selected_date …)."""

@@ -65,14 +65,16 @@ async def test_a_click_on_another_venues_delivery_is_not_found_and_an_unlinked_c
 async def test_reconnect_clicked_by_an_admin_gets_a_private_link_and_an_editor_is_told_who_can(
     runtime: Runtime, pub: Pub
 ) -> None:
-    await _linked(runtime, pub.id, Role.admin, "U-admin")
+    admin = await factories.person(runtime, venue_id=pub.id, role=Role.admin, name="Ada Admin")
+    await link(runtime, admin, turn("U-admin"))
     await _linked(runtime, pub.id, Role.editor, "U-editor")
     reconnect = offer(Action.reconnect, connection_id=pub.connection_id)
 
     refused = await click(runtime, turn("U-editor", chat="C-team"), reconnect)
     said = await click(runtime, turn("U-admin", chat="C-team"), reconnect)
 
-    assert "needs the admin role" in shown(refused) and not refused.links, shown(refused)
+    assert "Only the venue's owners and admins can reconnect: Ada Admin. Ask one of them." in shown(refused)
+    assert refused.private and not refused.links, shown(refused)
     assert said.private and said.links[0].url.startswith("http://testserver.local/oauth/facebook/start?state=")
 
 
