@@ -102,7 +102,16 @@ def _fields(fields: tuple[tuple[str, str], ...]) -> dict[str, Any]:
 
 
 def _actions(offers: tuple[Offer, ...], *, prefix: str) -> dict[str, Any]:
-    return {"type": "actions", "elements": [_button(offer, prefix) for offer in offers[:MAX_ACTIONS]]}
+    # A post's item offers one Retry per failed delivery: a repeated action gets its position, as Slack wants
+    # action_ids unique within a block.
+    kept = offers[:MAX_ACTIONS]
+    actions = [o.action for o in kept]
+    return {
+        "type": "actions",
+        "elements": [
+            _button(o, prefix if actions.index(o.action) == k else f"{prefix}n{k}") for k, o in enumerate(kept)
+        ],
+    }
 
 
 def _button(offer: Offer, prefix: str) -> dict[str, Any]:
