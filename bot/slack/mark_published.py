@@ -93,7 +93,9 @@ async def _open(
             log.warning("slack_mark_published_not_opened", error=error, team_id=turn.workspace_id)
             refusal = ChatMessage(title=NOT_OPENED.format(error=error), private=True)
     await ack()
-    if refusal is not None:
+    if refusal is not None and not body.get("response_url"):  # clicked on the Home tab: the clicker's DM instead
+        await tell_privately(client, "", turn.chat_user_id, refusal, what="mark_published")
+    elif refusal is not None:
         # Within the request (Slack waits for it): the short timeout, so the ack is never late.
         within = runtime.settings.cheers_slack_ack_timeout_seconds
         await answer(str(body.get("response_url") or ""), refusal, within=within)

@@ -10,7 +10,7 @@ import httpx
 from core.runtime import Runtime
 from providers.errors import Permanent
 from sandbox.slack.sender import SlackSender
-from storage.models import DeliveryStatus, Role
+from storage.models import ConnectionStatus, DeliveryStatus, Role
 from tests import factories
 from tests.bot.conftest import Pub, pub  # noqa: F401 - a venue whose Facebook publisher is scripted
 from tests.bot.support import code_for, link, say, turn
@@ -126,3 +126,27 @@ async def test_a_viewer_typing_reconnect_is_told_who_can_by_name(
 
     assert "Only the venue's owners and admins can reconnect: Alex Admin, Sam Owner. Ask one of them." in typed, typed
     assert "/oauth/" not in typed
+
+
+async def test_a_viewer_clicking_reconnect_on_home_is_told_who_can_by_name_in_their_dm(
+    app: httpx.AsyncClient, web: httpx.AsyncClient, runtime: Runtime, slack: SlackTwin, sender: SlackSender
+) -> None:
+    installed = await install_through_oauth(app, web, runtime, slack)  # its admin is Alex Admin
+    await factories.person(runtime, venue_id=installed.venue_id, role=Role.owner, name="Sam Owner")
+    broken = await factories.connection(
+        runtime, installed.venue_id, access_token="page-token-1", status=ConnectionStatus.needs_reconnect
+    )
+    await _link_in_slack(app, runtime, sender, installed.venue_id, Role.viewer, VIEWER)
+
+    home = await _open_home(app, slack, sender, VIEWER)
+    [reconnect] = [b for b in _buttons(home) if b["value"] == f"reconnect c={broken}"]
+    click = await sender.view_block_action(home["id"], reconnect["action_id"], user_id=VIEWER)
+    assert (await sender.send(click, f"{app.base_url}{EVENTS}", app)).status_code == 200
+
+    async def answered() -> list[dict[str, Any]] | None:
+        dm = slack.state.dm_channel(VIEWER)
+        return (await slack.control.messages(dm) or None) if dm else None
+
+    [said] = await eventually(answered, what="the click's answer in the clicker's DM with the app")
+    assert "Only the venue's owners and admins can reconnect: Alex Admin, Sam Owner." in str(said), said
+    assert "/oauth/" not in str(said)
