@@ -98,6 +98,15 @@ def _empty_pg(url: str) -> None:
     async def go() -> None:
         engine = create_async_engine(url)
         async with engine.begin() as conn:
+            # A test whose event loop closed under a task still inside a transaction (an after-commit wake-up still
+            # running) leaves that connection idle in transaction, holding locks TRUNCATE would wait for forever.
+            # This worker's database is its own, so any other connection to it is such a leftover.
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
             await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         await engine.dispose()
 
