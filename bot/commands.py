@@ -15,7 +15,7 @@ from core.errors import Invalid
 from core.notifications.kinds import NotificationKind
 from core.posts.phrases import read_duration
 from core.posts.times import PostTimeInvalid
-from storage.enums import Provider
+from core.vocabulary import Provider
 
 
 class CommandUnclear(Invalid):

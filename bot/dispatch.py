@@ -53,7 +53,7 @@ from core.posts import views
 from core.publishing import actions as delivery_actions
 from core.publishing import packages as packages_core
 from core.runtime import Runtime
-from storage.enums import Role
+from core.vocabulary import Role
 
 log = structlog.get_logger(__name__)
 

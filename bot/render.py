@@ -22,7 +22,7 @@ from core.notifications.actions import Action, Offer, offer
 from core.posts.times import PostTimeInvalid
 from core.posts.views import DeliveryView, PostView
 from core.publishing.packages import PackageLink
-from storage.enums import ConnectionStatus, DeliveryStatus
+from core.vocabulary import ConnectionStatus, DeliveryStatus
 
 # What a person can do about a delivery in each state (the same offers its alert makes).
 DELIVERY_OFFERS: dict[DeliveryStatus, tuple[Action, ...]] = {

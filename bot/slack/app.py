@@ -28,7 +28,7 @@ from bot.slack.later import TURN_TASK, LaterTurn, ephemeral, is_slow, slack_turn
 from core.chat import installs
 from core.chat.installs import InstalledBot
 from core.runtime import Runtime
-from storage.enums import ChatPlatform
+from core.vocabulary import ChatPlatform
 
 log = structlog.get_logger(__name__)
 

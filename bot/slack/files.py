@@ -20,7 +20,7 @@ from core.chat import installs
 from core.chat.packages import PackageFile
 from core.chat.people import ChatTurn
 from core.runtime import Runtime
-from storage.enums import ChatPlatform
+from core.vocabulary import ChatPlatform
 
 log = structlog.get_logger(__name__)
 

@@ -24,7 +24,7 @@ from bot.slack.files import bot_token, share_package
 from core.chat.people import ChatTurn
 from core.notifications.actions import Action
 from core.runtime import Runtime
-from storage.enums import ChatPlatform
+from core.vocabulary import ChatPlatform
 
 log = structlog.get_logger(__name__)
 

@@ -33,7 +33,7 @@ from core.notifications.actions import Action
 from core.posts import views
 from core.publishing import actions as delivery_actions
 from core.runtime import Runtime
-from storage.enums import Role
+from core.vocabulary import Role
 
 log = structlog.get_logger(__name__)
 

@@ -34,7 +34,7 @@ from core.chat.people import ChatTurn
 from core.errors import DomainError, NotFound
 from core.posts import views
 from core.runtime import Runtime
-from storage.enums import Role
+from core.vocabulary import Role
 
 log = structlog.get_logger(__name__)
 

@@ -24,7 +24,7 @@ from core.chat.sending import (
     Transient,
 )
 from core.runtime import Runtime
-from storage.enums import ChatPlatform
+from core.vocabulary import ChatPlatform
 
 log = structlog.get_logger(__name__)
 
