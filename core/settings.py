@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     cheers_slack_oauth_url: str = "https://slack.com"  # origin of Slack's "Add to Slack" authorize page
     # Single-workspace mode (a group running its own Slack app): the bot token used where no install is stored.
     cheers_slack_bot_token: str = Field(default="", repr=False)
-    cheers_telegram_api_url: str = "https://api.telegram.org"
+    cheers_telegram_api_url: str = "https://api.telegram.org"  # origin: /bot<token>/ and /file/bot<token>/ go after it
     cheers_resend_api_url: str = "https://api.resend.com"
 
     # Media storage: files under CHEERS_MEDIA_ROOT (default <CHEERS_VAR_DIR>/media) unless a bucket is set.
@@ -118,6 +118,18 @@ class Settings(BaseSettings):
     cheers_slack_timeout_seconds: float = Field(default=10.0, gt=0)
     cheers_slack_ack_timeout_seconds: float = Field(default=2.0, gt=0)
     cheers_slack_upload_timeout_seconds: float = Field(default=60.0, gt=0)
+
+    # The Telegram bot (docs/telegram.md): BotFather's token, and the secret Telegram sends back in the
+    # X-Telegram-Bot-Api-Secret-Token header of every webhook call (`cheers telegram webhook set` registers it).
+    cheers_telegram_bot_token: str = Field(default="", repr=False)
+    cheers_telegram_webhook_secret: str = Field(default="", repr=False)
+    # The bot's @username for deep links (t.me/<username>?start=CODE); unset: learned from getMe.
+    cheers_telegram_bot_username: str = ""
+    # How long a Bot API call may take (sending alerts and answers); a photo sent in chat may be this large.
+    cheers_telegram_timeout_seconds: float = Field(default=10.0, gt=0)
+    cheers_telegram_max_photo_mb: int = Field(default=20, gt=0)
+    # A guided flow (/schedule step by step) left alone this long is over.
+    cheers_telegram_flow_minutes: int = Field(default=30, gt=0)
 
     cheers_log_level: str = "INFO"
     cheers_log_format: str = "json"  # json | console
@@ -179,6 +191,16 @@ class Settings(BaseSettings):
     def slack_single_workspace(self) -> bool:
         """A bot token and signing secret are configured: answer one workspace with that token, no install."""
         return bool(self.cheers_slack_bot_token and self.cheers_slack_signing_secret)
+
+    @property
+    def telegram_api_origin(self) -> str:
+        """The Bot API origin without a trailing slash (PTB appends bot<token>/ and file/bot<token>/)."""
+        return self.cheers_telegram_api_url.rstrip("/")
+
+    @property
+    def telegram_bot_id(self) -> str:
+        """The bot's numeric id (the token's part before the colon): Telegram's "workspace" in chat tables."""
+        return self.cheers_telegram_bot_token.split(":", 1)[0] if ":" in self.cheers_telegram_bot_token else ""
 
     @property
     def token_keys(self) -> list[str]:

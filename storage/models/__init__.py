@@ -21,7 +21,14 @@ from storage.models.accounts import Account, Invitation, Membership, User
 from storage.models.audit import AuditEntry
 from storage.models.auth import ApiToken, LoginLink, WebSession
 from storage.models.base import Base, utcnow
-from storage.models.chat import ChatDestination, ChatIdentity, ChatInboundEvent, ChatInstall, ChatLinkCode
+from storage.models.chat import (
+    ChatConversation,
+    ChatDestination,
+    ChatIdentity,
+    ChatInboundEvent,
+    ChatInstall,
+    ChatLinkCode,
+)
 from storage.models.chat_alerts import ChatAlertDelivery, ChatAlertFanout, ChatAlertMessage, ChatPacing
 from storage.models.connections import Connection, MetaDataRequest, OAuthState
 from storage.models.media import MediaAsset, MediaDerivative, StoredBlob
@@ -39,6 +46,7 @@ __all__ = [
     "ChatAlertDelivery",
     "ChatAlertFanout",
     "ChatAlertMessage",
+    "ChatConversation",
     "ChatDestination",
     "ChatIdentity",
     "ChatInboundEvent",

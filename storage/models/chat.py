@@ -120,3 +120,30 @@ class ChatInboundEvent(IdMixin, Base):
     platform: Mapped[ChatPlatform] = mapped_column(_platform(), nullable=False)
     event_id: Mapped[str] = mapped_column(String(128), nullable=False)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+
+
+class ChatConversation(IdMixin, CreatedMixin, Base):
+    """A guided flow in progress (Telegram's step-by-step /schedule): one per chat and person, kept in the database
+    so any web process continues it and a restart keeps it; `version` rises with each step, so a stale button or a
+    racing second process is refused instead of applied twice."""
+
+    __tablename__ = "chat_conversations"
+    __table_args__ = (
+        UniqueConstraint(
+            "platform", "workspace_id", "chat_id", "chat_user_id", name="uq_chat_conversations_platform_chat_user"
+        ),
+    )
+
+    platform: Mapped[ChatPlatform] = mapped_column(_platform(), nullable=False)
+    workspace_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    chat_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    chat_user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)  # "schedule"
+    step: Mapped[str] = mapped_column(String(32), nullable=False)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    # The venue the flow acts for (decided when it started) and the person it runs as.
+    account_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True)
+    user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
