@@ -12,12 +12,25 @@ from bot.messages import ChatMessage
 
 
 @dataclass(frozen=True)
+class Key:
+    """A callback button of the bot's own that is not an offer (a guided-flow step): label and callback_data."""
+
+    label: str
+    data: str
+
+
+# Rows of keys, shown under the message after its offers' and links' rows (guided-flow steps: bot/telegram/flow.py).
+Keyboard = tuple[tuple[Key, ...], ...]
+
+
+@dataclass(frozen=True)
 class Say:
     """A new message in `chat_id` (a user id is that person's private chat)."""
 
     chat_id: str
     message: ChatMessage
     reply_to_message_id: int | None = None
+    keyboard: Keyboard = ()
 
 
 @dataclass(frozen=True)
@@ -27,6 +40,7 @@ class Edit:
     chat_id: str
     message_id: int
     message: ChatMessage
+    keyboard: Keyboard = ()
 
 
 @dataclass(frozen=True)
@@ -58,11 +72,18 @@ class Replies:
 
     items: list[Reply] = field(default_factory=list)
 
-    def say(self, chat_id: str, message: ChatMessage, *, reply_to_message_id: int | None = None) -> None:
-        self.items.append(Say(chat_id, message, reply_to_message_id))
+    def say(
+        self,
+        chat_id: str,
+        message: ChatMessage,
+        *,
+        reply_to_message_id: int | None = None,
+        keyboard: Keyboard = (),
+    ) -> None:
+        self.items.append(Say(chat_id, message, reply_to_message_id, keyboard))
 
-    def edit(self, chat_id: str, message_id: int, message: ChatMessage) -> None:
-        self.items.append(Edit(chat_id, message_id, message))
+    def edit(self, chat_id: str, message_id: int, message: ChatMessage, *, keyboard: Keyboard = ()) -> None:
+        self.items.append(Edit(chat_id, message_id, message, keyboard))
 
     def answer_callback(self, callback_query_id: str, text: str | None = None, *, show_alert: bool = False) -> None:
         self.items.append(AnswerCallback(callback_query_id, text, show_alert))
