@@ -12,6 +12,7 @@ import click
 
 from api.cli_support import emit, run, to_json
 from bot.slack.sender import install_slack_sender
+from bot.telegram.sender import install_telegram_sender
 from core.access.policy import OPERATOR
 from core.connections import keys as keys_core
 from core.ops import jobs as jobs_core
@@ -52,6 +53,7 @@ def jobs_run(ctx: click.Context, name: str) -> None:
 
     async def job(rt: Runtime) -> dict[str, Any]:
         install_slack_sender(rt)  # chat-alerts sends from this process too (a worker's runtime has it already)
+        install_telegram_sender(rt)
         return await jobs_core.run_job(rt, name, trigger="manual", actor=OPERATOR)
 
     result = run(job)

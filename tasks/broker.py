@@ -8,6 +8,7 @@ from taskiq.brokers.shared_broker import async_shared_broker
 from taskiq_redis import RedisStreamBroker
 
 from bot.slack.sender import install_slack_sender
+from bot.telegram.sender import install_telegram_sender
 from core.logging import configure_logging
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
@@ -16,6 +17,7 @@ from tasks import media as _media_tasks  # noqa: F401 - registers the media-deri
 from tasks import periodic
 from tasks import publish as _publish_tasks  # noqa: F401 - registers the publish-delivery task
 from tasks import slack as _slack_tasks  # noqa: F401 - registers the slack-turn task
+from tasks import telegram as _telegram_tasks  # noqa: F401 - registers the telegram-turn task
 from tasks.dispatcher import DispatcherLoop
 from tasks.heartbeat import HeartbeatLoop
 from tasks.queue import TaskiqQueue
@@ -58,6 +60,7 @@ def create_broker(settings: Settings | None = None, runtime: Runtime | None = No
             rt = build_runtime(settings, worker=broker.is_worker_process)
         rt.queue = TaskiqQueue(broker)
         install_slack_sender(rt)
+        install_telegram_sender(rt)  # only when CHEERS_TELEGRAM_BOT_TOKEN is set
         state.runtime = rt
         # The in-memory broker runs worker events in any process that starts it; only a process
         # that really takes work (worker CLI, `make dev`) may claim to be a worker.

@@ -18,6 +18,7 @@ from taskiq import Context, TaskiqDepends
 from taskiq.brokers.shared_broker import async_shared_broker
 
 from bot.slack.sender import install_slack_sender
+from bot.telegram.sender import install_telegram_sender
 from core.chat.delivery import TASK_NAME, next_due_in, run
 from core.runtime import Runtime
 from tasks.periodic import runtime_of
@@ -39,6 +40,7 @@ _PASSES: dict[int, _Pass] = {}
 async def chat_alerts_deliver(context: Context = TaskiqDepends()) -> dict[str, Any]:
     runtime = runtime_of(context)
     install_slack_sender(runtime)
+    install_telegram_sender(runtime)
     return await deliver_passes(runtime)
 
 

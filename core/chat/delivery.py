@@ -49,6 +49,14 @@ SPACING: dict[ChatPlatform, timedelta] = {
     ChatPlatform.slack: timedelta(seconds=1),
     ChatPlatform.telegram: timedelta(seconds=1),
 }
+# How the venue's feed names a platform and says how to get a stopped chat's alerts back (Slack's reads as before).
+PLATFORM_NAMES: dict[ChatPlatform, str] = {ChatPlatform.telegram: "Telegram chat"}
+STOPPED_REMEDY: dict[ChatPlatform, str] = {
+    ChatPlatform.slack: "Reinstall the app or invite the bot back, then type `/cheers alerts here` in the chat "
+    "(or `alerts me` for your own).",
+    ChatPlatform.telegram: "Unblock the bot (or add it back to the group), then send /alerts here in the chat "
+    "(or /alerts me in your private chat with the bot).",
+}
 MAX_ATTEMPTS = 8  # passing failures before a message is given up (failed, with its last error)
 MAX_POSTS = 2  # a post whose answer was lost is sent again once at most
 RETRY_BASE = timedelta(seconds=5)
@@ -262,7 +270,9 @@ async def _record(session: AsyncSession, clock: Clock, send: _Send, ref: str | N
     back = ChatMessageStatus.pending if posting else ChatMessageStatus.sent
     if isinstance(error, Gone):
         message.status = ChatMessageStatus.gone
-        await stop_destination(session, clock, send.destination_id, error.reason, install=error.install)
+        await stop_destination(
+            session, clock, send.destination_id, error.reason, install=error.install, what=error.what
+        )
         return "gone"
     if isinstance(error, MessageGone):
         message.status, message.needs_update = ChatMessageStatus.sent, False  # nothing left to edit
@@ -289,9 +299,10 @@ async def _record(session: AsyncSession, clock: Clock, send: _Send, ref: str | N
 
 
 async def stop_destination(
-    session: AsyncSession, clock: Clock, destination_id: int, reason: str, *, install: bool
+    session: AsyncSession, clock: Clock, destination_id: int, reason: str, *, install: bool, what: str | None = None
 ) -> list[int]:
-    """Stop alerts to a chat that is gone (or to every chat of a revoked install) and say so in each venue's feed."""
+    """Stop alerts to a chat that is gone (or to every chat of a revoked install) and say so in each venue's feed;
+    `what` is the platform's few words for why ("the person blocked the bot"), else "the chat is gone"."""
     now = clock.now()
     destination = await q.get_destination(session, destination_id)
     if destination is None:
@@ -307,13 +318,13 @@ async def stop_destination(
         d.disabled_at, d.disabled_reason, d.updated_at = now, reason, now
         await q.stop_messages_to(session, d.id, reason=reason, now=now)
         where = d.chat_name or d.chat_id
-        what = "the bot's install in this workspace was revoked" if install else "the chat is gone"
+        why = "the bot's install in this workspace was revoked" if install else what or "the chat is gone"
+        platform = PLATFORM_NAMES.get(d.platform, d.platform.value)
         await notifications.notify(
             session, clock, account_id=d.account_id, kind=NotificationKind.chat_alerts_stopped,
-            severity=Severity.warning, title=f"Alerts to {d.platform.value} {where} stopped: {what}",
+            severity=Severity.warning, title=f"Alerts to {platform} {where} stopped: {why}",
             subject={"chat_destination_id": d.id},
-            payload={"reason": reason, "remedy": "Reinstall the app or invite the bot back, then type "
-                     "`/cheers alerts here` in the chat (or `alerts me` for your own)."},
+            payload={"reason": reason, "remedy": STOPPED_REMEDY.get(d.platform, STOPPED_REMEDY[ChatPlatform.slack])},
             dedup_key=f"chat_alerts_stopped:{d.id}",
         )  # fmt: skip
     await session.flush()

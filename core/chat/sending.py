@@ -56,11 +56,13 @@ class RateLimited(SendError):
 
 
 class Gone(SendError):
-    """The chat is gone (archived, deleted, bot removed) or, with `install=True`, the bot's install is revoked."""
+    """The chat is gone (archived, deleted, bot removed, the person blocked the bot) or, with `install=True`, the
+    bot's install is revoked; `what` says it in a few words for the venue's feed ("the person blocked the bot")."""
 
-    def __init__(self, reason: str, *, install: bool = False) -> None:
+    def __init__(self, reason: str, *, install: bool = False, what: str | None = None) -> None:
         super().__init__(reason)
         self.install = install
+        self.what = what
 
 
 class MessageGone(SendError):
