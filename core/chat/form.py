@@ -129,7 +129,7 @@ async def preview(
     usable = await _usable(session, access.account_id)
     chosen = [c for c in usable if c.id in set(connection_ids)] or usable
     asset = await media_q.get(session, access.account_id, photo_id) if photo_id is not None else None
-    media = _draft_media(asset) if asset is not None and _ready_photo(asset) else ()
+    media = _draft_media(asset) if asset is not None and _attachable_photo(asset) else ()
     limits = _limits(runtime)
     lines: list[PreviewLine] = []
     for connection in chosen:
@@ -137,7 +137,9 @@ async def preview(
         if not text.strip():  # nothing typed yet: the form asks for text anyway, so say what else stands in the way
             problems = [p for p in problems if not p.field.startswith("captions.")]
         parts = [f"{len(text):,} of {_caption_limit(connection.provider, limits):,} characters"]
-        if media:
+        if media and media[0].status is not MediaStatus.ready:
+            parts.append(f"{media[0].filename}, its versions still being prepared")
+        elif media:
             parts.append(_photo_version(connection.provider, media[0]))
         else:
             parts.append("no photo")
@@ -164,7 +166,7 @@ async def submit(runtime: Runtime, session: AsyncSession, access: VenueAccess, f
     media: tuple[DraftMedia, ...] = ()
     if form.photo_id is not None:
         asset = await media_q.get(session, access.account_id, form.photo_id)
-        if asset is None or not _ready_photo(asset):
+        if asset is None or not _attachable_photo(asset):
             errors[PHOTO] = "That photo is no longer in the venue's library (or isn't ready); choose another or none."
         else:
             media = _draft_media(asset)
@@ -246,6 +248,16 @@ async def _usable(session: AsyncSession, account_id: int) -> list[Connection]:
 
 def _ready_photo(asset: MediaAsset) -> bool:
     return asset.kind is MediaKind.image and asset.status is MediaStatus.ready
+
+
+def _attachable_photo(asset: MediaAsset) -> bool:
+    # A photo just sent in a chat (Telegram's flow) is still being prepared: create_post takes it, and publishing
+    # waits for its versions (core.publishing.media), as it does for one uploaded through the API.
+    return asset.kind is MediaKind.image and asset.status in (
+        MediaStatus.ready,
+        MediaStatus.pending,
+        MediaStatus.processing,
+    )
 
 
 def _draft_media(asset: MediaAsset) -> tuple[DraftMedia, ...]:
