@@ -35,6 +35,7 @@ from api.routes import (
     targets,
 )
 from bot.slack.litestar import close_front
+from bot.telegram import webhook as telegram_webhook
 from core.logging import configure_logging
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
@@ -116,6 +117,7 @@ def create_app(
             *packages.routes,
             *targets.routes,
             *slack.routes,
+            *telegram_webhook.routes,
             # Uploads stream to the blob store; only this route accepts bodies up to the media limit.
             Router(
                 path="/",
@@ -129,7 +131,7 @@ def create_app(
         exception_handlers=exception_handlers(),
         middleware=[request_context_middleware(metrics)],
         lifespan=[lifespan],
-        on_shutdown=[close_front],  # the Slack client's HTTP session
+        on_shutdown=[close_front, telegram_webhook.close_front],  # Slack's HTTP session, Telegram's Application
         state=State({"metrics": metrics}),
         request_max_body_size=MAX_REQUEST_BODY,
         openapi_config=OpenAPIConfig(
