@@ -20,6 +20,7 @@ prepares its versions for each platform in the background.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -410,7 +411,7 @@ async def _take_when(inbound: Inbound, conversation: Conversation, said: str, *,
         instant = resolve_phrase(said, data["tz"], now=inbound.runtime.clock.now())
     except PostTimeInvalid as exc:
         # Asked back: the same step again (a new version, so the old buttons go), with the choices as buttons.
-        choices = [str(c) for c in exc.extra.get("choices") or []]
+        choices = [_in_context(str(c), said) for c in exc.extra.get("choices") or []]
         note = render.refusal(exc).lines
         moved = await _advance(inbound, conversation, WHEN, asked=choices)
         if moved is None:
@@ -447,6 +448,15 @@ def _when_text(data: dict[str, Any]) -> str:
         return ""
     moment = datetime.fromisoformat(f"{data['day']}T{data['at']}")
     return f"{moment:%a %d %b %H:%M} ({data['tz']})"
+
+
+def _in_context(choice: str, said: str) -> str:
+    """An asked-back choice as a whole phrase: '6pm' for 'tomorrow 6' is 'tomorrow 6pm' (a date-time stays as is)."""
+    hour = re.match(r"\d{1,2}(?=am|pm)", choice)
+    if hour is None:
+        return choice
+    phrase = re.sub(rf"(?<![\d:.]){hour.group(0)}(?![\d:.]|am|pm)", choice, said.strip().lower(), count=1)
+    return phrase if phrase != said.strip().lower() else choice
 
 
 def _choice_label(value: str) -> str:
