@@ -44,10 +44,17 @@ log = structlog.get_logger(__name__)
 TASK_NAME = notifications.CHAT_ALERTS_TASK
 JOB_NAME = "chat-alerts"
 LEASE = timedelta(seconds=60)
-# Slack allows about one message per second per channel; Telegram about one per second per chat.
+# Slack allows about one message per second per channel; Telegram about one per second per chat and 20 a minute
+# in a group (a group's chat id is negative), and 30 a second per bot across all its chats (core.telegram.org/bots/faq).
 SPACING: dict[ChatPlatform, timedelta] = {
     ChatPlatform.slack: timedelta(seconds=1),
     ChatPlatform.telegram: timedelta(seconds=1),
+}
+GROUP_SPACING: dict[ChatPlatform, timedelta] = {ChatPlatform.telegram: timedelta(seconds=3)}
+# Bot-wide budgets shared by every process through the bot's chat_pacing row: Telegram's 30 a second, as at most
+# 5 at once and one every 40 ms after that, so no one second ever holds more than 30.
+BUDGETS: dict[ChatPlatform, q.SendBudget] = {
+    ChatPlatform.telegram: q.SendBudget(interval=timedelta(seconds=1) / 25, burst=5),
 }
 # How the venue's feed names a platform and says how to get a stopped chat's alerts back (Slack's reads as before).
 PLATFORM_NAMES: dict[ChatPlatform, str] = {ChatPlatform.telegram: "Telegram chat"}
@@ -127,7 +134,7 @@ async def run(runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender] | Non
 async def next_due_in(runtime: Runtime) -> timedelta | None:
     """How long until the next waiting message may be sent (zero if now); None when nothing waits."""
     async with runtime.db.session() as session:
-        due = await q.next_due(session)
+        due = await q.next_due(session, BUDGETS)
     return None if due is None else max(timedelta(0), due - runtime.clock.now())
 
 
@@ -137,7 +144,7 @@ async def deliver_due(
     """Claim due messages (one per chat, none in a paced chat) and send each; returns outcome counts."""
     now = runtime.clock.now()
     async with runtime.uow() as uow:
-        claims = await q.claim_due(uow.session, now=now, lease_until=now + LEASE, limit=limit)
+        claims = await q.claim_due(uow.session, now=now, lease_until=now + LEASE, limit=limit, budgets=BUDGETS)
         await uow.commit()
     # Claims are one per chat, so they go out side by side: a slow channel does not hold up the others.
     gate = asyncio.Semaphore(SENDS_AT_ONCE)
@@ -252,7 +259,7 @@ async def _record(session: AsyncSession, clock: Clock, send: _Send, ref: str | N
     if message is None or message.lease_token != send.token:
         return "lease_lost"
     platform, chat = send.address.platform, send.address
-    spacing = SPACING.get(platform, timedelta(seconds=1))
+    spacing = spacing_of(platform, chat.chat_id)
     await q.pace(session, platform=platform, workspace_id=chat.workspace_id, chat_id=chat.chat_id,
                  not_before=now + spacing, reason="spacing")  # fmt: skip
     message.lease_token, message.lease_expires_at, message.updated_at = None, None, now
@@ -296,6 +303,13 @@ async def _record(session: AsyncSession, clock: Clock, send: _Send, ref: str | N
     message.status, message.needs_update = back, not posting or message.needs_update
     message.next_attempt_at = now + backoff(message.attempts - 1, RETRY_BASE)
     return "answer_lost" if isinstance(error, AnswerLost) else "retrying"
+
+
+def spacing_of(platform: ChatPlatform, chat_id: str) -> timedelta:
+    """How long a chat waits between two of our messages: a Telegram group (negative id) 3 s, else about 1 s."""
+    if chat_id.startswith("-") and platform in GROUP_SPACING:
+        return GROUP_SPACING[platform]
+    return SPACING.get(platform, timedelta(seconds=1))
 
 
 async def stop_destination(

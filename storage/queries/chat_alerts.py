@@ -3,14 +3,17 @@ per-chat pacing and what resolution needs to look at."""
 
 from __future__ import annotations
 
+import math
 import secrets
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import Row, and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import (
     Account,
@@ -161,10 +164,75 @@ def _due(now: datetime):  # type: ignore[no-untyped-def]
     )
 
 
+BOT_ROW = "*"  # chat_pacing's chat_id for a bot-wide budget (Telegram's 30 a second); no chat has this id
+
+
+@dataclass(frozen=True)
+class SendBudget:
+    """A bot-wide limit shared by every process: one send per `interval` on average, `burst` at once at most.
+
+    Kept as a GCRA in the bot's chat_pacing row (next_allowed_at is the theoretical arrival time), so in any one
+    second a bot sends at most `burst` + 1 s / `interval` messages.
+    """
+
+    interval: timedelta
+    burst: int
+
+
+async def take_sends(
+    session: AsyncSession, *, platform: ChatPlatform, workspace_id: str, budget: SendBudget, now: datetime, wanted: int
+) -> int:
+    """Reserve up to `wanted` sends from a bot's budget; returns how many were granted (0: try again shortly).
+
+    The bot's row is read and then moved on by a compare-and-set, so two workers reserving at once never both take
+    the same slots (the loser is granted nothing this time); PostgreSQL also locks the row while it decides.
+    """
+    if wanted <= 0:
+        return 0
+    key = (ChatPacing.platform == platform, ChatPacing.workspace_id == workspace_id, ChatPacing.chat_id == BOT_ROW)
+    query = select(ChatPacing.next_allowed_at).where(*key)
+    if is_postgres(session):
+        query = query.with_for_update()
+    old = (await session.execute(query)).scalar_one_or_none()
+    start = now if old is None or old < now else old
+    room = budget.interval * budget.burst - (start - now)
+    granted = min(wanted, math.floor(room / budget.interval)) if room > timedelta(0) else 0
+    if granted <= 0:
+        return 0
+    moved_to = start + budget.interval * granted
+    if old is None:
+        stmt = (
+            _insert(session)(ChatPacing)
+            .values(
+                platform=platform,
+                workspace_id=workspace_id,
+                chat_id=BOT_ROW,
+                next_allowed_at=moved_to,
+                reason="bot-wide budget",
+            )
+            .on_conflict_do_nothing(index_elements=[ChatPacing.platform, ChatPacing.workspace_id, ChatPacing.chat_id])
+        )
+    else:
+        stmt = (
+            update(ChatPacing)
+            .where(*key, ChatPacing.next_allowed_at == old)
+            .values(next_allowed_at=moved_to)
+            .execution_options(synchronize_session=False)
+        )
+    result = await session.execute(stmt)
+    return granted if result.rowcount == 1 else 0  # type: ignore[attr-defined]
+
+
 async def claim_due(
-    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
+    session: AsyncSession,
+    *,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    budgets: Mapping[ChatPlatform, SendBudget] | None = None,
 ) -> list[tuple[int, str]]:
-    """Claim up to `limit` due messages, one per chat and none in a paced chat, each under its own lease token.
+    """Claim up to `limit` due messages, one per chat and none in a paced chat, each under its own lease token;
+    a platform with a bot-wide budget (`budgets`, Telegram's) gets only the sends its bot has room for.
 
     PostgreSQL locks candidates `FOR UPDATE SKIP LOCKED`; on SQLite the compare-and-set UPDATE makes a second
     worker's stale read claim nothing.
@@ -186,12 +254,34 @@ async def claim_due(
     )
     if is_postgres(session):
         candidates = candidates.with_for_update(skip_locked=True, of=ChatAlertMessage)
+    budgets = budgets or {}
     chats: set[tuple[str, str, str]] = set()
-    claimed: list[tuple[int, str]] = []
+    picked: list[Row[int, ChatPlatform, str, str]] = []
     for row in (await session.execute(candidates)).all():
         chat = (str(row.platform), row.workspace_id, row.chat_id)
-        if chat in chats or len(claimed) >= limit:
+        if chat in chats or len(picked) >= limit:
             continue
+        chats.add(chat)
+        picked.append(row)
+    # Each budgeted bot's slots are reserved before claiming: a claim is a send about to happen.
+    wanted: dict[tuple[ChatPlatform, str], int] = {}
+    for row in picked:
+        if row.platform in budgets:
+            bot = (row.platform, row.workspace_id)
+            wanted[bot] = wanted.get(bot, 0) + 1
+    room = {
+        bot: await take_sends(
+            session, platform=bot[0], workspace_id=bot[1], budget=budgets[bot[0]], now=now, wanted=count
+        )
+        for bot, count in wanted.items()
+    }
+    claimed: list[tuple[int, str]] = []
+    for row in picked:
+        bot = (row.platform, row.workspace_id)
+        if bot in room:
+            if room[bot] <= 0:
+                continue
+            room[bot] -= 1
         token = secrets.token_hex(16)
         result = await session.execute(
             update(ChatAlertMessage)
@@ -205,7 +295,6 @@ async def claim_due(
             )
         )
         if result.rowcount:  # type: ignore[attr-defined]
-            chats.add(chat)
             claimed.append((row.id, token))
     return claimed
 
@@ -341,14 +430,18 @@ async def user_name(session: AsyncSession, user_id: int | None) -> str | None:
     return (await session.execute(select(User.name).where(User.id == user_id))).scalar()
 
 
-async def next_due(session: AsyncSession) -> datetime | None:
-    """When the next waiting message may be sent: its own next try, or its chat's pacing if later."""
+async def next_due(session: AsyncSession, budgets: Mapping[ChatPlatform, SendBudget] | None = None) -> datetime | None:
+    """When the next waiting message may be sent: its own next try, or its chat's pacing if later, or (with
+    `budgets`) when its bot has a free slot again if that is later still."""
     waiting = or_(
         and_(ChatAlertMessage.status == ChatMessageStatus.pending, ChatAlertMessage.resolved_at.is_(None)),
         and_(ChatAlertMessage.status == ChatMessageStatus.sent, ChatAlertMessage.needs_update.is_(True)),
     )
+    bot = aliased(ChatPacing)
     query = (
-        select(ChatAlertMessage.next_attempt_at, ChatPacing.next_allowed_at)
+        select(
+            ChatAlertMessage.next_attempt_at, ChatPacing.next_allowed_at, ChatDestination.platform, bot.next_allowed_at
+        )
         .join(ChatDestination, ChatDestination.id == ChatAlertMessage.destination_id)
         .outerjoin(
             ChatPacing,
@@ -358,11 +451,27 @@ async def next_due(session: AsyncSession) -> datetime | None:
                 ChatPacing.chat_id == ChatDestination.chat_id,
             ),
         )
+        .outerjoin(
+            bot,
+            and_(
+                bot.platform == ChatDestination.platform,
+                bot.workspace_id == ChatDestination.workspace_id,
+                bot.chat_id == BOT_ROW,
+            ),
+        )
         .where(waiting)
         .order_by(ChatAlertMessage.next_attempt_at)
         .limit(100)
     )
-    times = [max(at, paced) if paced is not None else at for at, paced in (await session.execute(query)).all()]
+    budgets = budgets or {}
+    times = []
+    for at, paced, platform, bot_at in (await session.execute(query)).all():
+        when = max(at, paced) if paced is not None else at
+        budget = budgets.get(platform)
+        if budget is not None and bot_at is not None:
+            # A slot frees once the bot's theoretical arrival time is within its burst of now.
+            when = max(when, bot_at - budget.interval * (budget.burst - 1))
+        times.append(when)
     return min(times) if times else None
 
 
