@@ -6,6 +6,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import structlog
+
 from core.settings import Settings
 from sandbox.google.twin import running_google_twin
 from sandbox.meta.twin import running_meta_twin
@@ -16,6 +18,12 @@ from sandbox.slack.twin import (
     DEV_BOT_TOKEN,
     running_slack_twin,
 )
+from sandbox.telegram.state import DEV_BOT_TOKEN as TELEGRAM_DEV_BOT_TOKEN
+from sandbox.telegram.state import DEV_BOT_USERNAME as TELEGRAM_DEV_BOT_USERNAME
+from sandbox.telegram.state import DEV_WEBHOOK_SECRET as TELEGRAM_DEV_WEBHOOK_SECRET
+from sandbox.telegram.twin import running_telegram_twin
+
+log = structlog.get_logger(__name__)
 
 META_APP = ("sandbox-facebook-app", "sandbox-facebook-secret")
 GOOGLE_APP = ("sandbox-google-client", "sandbox-google-secret")
@@ -51,6 +59,17 @@ def slack_twin_settings(slack_url: str) -> dict[str, str]:
     }
 
 
+def telegram_twin_settings(telegram_url: str) -> dict[str, str]:
+    """The Telegram bot's settings, pointed at the Telegram twin: its API origin, the twin's bot token, the webhook
+    secret `make dev` registers with the twin, and the bot's username (for t.me deep links)."""
+    return {
+        "cheers_telegram_api_url": telegram_url,
+        "cheers_telegram_bot_token": TELEGRAM_DEV_BOT_TOKEN,
+        "cheers_telegram_webhook_secret": TELEGRAM_DEV_WEBHOOK_SECRET,
+        "cheers_telegram_bot_username": TELEGRAM_DEV_BOT_USERNAME,
+    }
+
+
 def twins_dir(var_dir: Path) -> Path:
     """Where `make dev` keeps the twins' state between runs (delete it to start the sandbox afresh)."""
     return var_dir / "twins"
@@ -58,8 +77,8 @@ def twins_dir(var_dir: Path) -> Path:
 
 @contextlib.asynccontextmanager
 async def sandbox_twins(settings: Settings, var_dir: Path, base_port: int) -> AsyncIterator[Settings]:
-    """Start the twins on base_port+1 (Meta), +2 (Google) and +3 (Slack); yield settings pointing at them unless
-    set explicitly.
+    """Start the twins on base_port+1 (Meta), +2 (Google), +3 (Slack) and +4 (Telegram); yield settings pointing at
+    them unless set explicitly.
 
     The twins keep their state (tokens they issued, Pages, locations, published posts) in var/twins/, so the
     connections made in one run still work in the next, whichever ports the twins get."""
@@ -68,8 +87,10 @@ async def sandbox_twins(settings: Settings, var_dir: Path, base_port: int) -> As
         running_meta_twin(port=base_port + 1, state_file=kept / "meta.json") as (meta_url, _meta_control, _meta),
         running_google_twin(port=base_port + 2, state_file=kept / "google.json") as (google_url, _google_control, _g),
         running_slack_twin(port=base_port + 3, state_file=kept / "slack.json") as (slack_url, _slack_control, _s),
+        running_telegram_twin(port=base_port + 4, state_file=kept / "telegram.json") as (telegram_url, tg_control, _t),
     ):
         wanted = twin_settings(meta_url, google_url) | slack_twin_settings(slack_url)
+        wanted |= telegram_twin_settings(telegram_url)
         explicit = settings.model_fields_set
         overrides = {k: v for k, v in wanted.items() if k not in explicit}
         # Other `cheers` commands (connections connect, diagnose) read this file to find the twins.
@@ -78,4 +99,13 @@ async def sandbox_twins(settings: Settings, var_dir: Path, base_port: int) -> As
             "# Written by `make dev`: where it serves and the sandbox twins it runs. Delete to use .env alone.\n"
             + "".join(f"{k.upper()}={v}\n" for k, v in written.items())
         )
-        yield settings.model_copy(update=overrides)
+        chosen = settings.model_copy(update=overrides)
+        if "cheers_telegram_api_url" not in explicit:
+            # What `cheers telegram webhook set` does against Telegram: the twin delivers people's messages to this
+            # server's /telegram/webhook (it is listening by the time anyone types) with the secret it checks.
+            hook = f"{chosen.cheers_public_url.rstrip('/')}/telegram/webhook"
+            try:
+                await tg_control.set_webhook(hook, chosen.cheers_telegram_webhook_secret)
+            except ValueError as exc:  # a secret Telegram would refuse too: say so, and run without the webhook
+                log.warning("telegram_twin_webhook_refused", url=hook, error=str(exc))
+        yield chosen

@@ -24,17 +24,17 @@ CHEERS = str(Path(sys.executable).with_name("cheers"))
 
 
 def dev_ports() -> int:
-    """A port such that it and the next three are free (`cheers dev` puts the twins on port+1, +2 and +3)."""
+    """A port such that it and the next four are free (`cheers dev` puts the twins on port+1, +2, +3 and +4)."""
     for _ in range(50):
         base = free_port()
         try:
-            for port in (base + 1, base + 2, base + 3):
+            for port in (base + 1, base + 2, base + 3, base + 4):
                 with socket.socket() as sock:
                     sock.bind(("127.0.0.1", port))
         except OSError:
             continue
         return base
-    raise AssertionError("no four consecutive free ports")
+    raise AssertionError("no five consecutive free ports")
 
 
 def jpeg() -> bytes:
