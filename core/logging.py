@@ -24,7 +24,11 @@ _VALUE_PATTERNS = [
     (re.compile(r"\bya29\.[A-Za-z0-9._-]+"), REDACTED),  # Google access tokens
     (re.compile(r"\b1//[A-Za-z0-9._-]{10,}"), REDACTED),  # Google refresh tokens
     (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]+"), REDACTED),  # Slack tokens
-    (re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}"), REDACTED),  # Telegram bot tokens
+    # Telegram bot tokens: in URLs PTB and httpx log (https://api.telegram.org/bot<token>/sendMessage, /file/bot…),
+    # where "bot" runs straight into the digits (no \b there), also URL-encoded, and any digits:secret elsewhere.
+    (re.compile(r"(/bot)\d+(?::|%3[Aa])[^/\s\"'?`]+"), r"\1" + REDACTED),
+    (re.compile(r"(?<![0-9])\d{6,12}(?::|%3[Aa])[A-Za-z0-9_-]{30,}"), REDACTED),
+    (re.compile(r"(The token `)[^`]*(`)"), r"\1" + REDACTED + r"\2"),  # PTB's InvalidToken, whatever its shape
     (re.compile(r"\bcheers_pat_[A-Za-z0-9_-]+"), REDACTED),  # our API tokens
     (re.compile(r"(/auth/login/)[^\s/?\"']+"), r"\1" + REDACTED),  # login links
     (re.compile(r"(?<!/api)(/media/)[^\s/?\"']+"), r"\1" + REDACTED),  # signed media links (not /api/media)
