@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -32,6 +32,7 @@ import structlog
 from telegram import Message, Update
 
 from bot import render
+from bot.dispatch import TurnUnit
 from bot.messages import ChatMessage
 from bot.telegram.callbacks import Step, step_data
 from bot.telegram.inbound import Inbound
@@ -554,9 +555,7 @@ async def _take_photo(inbound: Inbound, conversation: Conversation, message: Mes
         content = await _download(inbound, wanted)
         uploaded = await media_core.upload(
             inbound.runtime,
-            # The webhook's unit of work is storage's UnitOfWork (TurnUnit is how bot/ sees it); upload needs its
-            # after_commit to wake the derivatives job, exactly as for POST /api/media.
-            cast(Any, inbound.uow),
+            cast(Any, _MediaUnit(inbound.uow)),  # what upload uses of a UnitOfWork: session and after_commit
             access,
             _one_chunk(content),
             filename=wanted.name,
@@ -575,6 +574,22 @@ async def _take_photo(inbound: Inbound, conversation: Conversation, message: Mes
     asset = uploaded.asset
     log.info("telegram_flow_photo_taken", asset_id=asset.id, size=len(content), duplicate=uploaded.duplicate)
     await _move(inbound, conversation, _after(conversation, PHOTO), photo=asset.id, photo_name=asset.filename)
+
+
+class _MediaUnit:
+    """The update's unit of work as core.media's upload uses it: its session, and work to start after the commit
+    (waking the derivatives job, as POST /api/media does)."""
+
+    def __init__(self, unit: TurnUnit) -> None:
+        self.session = unit.session
+        self._unit = unit
+
+    def after_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
+        register = getattr(self._unit, "after_commit", None)
+        if register is None:  # a unit without hooks: the media sweep finds the pending photo within its minute
+            log.info("telegram_flow_photo_left_to_sweep")
+            return
+        register(hook)
 
 
 async def _one_chunk(content: bytes) -> AsyncIterator[bytes]:

@@ -4,10 +4,15 @@ refused (too large, from elsewhere). SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
+from telegram import Update
 
+from bot.telegram import flow
+from bot.telegram.inbound import Inbound
 from core.clock import FrozenClock
 from core.runtime import Runtime, build_runtime
 from storage.models import MediaAsset, Post, PostMedia, PostTarget
@@ -255,3 +260,78 @@ async def test_an_unlinked_person_is_told_how_to_link(runtime: Runtime, chat: Ch
     stranger = Chat(runtime, user_id=777, chat_id=777)
     await stranger.schedule()
     assert stranger.last.message.title.startswith("Link your chat account")
+
+
+@dataclass
+class RecordingQueue:
+    """A task queue that only records what was enqueued."""
+
+    enqueued: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+
+    async def enqueue(self, task_name: str, **kwargs: object) -> None:
+        self.enqueued.append((task_name, kwargs))
+
+    async def depth(self) -> int | None:
+        return len(self.enqueued)
+
+    async def ping(self) -> None:
+        return None
+
+
+async def test_a_photo_sent_wakes_its_derivatives_after_the_commit(
+    runtime: Runtime, chat: Chat, file_host: FileHost
+) -> None:
+    queue = RecordingQueue()
+    runtime.queue = queue
+    await chat.schedule()
+    await chat.clicks("Done")
+    await chat.says("Quiz night")
+    file_host.add("photo-2", jpeg(noise=3))
+    assert await chat.sends_photo("photo-2", size=None)
+    async with runtime.uow() as uow:
+        [asset] = (await uow.session.execute(select(MediaAsset))).scalars()
+    assert ("media-derivatives", {"asset_id": asset.id}) in queue.enqueued  # as after POST /api/media
+
+
+async def test_a_unit_of_work_without_hooks_leaves_the_photo_to_the_media_sweep(
+    runtime: Runtime, chat: Chat, file_host: FileHost
+) -> None:
+    """The webhook's own unit (a TurnUnit: session, commit, rollback) may have no after_commit: the photo is kept,
+    pending, and the media sweep prepares it."""
+
+    class Bare:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+            self.session = inner.session
+
+        async def commit(self) -> None:
+            await self.inner.commit()
+
+        async def rollback(self) -> None:
+            await self.inner.rollback()
+
+    await chat.schedule()
+    await chat.clicks("Done")
+    await chat.says("Quiz night")
+    file_host.add("photo-3", jpeg(noise=5))
+    update = Update.de_json(
+        {
+            "update_id": 99,
+            "message": {
+                "message_id": 5000,
+                "date": int(runtime.clock.now().timestamp()),
+                "chat": {"id": chat.chat_id, "type": "private", "first_name": "Sam"},
+                "from": {"id": chat.user_id, "is_bot": False, "first_name": "Sam"},
+                "photo": [{"file_id": "photo-3", "file_unique_id": "u3", "width": 800, "height": 600}],
+            },
+        },
+        None,
+    )
+    async with runtime.uow() as uow:
+        inbound = Inbound(runtime, Bare(uow), chat.turn)
+        assert await flow.on_message(inbound, update)
+        await uow.commit()
+    assert inbound.replies.items[-1].message.title == "When should it go out?"  # type: ignore[union-attr]
+    async with runtime.uow() as uow:
+        [asset] = (await uow.session.execute(select(MediaAsset))).scalars()
+    assert asset.status.value == "pending"
