@@ -98,6 +98,7 @@ class TelegramFront:
         async with self._lock:
             if _initialized(application):
                 return application
+            failure: str | None = None
             try:
                 async for attempt in AsyncRetrying(
                     stop=stop_after_attempt(READY_ATTEMPTS),
@@ -108,12 +109,18 @@ class TelegramFront:
                     with attempt:
                         await application.initialize()
             except InvalidToken:
-                # Its message is "The token `…` was rejected": never let it (or its cause) reach a log.
-                log.error("telegram_not_ready", reason="token refused by Telegram")
-                raise TelegramUnavailable("Telegram refused the bot token (CHEERS_TELEGRAM_BOT_TOKEN)") from None
+                # Its message is "The token `…` was rejected": it (and its cause) must reach no log and no answer.
+                failure = "token refused"
             except TelegramError as exc:
-                log.warning("telegram_not_ready", reason=exc.__class__.__name__)
-                raise TelegramUnavailable(f"Telegram did not answer ({exc.__class__.__name__})") from None
+                failure = exc.__class__.__name__
+            # Logged and raised outside the except blocks: a log handler that fails prints the exception being
+            # handled (with the token in it) to stderr.
+            if failure == "token refused":
+                log.error("telegram_not_ready", reason="Telegram refused the bot token")
+                raise TelegramUnavailable("Telegram refused the bot token (CHEERS_TELEGRAM_BOT_TOKEN)")
+            if failure is not None:
+                log.warning("telegram_not_ready", reason=failure)
+                raise TelegramUnavailable(f"Telegram did not answer ({failure})")
             log.info("telegram_ready", bot_id=application.bot.id)
         return application
 
