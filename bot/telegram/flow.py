@@ -36,7 +36,7 @@ from bot.dispatch import TurnUnit
 from bot.messages import ChatMessage
 from bot.telegram.callbacks import Step, step_data
 from bot.telegram.inbound import Inbound
-from bot.telegram.replies import Key, Keyboard
+from bot.telegram.replies import AnswerCallback, Key, Keyboard
 from core.access.policy import VenueAccess, authorize
 from core.chat import conversations, form, people
 from core.chat.conversations import Conversation
@@ -133,6 +133,15 @@ async def on_message(inbound: Inbound, update: Update) -> bool:
     conversation = await conversations.current(session, clock, turn)
     if conversation is None or conversation.kind != KIND:
         return False
+    kept = len(inbound.replies.items)
+    try:
+        await _message_step(inbound, conversation, message)
+    except DomainError as exc:
+        await _refused(inbound, exc, conversation, kept)
+    return True
+
+
+async def _message_step(inbound: Inbound, conversation: Conversation, message: Message) -> None:
     text = (message.text or "").strip()
     if conversation.step == TEXT and text:
         await _move(inbound, conversation, _after(conversation, TEXT), text=text)
@@ -143,8 +152,18 @@ async def on_message(inbound: Inbound, update: Update) -> bool:
     else:
         # Not what this step waits for: say again what it does wait for (its buttons still work).
         prompt, keyboard = await _prompt(inbound, conversation, note=_expected(conversation.step))
-        inbound.replies.say(turn.chat_id, prompt, keyboard=keyboard)
-    return True
+        inbound.replies.say(inbound.turn.chat_id, prompt, keyboard=keyboard)
+
+
+async def _refused(inbound: Inbound, exc: DomainError, conversation: Conversation, kept: int) -> None:
+    """The person may no longer do this (unlinked, removed from the venue, a role lowered): nothing of the step is
+    kept or said but the refusal; the flow stays where it was."""
+    await inbound.uow.rollback()
+    answered = [r for r in inbound.replies.items[kept:] if isinstance(r, AnswerCallback)]
+    del inbound.replies.items[kept:]
+    inbound.replies.items.extend(answered)
+    log.info("telegram_flow_refused", code=exc.code, conversation_id=conversation.id)
+    inbound.replies.say(inbound.turn.chat_id, render.refusal(exc))
 
 
 async def on_step(inbound: Inbound, update: Update, step: Step) -> None:
@@ -158,11 +177,23 @@ async def on_step(inbound: Inbound, update: Update, step: Step) -> None:
     if conversation is None or conversation.kind != KIND:
         inbound.replies.answer_callback(query.id, OUT_OF_DATE)
         return
-    shown = query.message.message_id if query.message is not None else None
+    kept = len(inbound.replies.items)
+    try:
+        await _button_step(inbound, query.id, query.message.message_id if query.message else None, conversation, step)
+    except DomainError as exc:
+        if not any(isinstance(r, AnswerCallback) for r in inbound.replies.items[kept:]):
+            inbound.replies.answer_callback(query.id)
+        await _refused(inbound, exc, conversation, kept)
+
+
+async def _button_step(
+    inbound: Inbound, query_id: str, shown: int | None, conversation: Conversation, step: Step
+) -> None:
+    turn = inbound.turn
     choice = step.choice
     data = dict(conversation.data)
     if choice == "x":
-        inbound.replies.answer_callback(query.id)
+        inbound.replies.answer_callback(query_id)
         await _cancel(inbound, conversation, shown)
         return
     if conversation.step == CONNECTIONS and choice.startswith("t") and choice[1:].isdecimal():
@@ -170,31 +201,31 @@ async def on_step(inbound: Inbound, update: Update, step: Step) -> None:
         ids = [i for i in data["ids"] if i != picked] if picked in data["ids"] else [*data["ids"], picked]
         moved = await _advance(inbound, conversation, CONNECTIONS, ids=ids)
         if moved is None:
-            inbound.replies.answer_callback(query.id, OUT_OF_DATE)
+            inbound.replies.answer_callback(query_id, OUT_OF_DATE)
             return
-        inbound.replies.answer_callback(query.id)
+        inbound.replies.answer_callback(query_id)
         if shown is not None:
             prompt, keyboard = await _prompt(inbound, moved)
             inbound.replies.edit(turn.chat_id, shown, prompt, keyboard=keyboard)
         return
     if conversation.step == CONNECTIONS and choice == "done":
         if not data["ids"]:
-            inbound.replies.answer_callback(query.id, "Tick at least one place to post to", show_alert=True)
+            inbound.replies.answer_callback(query_id, "Tick at least one place to post to", show_alert=True)
             return
-        inbound.replies.answer_callback(query.id)
+        inbound.replies.answer_callback(query_id)
         await _move(inbound, conversation, _after(conversation, CONNECTIONS), shown=shown)
         return
     if conversation.step == TEXT and choice == "keep" and data.get("text"):
-        inbound.replies.answer_callback(query.id)
+        inbound.replies.answer_callback(query_id)
         await _move(inbound, conversation, PREVIEW, shown=shown)
         return
     if conversation.step == PHOTO and choice in ("skip", "keep"):
-        inbound.replies.answer_callback(query.id)
+        inbound.replies.answer_callback(query_id)
         changes: dict[str, Any] = {"photo": None, "photo_name": None} if choice == "skip" else {}
         await _move(inbound, conversation, _after(conversation, PHOTO), shown=shown, **changes)
         return
     if conversation.step == WHEN and (choice in QUICK or choice.startswith("w:") or choice == "keep"):
-        inbound.replies.answer_callback(query.id)
+        inbound.replies.answer_callback(query_id)
         if choice == "keep" and data.get("day"):
             await _move(inbound, conversation, PREVIEW, shown=shown)
         elif choice in QUICK:
@@ -203,14 +234,14 @@ async def on_step(inbound: Inbound, update: Update, step: Step) -> None:
             await _take_when(inbound, conversation, choice[2:], shown=shown)
         return
     if conversation.step == PREVIEW and choice in EDITS:
-        inbound.replies.answer_callback(query.id)
+        inbound.replies.answer_callback(query_id)
         await _move(inbound, conversation, EDITS[choice], shown=shown, editing=True)
         return
     if conversation.step == PREVIEW and choice == "ok":
-        inbound.replies.answer_callback(query.id)
+        inbound.replies.answer_callback(query_id)
         await _confirm(inbound, conversation, shown)
         return
-    inbound.replies.answer_callback(query.id, OUT_OF_DATE)  # a choice this step has no button for
+    inbound.replies.answer_callback(query_id, OUT_OF_DATE)  # a choice this step has no button for
 
 
 async def cancel(inbound: Inbound) -> bool:

@@ -219,6 +219,12 @@ class Chat:
         data = {"update_id": next(_updates), "message": self._message(photo=[photo])}
         return bool(await self._handle(data, flow.on_message))
 
+    async def sends_file(self, file_id: str, *, name: str, mime_type: str) -> bool:
+        """A file sent as a document (a photo sent "as a file" keeps its name and full size)."""
+        document = {"file_id": file_id, "file_unique_id": f"uniq-{file_id}", "file_name": name, "mime_type": mime_type}
+        data = {"update_id": next(_updates), "message": self._message(document=document)}
+        return bool(await self._handle(data, flow.on_message))
+
     async def cancels(self) -> bool:
         async def go(inbound: Inbound, update: Update) -> bool:
             return await flow.cancel(inbound)

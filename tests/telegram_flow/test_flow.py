@@ -13,9 +13,14 @@ from telegram import Update
 
 from bot.telegram import flow
 from bot.telegram.inbound import Inbound
+from core.access import accounts
+from core.access.policy import VenueAccess
+from core.chat import conversations
 from core.clock import FrozenClock
 from core.runtime import Runtime, build_runtime
+from core.vocabulary import Role
 from storage.models import MediaAsset, Post, PostMedia, PostTarget
+from tests import factories
 from tests.telegram_flow.conftest import Chat, FileHost, Pub, jpeg
 
 OUT_OF_DATE = "This button is out of date"
@@ -335,3 +340,40 @@ async def test_a_unit_of_work_without_hooks_leaves_the_photo_to_the_media_sweep(
     async with runtime.uow() as uow:
         [asset] = (await uow.session.execute(select(MediaAsset))).scalars()
     assert asset.status.value == "pending"
+
+
+async def test_a_person_whose_role_was_lowered_mid_flow_is_refused(runtime: Runtime, chat: Chat, pub: Pub) -> None:
+    """Each step is authorised again as the person: a viewer now, they can't go on; nothing moves or is scheduled."""
+    await chat.schedule()
+    await chat.clicks("Done")
+    await chat.says("Quiz night")
+    await chat.clicks("Skip (no photo)")
+    async with runtime.uow() as uow:
+        owner = VenueAccess(factories.SYSTEM, pub.venue_id, Role.owner)
+        await accounts.change_role(uow.session, runtime.clock, owner, user_id=pub.editor.user_id, role=Role.viewer)
+        await uow.commit()
+    await chat.clicks("Tomorrow noon")
+    assert chat.last.message.title == "You can't do that"
+    assert "editor" in chat.last.text
+    assert chat.toasts[-1] is None  # the click was answered
+    assert await _posts(runtime) == []
+    async with runtime.uow() as uow:
+        read = await conversations.current(uow.session, runtime.clock, chat.turn)
+    assert read is not None and read.step == "when"  # the flow did not move
+
+
+async def test_a_photo_sent_as_a_file_is_taken_and_other_files_are_not(
+    runtime: Runtime, chat: Chat, file_host: FileHost
+) -> None:
+    await chat.schedule()
+    await chat.clicks("Done")
+    await chat.says("Quiz night")
+    file_host.add("menu", b"%PDF-1.4 menu")
+    assert await chat.sends_file("menu", name="menu.pdf", mime_type="application/pdf")
+    assert chat.last.message.title == "Add a photo?" and "waiting for a photo" in chat.last.text
+    assert file_host.requests == []
+    file_host.add("garden", jpeg(noise=11))
+    assert await chat.sends_file("garden", name="beer garden.jpg", mime_type="image/jpeg")
+    assert chat.last.message.title == "When should it go out?"
+    await chat.clicks("Tomorrow noon")
+    assert "Photo: beer garden.jpg" in chat.last.text
