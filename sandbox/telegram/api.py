@@ -94,7 +94,7 @@ def get_me(state: TelegramTwinState, call: ApiCall) -> Any:
     return {
         **state.bot_user(),
         "can_join_groups": True,
-        "can_read_all_group_messages": False,  # privacy mode on, as BotFather sets it
+        "can_read_all_group_messages": not state.privacy_mode,  # privacy mode is on unless turned off
         "supports_inline_queries": False,
         "can_connect_to_business": False,
         "has_main_web_app": False,
@@ -202,13 +202,7 @@ def send_document(state: TelegramTwinState, call: ApiCall) -> Any:
     params = call.params
     chat = state.writable(state.chat(integer(params, "chat_id", required=True)))
     document = _document(state, call)
-    caption: str | None = None
-    html: str | None = None
-    entities: list[dict[str, Any]] = []
-    if params.get("caption"):
-        caption, html, entities = state.parse_text(
-            params.get("caption"), params.get("parse_mode"), limit=MAX_CAPTION, caption=True
-        )
+    caption, html, entities = _caption(state, params)
     markup = state.check_markup(structured(params.get("reply_markup")))
     reply_to = _checked_reply(state, chat.id, _reply_to(params), params)
     message = state.add_message(
@@ -229,12 +223,61 @@ def send_document(state: TelegramTwinState, call: ApiCall) -> Any:
     return state.message_json(message)
 
 
+def _uploaded(call: ApiCall, name: str) -> Upload | None:
+    """The file sent for argument `name`: its own multipart part, or the part `attach://<part>` names."""
+    value = call.params.get(name)
+    if isinstance(value, str) and value.startswith("attach://"):
+        return call.uploads.get(value.removeprefix("attach://"))
+    return call.uploads.get(name)
+
+
+def _caption(state: TelegramTwinState, params: Params) -> tuple[str | None, str | None, list[dict[str, Any]]]:
+    if not params.get("caption"):
+        return None, None, []
+    return state.parse_text(params.get("caption"), params.get("parse_mode"), limit=MAX_CAPTION, caption=True)
+
+
+def send_photo(state: TelegramTwinState, call: ApiCall) -> Any:
+    """A photo from the bot: uploaded (stored in sizes as a person's photo is) or a photo size's file_id."""
+    params = call.params
+    chat = state.writable(state.chat(integer(params, "chat_id", required=True)))
+    upload = _uploaded(call, "photo")
+    value = params.get("photo")
+    if upload is not None:
+        sizes = state.photo_sizes(upload.data)
+    elif isinstance(value, str) and (known := state.photo_with(value)) is not None:
+        sizes = known
+    elif isinstance(value, str) and value in state.files:
+        raise bad_request("can't use file of type Document as Photo")
+    elif value:
+        raise bad_request("wrong file identifier/HTTP URL specified")
+    else:
+        raise bad_request("there is no photo in the request")
+    caption, html, entities = _caption(state, params)
+    markup = state.check_markup(structured(params.get("reply_markup")))
+    reply_to = _checked_reply(state, chat.id, _reply_to(params), params)
+    message = state.add_message(
+        Message(
+            chat.id,
+            state.next_message_id(chat.id),
+            state.epoch(),
+            state.bot_id,
+            True,
+            html=html,
+            reply_markup=markup,
+            photo=sizes,
+            caption=caption,
+            caption_entities=entities,
+            reply_to_message_id=reply_to,
+        )
+    )
+    return state.message_json(message)
+
+
 def _document(state: TelegramTwinState, call: ApiCall) -> dict[str, Any]:
     """The document argument: an uploaded file (the `document` part, or `attach://name`) or a known file_id."""
     value = call.params.get("document")
-    upload = call.uploads.get("document")
-    if isinstance(value, str) and value.startswith("attach://"):
-        upload = call.uploads.get(value.removeprefix("attach://"))
+    upload = _uploaded(call, "document")
     if upload is not None:
         if not upload.data:
             raise bad_request("file must be non-empty")
@@ -346,6 +389,7 @@ METHODS: dict[str, Callable[[TelegramTwinState, ApiCall], Any]] = {
     "deletemessage": delete_message,
     "answercallbackquery": answer_callback_query,
     "senddocument": send_document,
+    "sendphoto": send_photo,
     "getfile": get_file,
     "sendchataction": send_chat_action,
     "getchat": get_chat,

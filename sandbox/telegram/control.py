@@ -48,10 +48,13 @@ class TelegramTwinControl:
         chat_type: str = "private",
         user_name: str = "Sam",
         chat_title: str | None = None,
+        reply_to_message_id: int | None = None,
     ) -> Body:
-        """A person writes `text` (private chat by default; a negative chat_id is a group). The update goes to the
-        webhook when one is set (resent on failure), else waits for getUpdates."""
+        """A person writes `text` (private chat by default; a negative chat_id is a group), optionally replying to a
+        message. The update goes to the webhook when one is set (resent on failure), else waits for getUpdates.
+        In a group, privacy mode keeps plain text from the bot: `via` is "privacy" and nothing is sent."""
         body = {
+            "reply_to_message_id": reply_to_message_id,
             "text": text,
             "user_id": user_id,
             "chat_id": chat_id,
@@ -62,10 +65,22 @@ class TelegramTwinControl:
         return await self._post("updates/message", body)
 
     async def user_sends_photo(
-        self, data: bytes, *, user_id: int, chat_id: int | None = None, caption: str | None = None
+        self,
+        data: bytes,
+        *,
+        user_id: int,
+        chat_id: int | None = None,
+        caption: str | None = None,
+        reply_to_message_id: int | None = None,
     ) -> Body:
         """A person sends a photo (JPEG/PNG bytes); its sizes are served by getFile and the file URL."""
-        body = {"data_b64": base64.b64encode(data).decode(), "user_id": user_id, "chat_id": chat_id, "caption": caption}
+        body = {
+            "reply_to_message_id": reply_to_message_id,
+            "data_b64": base64.b64encode(data).decode(),
+            "user_id": user_id,
+            "chat_id": chat_id,
+            "caption": caption,
+        }
         return await self._post("updates/photo", body)
 
     async def user_clicks(self, label: str, *, user_id: int, chat_id: int, message_id: int | None = None) -> Body:
@@ -172,6 +187,11 @@ class TelegramTwinControl:
     async def reset(self) -> None:
         """An empty world: no people, chats, messages, files, updates, webhook, faults or calls."""
         await self._post("reset")
+
+    async def privacy(self, enabled: bool) -> None:
+        """BotFather's /setprivacy: on (the default), the bot gets only commands, replies to it and mentions of it
+        in groups; off, every group message."""
+        await self._post("privacy", {"enabled": enabled})
 
     async def advance_clock(self, seconds: float) -> None:
         await self._post("clock", {"advance_seconds": seconds})

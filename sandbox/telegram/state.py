@@ -87,6 +87,7 @@ class TelegramTwinState:
         self.callback_queries: dict[str, CallbackQuery] = {}
         self.blocked: set[int] = set()  # people who blocked the bot
         self.kicked: set[int] = set()  # groups the bot was removed from
+        self.privacy_mode = True  # BotFather's default: in groups, commands and replies only
         self.faults: list[Fault] = []
         self.calls: list[CallRecord] = []
         self.policy = WebhookPolicy()
@@ -325,6 +326,14 @@ class TelegramTwinState:
         sizes.append(self._size(data, image.size))
         return sizes
 
+    def photo_with(self, file_id: str) -> list[dict[str, Any]] | None:
+        """The sizes of the photo one of whose sizes has this file_id (a photo sent again by its id)."""
+        for messages in self.messages.values():
+            for message in messages:
+                if message.photo and any(size["file_id"] == file_id for size in message.photo):
+                    return message.photo
+        return None
+
     def _size(self, data: bytes, size: tuple[int, int]) -> dict[str, Any]:
         stored = self.store_file(data, "photos", ".jpg", mime_type="image/jpeg")
         return {
@@ -380,8 +389,10 @@ class TelegramTwinState:
         chat_type: str = "private",
         user_name: str | None = None,
         chat_title: str | None = None,
-    ) -> Update:
-        """A person writes in a chat: the message update, with bot_command entities as Telegram marks them."""
+        reply_to_message_id: int | None = None,
+    ) -> Update | None:
+        """A person writes in a chat: the message update, with bot_command entities as Telegram marks them.
+        None when privacy mode keeps a group message from the bot (the message is still in the chat)."""
         person = self.person(user_id, user_name)
         chat = self._resolve_chat(person, chat_id, chat_type, chat_title)
         if chat.type == "private":
@@ -392,9 +403,18 @@ class TelegramTwinState:
         ]
         message = self.add_message(
             Message(
-                chat.id, self.next_message_id(chat.id), self.epoch(), person.id, False, text=text, entities=entities
+                chat.id,
+                self.next_message_id(chat.id),
+                self.epoch(),
+                person.id,
+                False,
+                text=text,
+                entities=entities,
+                reply_to_message_id=self._replied(chat.id, reply_to_message_id),
             )
         )
+        if not self.bot_sees(chat, text, message.reply_to_message_id):
+            return None
         return self.queue("message", self.message_json(message))
 
     def user_sends_photo(
@@ -407,17 +427,50 @@ class TelegramTwinState:
         user_name: str | None = None,
         chat_type: str = "private",
         chat_title: str | None = None,
-    ) -> Update:
-        """A person sends a photo: its sizes are stored as files getFile hands out."""
+        reply_to_message_id: int | None = None,
+    ) -> Update | None:
+        """A person sends a photo: its sizes are stored as files getFile hands out. None when privacy mode keeps
+        it from the bot."""
         person = self.person(user_id, user_name)
         chat = self._resolve_chat(person, chat_id, chat_type, chat_title)
         sizes = self.photo_sizes(data)
         message = self.add_message(
             Message(
-                chat.id, self.next_message_id(chat.id), self.epoch(), person.id, False, photo=sizes, caption=caption
+                chat.id,
+                self.next_message_id(chat.id),
+                self.epoch(),
+                person.id,
+                False,
+                photo=sizes,
+                caption=caption,
+                reply_to_message_id=self._replied(chat.id, reply_to_message_id),
             )
         )
+        if not self.bot_sees(chat, caption or "", message.reply_to_message_id):
+            return None
         return self.queue("message", self.message_json(message))
+
+    def _replied(self, chat_id: int, message_id: int | None) -> int | None:
+        if message_id is None:
+            return None
+        if not any(m.message_id == message_id for m in self.messages.get(chat_id, [])):
+            raise LookupError(f"no message {message_id} in chat {chat_id} to reply to")
+        return message_id
+
+    def bot_sees(self, chat: Chat, text: str, reply_to: int | None) -> bool:
+        """Privacy mode (BotFather's default): in a group the bot gets commands not meant for another bot, replies
+        to its own messages and messages mentioning it; everything in a private chat."""
+        if chat.type == "private" or not self.privacy_mode:
+            return True
+        if reply_to is not None and any(m.message_id == reply_to and m.by_bot for m in self.messages.get(chat.id, [])):
+            return True
+        if f"@{self.username}".lower() in text.lower():
+            return True
+        for command in _COMMAND.finditer(text):
+            _name, _, addressed = command.group(0).partition("@")
+            if not addressed or addressed.lower() == self.username.lower():
+                return True
+        return False
 
     def user_clicks(self, label: str, *, user_id: int, chat_id: int, message_id: int | None = None) -> Update | str:
         """A person presses a button with this label on the bot's latest message that has one (or `message_id`):
@@ -514,6 +567,8 @@ class TelegramTwinState:
                     "reply_markup": m.reply_markup,
                     "edited": m.edits,
                     "document": document,
+                    "photo": m.photo,
+                    "caption": m.caption,
                     "reply_to_message_id": m.reply_to_message_id,
                     "link_preview_disabled": m.link_preview_disabled,
                     "deleted": m.deleted,
@@ -583,6 +638,7 @@ class TelegramTwinState:
             "policy": asdict(self.policy),
             "blocked": sorted(self.blocked),
             "kicked": sorted(self.kicked),
+            "privacy_mode": self.privacy_mode,
             "faults": [asdict(f) for f in self.faults if f.remaining > 0],
             "commands": self.commands,
             "updates": [
@@ -600,7 +656,7 @@ class TelegramTwinState:
 
     def durable(self) -> dict[str, Any]:
         """What survives a restart (`make dev`): people, chats, messages, files, updates, the webhook, commands,
-        callback queries, blocks and kicks; not faults, calls, the resend policy or the clock offset."""
+        callback queries, blocks, kicks and privacy mode; not faults, calls, the resend policy or the clock offset."""
         return {name: getattr(self, name) for name in _DURABLE}
 
     def restore(self, saved: dict[str, Any]) -> None:
@@ -622,6 +678,7 @@ _DURABLE = (
     "callback_queries",
     "blocked",
     "kicked",
+    "privacy_mode",
 )
 
 __all__ = ["DEV_BOT_NAME", "DEV_BOT_TOKEN", "DEV_BOT_USERNAME", "DEV_WEBHOOK_SECRET", "TelegramTwinState"]

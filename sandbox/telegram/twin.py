@@ -214,7 +214,8 @@ async def deliver(state: TelegramTwinState, update: Update) -> list[Delivery]:
         return []
     headers = {SECRET_HEADER: webhook.secret_token} if webhook.secret_token else {}
     done: list[Delivery] = []
-    async with httpx.AsyncClient(timeout=policy.timeout) as client:
+    # No proxies from the environment: the webhook is on loopback (or wherever the test put it), never behind one.
+    async with httpx.AsyncClient(timeout=policy.timeout, trust_env=False) as client:
         for attempt in range(max(1, policy.resend_attempts)):
             if attempt:
                 await asyncio.sleep(policy.resend_interval)
@@ -247,8 +248,19 @@ def _phrase(status: int) -> str:
         return ""
 
 
-async def _handed(state: TelegramTwinState, update: Update) -> Body:
-    """An update the control made, delivered to the webhook when one is set (else left for getUpdates)."""
+async def _handed(state: TelegramTwinState, update: Update | None) -> Body:
+    """An update the control made, delivered to the webhook when one is set (else left for getUpdates); None is a
+    group message privacy mode keeps from the bot."""
+    if update is None:
+        return {
+            "update_id": None,
+            "update": None,
+            "via": "privacy",
+            "delivered": False,
+            "status": None,
+            "statuses": [],
+            "errors": [],
+        }
     deliveries = await deliver(state, update)
     statuses = [d.status for d in deliveries]
     return {
@@ -291,6 +303,7 @@ async def says(request: AnyRequest, data: Body) -> Response[Any]:
             chat_type=str(data.get("chat_type") or "private"),
             user_name=data.get("user_name"),
             chat_title=data.get("chat_title"),
+            reply_to_message_id=_int_or_none(data.get("reply_to_message_id")),
         )
     except (LookupError, ValueError) as exc:
         return _refused(exc)
@@ -307,6 +320,7 @@ async def sends_photo(request: AnyRequest, data: Body) -> Response[Any]:
             chat_id=_int_or_none(data.get("chat_id")),
             caption=data.get("caption"),
             user_name=data.get("user_name"),
+            reply_to_message_id=_int_or_none(data.get("reply_to_message_id")),
         )
     except TelegramError as exc:
         return _refused(ValueError(exc.description))
@@ -491,6 +505,14 @@ async def fault_clear(request: AnyRequest) -> Body:
     return {"ok": True}
 
 
+@post("/_twin/privacy", status_code=200)
+async def privacy(request: AnyRequest, data: Body) -> Body:
+    """BotFather's /setprivacy: with it off the bot gets every group message."""
+    state = _twin(request)
+    state.privacy_mode = flag(data.get("enabled", True))
+    return {"ok": True, "privacy_mode": state.privacy_mode}
+
+
 @post("/_twin/clock", status_code=200)
 async def clock(request: AnyRequest, data: Body) -> Body:
     state = _twin(request)
@@ -532,6 +554,7 @@ CONTROL_HANDLERS = [
     fault_unblock,
     fault_kick,
     fault_clear,
+    privacy,
     clock,
     read_state,
     read_file,

@@ -159,3 +159,18 @@ async def test_the_state_survives_a_restart(tmp_path: Path) -> None:
             assert len(await (await bot.get_file(file_id)).download_as_bytearray()) > 0
             nxt = await bot.send_message(SAM, "next")
             assert nxt.message_id == sent.message_id + 1
+
+
+async def test_send_photo_uploads_in_sizes_or_reuses_a_file_id(telegram: TelegramTwin) -> None:
+    await telegram.control.user_says("/schedule", user_id=SAM)
+    async with telegram.bot() as bot:
+        sent = await bot.send_photo(SAM, photo(640, 480), caption="Preview: <i>Facebook</i>", parse_mode="HTML")
+        assert [(p.width, p.height) for p in sent.photo] == [(90, 68), (320, 240), (640, 480)]
+        again = await bot.send_photo(SAM, sent.photo[-1].file_id)
+        assert again.photo[-1].file_id == sent.photo[-1].file_id
+        with pytest.raises(BadRequest, match="Wrong file identifier"):
+            await bot.send_photo(SAM, "AgACAgQAAxkBAAIunknown")
+
+    first, _second = await telegram.control.messages(SAM)
+    assert first["caption"] == first["text"] == "Preview: Facebook" and first["html"] == "Preview: <i>Facebook</i>"
+    assert len(first["photo"]) == 3

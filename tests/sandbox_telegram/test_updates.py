@@ -98,3 +98,29 @@ async def test_bot_added_to_a_group_is_a_my_chat_member_update(telegram: Telegra
     assert member is not None and member.chat.type == "group" and member.chat.title == "Bar staff"
     assert member.new_chat_member.status == "member" and member.from_user.id == SAM
     assert member.new_chat_member.user.username == "cheers_sandbox_bot"
+
+
+async def test_privacy_mode_keeps_plain_group_chatter_from_the_bot(telegram: TelegramTwin, receiver: Receiver) -> None:
+    await telegram.control.set_webhook(receiver.url, DEV_WEBHOOK_SECRET)
+    group = -4002
+
+    command = await telegram.control.user_says("/week", user_id=SAM, chat_id=group, chat_title="Bar staff")
+    chatter = await telegram.control.user_says("who's on tonight?", user_id=SAM, chat_id=group)
+    other_bot = await telegram.control.user_says("/week@OtherBot", user_id=SAM, chat_id=group)
+    mention = await telegram.control.user_says("@cheers_sandbox_bot hello", user_id=SAM, chat_id=group)
+    async with telegram.bot() as bot:
+        assert not (await bot.get_me()).can_read_all_group_messages
+        sent = await bot.send_message(group, "What should it say?")
+    reply = await telegram.control.user_says(
+        "Quiz at 8", user_id=SAM, chat_id=group, reply_to_message_id=sent.message_id
+    )
+
+    assert command["delivered"] and mention["delivered"] and reply["delivered"]
+    assert chatter["via"] == other_bot["via"] == "privacy" and chatter["update"] is None
+    assert reply["update"]["message"]["reply_to_message"]["text"] == "What should it say?"
+    assert len(receiver.received) == 3
+
+    await telegram.control.privacy(False)  # BotFather's /setprivacy → Disable
+    assert (await telegram.control.user_says("who's on tonight?", user_id=SAM, chat_id=group))["delivered"]
+    with pytest.raises(LookupError):
+        await telegram.control.user_says("hi", user_id=SAM, chat_id=group, reply_to_message_id=999)
