@@ -3,7 +3,7 @@
 Every handler reads the update in progress (bot.telegram.inbound.current(): its unit of work, chat turn and
 replies), acts through bot.dispatch as the person who typed or clicked, and adds replies; nothing calls the Bot API
 here (the webhook sends the replies after its commit). Slow work is enqueued for after the commit
-(bot.telegram.later). The guided /schedule flow is bot.telegram.flow's.
+(bot.telegram.later). The guided /schedule flow is bot.telegram.flow's (start, on_message, on_step, cancel).
 
 Commands are the chat grammar (bot.commands) with a slash: `/week next`, `/retry@CheersBot 17`. `/start CODE` (a
 deep link from CheersAI) and `/link CODE` link the person; `/cancel` ends a guided flow.
@@ -11,11 +11,9 @@ deep link from CheersAI) and `/link CODE` link the person; `/cancel` ends a guid
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from types import ModuleType
 from typing import Any
 
 import structlog
@@ -30,10 +28,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot import render
 from bot.commands import USAGE
 from bot.dispatch import handle_offer, handle_turn
 from bot.messages import ChatMessage
+from bot.telegram import flow
 from bot.telegram.callbacks import Step, parse_data
 from bot.telegram.inbound import Inbound, current
 from bot.telegram.later import QUEUE_DOWN, TURN_TASK, WORKING, LaterTurn, is_slow, is_slow_click
@@ -133,8 +131,7 @@ async def on_command(inbound: Inbound, update: Update, context: Context) -> None
 
 
 async def _cancel(inbound: Inbound, update: Update, context: Context) -> None:
-    flow = _flow()
-    if flow is not None and await flow.cancel(inbound):
+    if await flow.cancel(inbound):
         return  # the flow said it was cancelled
     _answer(inbound, context, ChatMessage(title=NOTHING_TO_CANCEL, lines=("You weren't in the middle of anything.",)))
 
@@ -155,19 +152,14 @@ async def _schedule_guided(inbound: Inbound, update: Update, context: Context) -
             inbound.turn.chat_id, ChatMessage(title=IN_PRIVATE, lines=lines), reply_to_message_id=reply_to
         )
         return
-    flow = _flow()
-    if flow is not None:
-        await flow.start(inbound, update)
-        return
-    _answer(inbound, context, render.schedule_form())
+    await flow.start(inbound, update)
 
 
 # --- private messages that are not commands: the guided flow's answers, or the grammar without a slash ------------
 
 
 async def on_private_message(inbound: Inbound, update: Update, context: Context) -> None:
-    flow = _flow()
-    if flow is not None and await flow.on_message(inbound, update):
+    if await flow.on_message(inbound, update):
         return
     message = update.effective_message
     assert message is not None
@@ -187,12 +179,9 @@ async def on_click(inbound: Inbound, update: Update, context: Context) -> None:
     clicked = parse_data(query.data)
     alert = query.message.message_id if query.message is not None else None
     if isinstance(clicked, Step):
-        flow = _flow()
-        if flow is not None:
-            await flow.on_step(inbound, update, clicked)
-            _answered(inbound, query.id, None)
-            return
-        clicked = None
+        await flow.on_step(inbound, update, clicked)
+        _answered(inbound, query.id, None)
+        return
     if clicked is None:
         log.info("telegram_button_out_of_date", chat_id=inbound.turn.chat_id)
         _answered(inbound, query.id, OUT_OF_DATE)
@@ -284,14 +273,4 @@ def _username(context: Context) -> str | None:
     try:
         return context.bot.username
     except RuntimeError:  # not initialised (a test driving a handler directly)
-        return None
-
-
-def _flow() -> ModuleType | None:
-    """The guided /schedule flow (bot.telegram.flow: start, on_message, on_step, cancel), when it is installed."""
-    try:
-        return importlib.import_module("bot.telegram.flow")
-    except ModuleNotFoundError as exc:
-        if exc.name != "bot.telegram.flow":
-            raise
         return None
