@@ -23,7 +23,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
@@ -56,6 +56,7 @@ PURPOSE = "chat schedule flow"
 OUT_OF_DATE = "This button is out of date"
 MAX_BUTTON_LABEL = 60
 RECONNECT = " (needs reconnecting)"
+NOW = timedelta(minutes=1)  # a time this close is 'now': it is taken at Confirm
 MAX_CHOICE_BYTES = 40  # an asked-back time as a button's choice, kept well inside callback_data's 64 bytes
 # The quick buttons of the "when" step: choice -> (label, phrase read by core.posts.phrases in the venue's zone).
 QUICK = {
@@ -455,6 +456,8 @@ async def _take_when(inbound: Inbound, conversation: Conversation, said: str, *,
         inbound.replies.say(inbound.turn.chat_id, prompt, keyboard=keyboard)
         return
     local = instant.astimezone(zone(data["tz"]))
+    # 'now' means when Confirm is pressed, not the minute it was typed (which would have passed by then).
+    right_away = instant - inbound.runtime.clock.now() < NOW
     await _move(
         inbound,
         conversation,
@@ -462,6 +465,7 @@ async def _take_when(inbound: Inbound, conversation: Conversation, said: str, *,
         shown=shown,
         day=local.date().isoformat(),
         at=local.strftime("%H:%M"),
+        now=right_away,
         asked=[],
     )
 
@@ -476,6 +480,8 @@ def _possible(inbound: Inbound, data: dict[str, Any], phrase: str) -> bool:
 
 
 def _when_text(data: dict[str, Any]) -> str:
+    if data.get("now"):
+        return "now (as soon as you confirm)"
     if not data.get("day") or not data.get("at"):
         return ""
     moment = datetime.fromisoformat(f"{data['day']}T{data['at']}")
@@ -510,12 +516,16 @@ async def _confirm(inbound: Inbound, conversation: Conversation, shown: int | No
     chat_id = inbound.turn.chat_id
     session, clock = inbound.uow.session, inbound.runtime.clock
     data = conversation.data
+    day, at = data.get("day"), data.get("at")
+    if data.get("now"):
+        local = clock.now().astimezone(zone(data["tz"]))
+        day, at = local.date().isoformat(), local.strftime("%H:%M")
     filled = FormInput(
         connection_ids=[int(i) for i in data["ids"]],
         text=data.get("text") or "",
         photo_id=data.get("photo"),
-        day=data.get("day"),
-        at=data.get("at"),
+        day=day,
+        at=at,
     )
     try:
         if not await conversations.finish(session, clock, conversation):

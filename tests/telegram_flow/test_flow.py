@@ -377,3 +377,16 @@ async def test_a_photo_sent_as_a_file_is_taken_and_other_files_are_not(
     assert chat.last.message.title == "When should it go out?"
     await chat.clicks("Tomorrow noon")
     assert "Photo: beer garden.jpg" in chat.last.text
+
+
+async def test_now_means_when_confirm_is_pressed(runtime: Runtime, chat: Chat, clock: FrozenClock) -> None:
+    await chat.schedule()
+    await chat.clicks("Done")
+    await chat.says("Happy hour starts now!")
+    await chat.clicks("Skip (no photo)")
+    assert await chat.says("now")
+    assert "When: now (as soon as you confirm)" in chat.last.text
+    clock.advance(minutes=5)  # reading the preview takes a while
+    await chat.clicks("Confirm")
+    [post] = await _posts(runtime)
+    assert post.scheduled_at == datetime(2026, 11, 25, 12, 5, tzinfo=UTC)
