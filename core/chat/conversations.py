@@ -3,7 +3,8 @@
 One flow per chat and person (`chat_conversations`). It lives in the database rather than in a process's memory,
 so any web process continues it and a restart keeps it. Each step moves its `version` on with a conditional
 UPDATE (… WHERE version = :read), so a stale button, a double click or a second process racing is refused, never
-applied twice. A flow that has not moved for its lifetime reads as gone (and a new start replaces it).
+applied twice. A flow that has not moved for its lifetime reads as gone; its row stays until the person's next
+start replaces it (so there is never more than one per chat and person), and finishing or cancelling deletes it.
 """
 
 from __future__ import annotations
@@ -156,8 +157,3 @@ async def cancel(session: AsyncSession, clock: Clock, turn: ChatTurn) -> bool:
     if removed and active:
         log.info("chat_flow_cancelled", conversation_id=row.id, version=row.version)
     return removed and active
-
-
-async def forget_expired(session: AsyncSession, clock: Clock) -> int:
-    """Delete flows past their lifetime (they already read as gone); how many."""
-    return await conversations_q.remove_expired(session, now=clock.now())

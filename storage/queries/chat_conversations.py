@@ -112,11 +112,3 @@ async def remove(session: AsyncSession, conversation_id: int, version: int | Non
         statement = statement.where(ChatConversation.version == version)
     result = await session.execute(statement.execution_options(synchronize_session=False))
     return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def remove_expired(session: AsyncSession, *, now: datetime) -> int:
-    """Delete every flow past its expiry (they already read as gone); how many there were."""
-    result = await session.execute(
-        delete(ChatConversation).where(ChatConversation.expires_at <= now).execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -125,16 +125,6 @@ async def test_finish_refuses_a_flow_that_moved_on(runtime: Runtime) -> None:
     assert await _current(runtime, turn()) is not None
 
 
-async def test_forget_expired_deletes_only_expired_flows(runtime: Runtime, clock: FrozenClock) -> None:
-    await _start(runtime, turn("601"))
-    clock.advance(seconds=TTL.total_seconds() + 60)
-    await _start(runtime, turn("602"))
-    async with runtime.uow() as uow:
-        assert await conversations.forget_expired(uow.session, runtime.clock) == 1
-        await uow.commit()
-    assert await _current(runtime, turn("602")) is not None
-
-
 async def test_two_processes_taking_the_same_step_apply_it_once(runtime: Runtime, clock: FrozenClock) -> None:
     """Two runtimes (two web processes) read the same version and race: exactly one step lands."""
     started = await _start(runtime, turn())
