@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import httpx
 import structlog
-from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import Bot, LinkPreviewOptions
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -105,8 +105,9 @@ class TelegramSender:
                 message_id=int(ref),
                 text=out.text,
                 parse_mode=PARSE_MODE,
-                # An empty keyboard removes the buttons: a resolved alert offers nothing more.
-                reply_markup=out.reply_markup or InlineKeyboardMarkup([]),
+                # Edited without a keyboard, the message loses its buttons: a resolved alert offers nothing more.
+                # (PTB would send an empty InlineKeyboardMarkup as "{}", which is no keyboard Telegram knows.)
+                reply_markup=out.reply_markup,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         except BadRequest as exc:
