@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.telegram.model import MAX_CAPTION, MAX_DOWNLOAD, Message, TelegramError, bad_request
+from sandbox.telegram.model import MAX_CAPTION, MAX_DOWNLOAD, Chat, Message, TelegramError, bad_request
 from sandbox.telegram.state import TelegramTwinState
 
 Params = dict[str, Any]
@@ -48,21 +48,29 @@ def structured(value: Any) -> Any:
 
 
 def flag(value: Any) -> bool:
+    """A boolean argument: JSON true/false, or the form strings "true"/"false"."""
     if isinstance(value, str):
         return value.lower() in ("true", "1")
     return bool(value)
 
 
-def integer(params: Params, name: str, *, required: bool = False) -> int | None:
+def integer(params: Params, name: str) -> int | None:
+    """An integer argument (JSON number or form string); None when missing."""
     value = params.get(name)
     if value is None or value == "":
-        if required:
-            raise bad_request(f"{name} is empty" if name != "chat_id" else "chat_id is empty")
         return None
     try:
         return int(value)
     except (TypeError, ValueError):
         raise bad_request(f"invalid {name} specified") from None
+
+
+def _chat(state: TelegramTwinState, params: Params) -> Chat:
+    """The `chat_id` argument's chat: empty → "chat_id is empty"; unknown, or an @username → "chat not found"."""
+    value = params.get("chat_id")
+    if value is None or value == "":
+        raise bad_request("chat_id is empty")
+    return state.chat(value)
 
 
 def _reply_to(params: Params) -> int | None:
@@ -103,7 +111,7 @@ def get_me(state: TelegramTwinState, call: ApiCall) -> Any:
 
 def send_message(state: TelegramTwinState, call: ApiCall) -> Any:
     params = call.params
-    chat = state.writable(state.chat(integer(params, "chat_id", required=True)))
+    chat = state.writable(_chat(state, params))
     plain, html, entities = state.parse_text(params.get("text"), params.get("parse_mode"))
     if html is None and params.get("entities"):
         entities = list(structured(params["entities"]))
@@ -130,7 +138,7 @@ def send_message(state: TelegramTwinState, call: ApiCall) -> Any:
 def _bot_message(state: TelegramTwinState, params: Params, *, missing: str) -> Message:
     if params.get("inline_message_id"):
         raise bad_request("the sandbox twin has no inline messages")
-    chat = state.writable(state.chat(integer(params, "chat_id", required=True)))
+    chat = state.writable(_chat(state, params))
     message = state.find_message(chat.id, params.get("message_id"), missing=missing)
     if not message.by_bot:
         raise bad_request("message can't be edited")
@@ -174,7 +182,7 @@ def edit_message_reply_markup(state: TelegramTwinState, call: ApiCall) -> Any:
 
 def delete_message(state: TelegramTwinState, call: ApiCall) -> Any:
     params = call.params
-    chat = state.writable(state.chat(integer(params, "chat_id", required=True)))
+    chat = state.writable(_chat(state, params))
     message = state.find_message(chat.id, params.get("message_id"), missing="message to delete not found")
     if not message.by_bot and chat.type == "private":
         raise bad_request("message can't be deleted for everyone")
@@ -200,7 +208,7 @@ def answer_callback_query(state: TelegramTwinState, call: ApiCall) -> Any:
 
 def send_document(state: TelegramTwinState, call: ApiCall) -> Any:
     params = call.params
-    chat = state.writable(state.chat(integer(params, "chat_id", required=True)))
+    chat = state.writable(_chat(state, params))
     document = _document(state, call)
     caption, html, entities = _caption(state, params)
     markup = state.check_markup(structured(params.get("reply_markup")))
@@ -240,7 +248,7 @@ def _caption(state: TelegramTwinState, params: Params) -> tuple[str | None, str 
 def send_photo(state: TelegramTwinState, call: ApiCall) -> Any:
     """A photo from the bot: uploaded (stored in sizes as a person's photo is) or a photo size's file_id."""
     params = call.params
-    chat = state.writable(state.chat(integer(params, "chat_id", required=True)))
+    chat = state.writable(_chat(state, params))
     upload = _uploaded(call, "photo")
     value = params.get("photo")
     if upload is not None:
@@ -315,14 +323,14 @@ def get_file(state: TelegramTwinState, call: ApiCall) -> Any:
 
 
 def send_chat_action(state: TelegramTwinState, call: ApiCall) -> Any:
-    state.writable(state.chat(integer(call.params, "chat_id", required=True)))
+    state.writable(_chat(state, call.params))
     if not call.params.get("action"):
         raise bad_request("action is empty")
     return True
 
 
 def get_chat(state: TelegramTwinState, call: ApiCall) -> Any:
-    chat = state.chat(integer(call.params, "chat_id", required=True))
+    chat = _chat(state, call.params)
     if chat.id in state.kicked:
         state.writable(chat)
     return {**chat.as_telegram(), "accent_color_id": 0, "max_reaction_count": 11}

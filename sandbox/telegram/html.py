@@ -106,6 +106,11 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
                 raise HtmlError(
                     f'Unmatched end tag at byte offset {offset}, expected "</{top.tag}>", found "</{name}>"'
                 )
+            if name == "code" and stack and stack[-1].tag == "pre" and stack[-1].start == top.start:
+                # <pre><code class="language-x"> is one pre entity with its language, as on Telegram.
+                if top.attrs.get("class", "").startswith("language-"):
+                    stack[-1].attrs["class"] = top.attrs["class"]
+                continue
             entity = _finish(top, length)
             if entity is not None:
                 entities.append(entity)

@@ -65,7 +65,6 @@ class TelegramTwinState:
         self.bot_id = int(match.group(1))
         self.username = username
         self.first_name = DEV_BOT_NAME
-        self.policy = WebhookPolicy()
         self._arrived: asyncio.Event | None = None  # set when an update is queued (getUpdates long polling)
         self.poller = 0  # the newest getUpdates call; an older one still waiting is answered 409 Conflict
         self.reset()
