@@ -99,6 +99,7 @@ def _checked_reply(state: TelegramTwinState, chat_id: int, reply_to: int | None,
 
 
 def get_me(state: TelegramTwinState, call: ApiCall) -> Any:
+    """getMe: the bot."""
     return {
         **state.bot_user(),
         "can_join_groups": True,
@@ -110,6 +111,7 @@ def get_me(state: TelegramTwinState, call: ApiCall) -> Any:
 
 
 def send_message(state: TelegramTwinState, call: ApiCall) -> Any:
+    """sendMessage."""
     params = call.params
     chat = state.writable(_chat(state, params))
     plain, html, entities = state.parse_text(params.get("text"), params.get("parse_mode"))
@@ -152,6 +154,7 @@ _NOT_MODIFIED = (
 
 
 def edit_message_text(state: TelegramTwinState, call: ApiCall) -> Any:
+    """editMessageText: "not modified" when nothing changes; the keyboard goes unless given again."""
     params = call.params
     message = _bot_message(state, params, missing="message to edit not found")
     if message.text is None:
@@ -169,6 +172,7 @@ def edit_message_text(state: TelegramTwinState, call: ApiCall) -> Any:
 
 
 def edit_message_reply_markup(state: TelegramTwinState, call: ApiCall) -> Any:
+    """editMessageReplyMarkup."""
     params = call.params
     message = _bot_message(state, params, missing="message to edit not found")
     markup = state.check_markup(structured(params.get("reply_markup")))
@@ -181,6 +185,7 @@ def edit_message_reply_markup(state: TelegramTwinState, call: ApiCall) -> Any:
 
 
 def delete_message(state: TelegramTwinState, call: ApiCall) -> Any:
+    """deleteMessage: marked deleted (still readable through the control API)."""
     params = call.params
     chat = state.writable(_chat(state, params))
     message = state.find_message(chat.id, params.get("message_id"), missing="message to delete not found")
@@ -191,6 +196,7 @@ def delete_message(state: TelegramTwinState, call: ApiCall) -> Any:
 
 
 def answer_callback_query(state: TelegramTwinState, call: ApiCall) -> Any:
+    """answerCallbackQuery: once, within 15 seconds of the click."""
     params = call.params
     text = params.get("text")
     if text is not None and len(str(text)) > 200:
@@ -207,6 +213,7 @@ def answer_callback_query(state: TelegramTwinState, call: ApiCall) -> Any:
 
 
 def send_document(state: TelegramTwinState, call: ApiCall) -> Any:
+    """sendDocument."""
     params = call.params
     chat = state.writable(_chat(state, params))
     document = _document(state, call)
@@ -309,6 +316,7 @@ def _document(state: TelegramTwinState, call: ApiCall) -> dict[str, Any]:
 
 
 def get_file(state: TelegramTwinState, call: ApiCall) -> Any:
+    """getFile: the path the file is downloaded from."""
     stored = state.files.get(str(call.params.get("file_id", "")))
     if stored is None:
         raise bad_request("invalid file_id")
@@ -323,6 +331,7 @@ def get_file(state: TelegramTwinState, call: ApiCall) -> Any:
 
 
 def send_chat_action(state: TelegramTwinState, call: ApiCall) -> Any:
+    """sendChatAction ("typing" …): checked like sending."""
     state.writable(_chat(state, call.params))
     if not call.params.get("action"):
         raise bad_request("action is empty")
@@ -330,6 +339,7 @@ def send_chat_action(state: TelegramTwinState, call: ApiCall) -> Any:
 
 
 def get_chat(state: TelegramTwinState, call: ApiCall) -> Any:
+    """getChat."""
     chat = _chat(state, call.params)
     if chat.id in state.kicked:
         state.writable(chat)
@@ -337,6 +347,7 @@ def get_chat(state: TelegramTwinState, call: ApiCall) -> Any:
 
 
 def set_webhook(state: TelegramTwinState, call: ApiCall) -> Any:
+    """setWebhook (an empty url deletes it)."""
     params = call.params
     allowed = structured(params.get("allowed_updates"))
     state.set_webhook(
@@ -350,11 +361,13 @@ def set_webhook(state: TelegramTwinState, call: ApiCall) -> Any:
 
 
 def delete_webhook(state: TelegramTwinState, call: ApiCall) -> Any:
+    """deleteWebhook."""
     state.set_webhook("", None, drop=flag(call.params.get("drop_pending_updates", False)))
     return True
 
 
 def get_webhook_info(state: TelegramTwinState, call: ApiCall) -> Any:
+    """getWebhookInfo."""
     return state.webhook_info()
 
 
@@ -364,6 +377,7 @@ def _scope_key(params: Params) -> str:
 
 
 def set_my_commands(state: TelegramTwinState, call: ApiCall) -> Any:
+    """setMyCommands, per scope and language."""
     commands = structured(call.params.get("commands"))
     if not isinstance(commands, list) or len(commands) > 100:
         raise bad_request("commands must be an array of at most 100 BotCommand")
@@ -381,10 +395,12 @@ def set_my_commands(state: TelegramTwinState, call: ApiCall) -> Any:
 
 
 def get_my_commands(state: TelegramTwinState, call: ApiCall) -> Any:
+    """getMyCommands."""
     return state.commands.get(_scope_key(call.params), [])
 
 
 def delete_my_commands(state: TelegramTwinState, call: ApiCall) -> Any:
+    """deleteMyCommands."""
     state.commands.pop(_scope_key(call.params), None)
     return True
 

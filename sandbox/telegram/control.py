@@ -130,6 +130,7 @@ class TelegramTwinControl:
         return response.content
 
     async def state(self) -> Body:
+        """Everything the twin knows, as JSON (GET /_twin/state)."""
         return await self._get("state")
 
     # -- the webhook ---------------------------------------------------------------------------------
@@ -141,6 +142,7 @@ class TelegramTwinControl:
         return await self._post("webhook", {"url": url, "secret": secret, "allowed_updates": allowed_updates})
 
     async def delete_webhook(self) -> None:
+        """No webhook: updates wait for getUpdates."""
         await self._post("webhook", {"url": ""})
 
     async def configure_webhook(
@@ -174,6 +176,7 @@ class TelegramTwinControl:
         await self._post("faults/block", {"user_id": user_id})
 
     async def unblock(self, user_id: int) -> None:
+        """The person unblocks the bot."""
         await self._post("faults/unblock", {"user_id": user_id})
 
     async def kick(self, chat_id: int) -> None:
@@ -194,6 +197,7 @@ class TelegramTwinControl:
         await self._post("privacy", {"enabled": enabled})
 
     async def advance_clock(self, seconds: float) -> None:
+        """Move the twin's clock alone ahead."""
         await self._post("clock", {"advance_seconds": seconds})
 
 

@@ -32,6 +32,7 @@ class TelegramError(Exception):
         self.retry_after = retry_after
 
     def body(self) -> dict[str, Any]:
+        """The JSON Telegram answers with."""
         out: dict[str, Any] = {"ok": False, "error_code": self.code, "description": self.description}
         if self.retry_after is not None:
             out["parameters"] = {"retry_after": self.retry_after}
@@ -39,10 +40,12 @@ class TelegramError(Exception):
 
 
 def bad_request(what: str) -> TelegramError:
+    """A 400 "Bad Request: <what>"."""
     return TelegramError(400, f"Bad Request: {what}")
 
 
 def random_string(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
+    """Random letters and digits (ids, file ids)."""
     return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
@@ -56,6 +59,7 @@ class Person:
     language_code: str = "en"
 
     def as_telegram(self) -> dict[str, Any]:
+        """As a Telegram object."""
         out: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name}
         if self.username:
             out["username"] = self.username
@@ -72,6 +76,7 @@ class Chat:
     username: str | None = None
 
     def as_telegram(self) -> dict[str, Any]:
+        """As a Telegram object."""
         out: dict[str, Any] = {"id": self.id, "type": self.type}
         if self.type == "private":
             out["first_name"] = self.first_name or ""

@@ -92,12 +92,15 @@ class TelegramTwinState:
         self.policy = WebhookPolicy()
 
     def now(self) -> datetime:
+        """The twin's time."""
         return self.clock.now()
 
     def epoch(self) -> int:
+        """The twin's time as Unix seconds (message dates)."""
         return int(self.now().timestamp())
 
     def bot_user(self) -> dict[str, Any]:
+        """The bot as a User object."""
         return {"id": self.bot_id, "is_bot": True, "first_name": self.first_name, "username": self.username}
 
     def check_token(self, token: str) -> None:
@@ -158,15 +161,18 @@ class TelegramTwinState:
     # -- messages ------------------------------------------------------------------------------
 
     def next_message_id(self, chat_id: int) -> int:
+        """The chat's next message id (ids count per chat, as in private chats and groups)."""
         value = self.last_message_id.get(chat_id, 0) + 1
         self.last_message_id[chat_id] = value
         return value
 
     def add_message(self, message: Message) -> Message:
+        """Keep a message in its chat."""
         self.messages.setdefault(message.chat_id, []).append(message)
         return message
 
     def find_message(self, chat_id: int, message_id: Any, *, missing: str) -> Message:
+        """A message still in the chat, or 400 with `missing` as the description."""
         try:
             wanted = int(message_id)
         except (TypeError, ValueError):
@@ -285,6 +291,7 @@ class TelegramTwinState:
     def store_file(
         self, data: bytes, folder: str, suffix: str, *, file_name: str | None = None, mime_type: str | None = None
     ) -> StoredFile:
+        """Keep bytes as a file getFile hands out under `folder/`."""
         number = len(self.files)
         stored = StoredFile(
             file_id=("BQACAgQAAxkBAAI" if folder == "documents" else "AgACAgQAAxkBAAI") + random_string(40),
@@ -299,9 +306,11 @@ class TelegramTwinState:
         return stored
 
     def file_by_path(self, path: str) -> StoredFile | None:
+        """The file at a getFile path (downloads)."""
         return next((f for f in self.files.values() if f.file_path == path), None)
 
     def file_content(self, file_id: str) -> bytes:
+        """The bytes of a kept file."""
         return base64.b64decode(self.files[file_id].content_b64)
 
     def photo_sizes(self, data: bytes) -> list[dict[str, Any]]:
@@ -355,14 +364,17 @@ class TelegramTwinState:
         return update
 
     def arrived(self) -> asyncio.Event:
+        """Set whenever an update is queued (getUpdates waits on it)."""
         if self._arrived is None:
             self._arrived = asyncio.Event()
         return self._arrived
 
     def pending(self, allowed: list[str] | None = None) -> list[Update]:
+        """Updates neither delivered nor confirmed, oldest first (of the `allowed` kinds)."""
         return [u for u in self.updates if not u.confirmed and (not allowed or u.kind in allowed)]
 
     def update(self, update_id: int) -> Update:
+        """An update by id, or LookupError."""
         found = next((u for u in self.updates if u.update_id == update_id), None)
         if found is None:
             raise LookupError(f"no update {update_id}")
@@ -524,6 +536,7 @@ class TelegramTwinState:
         return self.queue("my_chat_member", body)
 
     def answer_callback(self, query_id: str, answer: dict[str, Any]) -> None:
+        """Answer a callback query once, within Telegram's window; 400 "query is too old" otherwise."""
         query = self.callback_queries.get(query_id)
         too_old = query is not None and self.now() - query.created_at > timedelta(seconds=CALLBACK_ANSWER_SECONDS)
         if query is None or query.answered or too_old:
@@ -577,6 +590,7 @@ class TelegramTwinState:
         return out
 
     def callback_answers(self) -> list[dict[str, Any]]:
+        """Every answered callback query with its answer."""
         return [
             {
                 "callback_query_id": q.id,
@@ -615,6 +629,7 @@ class TelegramTwinState:
         drop: bool = False,
         max_connections: int = 40,
     ) -> None:
+        """Set the webhook (an empty url deletes it), checking the secret as Telegram does."""
         if secret is not None and secret != "" and not _SECRET.match(secret):
             raise bad_request("secret token contains unallowed characters")
         if url and not re.match(r"^https?://[^\s/]+", url):
@@ -659,6 +674,7 @@ class TelegramTwinState:
         return {name: getattr(self, name) for name in _DURABLE}
 
     def restore(self, saved: dict[str, Any]) -> None:
+        """Put back what `durable` saved."""
         for name in _DURABLE:
             if name in saved:
                 setattr(self, name, saved[name])
