@@ -18,6 +18,8 @@ MAX_CALLBACK_DATA = 64  # bytes
 MAX_BUTTONS = 100
 MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile refuses bigger files ("file is too big")
 CALLBACK_ANSWER_SECONDS = 15.0  # a callback query not answered by then is "too old"
+UPDATE_KEPT_SECONDS = 24 * 3600.0  # Telegram keeps an update for 24 hours
+MAX_CALLS_KEPT = 10_000  # the call log (not kept in the state file) keeps the newest ones
 
 FaultKind = Literal["rate_limit", "server_error", "delay"]
 

@@ -23,6 +23,7 @@ from sandbox.telegram.model import (
     MAX_BUTTONS,
     MAX_CALLBACK_DATA,
     MAX_TEXT,
+    UPDATE_KEPT_SECONDS,
     CallbackQuery,
     CallRecord,
     Chat,
@@ -358,6 +359,9 @@ class TelegramTwinState:
         """A new update, held until it is delivered to the webhook or confirmed through getUpdates."""
         self.last_update_id += 1
         update = Update(self.last_update_id, kind, {"update_id": self.last_update_id, kind: body}, self.now())
+        # Telegram keeps updates for 24 hours; so does the twin, so a long `make dev` state stays small.
+        kept_from = self.now() - timedelta(seconds=UPDATE_KEPT_SECONDS)
+        self.updates = [u for u in self.updates if not (u.confirmed and u.created_at < kept_from)]
         self.updates.append(update)
         if self._arrived is not None:
             self._arrived.set()

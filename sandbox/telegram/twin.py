@@ -30,7 +30,7 @@ from sandbox.persist import kept
 from sandbox.server import TwinServer
 from sandbox.telegram.api import ApiCall, Upload, call, flag, integer, structured
 from sandbox.telegram.control import TelegramTwinControl
-from sandbox.telegram.model import CallRecord, Delivery, Fault, TelegramError, Update, WebhookPolicy
+from sandbox.telegram.model import MAX_CALLS_KEPT, CallRecord, Delivery, Fault, TelegramError, Update, WebhookPolicy
 from sandbox.telegram.state import (
     DEV_BOT_TOKEN,
     DEV_BOT_USERNAME,
@@ -103,6 +103,8 @@ async def bot_api(request: AnyRequest, token: str, method: str) -> Response[Any]
     record = CallRecord(method, request.method, _loggable(params), state.now().isoformat())
     record.params |= {name: {"file_name": u.filename, "size": len(u.data)} for name, u in uploads.items()}
     state.calls.append(record)
+    if len(state.calls) > MAX_CALLS_KEPT:
+        del state.calls[: len(state.calls) - MAX_CALLS_KEPT]
     try:
         fault = state.take_fault(method)
         if fault is not None:

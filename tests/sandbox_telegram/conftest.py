@@ -8,11 +8,13 @@ Fixtures other suites may use (import them: `from tests.sandbox_telegram.conftes
   `async with telegram.bot() as bot:`), `.settings()` (the cheers_telegram_* settings pointing at the twin).
   Webhook resends are quick (3 POSTs, 0.05 s apart).
 - `receiver` → `Receiver`: a real HTTP endpoint standing in for the app's webhook; it records each POST (headers
-  and JSON) and answers the statuses queued in `.answers` (200 once they run out).
+  and JSON) and answers the statuses queued in `.answers` (200 once they run out), after the waits queued in
+  `.stalls`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -61,6 +63,7 @@ async def telegram(clock: FrozenClock) -> AsyncIterator[TelegramTwin]:
 class Receiver:
     url: str
     answers: list[int] = field(default_factory=list)  # statuses to answer, in order; then 200
+    stalls: list[float] = field(default_factory=list)  # seconds to wait before answering, in order; then none
     received: list[dict[str, Any]] = field(default_factory=list)  # {"headers": {...}, "json": {...}}
 
 
@@ -79,6 +82,8 @@ async def receiver() -> AsyncIterator[Receiver]:
         target = box[0]
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         target.received.append({"path": scope["path"], "headers": headers, "json": json.loads(body or b"null")})
+        if target.stalls:
+            await asyncio.sleep(target.stalls.pop(0))
         status = target.answers.pop(0) if target.answers else 200
         await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": b"ok"})

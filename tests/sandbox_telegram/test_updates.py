@@ -124,3 +124,27 @@ async def test_privacy_mode_keeps_plain_group_chatter_from_the_bot(telegram: Tel
     assert (await telegram.control.user_says("who's on tonight?", user_id=SAM, chat_id=group))["delivered"]
     with pytest.raises(LookupError):
         await telegram.control.user_says("hi", user_id=SAM, chat_id=group, reply_to_message_id=999)
+
+
+async def test_a_slow_webhook_times_out_and_the_update_comes_again(telegram: TelegramTwin, receiver: Receiver) -> None:
+    await telegram.control.set_webhook(receiver.url, DEV_WEBHOOK_SECRET)
+    await telegram.control.configure_webhook(timeout_seconds=0.2)
+    receiver.stalls = [1.0]
+
+    said = await telegram.control.user_says("/retry", user_id=SAM)
+
+    assert said["statuses"] == [None, 200] and said["errors"] == ["Read timeout expired"] and said["delivered"]
+    # The slow answer was still worked on: the bot sees the same update twice and must not act twice.
+    assert [p["json"]["update_id"] for p in receiver.received] == [said["update_id"]] * 2
+
+
+async def test_updates_are_kept_for_a_day(telegram: TelegramTwin, receiver: Receiver) -> None:
+    await telegram.control.set_webhook(receiver.url, DEV_WEBHOOK_SECRET)
+    old = await telegram.control.user_says("/week", user_id=SAM)
+    telegram.clock.advance(hours=25)
+
+    new = await telegram.control.user_says("/week", user_id=SAM)
+
+    assert [u["update_id"] for u in await telegram.control.updates()] == [new["update_id"]]
+    with pytest.raises(LookupError):
+        await telegram.control.resend(old["update_id"])
