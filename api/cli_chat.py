@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from api.cli_chat_slack import slack_console
+from api.cli_chat_telegram import telegram_console
 from api.cli_support import emit, in_uow, run
 from bot.telegram.application import deep_link
 from bot.telegram.client import bot_username
@@ -42,6 +43,7 @@ def link_code(ctx: click.Context, user_id: int) -> None:
 
 
 chat.add_command(slack_console)  # `cheers chat slack "/cheers week"`: the sandbox Slack console (make dev)
+chat.add_command(telegram_console)  # `cheers chat telegram "/week"`: the sandbox Telegram console (make dev)
 
 
 def register(cli: click.Group) -> None:
