@@ -7,6 +7,7 @@ from taskiq import Context, TaskiqDepends
 from taskiq.brokers.shared_broker import async_shared_broker
 
 from bot.telegram.later import TURN_TASK, LaterTurn, run_later
+from core.chat.packages import PackageFile
 from tasks.periodic import runtime_of
 
 
@@ -24,4 +25,4 @@ async def telegram_turn(
 ) -> str:
     later = LaterTurn(user_id, user_name, chat_id, private, text, data, message_id, bot_username)
     answered = await run_later(runtime_of(context), later)
-    return answered.filename if hasattr(answered, "filename") else str(getattr(answered, "title", ""))
+    return answered.filename if isinstance(answered, PackageFile) else answered.title

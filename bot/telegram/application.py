@@ -90,8 +90,8 @@ class TelegramFront:
             self._application = build_application(self.runtime)
         return self._application
 
-    async def ensure_ready(self) -> AnyApplication:
-        """The initialised Application (getMe done); TelegramUnavailable after a few quick tries."""
+    async def ensure_ready(self, *, attempts: int = READY_ATTEMPTS) -> AnyApplication:
+        """The initialised Application (getMe done); TelegramUnavailable after `attempts` quick tries."""
         application = self.application
         if application.running or _initialized(application):
             return application
@@ -101,7 +101,7 @@ class TelegramFront:
             failure: str | None = None
             try:
                 async for attempt in AsyncRetrying(
-                    stop=stop_after_attempt(READY_ATTEMPTS),
+                    stop=stop_after_attempt(attempts),
                     wait=wait_exponential(multiplier=0.2, max=2),
                     retry=retry_if_exception_type(NetworkError),  # TimedOut is a NetworkError
                     reraise=True,
@@ -130,7 +130,8 @@ class TelegramFront:
         if configured or not self.configured:
             return configured or None
         try:
-            found: str | None = (await self.ensure_ready()).bot.username
+            # One try: a person waits on this (a link code), and the link is only a convenience next to the code.
+            found: str | None = (await self.ensure_ready(attempts=1)).bot.username
             return found
         except TelegramUnavailable:
             return None

@@ -27,7 +27,8 @@ from bot.telegram.application import TelegramFront, TelegramUnavailable
 from bot.telegram.handlers import catching_failures
 from bot.telegram.inbound import CURRENT, Inbound
 from bot.telegram.later import QUEUE_DOWN, telegram_turn
-from bot.telegram.send import send_replies
+from bot.telegram.replies import Say
+from bot.telegram.send import send_one, send_replies
 from core.chat import installs
 from core.clock import Clock
 from core.runtime import Runtime
@@ -41,6 +42,8 @@ NOT_CONFIGURED = (
     "Telegram is not set up on this CheersAI: set CHEERS_TELEGRAM_BOT_TOKEN and CHEERS_TELEGRAM_WEBHOOK_SECRET, "
     "then run `cheers telegram webhook set` (docs/telegram.md)."
 )
+FAILED = "Sorry, something went wrong on our side"
+TRY_AGAIN = "Nothing was changed. Try again in a minute; if it keeps happening, tell your CheersAI operator."
 # The database is unreachable (or its pool exhausted): nothing was kept, Telegram resends the update later.
 DATABASE_DOWN = (DBAPIError, PoolTimeout, OSError)
 
@@ -115,8 +118,11 @@ async def handle_update(front: TelegramFront, data: dict[str, Any]) -> Handled:
     except DATABASE_DOWN as exc:
         log.warning("telegram_update_deferred", update_id=update.update_id, reason=exc.__class__.__name__)
         return Handled(503, "the database is unavailable; Telegram will resend this update")
-    except Exception as exc:  # noqa: BLE001 - a bug in one update must not make Telegram resend it forever
-        log.error("telegram_update_failed", update_id=update.update_id, reason=exc.__class__.__name__)
+    except Exception as exc:  # a bug in one update must not make Telegram resend it forever
+        # Handlers make no Bot API calls (replies wait for the commit), so the traceback holds no request URL;
+        # core.logging redacts token-shaped text in it all the same.
+        log.error("telegram_update_failed", update_id=update.update_id, reason=exc.__class__.__name__, exc_info=exc)
+        await send_one(application.bot, Say(turn.chat_id, ChatMessage(title=FAILED, lines=(TRY_AGAIN,))))
         return Handled(200, "failed")
     await _enqueue(runtime, inbound)
     await send_replies(application.bot, inbound.replies)

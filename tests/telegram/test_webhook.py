@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from core.clock import FrozenClock
 from core.logging import configure_logging
@@ -144,3 +145,35 @@ async def test_a_request_that_is_not_an_update_is_400(served: Served) -> None:
             WEBHOOK, content=body, headers={SECRET_HEADER: DEV_WEBHOOK_SECRET, "Content-Type": "application/json"}
         )
         assert answer.status_code == 400, (body, answer.text)
+
+
+async def test_a_handler_that_fails_says_sorry_and_keeps_nothing(
+    chats: Chats, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("bot.telegram.handlers.handle_turn", broken)
+    sent = await chats.twin.control.user_says("/week", user_id=USER)
+    assert sent["status"] == 200, sent  # not resent forever
+    [sorry] = await chats.texts(USER)
+    assert sorry.startswith("Sorry, something went wrong on our side"), sorry
+    assert await _claims(runtime) == []
+
+
+async def test_a_database_failure_inside_a_handler_is_503(
+    chats: Chats, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def database_gone(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+
+    monkeypatch.setattr("bot.telegram.handlers.handle_turn", database_gone)
+    sent = await chats.twin.control.user_says("/week", user_id=USER)
+    assert sent["status"] == 503, sent  # Telegram resends it
+    assert await chats.texts(USER) == []
+    assert await _claims(runtime) == []
+    monkeypatch.undo()
+    again = await chats.twin.control.resend(sent["update_id"])
+    assert again["status"] == 200, again
+    [answer] = await chats.texts(USER)
+    assert answer.startswith("Link your chat account"), answer
