@@ -56,7 +56,8 @@ async def test_a_code_from_the_api_links_the_chat_account_once_and_is_stored_onl
 async def test_the_cli_prints_a_code_as_json_that_links(runtime: Runtime, settings: Settings, tmp_path: Path) -> None:
     sam = await factories.person(runtime, name="Sam")
     out = as_json(await acheers(settings, "--json", "chat", "link-code", "--user", str(sam.user_id), cwd=tmp_path))
-    assert set(out) == {"code", "expires_at"}, json.dumps(out)
+    assert set(out) == {"code", "expires_at", "telegram_link"}, json.dumps(out)
+    assert out["telegram_link"] is None  # no Telegram bot set up here: no t.me link
 
     answer = await say(runtime, turn("U1"), f"link {out['code']}")
 
