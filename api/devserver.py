@@ -62,6 +62,9 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             f"  connect  : .venv/bin/cheers connections connect facebook --account {demo.account_id}",
             f"  slack    : sandbox workspace at {settings.cheers_slack_oauth_url}; type as a person there:"
             ' .venv/bin/cheers chat slack "/cheers help"',
+            f"  telegram : sandbox Telegram at {settings.cheers_telegram_api_url}"
+            f"{' with @' + settings.cheers_telegram_bot_username if settings.cheers_telegram_bot_username else ''};"
+            ' write to the bot as a person there: .venv/bin/cheers chat telegram "/help"',
             "Ctrl-C stops everything; data stays in var/.",
             "",
         ]

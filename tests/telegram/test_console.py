@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
+import re
+import signal
 import sys
 from pathlib import Path
 
+import httpx
+import pytest
 from PIL import Image
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -22,7 +27,9 @@ from storage.models import Role
 from tests import factories
 from tests.bot.conftest import Pub, pub  # noqa: F401 - The Red Lion with a Facebook Page
 from tests.bot.support import code_for
+from tests.factories import eventually
 from tests.telegram.conftest import WEBHOOK, Served, TelegramTwin
+from tests.test_devserver import cheers, clean_env, dev_ports
 
 CHEERS = str(Path(sys.executable).with_name("cheers"))
 MO, VIC = 701, 703  # Telegram user ids
@@ -192,3 +199,61 @@ async def test_without_a_twin_the_console_says_how_to_start_one(tmp_path: Path) 
 
     assert proc.returncode == 1 and out == b""
     assert b"CHEERS_TELEGRAM_API_URL is Telegram itself" in err and b"make dev" in err
+
+
+@pytest.mark.slow
+async def test_make_dev_answers_telegram_messages_written_with_cheers_chat_telegram(tmp_path: Path) -> None:
+    """The README's Telegram steps: `make dev` runs the twin on port+4 with its webhook on the dev server, the banner
+    says how to write to the bot, and `cheers chat telegram` finds the twin by itself (var/dev-twins.env): a person
+    links with the deep link `cheers chat link-code` prints and asks for the week."""
+    port = dev_ports()
+    log = tmp_path / "dev.log"
+    with log.open("wb") as sink:
+        dev = await asyncio.create_subprocess_exec(
+            CHEERS,
+            "dev",
+            "--port",
+            str(port),
+            cwd=tmp_path,
+            env=clean_env(),
+            stdout=sink,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+
+        async def banner() -> str | None:
+            shown = log.read_text(errors="replace")
+            return shown if "Ctrl-C stops everything" in shown else None
+
+        shown = await eventually(banner, what="the make dev banner", within=180)
+        assert f"sandbox Telegram at http://127.0.0.1:{port + 4} with @cheers_sandbox_bot" in shown
+        assert 'cheers chat telegram "/help"' in shown
+        owner = re.search(r"owner user (\d+)", shown)
+        assert owner is not None, shown
+
+        async def serving() -> bool | None:
+            async with httpx.AsyncClient(timeout=5) as http:
+                try:
+                    await http.get(f"http://127.0.0.1:{port}/api/status")  # any answer: it is listening
+                    return True
+                except httpx.HTTPError:
+                    return None
+
+        await eventually(serving, what="make dev answering HTTP", within=60)
+        issued = json.loads(await cheers(tmp_path, "--json", "chat", "link-code", "--user", owner.group(1)))
+        assert issued["telegram_link"] == f"https://t.me/cheers_sandbox_bot?start={issued['code']}"
+
+        said = await cheers(tmp_path, "chat", "telegram", issued["telegram_link"])
+        assert f"(delivered to http://127.0.0.1:{port}/telegram/webhook: HTTP 200)" in said, said
+        assert "Linked: here you are Demo Owner" in said, said
+        said = await cheers(tmp_path, "chat", "telegram", "/week")
+        assert "This week at The Red Lion (demo)" in said, said
+    finally:
+        os.killpg(dev.pid, signal.SIGINT)
+        try:
+            await asyncio.wait_for(dev.wait(), timeout=120)
+        finally:
+            if dev.returncode is None:
+                os.killpg(dev.pid, signal.SIGKILL)
+                await dev.wait()
