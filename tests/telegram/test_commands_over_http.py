@@ -228,3 +228,30 @@ async def test_alert_buttons_as_the_person_who_clicks(
         assert "You can't do that" in refused["text"] and "editor" in refused["text"], refused
         assert (await delivery(runtime, target_id)).status is DeliveryStatus.failed
         assert len(pub.publisher.calls) == 1
+
+
+async def test_alerts_mute_and_off_in_a_group_and_jobs_run_for_staff(
+    chats: Chats,
+    runtime: Runtime,
+    pub: Pub,  # noqa: F811
+) -> None:
+    await member(chats, runtime, pub, Role.admin, ADMIN, "Alex Admin")
+    await chats.says("/alerts here", ADMIN, group=GROUP)
+    [muted] = await chats.says("/alerts mute publish_succeeded for 2h", ADMIN, group=GROUP)
+    assert "Muted: publish_succeeded until Wed 25 Nov 14:00 UTC" in muted["text"], muted
+    [off] = await chats.says("/alerts off", ADMIN, group=GROUP)
+    assert "Alerts for The Red Lion are off" in off["text"], off
+    [row] = await _destinations(runtime)
+    assert row.alerts is False
+
+    # A job run is slow work (a worker answers); only CheersAI staff may, and a refusal is told privately.
+    before = len(await chats.texts(ADMIN))
+    working = await chats.says("/jobs run oauth-states-cleanup", ADMIN, group=GROUP)
+    assert working[0]["text"].startswith(WORKING), working
+    [refused] = await chats.new_messages(ADMIN, before, 1)
+    assert "You can't do that" in refused["text"] and "staff" in refused["text"], refused
+    staff = await factories.person(runtime, staff=True, name="Stella Staff")
+    await chats.link(staff, 777, name="Stella")
+    working, ran = await chats.says("/jobs run oauth-states-cleanup", 777, answers=2)
+    assert ran["text"].startswith("Ran oauth-states-cleanup"), ran
+    assert [r.trigger for r in await factories.job_runs(runtime, "oauth-states-cleanup")] == ["manual"]
