@@ -1,5 +1,6 @@
-"""bench/chat.py can't rot: `--quick` runs the whole benchmark (twins, web, workers, a burst, commands and alerts)
-with tiny numbers and prints its table, with every command answered and no alert lost or posted twice.
+"""bench/chat.py can't rot: `--quick` runs the whole benchmark (twins, web, workers, a burst, commands and alerts,
+Slack's and Telegram's) with tiny numbers and prints its table, with every command and update answered, each
+Telegram update's reply at the twin, and no alert lost or posted twice.
 
 No timing is asserted: the figures are the benchmark's to report, not the suite's to judge."""
 
@@ -20,7 +21,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench" / "chat.py"
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.redis
-async def test_quick_chat_bench_prints_its_table_and_loses_no_alert(tmp_path: Path) -> None:
+async def test_quick_chat_bench_prints_its_table_and_loses_no_alert_in_slack_or_telegram(tmp_path: Path) -> None:
     if not POSTGRES_UP:
         pytest.skip(NO_POSTGRES)
     if not REDIS_UP:
@@ -45,3 +46,11 @@ async def test_quick_chat_bench_prints_its_table_and_loses_no_alert(tmp_path: Pa
     assert "acks: 12 answered, 0 failed" in text, text
     assert "alerts: 12 arrived, 0 still queued" in text and "0 lost, 0 posted twice" in text, text
     assert "This week at" in text, text  # `/cheers week` did real work: the linked person's venue and its posts
+    # Telegram: real updates to the webhook under the same burst, a reply for each at the twin, alerts to private
+    # chats and groups within Telegram's limits.
+    assert "Telegram webhook answer (sent -> answer read)" in text and "Telegram alert latency beyond pacing" in text
+    assert "telegram answers: 12 answered, 0 failed; replies at the twin: 32 of 32 updates" in text, text
+    assert "0 missing, 0 doubled" in text, text
+    assert "telegram answers: /week -> 'This week at" in text, text
+    assert "telegram alerts: 12 arrived, 0 still queued" in text, text
+    assert "0 lost, 0 posted twice; the Telegram twin answered 0 calls with 429" in text, text
