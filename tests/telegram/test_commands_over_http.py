@@ -252,6 +252,6 @@ async def test_alerts_mute_and_off_in_a_group_and_jobs_run_for_staff(
     assert "You can't do that" in refused["text"] and "staff" in refused["text"], refused
     staff = await factories.person(runtime, staff=True, name="Stella Staff")
     await chats.link(staff, 777, name="Stella")
-    working, ran = await chats.says("/jobs run oauth-states-cleanup", 777, answers=2)
+    _, ran = await chats.says("/jobs run oauth-states-cleanup", 777, answers=2)
     assert ran["text"].startswith("Ran oauth-states-cleanup"), ran
     assert [r.trigger for r in await factories.job_runs(runtime, "oauth-states-cleanup")] == ["manual"]
