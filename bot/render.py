@@ -230,7 +230,9 @@ def package(link: PackageLink, target_id: int, *, not_shared: str | None = None)
         lines=(
             *(why if not_shared else ()),
             f"{link.filename}: the photos or video, the caption and the steps to post it by hand.",
-            f"Anyone holding this link can download it until {link.expires_at:%H:%M} UTC, so keep it to yourself.",
+            # With its day: the link lasts a day, so a bare time reads as already past.
+            f"Anyone holding this link can download it until {link.expires_at:%a %d %b %H:%M} UTC, "
+            "so keep it to yourself.",
         ),
         links=(ChatLink(f"Download {link.filename}", link.url),),
         private=True,
