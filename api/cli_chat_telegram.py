@@ -297,7 +297,8 @@ def event_lines(event: Body, where: Where, state: Body) -> list[str]:
         shown = f"“{event['text']}”" if event.get("text") else "(no text: the spinner just stops)"
         popup = " in a pop-up" if event.get("show_alert") else ""
         return [f"← the click was answered{popup}: {shown}"]
-    elsewhere = f" in {chat_name(event['chat_id'], where, state)}" if event["chat_id"] != where.chat_id else ""
+    named = event["chat_id"] != where.chat_id or event.get("meanwhile")  # printed before the chat is named
+    elsewhere = f" in {chat_name(event['chat_id'], where, state)}" if named else ""
     reply = f", replying to {event['reply_to_message_id']}" if event.get("reply_to_message_id") else ""
     verb = {"sent": "sent", "edited": "edited", "deleted": "deleted"}[event["kind"]]
     when = "meanwhile " if event.get("meanwhile") else ""
