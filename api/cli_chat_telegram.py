@@ -140,6 +140,17 @@ class Console:
         body = {"chat_id": where.chat_id, "title": title, "by_user_id": where.user_id, "user_name": where.user_name}
         return await self._twin("POST", "updates/bot-added", json=body)
 
+    async def fetched(self, update_id: int, wait: float) -> bool:
+        """Whether a poller (`cheers telegram poll`) confirmed the update with getUpdates within `wait` seconds."""
+        deadline = time.monotonic() + wait
+        while True:
+            updates = (await self._twin("GET", "updates"))["updates"]
+            if any(u["update_id"] == update_id and u["confirmed"] for u in updates):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(POLL_SECONDS)
+
     async def follow(self, before: Seen, chats: list[int], wait: float) -> tuple[list[Body], bool, Seen]:
         """What the bot did in `chats` since `before`, once nothing new came for a second and no "Working on it…"
         is left unanswered, or after `wait` seconds (a worker answers slow commands and clicks); and the last look."""
@@ -476,6 +487,9 @@ async def _run(
                 f"@{state['bot']['username']}; it got nothing)"
             )
             return {"lines": lines, "updates": handed, "events": earlier, "complete": True}
+        if sent.get("via") == "getUpdates" and not await console.fetched(int(sent["update_id"]), wait):
+            lines.append(f"(nothing fetched it within {wait:g}s: run `cheers telegram poll`, or `make dev`)")
+            return {"lines": lines, "updates": handed, "events": earlier, "complete": False}
         events, complete, after = await console.follow(before, chats, wait)
         remember(memory_file, memory, after, chats)
         state = await console.state()  # names of chats made just now

@@ -35,7 +35,7 @@ CHEERS = str(Path(sys.executable).with_name("cheers"))
 MO, VIC = 701, 703  # Telegram user ids
 
 
-async def console(tmp_path: Path, telegram: TelegramTwin, *args: str) -> tuple[int, str, str]:
+async def console(tmp_path: Path, telegram: TelegramTwin, *args: str, wait: float = 60) -> tuple[int, str, str]:
     """Run `cheers chat telegram ARGS` as a newcomer would, pointed at this twin; (exit code, stdout, stderr)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHEERS_", "DATABASE_URL", "REDIS_URL"))}
     env["CHEERS_VAR_DIR"] = str(tmp_path / "console")
@@ -47,7 +47,7 @@ async def console(tmp_path: Path, telegram: TelegramTwin, *args: str) -> tuple[i
         "--twin",
         telegram.url,
         "--wait",
-        "60",
+        str(wait),
         cwd=tmp_path,
         env=env,
         stdout=asyncio.subprocess.PIPE,
@@ -181,6 +181,20 @@ async def test_a_wrong_webhook_secret_is_reported_as_the_401_and_nothing_is_done
     await telegram.control.set_webhook(f"{served.url}{WEBHOOK}", DEV_WEBHOOK_SECRET)
     code, out, err = await console(tmp_path, telegram, "/help")
     assert code == 0 and "What I can do" in out, err
+
+
+async def test_without_a_webhook_the_update_waits_for_a_poller_and_the_console_says_so(
+    tmp_path: Path, served: Served, telegram: TelegramTwin
+) -> None:
+    await telegram.control.delete_webhook()
+
+    code, out, err = await console(tmp_path, telegram, "/help", wait=1)
+
+    assert code == 0, err
+    assert "(the twin has no webhook: the update waits for getUpdates, e.g. `cheers telegram poll`)" in out
+    assert "(nothing fetched it within 1s: run `cheers telegram poll`, or `make dev`)" in out
+    [update] = await telegram.control.updates()
+    assert not update["confirmed"]  # still there for getUpdates
 
 
 async def test_without_a_twin_the_console_says_how_to_start_one(tmp_path: Path) -> None:
