@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,13 @@ class ClaimedUnit:
     async def rollback(self) -> None:
         await self._uow.rollback()
         await self.claim()
+
+    def after_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` once the update's transaction commits (a photo's derivatives start at once, as after an
+        API upload)."""
+        register = getattr(self._uow, "after_commit", None)
+        if register is not None:
+            register(hook)
 
 
 async def handle_update(front: TelegramFront, data: dict[str, Any]) -> Handled:
