@@ -223,6 +223,7 @@ class TelegramResults(AlertFigures):
     replies_doubled: int = 0
     closest: dict[str, float] = field(default_factory=dict)  # chat kind -> the closest two alert messages in a chat
     too_close: Counter[str] = field(default_factory=Counter)  # chat kind -> pairs closer than Telegram's spacing
+    close_pairs: list[tuple[float, str, int, int]] = field(default_factory=list)  # (gap, chat, alert, next alert)
     most_per_second: int = 0  # alert messages in the busiest second, bot-wide
 
 
@@ -664,11 +665,13 @@ class ChatBench:
         r = self.telegram
         for chat, found in arrivals.items():
             kind = chat_kind(chat)
-            for (before, _), (after, _) in pairwise(found):
+            for (before, first_alert), (after, next_alert) in pairwise(found):
                 gap = after - before
                 r.closest[kind] = min(r.closest.get(kind, math.inf), gap)
                 if gap < TELEGRAM_SPACING[kind]:
                     r.too_close[kind] += 1
+                    r.close_pairs.append((gap, chat, first_alert, next_alert))
+        r.close_pairs.sort()
         times = sorted(at for found in arrivals.values() for at, _ in found)
         first = 0
         for last, at in enumerate(times):
@@ -894,6 +897,9 @@ def report(c: Config, r: Results, t: TelegramResults, errors: Counter[str]) -> i
             f"({t.waited:.0f} s after the last commit), {t.lost} lost, {t.doubled} posted twice; the Telegram twin "
             f"answered {t.throttled} calls with 429"
         )
+    if t.close_pairs:
+        pairs = "; ".join(f"chat {chat}: #{a} and #{b} {gap:.3f} s apart" for gap, chat, a, b in t.close_pairs[:5])
+        print(f"telegram alerts closer than Telegram allows ({len(t.close_pairs)}), the closest: {pairs}")
     print(f"errors logged by the processes: {dict(errors) if errors else 'none'}")
     failures = sum(r.ack_failures.values()) + r.lost + r.doubled
     failures += sum(t.failures.values()) + t.replies_missing + t.replies_doubled + t.lost + t.doubled
