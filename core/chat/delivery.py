@@ -144,7 +144,9 @@ async def deliver_due(
     """Claim due messages (one per chat, none in a paced chat) and send each; returns outcome counts."""
     now = runtime.clock.now()
     async with runtime.uow() as uow:
-        claims = await q.claim_due(uow.session, now=now, lease_until=now + LEASE, limit=limit, budgets=BUDGETS)
+        claims = await q.claim_due(
+            uow.session, now=now, lease_until=now + LEASE, limit=limit, budgets=BUDGETS, spacing=spacing_of
+        )
         await uow.commit()
     # Claims are one per chat, so they go out side by side: a slow channel does not hold up the others.
     gate = asyncio.Semaphore(SENDS_AT_ONCE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -223,6 +223,31 @@ async def take_sends(
     return granted if result.rowcount == 1 else 0  # type: ignore[attr-defined]
 
 
+async def reserve_chat(
+    session: AsyncSession, *, platform: ChatPlatform, workspace_id: str, chat_id: str, now: datetime, until: datetime
+) -> bool:
+    """Take a chat's turn to send: move its pace to `until` if it is free now; False when another worker has it.
+
+    A compare-and-set (PostgreSQL makes a racing second claimer wait for the first's commit, then finds the row
+    moved on), so two processes never both claim the same chat's next message.
+    """
+    key = (ChatPacing.platform == platform, ChatPacing.workspace_id == workspace_id, ChatPacing.chat_id == chat_id)
+    moved = await session.execute(
+        update(ChatPacing)
+        .where(*key, ChatPacing.next_allowed_at <= now)
+        .values(next_allowed_at=until, reason="sending")
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount:  # type: ignore[attr-defined]
+        return True
+    inserted = await session.execute(
+        _insert(session)(ChatPacing)
+        .values(platform=platform, workspace_id=workspace_id, chat_id=chat_id, next_allowed_at=until, reason="sending")
+        .on_conflict_do_nothing(index_elements=[ChatPacing.platform, ChatPacing.workspace_id, ChatPacing.chat_id])
+    )
+    return bool(inserted.rowcount)  # type: ignore[attr-defined]
+
+
 async def claim_due(
     session: AsyncSession,
     *,
@@ -230,6 +255,7 @@ async def claim_due(
     lease_until: datetime,
     limit: int,
     budgets: Mapping[ChatPlatform, SendBudget] | None = None,
+    spacing: Callable[[ChatPlatform, str], timedelta] | None = None,
 ) -> list[tuple[int, str]]:
     """Claim up to `limit` due messages, one per chat and none in a paced chat, each under its own lease token;
     a platform with a bot-wide budget (`budgets`, Telegram's) gets only the sends its bot has room for.
@@ -245,10 +271,25 @@ async def claim_due(
             ChatPacing.next_allowed_at > now,
         )
     )
+    # A chat with a send in flight (another worker's live lease) waits for it: its pace is written only when that
+    # send is recorded, so without this a second process would send the chat's next message right behind it.
+    in_flight = aliased(ChatAlertMessage)
+    other_destination = aliased(ChatDestination)
+    busy = exists(
+        select(in_flight.id)
+        .join(other_destination, other_destination.id == in_flight.destination_id)
+        .where(
+            other_destination.platform == ChatDestination.platform,
+            other_destination.workspace_id == ChatDestination.workspace_id,
+            other_destination.chat_id == ChatDestination.chat_id,
+            in_flight.status == ChatMessageStatus.sending,
+            in_flight.lease_expires_at >= now,
+        )
+    )
     candidates = (
         select(ChatAlertMessage.id, ChatDestination.platform, ChatDestination.workspace_id, ChatDestination.chat_id)
         .join(ChatDestination, ChatDestination.id == ChatAlertMessage.destination_id)
-        .where(_due(now), ~paced)
+        .where(_due(now), ~paced, ~busy)
         .order_by(ChatAlertMessage.next_attempt_at, ChatAlertMessage.id)
         .limit(limit * 4)
     )
@@ -282,6 +323,11 @@ async def claim_due(
             if room[bot] <= 0:
                 continue
             room[bot] -= 1
+        if not await reserve_chat(
+            session, platform=row.platform, workspace_id=row.workspace_id, chat_id=row.chat_id, now=now,
+            until=now + (spacing(row.platform, row.chat_id) if spacing else timedelta(0)),
+        ):  # fmt: skip
+            continue  # another worker took this chat's turn a moment ago
         token = secrets.token_hex(16)
         result = await session.execute(
             update(ChatAlertMessage)

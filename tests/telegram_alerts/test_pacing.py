@@ -150,3 +150,35 @@ async def test_a_429_in_a_group_holds_that_group_for_its_retry_after(
     assert await send(runtime, sender) == 0
     clock.advance(seconds=1)
     assert await send(runtime, sender) == 1
+
+
+async def test_a_chat_whose_message_is_still_being_sent_by_another_worker_waits_for_it(
+    runtime: Runtime, settings: Settings, venue: Venue, clock: Any
+) -> None:
+    """bench/chat.py found two workers sending one chat's messages milliseconds apart: the chat's pace was written
+    only when a send was recorded. Now a claim takes the chat's turn, and a send in flight holds the chat."""
+    await telegram_chat(runtime, venue.id, "555000222", name="Ada")
+    await problems(runtime, venue.id, 3)
+    await fan_out(runtime)
+    other = build_runtime(settings, clock=clock)  # a second worker process on the same database
+
+    async def claim(rt: Runtime) -> list[tuple[int, str]]:
+        now = rt.clock.now()
+        async with rt.uow() as uow:
+            claimed = await q.claim_due(
+                uow.session, now=now, lease_until=now + delivery.LEASE, limit=20,
+                budgets=delivery.BUDGETS, spacing=delivery.spacing_of,
+            )  # fmt: skip
+            await uow.commit()
+        return claimed
+
+    try:
+        first = await claim(runtime)
+        assert len(first) == 1, "one message of the chat is claimed"
+        assert await claim(other) == [], "a second worker must not claim the chat's next message at once"
+        clock.advance(seconds=5)  # past the chat's spacing, while the first send is still in flight (lease 60 s)
+        assert await claim(other) == [], "the chat waits for the send in flight to be recorded"
+        clock.advance(seconds=delivery.LEASE.total_seconds())  # that worker died: its lease ran out
+        assert len(await claim(other)) == 1
+    finally:
+        await other.close()
