@@ -95,7 +95,7 @@ async def handle_turn(runtime: Runtime, uow: TurnUnit, turn: ChatTurn, text: str
     except CommandUnclear as exc:
         unclear = exc
     if isinstance(command, Help):
-        return render.help_message(command.topic)
+        return render.help_message(command.topic, turn.platform)
     if isinstance(command, Link):
         return render.link_outcome(await linking.redeem_code(uow.session, runtime.clock, turn, command.code))
     if unclear is not None and unclear.suggestion in ("link", "help"):
@@ -140,7 +140,7 @@ async def handle_package_in_thread(
         here = await chat_packages.is_alert_here(uow.session, access, turn, message_ref)
         if not here:  # not our alert about this venue (a listing, another chat): the zip stays private
             return await _package(t, Package(target_id))
-        return await chat_packages.package_file(runtime, uow.session, access, target_id, asked_by=turn.display_name)
+        return await chat_packages.package_file(runtime, uow.session, access, target_id, asked_by=person.name)
     except DomainError as exc:
         await uow.rollback()
         log.info("chat_turn_refused", what="package_in_thread", code=exc.code, user_id=person.user_id)
@@ -151,7 +151,7 @@ async def home(runtime: Runtime, uow: TurnUnit, turn: ChatTurn, *, more_url: str
     """What `turn`'s person sees on their home: problems and this week's posts in each of their venues (read only)."""
     person = await people.find_person(uow.session, turn)
     if not person.linked:
-        return (render.how_to_link(), render.help_message(None))
+        return (render.how_to_link(), render.help_message(None, turn.platform))
     shown = []
     for option in await people.venues_of(uow.session, person):
         access = await authorize(
@@ -252,25 +252,31 @@ async def _package(t: Turn, c: Package) -> ChatMessage:
 async def _alerts_here(t: Turn, c: AlertsHere) -> ChatMessage:
     venue = await t.venue(Role.admin, "alerts here")
     kinds = [k.value for k in c.kinds] if c.kinds else None
-    return render.alerts(await alerts_core.subscribe(t.session, t.runtime.clock, venue, t.chat, kinds, personal=False))
+    return render.alerts(
+        await alerts_core.subscribe(t.session, t.runtime.clock, venue, t.chat, kinds, personal=False), t.chat.platform
+    )
 
 
 async def _alerts_me(t: Turn, c: AlertsMe) -> ChatMessage:
     venue = await t.venue(Role.admin, "alerts me")
     kinds = [k.value for k in c.kinds] if c.kinds else None
-    return render.alerts(await alerts_core.subscribe(t.session, t.runtime.clock, venue, t.chat, kinds, personal=True))
+    return render.alerts(
+        await alerts_core.subscribe(t.session, t.runtime.clock, venue, t.chat, kinds, personal=True), t.chat.platform
+    )
 
 
 async def _alerts_mute(t: Turn, c: AlertsMute) -> ChatMessage:
     venue = await t.venue(Role.admin, "alerts mute")
     until = t.runtime.clock.now() + c.duration if c.duration is not None else None
     kinds = [k.value for k in c.kinds]
-    return render.alerts(await alerts_core.mute(t.session, t.runtime.clock, venue, t.chat, kinds, until))
+    return render.alerts(
+        await alerts_core.mute(t.session, t.runtime.clock, venue, t.chat, kinds, until), t.chat.platform
+    )
 
 
 async def _alerts_off(t: Turn, c: AlertsOff) -> ChatMessage:
     venue = await t.venue(Role.admin, "alerts off")
-    return render.alerts(await alerts_core.switch_off(t.session, t.runtime.clock, venue, t.chat))
+    return render.alerts(await alerts_core.switch_off(t.session, t.runtime.clock, venue, t.chat), t.chat.platform)
 
 
 async def _choose_venue(t: Turn, c: ChooseVenue) -> ChatMessage:
@@ -330,7 +336,8 @@ async def _click_mark_published(t: Turn, c: _Click) -> ChatMessage:
         t.session, t.runtime.clock, t.person, c.offer.target_id, Role.editor, purpose="chat mark published"
     )
     result = await delivery_actions.mark_published(t.runtime, t.session, access, c.offer.target_id, c.permalink)
-    return render.retried(result.message, await views.delivery_view(t.session, access, result.target))
+    # Told to the person who marked it (with the link they gave); the alert itself is edited to say it is resolved.
+    return render.marked(result.message, await views.delivery_view(t.session, access, result.target))
 
 
 async def _click_publish_again(t: Turn, c: _Click) -> ChatMessage:

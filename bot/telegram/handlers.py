@@ -3,7 +3,8 @@
 Every handler reads the update in progress (bot.telegram.inbound.current(): its unit of work, chat turn and
 replies), acts through bot.dispatch as the person who typed or clicked, and adds replies; nothing calls the Bot API
 here (the webhook sends the replies after its commit). Slow work is enqueued for after the commit
-(bot.telegram.later). The guided /schedule flow is bot.telegram.flow's (start, on_message, on_step, cancel).
+(bot.telegram.later). The guided /schedule flow is bot.telegram.flow's (start, on_message, on_step, cancel); Mark
+published asks for the post's link first (bot.telegram.mark_published: ask, on_message, on_step, cancel).
 
 Commands are the chat grammar (bot.commands) with a slash: `/week next`, `/retry@CheersBot 17`. `/start CODE` (a
 deep link from CheersAI) and `/link CODE` link the person; `/cancel` ends a guided flow.
@@ -31,13 +32,14 @@ from telegram.ext import (
 from bot.commands import USAGE
 from bot.dispatch import handle_offer, handle_turn
 from bot.messages import ChatMessage
-from bot.telegram import flow
+from bot.telegram import flow, mark_published
 from bot.telegram.callbacks import Step, parse_data
 from bot.telegram.inbound import Inbound, current
 from bot.telegram.later import QUEUE_DOWN, TURN_TASK, WORKING, LaterTurn, is_slow, is_slow_click
 from bot.telegram.replies import AnswerCallback
 from bot.telegram.send import answer_turn
 from core.chat import installs
+from core.notifications.actions import Action
 from core.vocabulary import ChatPlatform
 
 log = structlog.get_logger(__name__)
@@ -131,7 +133,7 @@ async def on_command(inbound: Inbound, update: Update, context: Context) -> None
 
 
 async def _cancel(inbound: Inbound, update: Update, context: Context) -> None:
-    if await flow.cancel(inbound):
+    if await mark_published.cancel(inbound) or await flow.cancel(inbound):
         return  # the flow said it was cancelled
     _answer(inbound, context, ChatMessage(title=NOTHING_TO_CANCEL, lines=("You weren't in the middle of anything.",)))
 
@@ -159,7 +161,7 @@ async def _schedule_guided(inbound: Inbound, update: Update, context: Context) -
 
 
 async def on_private_message(inbound: Inbound, update: Update, context: Context) -> None:
-    if await flow.on_message(inbound, update):
+    if await mark_published.on_message(inbound, update) or await flow.on_message(inbound, update):
         return
     message = update.effective_message
     assert message is not None
@@ -179,12 +181,18 @@ async def on_click(inbound: Inbound, update: Update, context: Context) -> None:
     clicked = parse_data(query.data)
     alert = query.message.message_id if query.message is not None else None
     if isinstance(clicked, Step):
-        await flow.on_step(inbound, update, clicked)
+        if not await mark_published.on_step(inbound, update, clicked):
+            await flow.on_step(inbound, update, clicked)
         _answered(inbound, query.id, None)
         return
     if clicked is None:
         log.info("telegram_button_out_of_date", chat_id=inbound.turn.chat_id)
         _answered(inbound, query.id, OUT_OF_DATE)
+        return
+    if clicked.action is Action.mark_published:  # asks for the post's link first (bot.telegram.mark_published)
+        _answered(
+            inbound, query.id, await mark_published.ask(inbound, update, clicked, bot_username=_username(context))
+        )
         return
     if is_slow_click(clicked):
         _later(inbound, update, context, LaterTurn(**_who(inbound), text="", data=query.data, message_id=alert))

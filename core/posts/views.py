@@ -210,6 +210,14 @@ async def post_view(
     return view
 
 
+async def get_delivery(session: AsyncSession, access: VenueAccess, target_id: int) -> DeliveryView:
+    """One of the venue's deliveries (another venue's is not found), without attempts."""
+    target = await posts_q.get_target_in_account(session, access.account_id, target_id)
+    if target is None:
+        raise NotFound(f"delivery {target_id} not found")
+    return await delivery_view(session, access, target)
+
+
 async def delivery_view(session: AsyncSession, access: VenueAccess, target: PostTarget) -> DeliveryView:
     """The view of one of the venue's deliveries the caller already holds (just retried), without attempts."""
     connection = await connections_q.get(session, access.account_id, target.connection_id)

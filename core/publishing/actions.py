@@ -89,15 +89,25 @@ async def publish_again(runtime: Runtime, session: AsyncSession, access: VenueAc
     return await retry_target(runtime, session, access, target_id, audit_action="delivery_published_again")
 
 
+MAX_PERMALINK = 2000  # post_targets.permalink's size: a longer paste is refused, not a database error
+
+
+def checked_permalink(permalink: str | None) -> str | None:
+    """The post's link a person gave for Mark published, trimmed (blank: none); Invalid unless it is https://."""
+    permalink = (permalink or "").strip() or None
+    parts = urlsplit(permalink or "")
+    if permalink is not None and (parts.scheme != "https" or not parts.netloc):
+        raise Invalid("the link must be the post's https:// address", field="permalink")
+    if permalink is not None and len(permalink) > MAX_PERMALINK:
+        raise Invalid(f"the link is longer than {MAX_PERMALINK} characters", field="permalink")
+    return permalink
+
+
 async def mark_published(
     runtime: Runtime, session: AsyncSession, access: VenueAccess, target_id: int, permalink: str | None
 ) -> RetryResult:
     """A person's word that a delivery is live (it was there after all, or they posted it by hand)."""
-    if permalink is not None:
-        permalink = permalink.strip() or None
-        parts = urlsplit(permalink or "")
-        if permalink is not None and (parts.scheme != "https" or not parts.netloc):
-            raise Invalid("the link must be the post's https:// address", field="permalink")
+    permalink = checked_permalink(permalink)
     target = await posts_q.get_target_in_account(session, access.account_id, target_id)
     if target is None:
         raise NotFound(f"delivery {target_id} not found")
