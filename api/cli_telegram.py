@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 
 import click
 import structlog
-from telegram import BotCommand, Update
+from telegram import Update
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, TelegramError
 
 from api.cli_support import emit, run
-from bot.telegram.application import ALLOWED_UPDATES, COMMANDS, TelegramFront
+from bot.telegram.application import ALLOWED_UPDATES, COMMANDS, TelegramFront, register_webhook
 from bot.telegram.client import open_bot
 from bot.telegram.webhook import handle_update
 from core.errors import Conflict as ConflictError
@@ -72,15 +72,8 @@ def set_webhook(ctx: click.Context, drop_pending: bool) -> None:
 
     async def go(rt: Runtime) -> None:
         async with open_bot(rt.settings) as bot:
-            await _api(
-                lambda: bot.set_webhook(
-                    url,
-                    secret_token=rt.settings.cheers_telegram_webhook_secret,
-                    allowed_updates=list(ALLOWED_UPDATES),
-                    drop_pending_updates=drop_pending,
-                )
-            )
-            await _api(lambda: bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS]))
+            secret = rt.settings.cheers_telegram_webhook_secret
+            await _api(lambda: register_webhook(bot, url, secret, drop_pending=drop_pending))
 
     run(go)
     emit(

@@ -7,7 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import structlog
+from telegram.error import BadRequest, TelegramError
 
+from bot.telegram.application import register_webhook
+from bot.telegram.client import open_bot
 from core.settings import Settings
 from sandbox.google.twin import running_google_twin
 from sandbox.meta.twin import running_meta_twin
@@ -87,7 +90,7 @@ async def sandbox_twins(settings: Settings, var_dir: Path, base_port: int) -> As
         running_meta_twin(port=base_port + 1, state_file=kept / "meta.json") as (meta_url, _meta_control, _meta),
         running_google_twin(port=base_port + 2, state_file=kept / "google.json") as (google_url, _google_control, _g),
         running_slack_twin(port=base_port + 3, state_file=kept / "slack.json") as (slack_url, _slack_control, _s),
-        running_telegram_twin(port=base_port + 4, state_file=kept / "telegram.json") as (telegram_url, tg_control, _t),
+        running_telegram_twin(port=base_port + 4, state_file=kept / "telegram.json") as (telegram_url, _tg_control, _t),
     ):
         wanted = twin_settings(meta_url, google_url) | slack_twin_settings(slack_url)
         wanted |= telegram_twin_settings(telegram_url)
@@ -101,11 +104,14 @@ async def sandbox_twins(settings: Settings, var_dir: Path, base_port: int) -> As
         )
         chosen = settings.model_copy(update=overrides)
         if "cheers_telegram_api_url" not in explicit:
-            # What `cheers telegram webhook set` does against Telegram: the twin delivers people's messages to this
-            # server's /telegram/webhook (it is listening by the time anyone types) with the secret it checks.
+            # Exactly what `cheers telegram webhook set` does, through the Bot API: the twin delivers people's
+            # messages to this server's /telegram/webhook (it only stores the URL now; the server is listening by
+            # the time anyone types) with the secret and the updates we handle, and shows the command menu.
             hook = f"{chosen.cheers_public_url.rstrip('/')}/telegram/webhook"
             try:
-                await tg_control.set_webhook(hook, chosen.cheers_telegram_webhook_secret)
-            except ValueError as exc:  # a secret Telegram would refuse too: say so, and run without the webhook
-                log.warning("telegram_twin_webhook_refused", url=hook, error=str(exc))
+                async with open_bot(chosen) as bot:
+                    await register_webhook(bot, hook, chosen.cheers_telegram_webhook_secret)
+            except TelegramError as exc:  # e.g. a secret Telegram would refuse too: say so, run without the webhook
+                said = exc.message if isinstance(exc, BadRequest) else None  # others may quote the URL (its token)
+                log.warning("telegram_twin_webhook_refused", url=hook, reason=exc.__class__.__name__, error=said)
         yield chosen

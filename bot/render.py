@@ -22,7 +22,7 @@ from core.notifications.actions import Action, Offer, offer
 from core.posts.times import PostTimeInvalid
 from core.posts.views import DeliveryView, PostView
 from core.publishing.packages import PackageLink
-from core.vocabulary import ConnectionStatus, DeliveryStatus
+from core.vocabulary import ChatPlatform, ConnectionStatus, DeliveryStatus
 
 # What a person can do about a delivery in each state (the same offers its alert makes).
 DELIVERY_OFFERS: dict[DeliveryStatus, tuple[Action, ...]] = {
@@ -69,17 +69,43 @@ def delivery_line(d: DeliveryView) -> str:
 # --- answers to commands ---------------------------------------------------------------------------------------
 
 
-def help_message(topic: str | None) -> ChatMessage:
+def help_message(topic: str | None, platform: ChatPlatform) -> ChatMessage:
+    """What a person can ask (or how to ask for `topic`), as they type it on `platform`: Slack's words after
+    `/cheers` (or alone in a DM), Telegram's as slash commands, where a bare `/schedule` starts the guided flow."""
+    telegram = platform is ChatPlatform.telegram
     if topic is not None:
         usage = USAGE[topic]
+        summary = TELEGRAM_SUMMARIES.get(topic, usage.summary) if telegram else usage.summary
+        if telegram:
+            return ChatMessage(
+                title=f"`/{topic}`: {summary}",
+                lines=(f"Use: {_slashed(usage.syntax)}", f"For example: /{usage.example}"),
+            )
         return ChatMessage(
-            title=f"`{topic}`: {usage.summary}",
+            title=f"`{topic}`: {summary}",
             lines=(f"Use: {usage.syntax}", f"For example: {usage.example}"),
         )
+    if telegram:
+        lines = tuple(
+            f"{_slashed(usage.syntax)} — {TELEGRAM_SUMMARIES.get(name, usage.summary)}" for name, usage in USAGE.items()
+        )
+        return ChatMessage(title="What I can do", lines=(*lines, TELEGRAM_CANCEL))
     return ChatMessage(
         title="What I can do",
         lines=tuple(f"{usage.syntax} — {usage.summary}" for usage in USAGE.values()),
     )
+
+
+# Telegram's own words where Slack's summary names Slack's idiom (its schedule form is a modal).
+TELEGRAM_SUMMARIES = {
+    "schedule": "schedule a post (a bare /schedule asks you step by step, in your private chat with me)",
+}
+TELEGRAM_CANCEL = "/cancel — stop a step-by-step /schedule, or the question Mark published asks"
+
+
+def _slashed(syntax: str) -> str:
+    """A grammar syntax as typed in Telegram: 'alerts here | alerts off' → '/alerts here | /alerts off'."""
+    return " | ".join(f"/{alternative}" for alternative in syntax.split(" | "))
 
 
 def how_to_link() -> ChatMessage:
@@ -274,8 +300,17 @@ def diagnosed(found: Diagnosed) -> ChatMessage:
     return ChatMessage(title=f"{found.label}: {health}", lines=tuple(lines), fields=tuple(fields))
 
 
-def alerts(settings: AlertSettings) -> ChatMessage:
-    where = "your direct messages" if settings.personal else "this channel"
+# Where a chat's alerts go, in each platform's words: Telegram has chats (groups and the private chat with the bot).
+ALERTS_WHERE: dict[ChatPlatform, tuple[str, str]] = {  # (a person's own, the chat's)
+    ChatPlatform.slack: ("your direct messages with CheersAI", "this channel"),
+    ChatPlatform.telegram: ("your private chat with the bot", "this chat"),
+}
+
+
+def alerts(settings: AlertSettings, platform: ChatPlatform) -> ChatMessage:
+    """A chat's alert settings after `alerts here|me|mute|off`, saying where they go in `platform`'s words."""
+    own, chat = ALERTS_WHERE[platform]
+    where = own if settings.personal else chat
     if not settings.alerts:
         return ChatMessage(title=f"Alerts for {settings.venue} are off in {where}")
     kinds = ", ".join(settings.kinds) if settings.kinds else "every kind"

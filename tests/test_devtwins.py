@@ -10,6 +10,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from telegram import Bot
 
 from api.devtwins import sandbox_twins
+from bot.telegram.application import ALLOWED_UPDATES, COMMANDS
+from bot.telegram.client import open_bot
 from core.settings import Settings
 from sandbox.telegram.state import DEV_BOT_TOKEN as TELEGRAM_DEV_BOT_TOKEN
 from sandbox.telegram.state import DEV_WEBHOOK_SECRET
@@ -72,3 +74,16 @@ async def test_make_dev_starts_the_telegram_twin_with_its_webhook_on_the_dev_ser
         written = (tmp_path / "dev-twins.env").read_text()
         assert f"CHEERS_TELEGRAM_API_URL={telegram_url}\n" in written  # `cheers chat telegram` finds the twin here
     assert (tmp_path / "twins" / "telegram.json").is_file()
+
+
+async def test_make_dev_registers_the_telegram_webhook_exactly_as_cheers_telegram_webhook_set(tmp_path: Path) -> None:
+    base = dev_ports()
+    given = Settings(_env_file=None, cheers_public_url=f"http://127.0.0.1:{base}")
+
+    async with sandbox_twins(given, tmp_path, base) as settings, open_bot(settings) as bot:
+        info = await bot.get_webhook_info()
+        commands = await bot.get_my_commands()
+    # The updates we handle and the command menu, so `cheers telegram webhook info` needs no `webhook set` first.
+    assert info.url == f"http://127.0.0.1:{base}/telegram/webhook"
+    assert tuple(info.allowed_updates or ()) == ALLOWED_UPDATES
+    assert [(c.command, c.description) for c in commands] == list(COMMANDS)

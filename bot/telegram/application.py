@@ -15,6 +15,7 @@ import asyncio
 from typing import Any
 
 import structlog
+from telegram import Bot, BotCommand
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -156,3 +157,12 @@ def deep_link(username: str | None, code: str) -> str | None:
     if not username:
         return None
     return f"https://t.me/{username.lstrip('@')}?start={code}"
+
+
+async def register_webhook(bot: Bot, url: str, secret: str, *, drop_pending: bool = False) -> None:
+    """The bot's set-up with Telegram (`cheers telegram webhook set`, and `make dev` with the twin): the webhook at
+    `url` with `secret` and the updates we handle (ALLOWED_UPDATES), then the command menu (COMMANDS)."""
+    await bot.set_webhook(
+        url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES), drop_pending_updates=drop_pending
+    )
+    await bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])

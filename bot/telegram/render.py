@@ -4,15 +4,21 @@ The text is HTML (parse_mode "HTML") with every piece of text escaped, so a venu
 markup; the title is bold, lines and fields follow, then the items numbered. Offers become callback buttons
 (bot.telegram.callbacks), links and `more_url` URL buttons. A list too long for one message (4096 characters,
 100 buttons) is cut visibly: "… and N more", with the whole list's link as a button when there is one.
+
+A `code` span of the chat-neutral text becomes <code>…</code> (made after escaping, so it only ever wraps escaped
+text), and one naming a command of the grammar gets Telegram's slash: "type `link CODE`" reads "type /link CODE"
+in Telegram, where every command is a slash command, while Slack's text keeps its words.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.commands import USAGE
 from bot.messages import ChatMessage, Item
 from bot.telegram.callbacks import offer_data
 from core.notifications.actions import Offer
@@ -29,6 +35,10 @@ MAX_BUTTON_TEXT = 64  # no published limit; phones show about 30 characters of a
 ROW_CHARACTERS = 30  # buttons share a row while their labels fit on a phone's width
 ROW_BUTTONS = 3
 MORE_LABEL = "See them all"
+# A `code` span in escaped text (html.escape leaves backticks alone), on one line.
+CODE_SPAN = re.compile(r"`([^`\n]+)`")
+# Commands written with a slash in Telegram: the grammar's, and Telegram's own (/cancel ends a guided flow).
+COMMAND_WORDS = frozenset(USAGE) | {"cancel", "start"}
 
 
 @dataclass(frozen=True)
@@ -41,9 +51,9 @@ class Outgoing:
 
 def to_telegram(message: ChatMessage) -> Outgoing:
     """The message as Telegram HTML and its inline keyboard (offers as callback buttons, links as URL buttons)."""
-    head = [f"<b>{_fit(message.title, MAX_TITLE)}</b>"]
-    head.extend(_fit(line, MAX_LINE) for line in message.lines)
-    head.extend(f"<b>{_fit(label, MAX_LINE)}</b>: {_fit(value, MAX_LINE)}" for label, value in message.fields)
+    head = [f"<b>{_text(message.title, MAX_TITLE)}</b>"]
+    head.extend(_text(line, MAX_LINE) for line in message.lines)
+    head.extend(f"<b>{_text(label, MAX_LINE)}</b>: {_text(value, MAX_LINE)}" for label, value in message.fields)
     tail = [_offer_button(o) for o in message.offers] + [_url_button(k.label, k.url) for k in message.links]
     tail_rows = _rows(tail[: MAX_BUTTONS - 1])
     text = "\n".join(head)
@@ -70,7 +80,7 @@ def _items(
     used_text, used_buttons = 0, 0
     numbered = len(items) > 1  # with several items a button says which one it acts on
     for shown, item in enumerate(items):
-        line = f"{shown + 1}. {_fit(item.text, MAX_LINE)}" if numbered else _fit(item.text, MAX_LINE)
+        line = f"{shown + 1}. {_text(item.text, MAX_LINE)}" if numbered else _text(item.text, MAX_LINE)
         item_rows = _rows([_offer_button(o, number=shown + 1 if numbered else None) for o in item.offers])
         count = sum(len(r) for r in item_rows)
         last = shown == len(items) - 1
@@ -116,6 +126,18 @@ def _rows(buttons: list[InlineKeyboardButton]) -> list[list[InlineKeyboardButton
         else:
             rows.append([button])
     return rows
+
+
+def _text(text: str, limit: int) -> str:
+    """`text` as Telegram HTML: escaped and fitted (`_fit`), then its `code` spans as <code>, commands slashed."""
+    return CODE_SPAN.sub(_code, _fit(text, limit))
+
+
+def _code(span: re.Match[str]) -> str:
+    inside = span.group(1)
+    if inside.split(" ", 1)[0].lower() in COMMAND_WORDS:
+        inside = f"/{inside}"
+    return f"<code>{inside}</code>"
 
 
 def _fit(text: str, limit: int) -> str:

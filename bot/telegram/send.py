@@ -139,5 +139,5 @@ def answer_turn(
     replies.say(turn.own_chat_id, message)
     lines: tuple[str, ...] = ()
     if bot_username:
-        lines = (f"Not there? Open https://t.me/{bot_username} , press Start, then ask again.",)
+        lines = (f"Not there? Open https://t.me/{bot_username} and press Start, then ask again.",)
     replies.say(turn.chat_id, ChatMessage(title=SENT_PRIVATELY, lines=lines), reply_to_message_id=reply_to)

@@ -87,7 +87,7 @@ async def test_alerts_are_set_by_owners_and_admins_only_mute_and_off_included(ru
     off = await say(runtime, turn("U-admin", chat="C-team"), "alerts off")
     assert off.title == "Alerts for The Red Lion are off in this channel", shown(off)
     mine = await say(runtime, turn("U-admin", chat="C-team"), "alerts me connections")
-    assert mine.title == "The Red Lion's alerts go to your direct messages", shown(mine)
+    assert mine.title == "The Red Lion's alerts go to your direct messages with CheersAI", shown(mine)
 
     channel, personal = await _destinations(runtime)
     assert (channel.alerts, channel.muted) == (False, {"publish_succeeded": "2026-11-25T14:00:00+00:00"})

@@ -120,7 +120,7 @@ async def test_manual_package_clicked_by_a_viewer_puts_the_zip_in_the_alerts_thr
     assert "in the alert's thread" in said, said
     [shared] = [m for m in slack.state.thread(CHANNEL, alert.ts) if m.files]
     assert "Manual package for post" in shared.text and "on Facebook Page" in shared.text, shared.text
-    assert '"Quiz night"' in shared.text and "Asked for by vic" in shared.text, shared.text  # vic: her Slack name
+    assert '"Quiz night"' in shared.text and "Asked for by Vic Viewer" in shared.text, shared.text  # her CheersAI name
     [file_id] = shared.files
     archive = zipfile.ZipFile(io.BytesIO(slack.state.file_content(file_id)))
     assert "STEPS.txt" in archive.namelist() and "caption.txt" in archive.namelist()

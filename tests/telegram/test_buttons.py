@@ -58,6 +58,8 @@ async def test_manual_package_puts_the_zip_in_the_group_as_a_reply_to_the_alert(
     zipped = await factories.eventually(shared, what="the package in the group")
     assert zipped["document"]["file_name"].endswith(".zip"), zipped
     assert zipped["reply_to_message_id"] == alert["message_id"]
+    said = " ".join(str(m.get("caption") or m.get("text") or "") for m in await chats.twin.control.messages(GROUP))
+    assert "Asked for by Mo Editor." in said, "their CheersAI name, not their Telegram one (Mo)"
     [answer] = await chats.twin.control.callback_answers()
     assert answer["user_id"] == EDITOR
 

@@ -81,6 +81,7 @@ async def test_link_by_deep_link_from_the_api(chats: Chats, served: Served, runt
 async def test_link_by_command_and_before_it_how_to_link(chats: Chats, runtime: Runtime, pub: Pub) -> None:  # noqa: F811
     [unlinked] = await chats.says("/week", VIEWER)
     assert unlinked["text"].startswith("Link your chat account to CheersAI first"), unlinked
+    assert "Then type /link CODE here." in unlinked["text"], unlinked
     [hello] = await chats.says("/start", VIEWER)
     assert hello["text"].startswith("What I can do"), hello
     vic = await factories.person(runtime, venue_id=pub.id, role=Role.viewer, name="Vic Viewer")
@@ -88,6 +89,8 @@ async def test_link_by_command_and_before_it_how_to_link(chats: Chats, runtime: 
     assert wrong["text"].startswith("Not linked"), wrong
     [linked] = await chats.says(f"/link@{DEV_BOT_USERNAME} {await code_for(runtime, vic)}", VIEWER)
     assert linked["text"].startswith("Linked"), linked
+    assert "Type /help to see what you can ask." in linked["text"], linked
+    assert "<code>/help</code>" in linked["html"], linked
     [week] = await chats.says("/week", VIEWER)
     assert "The Red Lion" in week["text"], week
 
@@ -99,11 +102,14 @@ async def test_every_command_in_a_private_chat(chats: Chats, runtime: Runtime, p
         [said] = await chats.says(command, ADMIN)
         shown[command] = said["text"]
     assert shown["/help"].startswith("What I can do"), shown
-    assert shown["/help week"].startswith("`week`"), shown
+    assert '/schedule WHEN "TEXT"' in shown["/help"] and "/link CODE" in shown["/help"], shown  # Telegram's commands
+    assert "opens a form" not in shown["/help"] and "a bare /schedule asks you step by step" in shown["/help"], shown
+    assert shown["/help week"].startswith("/week: "), shown
+    assert "`" not in "".join(shown.values()), "code spans are <code>, never literal backticks"
     assert "This week at The Red Lion" in shown["/week"] or "nothing scheduled" in shown["/week"], shown
     assert "The Red Lion: 0 problems this week" in shown["/status"], shown
     assert "The Red Lion" in shown["/venue The Red Lion"], shown
-    assert "The Red Lion's alerts go to your direct messages" in shown["/alerts me"], shown
+    assert "The Red Lion's alerts go to your private chat with the bot" in shown["/alerts me"], shown
 
     [reconnect] = await chats.says("/reconnect facebook", ADMIN)
     assert "Reconnect Facebook Page" in reconnect["text"], reconnect
@@ -117,7 +123,7 @@ async def test_every_command_in_a_private_chat(chats: Chats, runtime: Runtime, p
     [nothing] = await chats.says("/cancel", ADMIN)
     assert nothing["text"].startswith("Nothing to cancel") or "cancel" in nothing["text"].lower(), nothing
     [unknown] = await chats.says("/wek", ADMIN)
-    assert "Did you mean `week`?" in unknown["text"], unknown
+    assert "Did you mean /week?" in unknown["text"], unknown
     [plain] = await chats.says("week", ADMIN)  # in a private chat the slash is optional
     assert "The Red Lion" in plain["text"], plain
 
@@ -158,7 +164,7 @@ async def test_group_and_private_answers(chats: Chats, runtime: Runtime, pub: Pu
 
     await member(chats, runtime, pub, Role.admin, ADMIN, "Alex Admin")
     [here] = await chats.says("/alerts here", ADMIN, group=GROUP)
-    assert "The Red Lion's alerts go to this channel" in here["text"] or "this chat" in here["text"], here
+    assert "The Red Lion's alerts go to this chat" in here["text"], here
     [row] = await _destinations(runtime)
     assert (row.platform, row.chat_id, row.user_id) == (ChatPlatform.telegram, str(GROUP), None)
 
@@ -167,6 +173,7 @@ async def test_group_and_private_answers(chats: Chats, runtime: Runtime, pub: Pu
     [note] = await chats.says(f"/reconnect@{DEV_BOT_USERNAME} facebook", ADMIN, group=GROUP)
     assert note["text"].startswith("I've sent you a private message"), note
     assert note["reply_to_message_id"] is not None
+    assert f"Open https://t.me/{DEV_BOT_USERNAME} and press Start, then ask again." in note["text"], note
     [consent] = await chats.new_messages(ADMIN, before, 1)
     assert "Reconnect Facebook Page" in consent["text"], consent
     assert "oauth" not in str(note), note

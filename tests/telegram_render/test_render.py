@@ -10,7 +10,7 @@ from bot.telegram.callbacks import MAX_BYTES, parse_data
 from bot.telegram.render import MAX_BUTTONS, MAX_TEXT, MORE_LABEL, PARSE_MODE, Outgoing, to_telegram
 from core.notifications.actions import Action, offer
 
-TAG = re.compile(r"</?b>")
+TAG = re.compile(r"</?(?:b|code)>")
 
 
 def visible(text: str) -> str:
@@ -148,3 +148,29 @@ def test_an_item_per_kind_of_text_round_trips_visibly() -> None:
     text = 'He said "hi" & left <3'
     out = to_telegram(ChatMessage(title=text, lines=(text,), items=(Item(text),)))
     assert visible(out.text) == f"{text}\n{text}\n\n{text}"
+
+
+def test_code_spans_are_code_made_after_escaping_and_commands_take_telegrams_slash() -> None:
+    out = to_telegram(
+        ChatMessage(
+            title="`/week`: this week's posts",
+            lines=(
+                "Then type `link CODE` here.",
+                "Type `help` to see what you can ask.",
+                "Or ask your operator to run `cheers chat link-code --user <YOUR_ID>`.",
+                "A `<b>bold</b> & co` span and a lone ` backtick",
+            ),
+            fields=(("Muted", "until `alerts here` again"),),
+            items=(Item("`venue The Red Lion` (viewer)"), Item("`venue <i>The Crown</i>` (editor)")),
+        )
+    )
+
+    assert out.text.startswith("<b><code>/week</code>: this week's posts</b>"), out.text
+    assert "Then type <code>/link CODE</code> here." in out.text, out.text
+    assert "Type <code>/help</code> to see what you can ask." in out.text, out.text
+    assert "<code>cheers chat link-code --user &lt;YOUR_ID&gt;</code>" in out.text, "not a chat command: no slash"
+    assert "A <code>&lt;b&gt;bold&lt;/b&gt; &amp; co</code> span and a lone ` backtick" in out.text, out.text
+    assert "until <code>/alerts here</code> again" in out.text, out.text
+    assert "1. <code>/venue The Red Lion</code> (viewer)" in out.text, out.text
+    assert "2. <code>/venue &lt;i&gt;The Crown&lt;/i&gt;</code> (editor)" in out.text, out.text
+    assert visible(out.text).count("`") == 1, "only the unpaired backtick is left as typed"
