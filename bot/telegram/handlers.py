@@ -196,7 +196,8 @@ async def on_click(inbound: Inbound, update: Update, context: Context) -> None:
         return
     if is_slow_click(clicked):
         _later(inbound, update, context, LaterTurn(**_who(inbound), text="", data=query.data, message_id=alert))
-        _answered(inbound, query.id, "Working on it…")
+        # Without a task queue _later has already said it couldn't start: the spinner says the same, not "working".
+        _answered(inbound, query.id, "Working on it…" if inbound.runtime.queue is not None else QUEUE_DOWN[:200])
         return
     answer = await handle_offer(inbound.runtime, inbound.uow, inbound.turn, clicked)
     _answered(inbound, query.id, _toast(answer))
