@@ -99,13 +99,13 @@ async def handle_turn(runtime: Runtime, uow: TurnUnit, turn: ChatTurn, text: str
     if isinstance(command, Link):
         return render.link_outcome(await linking.redeem_code(uow.session, runtime.clock, turn, command.code))
     if unclear is not None and unclear.suggestion in ("link", "help"):
-        return render.refusal(unclear)  # a mistyped `link` is answered as such, linked or not
+        return render.unclear(unclear, turn.platform)  # a mistyped `link` is answered as such, linked or not
     person = await people.find_person(uow.session, turn)
     if not person.linked:
         return render.how_to_link()
     if command is None:
         assert unclear is not None
-        return render.refusal(unclear)
+        return render.unclear(unclear, turn.platform)
     return await _perform(Turn(runtime, uow, turn, person), HANDLERS[type(command)], command)
 
 
@@ -186,7 +186,7 @@ async def _schedule(t: Turn, c: Schedule) -> ChatMessage:
 
 
 async def _schedule_form(t: Turn, c: ScheduleForm) -> ChatMessage:
-    return render.schedule_form()
+    return render.schedule_form(t.chat.platform)
 
 
 async def _week(t: Turn, c: Week) -> ChatMessage:

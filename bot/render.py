@@ -6,6 +6,7 @@ Offers are core's `Offer`s (an action and the ids it acts on); whoever clicks on
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -331,8 +332,14 @@ def venue_chosen(choice: VenueOption) -> ChatMessage:
     )
 
 
-def schedule_form() -> ChatMessage:
+def schedule_form(platform: ChatPlatform) -> ChatMessage:
+    """`schedule` with nothing after it where no form opens (Slack opens its modal first): how to schedule here."""
     usage = USAGE["schedule"]
+    if platform is ChatPlatform.telegram:
+        return ChatMessage(
+            title="Schedule a post",
+            lines=("Send /schedule and I'll ask step by step.", f"Or in one line: /{usage.example}"),
+        )
     return ChatMessage(title="Schedule a post", lines=(f"Type: {usage.syntax}", f"For example: {usage.example}"))
 
 
@@ -352,8 +359,7 @@ def refusal(exc: DomainError) -> ChatMessage:
     lines = [_sentence(exc.message)]
     items: tuple[Item, ...] = ()
     if isinstance(exc, CommandUnclear):
-        example = f"For example: {exc.example}"
-        return ChatMessage(title="I didn't understand that", lines=(_sentence(exc.message), example), private=True)
+        return unclear(exc, ChatPlatform.slack)
     if isinstance(exc, PostTimeInvalid):
         choices = exc.extra.get("choices") or []
         if choices:
@@ -365,6 +371,18 @@ def refusal(exc: DomainError) -> ChatMessage:
     if exc.remedy:
         lines.append(f"What to do: {_sentence(exc.remedy)}")
     return ChatMessage(title=_title(exc), lines=tuple(lines), items=items, private=True)
+
+
+def unclear(exc: CommandUnclear, platform: ChatPlatform) -> ChatMessage:
+    """Input the grammar didn't take: what would work, written as it is typed on `platform` (Telegram: slashed)."""
+    message, example = exc.message, exc.example
+    if platform is ChatPlatform.telegram:
+        for usage in USAGE.values():  # a syntax quoted whole ("Use: retry TARGET_ID"), never one already slashed
+            message = re.sub(rf"(?<!/){re.escape(usage.syntax)}", _slashed(usage.syntax), message)
+        message = message.replace(f"I understand: {', '.join(USAGE)}", f"I understand: /{', /'.join(USAGE)}")
+        example = f"/{example}"
+    lines = (_sentence(message), f"For example: {example}")
+    return ChatMessage(title="I didn't understand that", lines=lines, private=True)
 
 
 def _title(exc: DomainError) -> str:

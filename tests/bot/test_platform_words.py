@@ -65,3 +65,26 @@ async def test_alerts_say_where_they_go_in_each_platforms_words(runtime: Runtime
     await link(runtime, slack_admin, turn("U-admin"))
     slack_mine = await say(runtime, turn("U-admin", chat="C-team"), "alerts me")
     assert slack_mine.title == "The Red Lion's alerts go to your direct messages with CheersAI", shown(slack_mine)
+
+
+async def test_what_would_work_is_written_as_typed_on_each_platform(runtime: Runtime, pub: Pub) -> None:
+    admin = await factories.person(runtime, venue_id=pub.id, role=Role.admin)
+    private = telegram(turn("701", dm=True))
+    await link(runtime, admin, private)
+
+    typo = await say(runtime, private, "wek")
+    assert typo.lines == ("I don't know 'wek'. Did you mean `week`? /week [next].", "For example: /week next"), typo
+    alerts = await say(runtime, private, "alerts")
+    assert (
+        "Use: /alerts here [KINDS] | /alerts me [KINDS] | /alerts mute KIND [for 2h] | /alerts off."
+        in (alerts.lines[0])
+    ), shown(alerts)
+    unknown = await say(runtime, private, "xyzzy")
+    assert "I understand: /schedule, /week, /status," in unknown.lines[0], shown(unknown)
+    assert unknown.lines[1].startswith("For example: /schedule fri 6pm"), shown(unknown)
+    form = await say(runtime, private, "schedule")  # in a private chat the slash may be left out: no form to open
+    assert form.lines[0] == "Send /schedule and I'll ask step by step.", shown(form)
+
+    await link(runtime, admin, turn("U-admin"))
+    slack_typo = await say(runtime, turn("U-admin"), "wek")
+    assert slack_typo.lines == ("I don't know 'wek'. Did you mean `week`? week [next].", "For example: week next")
