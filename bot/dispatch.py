@@ -280,7 +280,7 @@ async def _alerts_off(t: Turn, c: AlertsOff) -> ChatMessage:
 
 
 async def _choose_venue(t: Turn, c: ChooseVenue) -> ChatMessage:
-    return render.venue_chosen(await people.choose_venue(t.session, t.person, c.name))
+    return render.venue_chosen(await people.choose_venue(t.session, t.person, c.name), t.chat.platform)
 
 
 async def _run_job(t: Turn, c: RunJob) -> ChatMessage:

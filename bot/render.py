@@ -321,11 +321,13 @@ def alerts(settings: AlertSettings, platform: ChatPlatform) -> ChatMessage:
     return ChatMessage(title=f"{settings.venue}'s alerts go to {where}", lines=tuple(lines))
 
 
-def venue_chosen(choice: VenueOption) -> ChatMessage:
+def venue_chosen(choice: VenueOption, platform: ChatPlatform) -> ChatMessage:
+    """The venue a person now acts for, outside chats bound to one (Slack's channels, Telegram's groups)."""
+    chats = "groups" if platform is ChatPlatform.telegram else "channels"
     return ChatMessage(
         title=f"Now acting for {choice.name}",
         lines=(
-            f"You are {choice.role.value} there. When you talk to me, and in channels not set up for a venue, "
+            f"You are {choice.role.value} there. When you talk to me, and in {chats} not set up for a venue, "
             "I act for this venue until you choose another.",
         ),
         private=True,

@@ -149,8 +149,8 @@ async def _context(
     except NotFound:
         if bound_chat:
             raise NotFound(
-                "this channel is set up for a venue you are not a member of",
-                remedy="ask one of that venue's owners or admins to add you, or talk to me in a direct message",
+                "this chat is set up for a venue you are not a member of",
+                remedy="ask one of that venue's owners or admins to add you, or talk to me privately",
             ) from None
         raise
     account = await accounts_q.get_account(session, account_id)

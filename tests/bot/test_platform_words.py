@@ -88,3 +88,29 @@ async def test_what_would_work_is_written_as_typed_on_each_platform(runtime: Run
     await link(runtime, admin, turn("U-admin"))
     slack_typo = await say(runtime, turn("U-admin"), "wek")
     assert slack_typo.lines == ("I don't know 'wek'. Did you mean `week`? week [next].", "For example: week next")
+
+
+async def test_choosing_a_venue_and_a_bound_chat_use_each_platforms_words(runtime: Runtime, pub: Pub) -> None:
+    crown = await factories.venue(runtime, name="The Crown")
+    sam = await factories.person(runtime, venue_id=pub.id, role=Role.viewer)
+    await factories.join(runtime, sam, crown, Role.editor)
+    private = telegram(turn("701", dm=True))
+    await link(runtime, sam, private)
+
+    chosen = await say(runtime, private, "venue The Crown")
+    assert "in groups not set up for a venue" in shown(chosen), shown(chosen)
+    await link(runtime, sam, turn("U1", dm=True))
+    slack_chosen = await say(runtime, turn("U1", dm=True), "venue The Crown")
+    assert "in channels not set up for a venue" in shown(slack_chosen), shown(slack_chosen)
+
+    owner = await factories.person(runtime, venue_id=crown, role=Role.owner)
+    stranger = await factories.person(runtime, venue_id=pub.id, role=Role.admin)
+    in_group = telegram(turn("702", chat="-1001"))
+    await link(runtime, owner, in_group)
+    await say(runtime, in_group, "venue The Crown")
+    await say(runtime, in_group, "alerts here")
+    outsider = telegram(turn("703", chat="-1001"))
+    await link(runtime, stranger, outsider)
+    refused = await say(runtime, outsider, "week")
+    assert "This chat is set up for a venue you are not a member of." in shown(refused), shown(refused)
+    assert "talk to me privately" in shown(refused), shown(refused)
