@@ -35,6 +35,7 @@ from storage.models.media import MediaAsset, MediaDerivative, StoredBlob
 from storage.models.notifications import Notification, NotificationDedup, NotificationRead
 from storage.models.ops import Heartbeat, JobRun
 from storage.models.posts import ConnectionPacing, Post, PostMedia, PostTarget, PublishAttempt
+from storage.models.weekly import WeeklyPost, WeeklySlot
 
 __all__ = [
     "Account",
@@ -84,5 +85,7 @@ __all__ = [
     "StoredBlob",
     "User",
     "WebSession",
+    "WeeklyPost",
+    "WeeklySlot",
     "utcnow",
 ]

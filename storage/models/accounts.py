@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, Enum, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.enums import Role
@@ -19,6 +19,10 @@ class Account(IdMixin, CreatedMixin, Base):
 
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     timezone: Mapped[str] = mapped_column(String(64), nullable=False)
+    # Approvals (docs/weekly.md): posts written by editors wait for an admin or owner; optionally so do the posts
+    # the weekly plan makes.
+    approve_editor_posts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
+    approve_weekly_posts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
 
 
 class User(IdMixin, CreatedMixin, Base):

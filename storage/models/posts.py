@@ -61,6 +61,13 @@ class Post(IdMixin, CreatedMixin, Base):
     cutoff_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    # Approval (docs/weekly.md): None when the venue does not ask for it; "pending", "approved" or "rejected".
+    approval: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    approval_decided_by_user_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    approval_decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    approval_note: Mapped[str | None] = mapped_column(Text, nullable=True)  # the reason given with a rejection
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 
 
