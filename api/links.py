@@ -15,7 +15,7 @@ from storage.models import Notification
 @dataclass(frozen=True)
 class Endpoint:
     method: str
-    path: str  # a template over the offer's target_id / connection_id
+    path: str  # a template over the offer's target_id / connection_id / post_id
 
 
 ENDPOINTS: dict[Action, Endpoint] = {
@@ -25,13 +25,22 @@ ENDPOINTS: dict[Action, Endpoint] = {
     Action.publish_again: Endpoint("POST", "/api/targets/{target_id}/publish-again"),
     Action.reconnect: Endpoint("POST", "/api/connections/{connection_id}/reconnect"),
     Action.diagnose: Endpoint("POST", "/api/connections/{connection_id}/diagnose"),
+    Action.approve: Endpoint("POST", "/api/posts/{post_id}/approve"),
+    Action.reject: Endpoint("POST", "/api/posts/{post_id}/reject"),
+    Action.edit: Endpoint("PATCH", "/api/posts/{post_id}"),
 }
+
+# Performed in chat only: skip acts on a weekly slot's date (the API edits or cancels the post instead) and
+# Approve all on a chat message (the API approves post by post).
+CHAT_ONLY = frozenset({Action.skip, Action.approve_all})
 
 
 def link(offer: Offer, account_id: int) -> tuple[str, str]:
     """The method and URL that perform `offer` in venue `account_id` (named, so it works for people in several)."""
-    endpoint = ENDPOINTS[offer.action]
-    path = endpoint.path.format(target_id=offer.target_id, connection_id=offer.connection_id)
+    endpoint = ENDPOINTS.get(offer.action)
+    if endpoint is None:  # a chat-only action (skip, approve_all): shown as stored
+        raise ValueError(f"the API has no endpoint for {offer.action}")
+    path = endpoint.path.format(target_id=offer.target_id, connection_id=offer.connection_id, post_id=offer.post_id)
     return endpoint.method, f"{path}?account={account_id}"
 
 

@@ -128,10 +128,12 @@ def _button(offer: Offer, prefix: str) -> dict[str, Any]:
 
 
 def button_value(offer: Offer) -> str:
-    """The compact, stable text a button carries: 'retry t=17', 'reconnect c=3'."""
+    """The compact, stable text a button carries: 'retry t=17', 'reconnect c=3', 'approve p=42', 'approve_all n=7'."""
     ids = [
         f"t={offer.target_id}" if offer.target_id is not None else "",
         f"c={offer.connection_id}" if offer.connection_id is not None else "",
+        f"p={offer.post_id}" if offer.post_id is not None else "",
+        f"n={offer.notification_id}" if offer.notification_id is not None else "",
     ]
     return " ".join([offer.action.value, *(i for i in ids if i)])
 
@@ -142,14 +144,24 @@ def button_offer(value: str) -> Offer:
     ids: dict[str, int] = {}
     for pair in pairs:
         key, _, number = pair.partition("=")
-        if key not in ("t", "c") or key in ids or not number.isdigit() or len(number) > 18:
+        if key not in ("t", "c", "p", "n") or key in ids or not number.isdigit() or len(number) > 18:
             raise ValueError(f"not a button value: {value!r}")
         ids[key] = int(number)
     try:
         action = Action(action_name)
     except ValueError:
         raise ValueError(f"not a button value: {value!r}") from None
-    return Offer(action=action, label=LABELS[action], target_id=ids.get("t"), connection_id=ids.get("c"))
+    try:
+        return Offer(
+            action=action,
+            label=LABELS[action],
+            target_id=ids.get("t"),
+            connection_id=ids.get("c"),
+            post_id=ids.get("p"),
+            notification_id=ids.get("n"),
+        )
+    except ValueError:  # lacks the id its action needs
+        raise ValueError(f"not a button value: {value!r}") from None
 
 
 def escape(text: str) -> str:

@@ -3,6 +3,8 @@
 Two kinds, each behind a versioned prefix so a later change of format can tell old buttons from new ones:
 
 - `o1:<action>:<target id>:<connection id>` an alert's (or /week's, /status's) offer, e.g. `o1:r:17:3`;
+  an offer on a post or a whole message carries its one id: `o1:<action>:<post or notification id>`, e.g.
+  `o1:y:42` (Approve post 42), `o1:w:7` (Approve all on notification 7);
 - `f1:<conversation id>:<version>:<choice>` a step of the guided /schedule flow, e.g. `f1:42:3:pick:7`.
 
 The data names what to act on, never who may: every click is authorised again as the person who clicked
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.notifications.actions import LABELS, Action, Offer
+from core.notifications.actions import LABELS, NOTIFICATION_ACTIONS, POST_ACTIONS, Action, Offer
 
 MAX_BYTES = 64  # Telegram's limit on callback_data (core.telegram.org/bots/api#inlinekeyboardbutton)
 OFFER_PREFIX = "o1"
@@ -29,6 +31,11 @@ _CODES: dict[Action, str] = {
     Action.mark_published: "m",
     Action.publish_again: "a",
     Action.diagnose: "d",
+    Action.approve: "y",
+    Action.reject: "x",
+    Action.edit: "e",
+    Action.skip: "s",
+    Action.approve_all: "w",
 }
 _ACTIONS = {code: action for action, code in _CODES.items()}
 
@@ -43,8 +50,14 @@ class Step:
 
 
 def offer_data(offer: Offer) -> str:
-    """The callback_data of an offer's button; ValueError if it would pass Telegram's 64 bytes."""
-    data = ":".join((OFFER_PREFIX, _CODES[offer.action], _number(offer.target_id), _number(offer.connection_id)))
+    """The callback_data of an offer's button; ValueError if it would pass Telegram's 64 bytes or lacks its id."""
+    code = _CODES[offer.action]
+    if offer.action in POST_ACTIONS or offer.action in NOTIFICATION_ACTIONS:
+        one = offer.post_id if offer.action in POST_ACTIONS else offer.notification_id
+        if one is None:
+            raise ValueError(f"the {offer.action} offer is not bound to the message it sits on")
+        return _checked(f"{OFFER_PREFIX}:{code}:{one}")
+    data = ":".join((OFFER_PREFIX, code, _number(offer.target_id), _number(offer.connection_id)))
     return _checked(data)
 
 
@@ -71,9 +84,18 @@ def parse_data(data: str | None) -> Offer | Step | None:
 
 def _offer(rest: str) -> Offer | None:
     parts = rest.split(":")
-    if len(parts) != 3 or parts[0] not in _ACTIONS:
+    if not parts or parts[0] not in _ACTIONS:
         return None
     action = _ACTIONS[parts[0]]
+    if action in POST_ACTIONS or action in NOTIFICATION_ACTIONS:
+        one = _id(parts[1]) if len(parts) == 2 else None
+        if one is None:
+            return None
+        if action in POST_ACTIONS:
+            return Offer(action, LABELS[action], post_id=one)
+        return Offer(action, LABELS[action], notification_id=one)
+    if len(parts) != 3:
+        return None
     target_id, connection_id = _id(parts[1]), _id(parts[2])
     if (parts[1] and target_id is None) or (parts[2] and connection_id is None):
         return None

@@ -387,7 +387,7 @@ def _offers(n: Notification) -> tuple[Offer, ...]:
     offers = []
     for data in n.payload.get("actions") or ():
         try:
-            offers.append(Offer.from_payload(data))
+            offers.append(Offer.from_payload(data, notification_id=n.id))  # Approve all acts on this one
         except ValueError:
             log.warning("chat_alert_bad_offer", notification_id=n.id)
     return tuple(offers)

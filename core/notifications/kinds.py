@@ -138,10 +138,17 @@ def info(kind: NotificationKind) -> KindInfo:
 
 
 def offers_for(
-    kind: NotificationKind, *, target_id: int | None = None, connection_id: int | None = None
+    kind: NotificationKind,
+    *,
+    target_id: int | None = None,
+    connection_id: int | None = None,
+    post_id: int | None = None,
 ) -> list[Offer]:
-    """Every action the kind offers, on the given delivery and/or connection, in the table's order."""
-    return [offer(action, target_id=target_id, connection_id=connection_id) for action in KINDS[kind].offers]
+    """Every action the kind offers, on the given delivery, connection and/or post, in the table's order."""
+    return [
+        offer(action, target_id=target_id, connection_id=connection_id, post_id=post_id)
+        for action in KINDS[kind].offers
+    ]
 
 
 def parse_kinds(values: Sequence[str] | None) -> list[NotificationKind] | None:

@@ -65,16 +65,17 @@ def test_docs_name_every_action_with_the_endpoint_the_api_links_to() -> None:
     rows = table_rows("Actions")
     assert set(rows) == {a.value for a in Action}, f"docs/notifications.md and Action differ: {sorted(rows)}"
     for action, endpoint in ENDPOINTS.items():
-        path = re.sub(r"\{(target|connection)_id\}", "{id}", endpoint.path)
+        path = re.sub(r"\{(target|connection|post)_id\}", "{id}", endpoint.path)
         api_cell = rows[action.value][2]
         assert f"{endpoint.method} {path}" in api_cell, f"{action}: docs say {api_cell!r}, the API links to {path}"
 
 
 def test_offers_round_trip_through_a_payload_and_carry_ids_not_paths() -> None:
     for kind in NotificationKind:
-        for original in offers_for(kind, target_id=12, connection_id=3):
+        for original in offers_for(kind, target_id=12, connection_id=3, post_id=5):
             stored = original.to_payload()
-            assert set(stored) == {"action", "label", "target_id", "connection_id"}, stored
+            newer = {"post_id"} if original.post_id is not None else set()
+            assert set(stored) == {"action", "label", "target_id", "connection_id", *newer}, stored
             assert Offer.from_payload(stored) == original, f"{kind}: {stored} did not read back as {original}"
 
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 import pytest
 
 from bot.telegram.callbacks import MAX_BYTES, Step, offer_data, parse_data, step_data
-from core.notifications.actions import LABELS, Action, Offer, offer
-from core.notifications.kinds import KINDS, NotificationKind, offers_for
+from core.notifications.actions import LABELS, NOTIFICATION_ACTIONS, POST_ACTIONS, Action, Offer, offer
+from core.notifications.kinds import KINDS, NotificationKind
 
 BIG = 10**18 - 1  # the largest id of 18 digits
 
 
 @pytest.mark.parametrize("action", list(Action))
 def test_every_action_round_trips_with_the_largest_ids(action: Action) -> None:
-    original = offer(action, target_id=BIG, connection_id=BIG)
+    if action in POST_ACTIONS:
+        original = offer(action, post_id=BIG)
+    elif action in NOTIFICATION_ACTIONS:
+        original = offer(action, notification_id=BIG)
+    else:
+        original = offer(action, target_id=BIG, connection_id=BIG)
     data = offer_data(original)
     assert data.startswith("o1:")
     assert len(data.encode()) <= MAX_BYTES
@@ -22,7 +27,12 @@ def test_every_action_round_trips_with_the_largest_ids(action: Action) -> None:
 
 @pytest.mark.parametrize("kind", [k for k in NotificationKind if KINDS[k].offers])
 def test_every_kinds_offers_round_trip(kind: NotificationKind) -> None:
-    for o in offers_for(kind, target_id=17, connection_id=3):
+    for action in KINDS[kind].offers:
+        # A post's offer carries only the post's id; Approve all is bound to its message when shown.
+        if action in POST_ACTIONS:
+            o = offer(action, post_id=5)
+        else:
+            o = offer(action, target_id=17, connection_id=3).bound_to(9)
         assert parse_data(offer_data(o)) == o
 
 
@@ -93,3 +103,12 @@ def test_step_is_frozen() -> None:
 )
 def test_foreign_or_old_data_reads_as_none(data: str | None) -> None:
     assert parse_data(data) is None
+
+
+def test_a_post_or_message_offer_carries_its_one_id_and_an_unbound_approve_all_is_refused() -> None:
+    assert offer_data(offer(Action.approve, post_id=42)) == "o1:y:42"
+    assert parse_data("o1:w:7") == offer(Action.approve_all, notification_id=7)
+    assert parse_data("o1:x:42") == offer(Action.reject, post_id=42)
+    with pytest.raises(ValueError, match="not bound"):
+        offer_data(offer(Action.approve_all))
+    assert parse_data("o1:y:") is None and parse_data("o1:y:4:2") is None and parse_data("o1:r:17") is None
