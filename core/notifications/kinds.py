@@ -31,6 +31,7 @@ class NotificationKind(enum.StrEnum):
     derivative_skipped = "derivative_skipped"
     queue_stalled = "queue_stalled"
     chat_alerts_stopped = "chat_alerts_stopped"
+    weekly_materialised = "weekly_materialised"
 
 
 class Audience(enum.StrEnum):
@@ -128,6 +129,13 @@ KINDS: dict[NotificationKind, KindInfo] = {
         (),
         "a chat stopped getting alerts: the channel is gone (archived, deleted, bot removed) or the bot's install "
         "was revoked",
+    ),
+    NotificationKind.weekly_materialised: KindInfo(
+        Severity.info,
+        Audience.team,
+        (),
+        "materialise-weekly made or changed the venue's posts for the coming week from its weekly plan, or could "
+        "not make a slot (warning: says why and how to fix)",
     ),
 }
 

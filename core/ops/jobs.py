@@ -22,6 +22,7 @@ from core.media import jobs as media_jobs
 from core.notifications import outbox as notifications
 from core.publishing import reconcile, watchdog
 from core.runtime import Runtime
+from core.weekly import materialise as weekly_materialise
 from storage.queries import auth as auth_q
 from storage.queries import chat as chat_q
 from storage.queries import ops as ops_q
@@ -146,6 +147,12 @@ JOBS: dict[str, JobSpec] = {
             "Fans new notifications out to the venues' chats, edits solved alerts, and sends what is due (retries, "
             "quiet hours ended, wake-ups lost).",
             chat_delivery.run,
+        ),
+        JobSpec(
+            weekly_materialise.JOB_NAME,
+            "23 5 * * *",
+            "Makes the coming 7 days' posts from each venue's weekly plan (once per slot and date) and tells the team.",
+            weekly_materialise.run_job,
         ),
     ]
 }
