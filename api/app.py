@@ -33,6 +33,7 @@ from api.routes import (
     posts,
     slack,
     targets,
+    weekly,
 )
 from bot.slack.litestar import close_front
 from bot.telegram import webhook as telegram_webhook
@@ -116,6 +117,7 @@ def create_app(
             *posts.routes,
             *packages.routes,
             *targets.routes,
+            *weekly.routes,
             *slack.routes,
             *telegram_webhook.routes,
             # Uploads stream to the blob store; only this route accepts bodies up to the media limit.

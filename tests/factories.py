@@ -29,6 +29,7 @@ from core.notifications.actions import Offer
 from core.notifications.kinds import NotificationKind
 from core.runtime import Runtime
 from core.settings import Settings
+from core.weekly import slots as weekly_slots
 from storage.models import (
     AuditEntry,
     Channel,
@@ -375,3 +376,29 @@ async def connection_lapses(runtime: Runtime, connection_id: int, **moments: dat
         for name, value in moments.items():
             setattr(row, name, value)
         await uow.commit()
+
+
+async def weekly_slot(
+    runtime: Runtime,
+    venue_id: int,
+    connection_ids: Sequence[int],
+    *,
+    name: str | None = None,
+    weekday: int | str = 1,
+    local_time: str = "20:00",
+    text_template: str = "Quiz night tonight, {date:%A %d %B}, from 8pm",
+    **more: Any,
+) -> int:
+    """A weekly slot made through core.weekly.slots (as the venue's owner); its id. `more`: other SlotDraft fields."""
+    draft = weekly_slots.SlotDraft(
+        name=name or f"Slot {next(_seq)}",
+        weekday=weekday,
+        local_time=local_time,
+        text_template=text_template,
+        connection_ids=list(connection_ids),
+        **more,
+    )
+    async with runtime.uow() as uow:
+        change = await weekly_slots.create_slot(runtime, uow.session, VenueAccess(SYSTEM, venue_id, Role.owner), draft)
+        await uow.commit()
+        return change.view.id
