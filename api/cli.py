@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from api import cli_accounts, cli_chat, cli_connections, cli_ops, cli_posts, cli_slack, cli_telegram
+from api import cli_accounts, cli_chat, cli_connections, cli_ops, cli_posts, cli_slack, cli_telegram, cli_weekly
 from api.cli_support import emit, explain
 from core.errors import DomainError
 from core.settings import Settings, UnsafeSettings
@@ -63,7 +63,7 @@ def migrate(ctx: click.Context, revision: str, down: bool, check: bool) -> None:
     emit(ctx, {"revision": current}, f"database at revision {current}")
 
 
-for module in (cli_accounts, cli_chat, cli_connections, cli_ops, cli_posts, cli_slack, cli_telegram):
+for module in (cli_accounts, cli_chat, cli_connections, cli_ops, cli_posts, cli_slack, cli_telegram, cli_weekly):
     module.register(cli)
 
 

@@ -255,6 +255,24 @@ async def delete_slot(runtime: Runtime, session: AsyncSession, access: VenueAcce
     )
 
 
+async def venue_of_slot(session: AsyncSession, slot_id: int) -> int:
+    """The venue a (not deleted) slot belongs to, for the operator's CLI, which names only the slot; or NotFound."""
+    slot = await weekly_q.get_slot_any(session, slot_id)
+    if slot is None or slot.deleted_at is not None:
+        raise NotFound(f"weekly slot {slot_id} not found")
+    return slot.account_id
+
+
+def describe(view: SlotView) -> str:
+    """One line for a listing: 'Quiz night (slot 3): Tuesday 20:00 on Facebook Page 1; next Tue 1 Dec 20:00 GMT'."""
+    where = ", ".join(view.targets) or "no connections"
+    if view.next_local is not None:
+        upcoming = f"next {view.next_local}"
+    else:
+        upcoming = {"paused": "paused", "ended": f"ended {view.active_until}"}.get(view.state, "no more posts")
+    return f"{view.name} (slot {view.id}): {view.weekday_name} {view.local_time} on {where}; {upcoming}"
+
+
 def parse_weekday(value: int | str | None) -> int:
     """0 (Monday) … 6 (Sunday) from a number or a day's name or its first three letters ("tue", "Tuesday")."""
     if isinstance(value, bool):  # a bool is an int in Python; true is not Tuesday
