@@ -20,7 +20,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-POINTS = frozenset({"after_claim", "before_provider_call", "after_provider_answer", "during_image_work"})
+POINTS = frozenset(
+    {"after_claim", "before_provider_call", "after_provider_answer", "during_image_work", "during_weekly_materialise"}
+)
 ACTIONS = frozenset({"kill", "term", "hang", "raise"})
 DEFAULT_HANG_SECONDS = 3600.0
 

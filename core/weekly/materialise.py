@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.access.audit import Actor
 from core.access.policy import VenueAccess
 from core.errors import Conflict, DomainError, NotFound
-from core.notifications import outbox
+from core.faults import fault_point
+from core.notifications import actions, outbox
 from core.notifications.actions import Offer
 from core.notifications.kinds import NotificationKind
 from core.posts import approval, service
@@ -288,6 +289,7 @@ async def _make(
     post = saved.post
     if account.approve_weekly_posts:
         await _ask_approval(runtime, session, post)
+    await fault_point("during_weekly_materialise")  # chaos: die with the row and the post made but not committed
     row.outcome, row.post_id, row.post_version, row.reason = MADE, post.id, post.version, None
     row.slot_version = slot.version
     await session.flush()
@@ -412,7 +414,10 @@ def _entry(
 
 
 def _offers_for_week(entries: Sequence[SlotDate]) -> tuple[Offer, ...]:
-    """The buttons on the week's message (Approve all, Edit and Skip per post): chat's actions fill this in."""
+    """The buttons on the week's message: Approve all while any post waits for approval (Edit and Skip are each
+    post's, drawn by the chat from `posts`: core.notifications.actions.post_offers)."""
+    if any(e.approval == "pending" for e in entries):
+        return tuple(actions.week_offers())
     return ()
 
 
