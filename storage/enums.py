@@ -87,6 +87,8 @@ class DeliveryStatus(enum.StrEnum):
     in_doubt = "in_doubt"  # the provider may have published it; never re-sent automatically
     needs_attention = "needs_attention"  # reconciliation could not tell; a person decides
     cancelled = "cancelled"
+    # waits for an admin or owner to approve its post (docs/weekly.md#approvals); never claimed, missed at cutoff
+    pending_approval = "pending_approval"
 
 
 class AttemptOutcome(enum.StrEnum):

@@ -27,6 +27,12 @@ class AccountIn(BaseModel):
 class AccountPatch(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     timezone: str | None = None
+    approve_editor_posts: bool | None = Field(
+        None, description="Posts by editors wait for an admin's or owner's approval (docs/weekly.md#approvals)"
+    )
+    approve_weekly_posts: bool | None = Field(
+        None, description="Posts made from the weekly plan wait for an admin's or owner's approval"
+    )
 
 
 class AccountOut(BaseModel):
@@ -35,6 +41,8 @@ class AccountOut(BaseModel):
     timezone: str
     created_at: datetime
     your_role: str
+    approve_editor_posts: bool = False
+    approve_weekly_posts: bool = False
 
 
 @post("/api/accounts", tags=["accounts"], summary="Create a venue; you become its owner (any signed-in person)")
@@ -59,21 +67,33 @@ async def get_account(account_id: int, access: VenueAccess, uow: UnitOfWork) -> 
 @patch(
     "/api/accounts/{account_id:int}",
     tags=["accounts"],
-    summary="Rename a venue or change its timezone",
+    summary="Rename a venue, change its timezone, or which posts wait for approval (admin)",
     dependencies={"access": require(Role.admin)},
 )
 async def update_account(
     account_id: int, data: AccountPatch, access: VenueAccess, runtime: Runtime, uow: UnitOfWork
 ) -> AccountOut:
     account = await accounts_core.update_account(
-        uow.session, runtime.clock, access, name=data.name, timezone=data.timezone
+        uow.session,
+        runtime.clock,
+        access,
+        name=data.name,
+        timezone=data.timezone,
+        approve_editor_posts=data.approve_editor_posts,
+        approve_weekly_posts=data.approve_weekly_posts,
     )
     return _account_out(account, access.role)
 
 
 def _account_out(account: Account, role: Role) -> AccountOut:
     return AccountOut(
-        id=account.id, name=account.name, timezone=account.timezone, created_at=account.created_at, your_role=role.value
+        id=account.id,
+        name=account.name,
+        timezone=account.timezone,
+        created_at=account.created_at,
+        your_role=role.value,
+        approve_editor_posts=account.approve_editor_posts,
+        approve_weekly_posts=account.approve_weekly_posts,
     )
 
 

@@ -119,8 +119,16 @@ async def create_account(
 
 
 async def update_account(
-    session: AsyncSession, clock: Clock, access: VenueAccess, *, name: str | None, timezone: str | None
+    session: AsyncSession,
+    clock: Clock,
+    access: VenueAccess,
+    *,
+    name: str | None,
+    timezone: str | None,
+    approve_editor_posts: bool | None = None,
+    approve_weekly_posts: bool | None = None,
 ) -> Account:
+    """Rename a venue, change its timezone, or its approval settings (docs/weekly.md#approvals); audited."""
     account = await accounts_q.get_account(session, access.account_id)
     if account is None:
         raise NotFound("venue not found")
@@ -131,6 +139,20 @@ async def update_account(
     if timezone is not None and timezone != account.timezone:
         changes["timezone"] = [account.timezone, validate_timezone(timezone)]
         account.timezone = timezone
+    approvals: dict[str, list[bool]] = {}
+    if approve_editor_posts is not None and approve_editor_posts != account.approve_editor_posts:
+        approvals["approve_editor_posts"] = [account.approve_editor_posts, approve_editor_posts]
+        account.approve_editor_posts = approve_editor_posts
+    if approve_weekly_posts is not None and approve_weekly_posts != account.approve_weekly_posts:
+        approvals["approve_weekly_posts"] = [account.approve_weekly_posts, approve_weekly_posts]
+        account.approve_weekly_posts = approve_weekly_posts
+    if approvals:
+        # Changed by an admin or owner only (the route asks for admin): editors cannot lift their own check.
+        await session.flush()
+        await access.record(
+            session, clock, "account_approvals_changed", subject_type="account", subject_id=account.id,
+            changes=approvals,
+        )  # fmt: skip
     if changes:
         await session.flush()
         await access.record(

@@ -108,6 +108,9 @@ def takes(
     if _muted(destination.muted, kind, now):
         return False
     audience = KINDS[kind].audience
+    if audience is Audience.author:
+        # Only the author's own private chat (channels see it in the feed): "your post was approved / rejected".
+        return destination.user_id is not None and destination.user_id == notification.subject.get("author_user_id")
     if destination.user_id is None:  # a channel
         return audience is not Audience.on_call
     person = people.get(destination.user_id)

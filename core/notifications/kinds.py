@@ -32,6 +32,8 @@ class NotificationKind(enum.StrEnum):
     queue_stalled = "queue_stalled"
     chat_alerts_stopped = "chat_alerts_stopped"
     weekly_materialised = "weekly_materialised"
+    approval_requested = "approval_requested"
+    approval_decided = "approval_decided"
 
 
 class Audience(enum.StrEnum):
@@ -40,6 +42,7 @@ class Audience(enum.StrEnum):
     admins = "admins"  # the venue's owners and admins: they hold the connections
     team = "team"  # everyone in the venue
     on_call = "on_call"  # the service's staff and on-call, besides the venue's feed
+    author = "author"  # the post's author (subject["author_user_id"]): their private chat, besides the venue's feed
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,21 @@ KINDS: dict[NotificationKind, KindInfo] = {
     NotificationKind.weekly_materialised: KindInfo(
         Severity.info,
         Audience.team,
-        (),
+        (Action.approve_all, Action.edit, Action.skip),
         "materialise-weekly made or changed the venue's posts for the coming week from its weekly plan, or could "
         "not make a slot (warning: says why and how to fix)",
+    ),
+    NotificationKind.approval_requested: KindInfo(
+        Severity.warning,
+        Audience.admins,
+        (Action.approve, Action.reject, Action.edit),
+        "a post waits for approval by an admin or owner (by an editor, or from the weekly plan, when the venue asks)",
+    ),
+    NotificationKind.approval_decided: KindInfo(
+        Severity.info,
+        Audience.author,
+        (),
+        "an admin or owner approved or rejected (with the reason) a post that waited for approval",
     ),
 }
 

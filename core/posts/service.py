@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.access.policy import VenueAccess
 from core.connections.lifecycle import PROVIDER_LABEL
 from core.errors import Conflict, Invalid, NotFound, join_messages
+from core.posts import approval
 from core.posts.rules import DraftMedia, DraftTarget, RuleLimits, check_all
 from core.posts.times import format_local, resolve_when
 from core.publishing import transitions
@@ -20,9 +21,10 @@ from core.publishing.labels import excerpt
 from core.publishing.request import google_options
 from core.runtime import Runtime
 from providers.publishing import GoogleOptions
-from storage.models import Connection, ConnectionStatus, DeliveryStatus, Post, PostTarget, Provider
+from storage.models import Connection, ConnectionStatus, DeliveryStatus, Post, PostTarget, Provider, Role
 from storage.models.posts import EDITABLE
 from storage.queries import accounts as accounts_q
+from storage.queries import approvals as approvals_q
 from storage.queries import connections as connections_q
 from storage.queries import deliveries as deliveries_q
 from storage.queries import media as media_q
@@ -94,7 +96,8 @@ async def create_post(runtime: Runtime, session: AsyncSession, access: VenueAcce
         connections=[c.id for c in connections], scheduled_at=scheduled_at.isoformat(),
     )  # fmt: skip
     when = "now" if scheduled_at <= now else format_local(scheduled_at, tz, now=now)
-    return Saved(post, targets, f"Scheduled for {when} on {_names(connections)}.{_waits(connections)}")
+    waits = await _await_approval(runtime, session, access, post, from_weekly=False)
+    return Saved(post, targets, f"Scheduled for {when} on {_names(connections)}.{_waits(connections)}{waits}")
 
 
 async def update_post(
@@ -158,7 +161,16 @@ async def update_post(
         session, runtime.clock, "post_updated", subject_type="post", subject_id=post.id, changed=changed
     )
     when = format_local(post.scheduled_at, tz, now=now) if post.scheduled_at > now else "now"
-    message = f"Updated; going out {when} on {_names(connections)}.{_waits(connections)}"
+    waits = ""
+    editor_changed_approved = post.approval == approval.APPROVED and not access.role.at_least(Role.admin)
+    if post.approval == approval.PENDING or editor_changed_approved:
+        # Still waiting (its new deliveries wait too), or approved and now changed: back to the approvers when
+        # the venue asks for this author's posts to be approved (an admin's own edit is its own approval).
+        waits = await _await_approval(
+            runtime, session, access, post, from_weekly=await approvals_q.is_weekly(session, post.id),
+            again=post.approval == approval.PENDING,
+        )  # fmt: skip
+    message = f"Updated; going out {when} on {_names(connections)}.{_waits(connections)}{waits}"
     return Saved(post, [*kept, *fresh], message, changed)
 
 
@@ -182,6 +194,19 @@ async def cancel_post(runtime: Runtime, session: AsyncSession, access: VenueAcce
         links = ", ".join(t.permalink or f"delivery {t.id}" for t in live)
         message = f"Cancelled the rest; already live (remove by hand if needed): {links}."
     return Saved(post, targets, message)
+
+
+async def _await_approval(
+    runtime: Runtime, session: AsyncSession, access: VenueAccess, post: Post, *, from_weekly: bool, again: bool = False
+) -> str:
+    """Hold the post for approval when the venue asks for it (or it already waits); the words the author reads."""
+    account = await accounts_q.get_account(session, post.account_id)
+    if account is None:
+        raise NotFound(f"venue {post.account_id} not found")
+    if not again and not approval.required(account, access.role, from_weekly):
+        return ""
+    await approval.require(runtime, session, post)
+    return " It waits for approval by an admin or owner of the venue before it goes out."
 
 
 async def account_timezone(session: AsyncSession, account_id: int) -> str:

@@ -35,6 +35,7 @@ HEADLINE_ORDER = (
     DeliveryStatus.failed,
     DeliveryStatus.missed,
     DeliveryStatus.needs_reconnect,
+    DeliveryStatus.pending_approval,
     DeliveryStatus.claimed,
     DeliveryStatus.processing,
     DeliveryStatus.retrying,
@@ -102,6 +103,11 @@ class PostView:
     cancelled: bool
     status: DeliveryStatus
     deliveries: tuple[DeliveryView, ...]
+    # Approval (docs/weekly.md#approvals): None when not asked; "pending", "approved" or "rejected".
+    approval: str | None = None
+    approval_decided_by_user_id: int | None = None
+    approval_decided_at: datetime | None = None
+    approval_note: str | None = None  # the reason given with a rejection
 
 
 def headline_status(statuses: Iterable[DeliveryStatus]) -> DeliveryStatus:
@@ -262,6 +268,10 @@ def _post(
         cancelled=post.cancelled_at is not None,
         status=headline_status(d.status for d in deliveries),
         deliveries=deliveries,
+        approval=post.approval,
+        approval_decided_by_user_id=post.approval_decided_by_user_id,
+        approval_decided_at=post.approval_decided_at,
+        approval_note=post.approval_note,
     )
 
 

@@ -64,6 +64,13 @@ async def retry_target(
         raise Conflict("this delivery was cancelled", remedy="create the post again to send it")
     if target.status in ALREADY_QUEUED:
         return RetryResult(target, False, f"Already on its way to {label} ({target.status.value}); nothing to do.")
+    if target.status is DeliveryStatus.pending_approval or post.approval in ("pending", "rejected"):
+        # A retry must never publish a post the venue has not approved (docs/weekly.md#approvals).
+        raise Conflict(
+            f"this post is {'still waiting for approval' if post.approval != 'rejected' else 'rejected'}, so it is "
+            "not sent",
+            remedy="an admin or owner of the venue approves it first (then retry); a rejected post is created again",
+        )
     assert target.status in RETRYABLE
     if target.status is DeliveryStatus.in_doubt and await _being_checked(runtime, session, target):
         raise Conflict(

@@ -19,10 +19,10 @@ from core.publishing import transitions
 from core.publishing.clock import clock_now
 from core.publishing.engine import TASK_NAME
 from core.publishing.labels import label_for
-from core.publishing.outcomes import lease_lost, missed_before_sending
+from core.publishing.outcomes import lease_lost, missed_before_sending, missed_unapproved
 from core.publishing.settle import apply_settle
 from core.runtime import Runtime
-from storage.models import AttemptOutcome, Connection, Post
+from storage.models import AttemptOutcome, Connection, DeliveryStatus, Post
 from storage.queries import claims as claims_q
 from storage.queries import deliveries as deliveries_q
 
@@ -78,10 +78,20 @@ async def sweep(runtime: Runtime, result: TickResult) -> None:
             connection = await session.get(Connection, target.connection_id)
             post = await session.get(Post, target.post_id)
             assert connection is not None and post is not None
-            settle = missed_before_sending(label_for(connection), target.cutoff_at)
+            if target.status is DeliveryStatus.pending_approval:
+                # Approval, not the provider, kept it back: say so, and never send it unapproved.
+                settle = missed_unapproved(label_for(connection), target.cutoff_at)
+            else:
+                settle = missed_before_sending(label_for(connection), target.cutoff_at)
             await apply_settle(runtime, session, target, post, connection, settle)
             result.missed += 1
-            log.warning("delivery_missed", target_id=target.id, post_id=post.id, connection_id=connection.id)
+            log.warning(
+                "delivery_missed",
+                target_id=target.id,
+                post_id=post.id,
+                connection_id=connection.id,
+                reason=settle.error_code or "cutoff",
+            )
         for target in await claims_q.reconnected_waiting(session, limit=SWEEP_BATCH):
             transitions.resume(target, now, "Reconnected; going out now.")
             result.resumed += 1

@@ -221,6 +221,23 @@ def missed_before_sending(label: str, cutoff_at: datetime) -> Settle:
     return _missed(label, f"it could not go out before its cutoff ({cutoff_at:%d %b %H:%M} UTC).")
 
 
+NOT_APPROVED = "not approved before its time"
+
+
+def missed_unapproved(label: str, cutoff_at: datetime) -> Settle:
+    """A delivery whose post was still waiting for approval at its cutoff: never sent (approval, not the provider)."""
+    return Settle(
+        DeliveryStatus.missed,
+        AttemptOutcome.waiting,
+        f"Missed on {label}: {NOT_APPROVED} (its cutoff was {cutoff_at:%d %b %H:%M} UTC); nothing was sent.",
+        error=f"{NOT_APPROVED}: no admin or owner approved the post by its cutoff",
+        error_code="not_approved",
+        remedy="An admin or owner of the venue can approve the post, then press Retry to send it late; or edit the "
+        f"post to a new time (it waits for approval again). {PACKAGE_REMEDY}",
+        notify=NotificationKind.publish_missed,
+    )
+
+
 def lease_lost(label: str) -> Settle:
     """The worker holding the delivery stopped answering mid-call: the provider may have it."""
     return _in_doubt(label, "the worker publishing it stopped before it could record the answer", "lease_expired")

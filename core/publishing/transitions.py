@@ -26,8 +26,9 @@ S = DeliveryStatus
 # `published` is reachable from every status: the provider's word that a post is live beats our bookkeeping (a
 # late answer to an attempt the sweep already flagged in doubt, then re-sent or cancelled). Nothing leaves it.
 ALLOWED: Mapping[DeliveryStatus, frozenset[DeliveryStatus]] = {
-    # claimed when due; missed past the cutoff; a person's edit reschedules, a cancel cancels
-    S.scheduled: frozenset({S.claimed, S.missed, S.scheduled, S.cancelled, S.published}),
+    # claimed when due; missed past the cutoff; a person's edit reschedules, a cancel cancels; a post that needs
+    # approval (new, or an approved one edited) waits for it
+    S.scheduled: frozenset({S.claimed, S.missed, S.scheduled, S.cancelled, S.published, S.pending_approval}),
     S.retrying: frozenset({S.claimed, S.missed, S.scheduled, S.cancelled, S.published}),
     S.processing: frozenset({S.claimed, S.missed, S.scheduled, S.cancelled, S.published}),
     # a worker's answer; a begin that cannot go yet puts it back; the sweep requeues or flags an expired lease
@@ -35,7 +36,13 @@ ALLOWED: Mapping[DeliveryStatus, frozenset[DeliveryStatus]] = {
         {S.published, S.processing, S.retrying, S.scheduled, S.needs_reconnect, S.failed, S.in_doubt, S.missed}
     ),
     # resumed after a reconnect (processing keeps the provider's stage); missed past the cutoff; retry or edit
-    S.needs_reconnect: frozenset({S.scheduled, S.processing, S.needs_reconnect, S.missed, S.cancelled, S.published}),
+    S.needs_reconnect: frozenset(
+        {S.scheduled, S.processing, S.needs_reconnect, S.missed, S.cancelled, S.published, S.pending_approval}
+    ),
+    # approval (core.posts.approval): approved → scheduled, or missed when approved past the cutoff; rejected or
+    # cancelled → cancelled; the sweep marks it missed at the cutoff; an edit keeps it waiting. Never claimed and
+    # never published: nothing of it was sent.
+    S.pending_approval: frozenset({S.scheduled, S.missed, S.cancelled, S.pending_approval}),
     # a person retries, edits, cancels or marks it published
     S.failed: frozenset({S.scheduled, S.needs_reconnect, S.cancelled, S.published}),
     S.missed: frozenset({S.scheduled, S.needs_reconnect, S.cancelled, S.published}),
@@ -97,12 +104,35 @@ def start(target: PostTarget) -> None:
 
 def reschedule(target: PostTarget, *, due_at: datetime, cutoff_at: datetime, now: datetime) -> None:
     """After an edit the delivery starts over with the new content and time (nothing of it is live); one waiting
-    for a reconnect keeps waiting."""
-    _move(target, S.needs_reconnect if target.status is S.needs_reconnect else S.scheduled)
+    for a reconnect or for approval keeps waiting."""
+    # One waiting for a reconnect keeps waiting, and so does one waiting for its post's approval.
+    keep = target.status in (S.needs_reconnect, S.pending_approval)
+    _move(target, target.status if keep else S.scheduled)
     target.due_at, target.cutoff_at = due_at, cutoff_at
     target.stage, target.committed, target.retries = {}, False, 0
     _clear_error(target)
-    target.note = None
+    target.note = target.note if target.status is S.pending_approval else None
+    target.updated_at = now
+
+
+def await_approval(target: PostTarget, now: datetime) -> None:
+    """Its post needs an admin's or owner's approval first: the delivery waits, unclaimed, until decided."""
+    _move(target, S.pending_approval)
+    target.note = "Waiting for approval by an admin or owner of the venue."
+    target.updated_at = now
+
+
+def approved(target: PostTarget, now: datetime, note: str) -> None:
+    """Its post was approved: the delivery goes out at its time."""
+    _move(target, S.scheduled)
+    target.note = note
+    target.updated_at = now
+
+
+def rejected(target: PostTarget, now: datetime, note: str) -> None:
+    """Its post was rejected: the delivery will not go out (the note carries the reason)."""
+    _move(target, S.cancelled)
+    target.note = note
     target.updated_at = now
 
 

@@ -21,6 +21,7 @@ EDITABLE = (
     DeliveryStatus.needs_reconnect,
     DeliveryStatus.failed,
     DeliveryStatus.missed,
+    DeliveryStatus.pending_approval,
 )
 # Final for the engine: only a person moves these on.
 SETTLED = (

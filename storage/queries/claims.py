@@ -106,12 +106,14 @@ async def expired_leases(session: AsyncSession, *, now: datetime, limit: int) ->
 
 
 async def past_cutoff(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[PostTarget]:
-    """Deliveries not yet out whose freshness cutoff has passed (nothing visible exists for them)."""
+    """Deliveries not yet out whose freshness cutoff has passed (nothing visible exists for them), including
+    those still waiting for their post's approval."""
     waiting = (
         DeliveryStatus.scheduled,
         DeliveryStatus.retrying,
         DeliveryStatus.needs_reconnect,
         DeliveryStatus.processing,
+        DeliveryStatus.pending_approval,
     )
     query = (
         select(PostTarget)

@@ -29,6 +29,7 @@ EXPECTED_ORDER = [
     "failed",
     "missed",
     "needs_reconnect",
+    "pending_approval",  # waits for a person, like a reconnect: shown above what is merely on its way
     "claimed",
     "processing",
     "retrying",

@@ -54,8 +54,14 @@ MOVES: dict[tuple[DeliveryStatus, DeliveryStatus], str] = {
     **{
         (s, S.published): "the provider's word (a late answer, a found post) or a person's"
         for s in S
-        if s != S.published
+        if s not in (S.published, S.pending_approval)  # never sent, so never found live
     },
+    (S.scheduled, S.pending_approval): "its post needs approval (new, or an approved post edited)",
+    (S.needs_reconnect, S.pending_approval): "an approved post edited while its connection waits needs approval",
+    (S.pending_approval, S.scheduled): "an admin or owner approves the post",
+    (S.pending_approval, S.missed): "approved past its cutoff, or the sweep: not approved before its cutoff",
+    (S.pending_approval, S.cancelled): "an admin or owner rejects the post, or a person cancels it",
+    (S.pending_approval, S.pending_approval): "a person edits a post still waiting for approval",
 }
 
 
@@ -89,6 +95,7 @@ def test_the_table_is_exactly_the_moves_the_code_makes() -> None:
 def test_only_what_the_dispatcher_claims_may_become_claimed() -> None:
     # claim_due's UPDATE selects CLAIMABLE rows; the table must agree, or a claim would skip the one writer's rules.
     assert {s for s in S if allowed(s, S.claimed)} == set(CLAIMABLE)
+    assert S.pending_approval not in CLAIMABLE, "a post waiting for approval is never claimed"
 
 
 def test_what_a_person_may_do_is_in_the_table() -> None:
