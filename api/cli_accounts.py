@@ -42,6 +42,37 @@ def accounts_create(ctx: click.Context, name: str, timezone: str) -> None:
     )
 
 
+@accounts.command("approvals")
+@click.argument("account_id", type=int)
+@click.option("--editor-posts/--no-editor-posts", default=None, help="Posts by editors wait for an admin or owner.")
+@click.option("--weekly-posts/--no-weekly-posts", default=None, help="Posts made from the weekly plan wait too.")
+@click.pass_context
+def accounts_approvals(
+    ctx: click.Context, account_id: int, editor_posts: bool | None, weekly_posts: bool | None
+) -> None:
+    """Show or change which of a venue's posts wait for approval (docs/weekly.md#approvals)."""
+
+    async def go(rt: Runtime, uow: UnitOfWork, access: VenueAccess) -> Any:
+        return await accounts_core.update_account(
+            uow.session, rt.clock, access, name=None, timezone=None,
+            approve_editor_posts=editor_posts, approve_weekly_posts=weekly_posts,
+        )  # fmt: skip
+
+    account = with_operator(ctx, account_id, go)
+    data = {
+        "id": account.id,
+        "approve_editor_posts": account.approve_editor_posts,
+        "approve_weekly_posts": account.approve_weekly_posts,
+    }
+    yes = {True: "wait for approval", False: "go out without approval"}
+    emit(
+        ctx,
+        data,
+        f"venue {account.id}: editors' posts {yes[account.approve_editor_posts]}; "
+        f"weekly-plan posts {yes[account.approve_weekly_posts]}",
+    )
+
+
 @click.group()
 def users() -> None:
     """People and their roles."""

@@ -1,4 +1,5 @@
-"""Posts and deliveries API: schedule, list by week, detail with attempts, edit, cancel, retry a delivery."""
+"""Posts and deliveries API: schedule, list by week, detail with attempts, edit, cancel, approve or reject, retry a
+delivery."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import require
 from core.access.policy import VenueAccess
+from core.posts import approval as approval_core
 from core.posts import service as posts_core
 from core.posts import views
 from core.posts.views import DeliveryView, PostView
@@ -94,6 +96,16 @@ class PostOut(BaseModel):
     cancelled: bool
     status: str = Field(description="The least settled delivery status (what needs attention first)")
     targets: list[TargetOut]
+    approval: str | None = Field(
+        None, description="None when not asked; pending, approved or rejected (docs/weekly.md#approvals)"
+    )
+    approval_decided_by_user_id: int | None = None
+    approval_decided_at: datetime | None = None
+    approval_note: str | None = Field(None, description="The reason given with a rejection")
+
+
+class RejectIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=1000, description="Why, in words the post's author reads")
 
 
 class SavedOut(BaseModel):
@@ -122,6 +134,10 @@ def _post_out(view: PostView) -> PostOut:
         cancelled=view.cancelled,
         status=view.status.value,
         targets=[_target_out(d) for d in view.deliveries],
+        approval=view.approval,
+        approval_decided_by_user_id=view.approval_decided_by_user_id,
+        approval_decided_at=view.approval_decided_at,
+        approval_note=view.approval_note,
     )
 
 
@@ -220,6 +236,32 @@ async def cancel_post(post_id: int, access: VenueAccess, runtime: Runtime, uow: 
 
 
 @post(
+    "/api/posts/{post_id:int}/approve",
+    tags=["posts"],
+    summary="Approve a post waiting for approval (admin); it goes out at its time. 409 names who decided first",
+    dependencies={"access": require(Role.admin)},
+    status_code=200,
+)
+async def approve_post(post_id: int, access: VenueAccess, runtime: Runtime, uow: UnitOfWork) -> SavedOut:
+    decision = await approval_core.approve(runtime, uow.session, access, post_id)
+    view = await views.get_post(uow.session, access, post_id, clock=runtime.clock)
+    return SavedOut(message=decision.message, post=_post_out(view))
+
+
+@post(
+    "/api/posts/{post_id:int}/reject",
+    tags=["posts"],
+    summary="Reject a post waiting for approval with a reason (admin); it is not sent. 409 names who decided first",
+    dependencies={"access": require(Role.admin)},
+    status_code=200,
+)
+async def reject_post(post_id: int, data: RejectIn, access: VenueAccess, runtime: Runtime, uow: UnitOfWork) -> SavedOut:
+    decision = await approval_core.reject(runtime, uow.session, access, post_id, data.reason)
+    view = await views.get_post(uow.session, access, post_id, clock=runtime.clock)
+    return SavedOut(message=decision.message, post=_post_out(view))
+
+
+@post(
     "/api/targets/{target_id:int}/retry",
     tags=["posts"],
     summary="Send a failed, missed, in-doubt or waiting delivery again (idempotent; refuses a live one)",
@@ -232,4 +274,4 @@ async def retry_target(target_id: int, access: VenueAccess, runtime: Runtime, uo
     return RetryOut(message=result.message, changed=result.changed, target=_target_out(delivery))
 
 
-routes = [create_post, list_posts, get_post, update_post, cancel_post, retry_target]
+routes = [create_post, list_posts, get_post, update_post, cancel_post, approve_post, reject_post, retry_target]
