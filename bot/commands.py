@@ -106,8 +106,32 @@ class RunJob:
 
 
 @dataclass(frozen=True)
+class WeeklyPlan:
+    """`weekly`: the venue's weekly slots, each with its next post."""
+
+
+@dataclass(frozen=True)
+class WeeklyPause:
+    slot: str  # the slot's id, or a part of its name only one slot has
+
+
+@dataclass(frozen=True)
+class WeeklyResume:
+    slot: str
+
+
+@dataclass(frozen=True)
 class Help:
     topic: str | None
+
+
+@dataclass(frozen=True)
+class EditPost:
+    """`edit POST_ID text "…"` or `edit POST_ID when PHRASE`: one change to a scheduled post."""
+
+    post_id: int
+    text: str | None = None
+    when: str | None = None
 
 
 Command = (
@@ -126,7 +150,11 @@ Command = (
     | ChooseVenue
     | Link
     | RunJob
+    | WeeklyPlan
+    | WeeklyPause
+    | WeeklyResume
     | Help
+    | EditPost
 )
 
 
@@ -151,6 +179,11 @@ USAGE: dict[str, Usage] = {
     ),
     "diagnose": Usage("diagnose [CONNECTION_ID]", "diagnose 3", "check a connection with the platform"),
     "package": Usage("package TARGET_ID", "package 17", "a zip to publish a delivery by hand"),
+    "weekly": Usage(
+        "weekly | weekly pause SLOT | weekly resume SLOT",
+        "weekly pause quiz",
+        "the weekly plan's slots and their next posts; pause or resume one (its number or name)",
+    ),
     "alerts": Usage(
         "alerts here [KINDS] | alerts me [KINDS] | alerts mute KIND [for 2h] | alerts off",
         "alerts here failures,connections",
@@ -159,6 +192,11 @@ USAGE: dict[str, Usage] = {
     "venue": Usage("venue NAME", "venue The Red Lion", "choose the venue this chat acts for"),
     "link": Usage("link CODE", "link 4F7Q-92KD", "link this chat account to your CheersAI person"),
     "jobs": Usage("jobs run NAME", "jobs run reconcile", "run a periodic job now (staff only)"),
+    "edit": Usage(
+        'edit POST_ID text "TEXT" | edit POST_ID when WHEN',
+        "edit 42 when fri 8pm",
+        "change a scheduled post's text or time",
+    ),
     "help": Usage("help [COMMAND]", "help schedule", "what you can ask"),
 }
 
@@ -379,6 +417,37 @@ def _jobs(rest: str) -> RunJob:
     return RunJob(name=name.strip())
 
 
+def _edit(rest: str) -> EditPost:
+    number, _, more = rest.partition(" ")
+    post_id = _id("edit", number, "post")
+    what, _, value = more.strip().partition(" ")
+    value = value.strip()
+    if what.lower() == "text":
+        if len(value) < 2 or value[0] not in _QUOTES or value[-1] not in _QUOTES:
+            raise _bad("edit", 'put the new text in quotes, e.g. edit 42 text "Quiz night from 8"')
+        text = value[1:-1].strip()
+        if not text:
+            raise _bad("edit", "the new text is empty")
+        return EditPost(post_id=post_id, text=text)
+    if what.lower() == "when":
+        if not value:
+            raise _bad("edit", "say the new time, e.g. edit 42 when fri 8pm")
+        return EditPost(post_id=post_id, when=value)
+    raise _bad("edit", "say `text` or `when` after the post's number")
+
+
+def _weekly(rest: str) -> WeeklyPlan | WeeklyPause | WeeklyResume:
+    verb, _, slot = rest.partition(" ")
+    verb, slot = verb.lower(), slot.strip().strip(_QUOTES).strip()
+    if not verb:
+        return WeeklyPlan()
+    if verb in ("pause", "resume"):
+        if not slot:
+            raise _bad("weekly", f"say which slot to {verb}: its number or a part of its name")
+        return WeeklyPause(slot) if verb == "pause" else WeeklyResume(slot)
+    raise _bad("weekly", f"say `weekly`, `weekly pause SLOT` or `weekly resume SLOT` (got '{rest}')")
+
+
 def _help(rest: str) -> Help:
     topic = rest.strip().lower() or None
     if topic is not None and topic not in USAGE:
@@ -398,5 +467,7 @@ _PARSERS = {
     "venue": _venue,
     "link": _link,
     "jobs": _jobs,
+    "weekly": _weekly,
+    "edit": _edit,
     "help": _help,
 }

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import render
+from bot import approval_render, render
 from bot.commands import (
     AlertsHere,
     AlertsMe,
@@ -26,6 +26,7 @@ from bot.commands import (
     Command,
     CommandUnclear,
     Diagnose,
+    EditPost,
     Help,
     Link,
     Package,
@@ -36,24 +37,30 @@ from bot.commands import (
     ScheduleForm,
     Status,
     Week,
+    WeeklyPause,
+    WeeklyPlan,
+    WeeklyResume,
     parse_command,
 )
 from bot.messages import ChatMessage
 from core.access import accounts
 from core.access.policy import VenueAccess, authorize
 from core.chat import alerts as alerts_core
+from core.chat import approvals as chat_approvals
 from core.chat import connections as chat_connections
 from core.chat import linking, people, posting
 from core.chat import packages as chat_packages
 from core.chat.people import ChatPerson, ChatTurn, VenueContext
-from core.errors import DomainError, PermissionDenied
+from core.errors import DomainError, NotFound, PermissionDenied
 from core.notifications.actions import Action, Offer
 from core.ops import jobs as jobs_core
-from core.posts import views
+from core.posts import approval, views
 from core.publishing import actions as delivery_actions
 from core.publishing import packages as packages_core
 from core.runtime import Runtime
 from core.vocabulary import Role
+from core.weekly import materialise
+from core.weekly import slots as weekly_slots
 
 log = structlog.get_logger(__name__)
 
@@ -110,18 +117,25 @@ async def handle_turn(runtime: Runtime, uow: TurnUnit, turn: ChatTurn, text: str
 
 
 async def handle_offer(
-    runtime: Runtime, uow: TurnUnit, turn: ChatTurn, offer: Offer, *, permalink: str | None = None
+    runtime: Runtime,
+    uow: TurnUnit,
+    turn: ChatTurn,
+    offer: Offer,
+    *,
+    permalink: str | None = None,
+    reason: str | None = None,
 ) -> ChatMessage:
     """What clicking `offer` (a button under an alert or a listing) does, as the person who clicked it.
 
-    The clicker is authorised against the venue of the delivery or connection the offer names, whoever the
-    message was for; `permalink` is what a person gave for Mark published (a Slack modal asks for it).
+    The clicker is authorised against the venue of the delivery, connection or post the offer names, whoever the
+    message was for; `permalink` is what a person gave for Mark published (a Slack modal asks for it), `reason`
+    why they reject a post (asked the same way).
     """
     person = await people.find_person(uow.session, turn)
     if not person.linked:
         return render.how_to_link()
     handler: Handler = OFFER_HANDLERS[offer.action]
-    return await _perform(Turn(runtime, uow, turn, person), handler, _Click(offer, permalink))
+    return await _perform(Turn(runtime, uow, turn, person), handler, _Click(offer, permalink, reason))
 
 
 async def handle_package_in_thread(
@@ -283,6 +297,15 @@ async def _choose_venue(t: Turn, c: ChooseVenue) -> ChatMessage:
     return render.venue_chosen(await people.choose_venue(t.session, t.person, c.name), t.chat.platform)
 
 
+async def _edit(t: Turn, c: EditPost) -> ChatMessage:
+    access = await people.access_for_post(
+        t.session, t.runtime.clock, t.person, c.post_id, Role.editor, purpose="chat edit"
+    )
+    saved = await posting.edit_from_chat(t.runtime, t.session, access, c.post_id, text=c.text, when=c.when)
+    view = await views.get_post(t.session, access, c.post_id, clock=t.runtime.clock)
+    return approval_render.edited(saved.message, view)
+
+
 async def _run_job(t: Turn, c: RunJob) -> ChatMessage:
     if not t.person.is_staff:
         raise PermissionDenied("only CheersAI staff can run jobs", remedy="ask the CheersAI operators")
@@ -294,6 +317,26 @@ async def _run_job(t: Turn, c: RunJob) -> ChatMessage:
     )
 
 
+# --- the weekly plan: list its slots, pause or resume one (by number or a part of its name) ----------------------
+
+
+async def _weekly_plan(t: Turn, c: WeeklyPlan) -> ChatMessage:
+    venue = await t.venue(Role.viewer, "weekly")
+    return render.weekly_plan(venue.name, await weekly_slots.list_slots(t.runtime, t.session, venue.access))
+
+
+async def _weekly_pause(t: Turn, c: WeeklyPause) -> ChatMessage:
+    venue = await t.venue(Role.editor, "weekly pause")
+    slot = await weekly_slots.find_slot(t.runtime, t.session, venue.access, c.slot)
+    return render.weekly_changed(await weekly_slots.pause_slot(t.runtime, t.session, venue.access, slot.id))
+
+
+async def _weekly_resume(t: Turn, c: WeeklyResume) -> ChatMessage:
+    venue = await t.venue(Role.editor, "weekly resume")
+    slot = await weekly_slots.find_slot(t.runtime, t.session, venue.access, c.slot)
+    return render.weekly_changed(await weekly_slots.resume_slot(t.runtime, t.session, venue.access, slot.id))
+
+
 # --- buttons: each offer performs the same core call as its command -------------------------------------------
 
 
@@ -301,6 +344,7 @@ async def _run_job(t: Turn, c: RunJob) -> ChatMessage:
 class _Click:
     offer: Offer
     permalink: str | None
+    reason: str | None = None
 
 
 async def _click_retry(t: Turn, c: _Click) -> ChatMessage:
@@ -349,6 +393,51 @@ async def _click_publish_again(t: Turn, c: _Click) -> ChatMessage:
     return render.retried(result.message, await views.delivery_view(t.session, access, result.target))
 
 
+async def _post_access(t: Turn, c: _Click, minimum: Role, purpose: str) -> tuple[int, VenueAccess]:
+    assert c.offer.post_id is not None  # an Offer for a post action always names it
+    access = await people.access_for_post(
+        t.session, t.runtime.clock, t.person, c.offer.post_id, minimum, purpose=purpose
+    )
+    return c.offer.post_id, access
+
+
+async def _click_approve(t: Turn, c: _Click) -> ChatMessage:
+    # Viewer here: core.posts.approval refuses below admin in its own words ("ask an owner or admin").
+    post_id, access = await _post_access(t, c, Role.viewer, "chat approve")
+    decision = await approval.approve(t.runtime, t.session, access, post_id)
+    return approval_render.decided(
+        decision.message, await views.get_post(t.session, access, post_id, clock=t.runtime.clock)
+    )
+
+
+async def _click_reject(t: Turn, c: _Click) -> ChatMessage:
+    post_id, access = await _post_access(t, c, Role.viewer, "chat reject")
+    decision = await approval.reject(t.runtime, t.session, access, post_id, c.reason or "")
+    return approval_render.decided(
+        decision.message, await views.get_post(t.session, access, post_id, clock=t.runtime.clock)
+    )
+
+
+async def _click_approve_all(t: Turn, c: _Click) -> ChatMessage:
+    if c.offer.notification_id is None:
+        raise NotFound("this button is out of date", remedy="type `week next` to see next week's posts")
+    return approval_render.approved_all(
+        await chat_approvals.approve_all(t.runtime, t.session, t.person, c.offer.notification_id)
+    )
+
+
+async def _click_skip(t: Turn, c: _Click) -> ChatMessage:
+    post_id, access = await _post_access(t, c, Role.editor, "chat skip")
+    saved = await materialise.skip(t.runtime, t.session, access, post_id)
+    return approval_render.skipped(post_id, saved.message)
+
+
+async def _click_edit(t: Turn, c: _Click) -> ChatMessage:
+    post_id, access = await _post_access(t, c, Role.editor, "chat edit")
+    view = await views.get_post(t.session, access, post_id, clock=t.runtime.clock)
+    return approval_render.edit_help(view, t.chat.platform)
+
+
 Handler = Callable[[Turn, Any], Awaitable[ChatMessage]]
 
 OFFER_HANDLERS: dict[Action, Handler] = {
@@ -358,6 +447,11 @@ OFFER_HANDLERS: dict[Action, Handler] = {
     Action.reconnect: _click_reconnect,
     Action.mark_published: _click_mark_published,
     Action.publish_again: _click_publish_again,
+    Action.approve: _click_approve,
+    Action.reject: _click_reject,
+    Action.approve_all: _click_approve_all,
+    Action.skip: _click_skip,
+    Action.edit: _click_edit,
 }
 
 HANDLERS: dict[type, Handler] = {
@@ -375,4 +469,8 @@ HANDLERS: dict[type, Handler] = {
     AlertsOff: _alerts_off,
     ChooseVenue: _choose_venue,
     RunJob: _run_job,
+    WeeklyPlan: _weekly_plan,
+    WeeklyPause: _weekly_pause,
+    WeeklyResume: _weekly_resume,
+    EditPost: _edit,
 }

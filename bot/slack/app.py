@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.dispatch import handle_turn, home
 from bot.messages import ChatMessage
-from bot.slack import mark_published, schedule_form
+from bot.slack import mark_published, reject, schedule_form
 from bot.slack.blocks import button_offer, home_view
 from bot.slack.later import TURN_TASK, LaterTurn, ephemeral, is_slow, slack_turn
 from core.chat import installs
@@ -98,6 +98,7 @@ def build_slack_app(runtime: Runtime, *, client: AsyncWebClient) -> AsyncApp:
     )
     schedule_form.register(app, runtime)  # before /cheers' general listener: `schedule` alone opens the modal
     mark_published.register(app, runtime)  # before the general button listener: Mark published opens a modal
+    reject.register(app, runtime)  # likewise: Reject opens a modal asking why
     _register(app, runtime)
     return app
 

@@ -32,7 +32,7 @@ from telegram.ext import (
 from bot.commands import USAGE
 from bot.dispatch import handle_offer, handle_turn
 from bot.messages import ChatMessage
-from bot.telegram import flow, mark_published
+from bot.telegram import flow, mark_published, reject
 from bot.telegram.callbacks import Step, parse_data
 from bot.telegram.inbound import Inbound, current
 from bot.telegram.later import QUEUE_DOWN, TURN_TASK, WORKING, LaterTurn, is_slow, is_slow_click
@@ -133,7 +133,7 @@ async def on_command(inbound: Inbound, update: Update, context: Context) -> None
 
 
 async def _cancel(inbound: Inbound, update: Update, context: Context) -> None:
-    if await mark_published.cancel(inbound) or await flow.cancel(inbound):
+    if await mark_published.cancel(inbound) or await reject.cancel(inbound) or await flow.cancel(inbound):
         return  # the flow said it was cancelled
     _answer(inbound, context, ChatMessage(title=NOTHING_TO_CANCEL, lines=("You weren't in the middle of anything.",)))
 
@@ -161,7 +161,11 @@ async def _schedule_guided(inbound: Inbound, update: Update, context: Context) -
 
 
 async def on_private_message(inbound: Inbound, update: Update, context: Context) -> None:
-    if await mark_published.on_message(inbound, update) or await flow.on_message(inbound, update):
+    if (
+        await mark_published.on_message(inbound, update)
+        or await reject.on_message(inbound, update)
+        or await flow.on_message(inbound, update)
+    ):
         return
     message = update.effective_message
     assert message is not None
@@ -193,6 +197,9 @@ async def on_click(inbound: Inbound, update: Update, context: Context) -> None:
         _answered(
             inbound, query.id, await mark_published.ask(inbound, update, clicked, bot_username=_username(context))
         )
+        return
+    if clicked.action is Action.reject:  # asks for the reason first (bot.telegram.reject)
+        _answered(inbound, query.id, await reject.ask(inbound, update, clicked, bot_username=_username(context)))
         return
     if is_slow_click(clicked):
         _later(inbound, update, context, LaterTurn(**_who(inbound), text="", data=query.data, message_id=alert))

@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.chat import approvals
 from core.chat.resolution import resolve
 from core.chat.sending import (
     AlertItem,
@@ -364,6 +365,10 @@ async def render(
         title = first.title
         items: tuple[AlertItem, ...] = ()
         offers = _offers(first)
+        if first.kind == NotificationKind.weekly_materialised.value:  # the week's posts, each with its buttons
+            items = approvals.week_items(first, resolved=resolved)
+        elif first.kind == NotificationKind.approval_requested.value:  # the post asked about
+            lines = [*approvals.approval_lines(first), *lines]
     else:
         title = await _group_title(session, first, len(notes))
         items = tuple(AlertItem(n.title, () if resolved else _offers(n)) for n in notes)

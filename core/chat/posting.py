@@ -18,7 +18,7 @@ from core.connections.lifecycle import PROVIDER_LABEL
 from core.errors import Invalid, join_messages
 from core.posts.phrases import resolve_phrase
 from core.posts.rules import DraftTarget, RuleLimits, check_target
-from core.posts.service import PostDraft, Saved, account_timezone, create_post
+from core.posts.service import PostDraft, Saved, account_timezone, create_post, update_post
 from core.runtime import Runtime
 from storage.models import Connection, ConnectionStatus, Provider
 from storage.queries import connections as connections_q
@@ -56,6 +56,18 @@ async def schedule_from_chat(
         chosen, left_out = _able(runtime, usable, text)
     draft = PostDraft(text=text, when=instant.isoformat(), connection_ids=[c.id for c in chosen])
     return ChatScheduled(await create_post(runtime, session, access, draft), left_out)
+
+
+async def edit_from_chat(
+    runtime: Runtime, session: AsyncSession, access: VenueAccess, post_id: int, *, text: str | None, when: str | None
+) -> Saved:
+    """`edit POST_ID text "…"` / `edit POST_ID when PHRASE`: the API's `update_post`, the phrase read as `schedule`
+    reads it (venue time; a post that waits for approval goes back to waiting when the venue asks)."""
+    instant = None
+    if when is not None:
+        tz = await account_timezone(session, access.account_id)
+        instant = resolve_phrase(when, tz, now=runtime.clock.now()).isoformat()
+    return await update_post(runtime, session, access, post_id, PostDraft(text=text, when=instant))
 
 
 def _named(usable: list[Connection], platforms: Sequence[Provider]) -> list[Connection]:
