@@ -11,9 +11,10 @@ import uvicorn
 from api.app import create_app
 from api.devtwins import sandbox_twins, twins_dir
 from core.logging import configure_logging
-from core.ops.devsetup import demo_login_link, ensure_demo, ensure_dev_secrets
+from core.ops.devsetup import demo_login_link, demo_week_line, ensure_demo, ensure_demo_plan, ensure_dev_secrets
 from core.runtime import build_runtime
 from core.settings import DEFAULT_VAR_DIR, Settings
+from core.weekly.materialise import materialise
 from storage import migrate
 from storage.uow import transaction
 
@@ -42,6 +43,9 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         async with transaction(runtime.db) as uow:
             demo = await ensure_demo(uow.session, runtime.clock)
             link = await demo_login_link(uow.session, runtime.clock, settings, demo.owner_user_id)
+            await ensure_demo_plan(uow.session, demo)
+        # Next week's posts from the demo's weekly plan at once, not at the daily job's hour (a rerun makes nothing).
+        week = await materialise(runtime, account_id=demo.account_id)
         app = create_app(runtime=runtime, inprocess_workers=True, configure_logs=False)
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
         server = uvicorn.Server(config)
@@ -57,6 +61,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             f"  status   : {base}/api/status",
             f"  demo     : venue {demo.account_id} ({'seeded now' if demo.created else 'kept from last run'}), "
             f"owner user {demo.owner_user_id}",
+            f"  weekly   : {demo_week_line(week)}",
             f"  sandbox  : Facebook/Instagram {settings.cheers_graph_url}, Google {settings.cheers_gbp_info_url}"
             f" (their tokens and posts kept in {twins_dir(DEFAULT_VAR_DIR)}/)",
             f"  connect  : .venv/bin/cheers connections connect facebook --account {demo.account_id}",

@@ -13,11 +13,24 @@ from core.access import accounts, auth
 from core.access.policy import OPERATOR
 from core.clock import Clock
 from core.settings import DEV_SECRET_MARKER, Settings
+from core.weekly.materialise import MaterialiseResult
 from storage.crypto import generate_key
+from storage.models import ConnectionStatus, Provider, WeeklySlot
 from storage.queries import accounts as accounts_q
+from storage.queries import connections as connections_q
+from storage.queries import weekly as weekly_q
 
 DEMO_VENUE = "The Red Lion (demo)"
 DEMO_OWNER_EMAIL = "owner@demo.cheers.local"
+# The demo pub's week (name, weekday 0=Monday, wall time, text): `make dev` turns it into next week's posts.
+DEMO_PLAN = (
+    ("Quiz night", 1, "20:00", "Quiz night tonight, {date:%A %d %B}, from 8pm: teams of up to six, free to enter."),
+    ("Live music", 4, "21:00", "Live music tonight, {date:%A %d %B}, from 9pm. No cover charge."),
+    ("Sunday roast", 6, "12:00", "Sunday roast from noon today, {date:%d %B}. Book a table to be sure of one."),
+)
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# Text-only posts: the providers that take a post without a photo (Instagram needs one).
+_TEXT_PROVIDERS = (Provider.facebook, Provider.google_business)
 
 
 def ensure_dev_secrets(var_dir: Path) -> Path:
@@ -59,10 +72,56 @@ async def ensure_demo(session: AsyncSession, clock: Clock) -> Demo:
     return Demo(account_id=account.id, owner_user_id=owner.id, created=True)
 
 
+async def ensure_demo_plan(session: AsyncSession, demo: Demo) -> int:
+    """Give the demo venue its weekly plan once (quiz, live music, Sunday roast); slots without targets get the
+    venue's connected Facebook Pages and Business Profiles, so connecting one makes the next run's posts. Flushed;
+    returns the number of slots created."""
+    slots = list(await weekly_q.list_slots(session, demo.account_id, include_deleted=True))
+    targets = [
+        c.id
+        for c in await connections_q.list_for_account(session, demo.account_id)
+        if c.provider in _TEXT_PROVIDERS and c.status is not ConnectionStatus.disconnected
+    ]
+    created = 0
+    if not slots:
+        for name, weekday, local_time, text in DEMO_PLAN:
+            slot = WeeklySlot(
+                account_id=demo.account_id, name=name, weekday=weekday, local_time=local_time, text_template=text,
+                media_asset_ids=[], connection_ids=targets, captions={}, paused=False, version=1,
+                created_by_user_id=demo.owner_user_id,
+            )  # fmt: skip
+            await weekly_q.add_slot(session, slot)
+            slots.append(slot)
+            created += 1
+    for slot in slots:
+        if not slot.connection_ids and targets and slot.deleted_at is None:
+            slot.connection_ids = targets
+            slot.version += 1
+    await session.flush()
+    return created
+
+
+def demo_week_line(result: MaterialiseResult) -> str:
+    """The `make dev` banner's line on the demo's weekly plan and what this start made of it."""
+    plan = ", ".join(f"{name} {WEEKDAYS[weekday]} {local_time}" for name, weekday, local_time, _ in DEMO_PLAN)
+    line = f"{plan}; this start made {len(result.of('made'))} post(s) for the coming 7 days"
+    if waiting := result.of("not_made"):
+        line += f", {len(waiting)} wait for a connection (connect Facebook below, then restart)"
+    return line + " (cheers weekly list)"
+
+
 async def demo_login_link(session: AsyncSession, clock: Clock, settings: Settings, user_id: int) -> str:
     """A login link for the demo owner, printed in the `make dev` banner."""
     link = await auth.issue_login_link(session, clock, settings, OPERATOR, user_id=user_id)
     return link.url
 
 
-__all__ = ["Demo", "demo_login_link", "ensure_demo", "ensure_dev_secrets"]
+__all__ = [
+    "DEMO_PLAN",
+    "Demo",
+    "demo_login_link",
+    "demo_week_line",
+    "ensure_demo",
+    "ensure_demo_plan",
+    "ensure_dev_secrets",
+]
