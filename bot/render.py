@@ -22,8 +22,11 @@ from core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from core.notifications.actions import Action, Offer, offer
 from core.posts.times import PostTimeInvalid
 from core.posts.views import DeliveryView, PostView
+from core.publishing.labels import excerpt
 from core.publishing.packages import PackageLink
 from core.vocabulary import ChatPlatform, ConnectionStatus, DeliveryStatus
+from core.weekly.slots import SlotChange, SlotView
+from core.weekly.slots import describe as describe_slot
 
 # What a person can do about a delivery in each state (the same offers its alert makes).
 DELIVERY_OFFERS: dict[DeliveryStatus, tuple[Action, ...]] = {
@@ -161,6 +164,35 @@ def week(venue: str, posts: Sequence[PostView], *, next_week: bool) -> ChatMessa
         items.append(Item(f"{head}\n{body}" if body else head, offers))
     count = f"{len(posts)} post{'s' if len(posts) != 1 else ''}"
     return ChatMessage(title=f"{which} at {venue}: {count}", items=tuple(items))
+
+
+def weekly_plan(venue: str, slots: Sequence[SlotView]) -> ChatMessage:
+    """The venue's weekly slots in week order: when each posts, where, its next post and that post's text."""
+    if not slots:
+        return ChatMessage(
+            title=f"Weekly plan at {venue}: no slots",
+            lines=(
+                "A slot makes a post every week, like a quiz on Tuesday at 20:00:"
+                " add them with POST /api/weekly-slots or `cheers weekly add`.",
+            ),
+        )
+    items = []
+    for view in slots:
+        text = describe_slot(view)
+        if view.preview is not None:
+            text += f"\n  {excerpt(view.preview) or '(no text)'}"
+        items.append(Item(text))
+    count = f"{len(slots)} slot{'s' if len(slots) != 1 else ''}"
+    return ChatMessage(
+        title=f"Weekly plan at {venue}: {count}",
+        items=tuple(items),
+        lines=("Pause or resume one: `weekly pause SLOT`, `weekly resume SLOT` (its number or a part of its name)",),
+    )
+
+
+def weekly_changed(change: SlotChange) -> ChatMessage:
+    """A slot paused or resumed: what happened, and the slot as it is now."""
+    return ChatMessage(title=change.message, items=(Item(describe_slot(change.view)),))
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 # The command menu Telegram shows (setMyCommands): every command of the chat grammar, as in docs/telegram.md.
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("week", "This week's posts (/week next for next week)"),
+    ("weekly", "The weekly plan; pause or resume a slot: /weekly pause quiz"),
     ("schedule", 'Schedule a post: guided, or /schedule fri 6pm "Quiz!" to fb,ig'),
     ("status", "Connections and this week's problems (/status 12 for one post)"),
     ("retry", "Publish a failed delivery again: /retry 17"),

@@ -116,10 +116,10 @@ async def find_slot(runtime: Runtime, session: AsyncSession, access: VenueAccess
     exact = [s for s in slots if s.name.casefold() == wanted]
     matches = exact or [s for s in slots if wanted and wanted in s.name.casefold()]
     if not matches:
-        names = ", ".join(f"{s.name} ({s.id})" for s in slots) or "none yet"
+        names = ", ".join(f"{s.name} (slot {s.id})" for s in slots) or "none yet"
         raise NotFound(f"no weekly slot called '{ref.strip()}'", remedy=f"the venue's slots: {names}")
     if len(matches) > 1:
-        names = ", ".join(f"{s.name} ({s.id})" for s in matches)
+        names = ", ".join(f"{s.name} (slot {s.id})" for s in matches)
         raise Invalid(
             f"'{ref.strip()}' matches {len(matches)} slots: {names}", remedy="say more of the name, or the id"
         )
