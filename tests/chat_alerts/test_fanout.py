@@ -73,6 +73,21 @@ async def test_audience_decides_which_direct_messages_get_a_kind(runtime: Runtim
     assert await delivered_to(runtime, staff_dm) == [reconnect, failed, stalled]
 
 
+async def test_an_approval_decision_goes_only_to_its_authors_private_chat(runtime: Runtime, venue: Venue) -> None:
+    channel = await destination(runtime, venue.id, "CCHAN")
+    admin_dm = await destination(runtime, venue.id, "UADMIN", user_id=venue.admin.user_id)
+    editor_dm = await destination(runtime, venue.id, "UEDITOR", user_id=venue.editor.user_id)
+    decided = await alert(
+        runtime,
+        venue.id,
+        NotificationKind.approval_decided,
+        subject={"post_id": 1, "author_user_id": venue.editor.user_id},
+    )
+    await deliver(runtime)
+    assert await delivered_to(runtime, editor_dm) == [decided], "the author hears the outcome"
+    assert await delivered_to(runtime, channel) == [] and await delivered_to(runtime, admin_dm) == []
+
+
 async def test_a_chat_set_up_later_gets_no_backlog_and_alerts_off_gets_nothing(
     runtime: Runtime, venue: Venue, clock: Any
 ) -> None:
