@@ -55,7 +55,7 @@ class SlotDate:
     slot_id: int
     slot_name: str
     local_date: date
-    # made | updated | not_made | kept_hand_edit | kept_sent
+    # made | updated | not_made | kept_hand_edit | kept_sent | withdrawn
     outcome: str
     post_id: int | None = None
     scheduled_at: datetime | None = None
@@ -88,7 +88,8 @@ class MaterialiseResult:
 
     def summary(self) -> dict[str, Any]:
         """Counts for the job run's record and `cheers jobs run`."""
-        counts = {o: len(self.of(o)) for o in ("made", "updated", "not_made", "kept_hand_edit", "kept_sent")}
+        outcomes = ("made", "updated", "not_made", "kept_hand_edit", "kept_sent", "withdrawn")
+        counts = {o: len(self.of(o)) for o in outcomes}
         return {**counts, "notifications": self.notifications}
 
 
@@ -150,7 +151,8 @@ async def _materialise_venue(runtime: Runtime, venue_id: int, slots: Sequence[We
     today = now.astimezone(zone(account.timezone)).date()
     entries: list[SlotDate] = []
     for slot in slots:
-        for local_date in _dates(slot, today, days):
+        dates = _dates(slot, today, days)
+        for local_date in dates:
             try:
                 entry = await _one(runtime, account, slot, local_date)
             except Exception:
@@ -159,6 +161,50 @@ async def _materialise_venue(runtime: Runtime, venue_id: int, slots: Sequence[We
                 continue
             if entry is not None:
                 entries.append(entry)
+        try:
+            entries.extend(await _withdraw_moved(runtime, account, slot, today, days, dates))
+        except Exception:
+            log.exception("weekly_slot_withdraw_failed", account_id=venue_id, slot_id=slot.id)
+    return entries
+
+
+async def _withdraw_moved(
+    runtime: Runtime, account: Account, slot: WeeklySlot, today: date, days: int, dates: list[date]
+) -> list[SlotDate]:
+    """A slot edited to another weekday (or active dates that now leave a date out): its posts made for dates it no
+    longer has, not yet sent and not edited by hand, are cancelled (the new date gets its own post)."""
+    async with runtime.db.session() as session:
+        rows = await weekly_posts_q.made_between(session, slot.id, today, today + timedelta(days=days - 1))
+    stale = [r.local_date for r in rows if r.local_date not in dates and r.slot_version != slot.version]
+    entries: list[SlotDate] = []
+    for local_date in stale:
+        async with runtime.uow() as uow:
+            session = uow.session
+            row = await weekly_posts_q.get_for_date(session, slot.id, local_date, lock=True)
+            if row is None or row.outcome != MADE or row.post_id is None or row.slot_version == slot.version:
+                continue
+            row.slot_version = slot.version  # decided once per edit
+            post = await posts_q.get(session, account.id, row.post_id, lock=True)
+            entry: SlotDate | None = None
+            if post is not None and post.cancelled_at is None:
+                targets = list(await deliveries_q.targets_of_post(session, post.id))
+                target_ids = [t.connection_id for t in targets]
+                if post.version != row.post_version:
+                    note = "edited by hand after the plan made it, so it stays although the slot moved"
+                    entry = _entry(account, slot, local_date, "kept_hand_edit", post, target_ids, note)
+                elif any(t.status not in EDITABLE for t in targets):
+                    note = "already sent or being sent, so it stays although the slot moved"
+                    entry = _entry(account, slot, local_date, "kept_sent", post, target_ids, note)
+                else:
+                    await service.cancel_post(runtime, session, _access(account, slot), post.id)
+                    row.outcome = SKIPPED
+                    row.note = "withdrawn by the plan: the slot no longer falls on this date"
+                    entry = _entry(account, slot, local_date, "withdrawn", post, target_ids, row.note)
+            row.updated_at = runtime.clock.now()
+            await session.flush()
+            await uow.commit()
+        if entry is not None:
+            entries.append(entry)
     return entries
 
 
@@ -423,7 +469,7 @@ def _offers_for_week(entries: Sequence[SlotDate]) -> tuple[Offer, ...]:
 
 async def _notify(runtime: Runtime, venue_id: int, entries: Sequence[SlotDate]) -> bool:
     """One `weekly_materialised` notification for the venue: each post made or changed and each slot not made."""
-    posts = [e for e in entries if e.outcome in ("made", "updated", "kept_hand_edit")]
+    posts = [e for e in entries if e.outcome in ("made", "updated", "kept_hand_edit", "withdrawn")]
     not_made = [e for e in entries if e.outcome == "not_made"]
     if not posts and not not_made:
         return False
@@ -431,6 +477,8 @@ async def _notify(runtime: Runtime, venue_id: int, entries: Sequence[SlotDate]) 
     parts = [f"{made} post{'s' if made != 1 else ''} made"] if made else []
     if updated := sum(1 for e in entries if e.outcome == "updated"):
         parts.append(f"{updated} updated")
+    if withdrawn := sum(1 for e in entries if e.outcome == "withdrawn"):
+        parts.append(f"{withdrawn} withdrawn")
     if not_made:
         parts.append(f"{len(not_made)} not made")
     title = f"Next week's posts from the weekly plan: {', '.join(parts) or 'hand edits kept'}"

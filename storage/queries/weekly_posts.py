@@ -68,3 +68,18 @@ async def rows_of_account(session: AsyncSession, account_id: int) -> list[Weekly
         .order_by(WeeklyPost.local_date, WeeklyPost.slot_id)
     )
     return list((await session.execute(query)).scalars().all())
+
+
+async def made_between(session: AsyncSession, slot_id: int, first: date, last: date) -> list[WeeklyPost]:
+    """The slot's rows with a post made, dated `first` to `last` inclusive, by date."""
+    query = (
+        select(WeeklyPost)
+        .where(
+            WeeklyPost.slot_id == slot_id,
+            WeeklyPost.outcome == "made",
+            WeeklyPost.local_date >= first,
+            WeeklyPost.local_date <= last,
+        )
+        .order_by(WeeklyPost.local_date)
+    )
+    return list((await session.execute(query)).scalars().all())

@@ -367,3 +367,24 @@ async def test_a_venue_that_approves_the_plans_posts_gets_them_pending(runtime: 
         target = (await session.execute(select(PostTarget).where(PostTarget.post_id == post.id))).scalar_one()
     assert target.status is DeliveryStatus.pending_approval
     assert (await notices(runtime, venue_id))[0].payload["posts"][0]["approval"] == "pending"
+
+
+async def test_a_slot_moved_to_another_day_withdraws_its_old_post(runtime: Runtime, clock: FrozenClock) -> None:
+    await move_to(clock, datetime(2027, 1, 4, 9, 0, tzinfo=UTC))
+    venue_id, connection_id = await setup(runtime)
+    quiz = await plan(runtime, venue_id, connection_id)
+    await mat.materialise(runtime)
+    await edit_slot(runtime, quiz, weekday=2)  # Tuesday → Wednesday
+
+    result = await mat.materialise(runtime)
+
+    assert sorted((e.local_date, e.outcome) for e in result.entries) == [
+        (date(2027, 1, 5), "withdrawn"),
+        (date(2027, 1, 6), "made"),
+    ]
+    by_date = {r.local_date: r for r in await rows(runtime, venue_id)}
+    assert by_date[date(2027, 1, 5)].outcome == "skipped"
+    live = [p for p in await posts(runtime, venue_id) if p.cancelled_at is None]
+    assert [p.scheduled_at for p in live] == [datetime(2027, 1, 6, 20, 0, tzinfo=UTC)]
+    assert "1 withdrawn" in (await notices(runtime, venue_id))[-1].title
+    assert (await mat.materialise(runtime)).entries == []
