@@ -408,6 +408,11 @@ async def _refresh(
         return None
     targets = list(await deliveries_q.targets_of_post(session, post.id))
     target_ids = [t.connection_id for t in targets]
+    draft = _draft(slot, local_date, instant)
+    if await _same(session, post, target_ids, draft, instant):
+        # A change that changes nothing here (a pause and resume, another date's caption): nothing to apply or say.
+        row.slot_version = slot.version
+        return None
     if post.version != row.post_version:
         row.slot_version = slot.version  # told once
         note = "edited by hand after the plan made it, so the slot's change was not applied"
@@ -418,9 +423,7 @@ async def _refresh(
         return _entry(account, slot, local_date, "kept_sent", post, target_ids, note)
     row.note = instant.note
     try:
-        saved = await service.update_post(
-            runtime, session, _access(account, slot), post.id, _draft(slot, local_date, instant)
-        )
+        saved = await service.update_post(runtime, session, _access(account, slot), post.id, draft)
     except Conflict as exc:
         row.slot_version = slot.version
         return _entry(account, slot, local_date, "kept_sent", post, target_ids, exc.message)
@@ -438,6 +441,17 @@ async def _refresh(
     row.updated_at = runtime.clock.now()
     await session.flush()
     return _entry(account, slot, local_date, "updated", saved.post, [t.connection_id for t in saved.targets], row.note)
+
+
+async def _same(session: AsyncSession, post: Post, target_ids: list[int], draft: PostDraft, at: _Instant) -> bool:
+    """Whether the post already says and does what the slot now asks (text, time, media, targets, captions)."""
+    return (
+        post.text == draft.text
+        and post.scheduled_at == at.at
+        and await posts_q.media_ids(session, post.id) == list(draft.media_ids or [])
+        and sorted(target_ids) == sorted(draft.connection_ids or [])
+        and (post.captions or {}) == (draft.captions or {})
+    )
 
 
 def _entry(

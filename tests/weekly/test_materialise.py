@@ -388,3 +388,18 @@ async def test_a_slot_moved_to_another_day_withdraws_its_old_post(runtime: Runti
     assert [p.scheduled_at for p in live] == [datetime(2027, 1, 6, 20, 0, tzinfo=UTC)]
     assert "1 withdrawn" in (await notices(runtime, venue_id))[-1].title
     assert (await mat.materialise(runtime)).entries == []
+
+
+async def test_a_slot_paused_and_resumed_changes_and_says_nothing(runtime: Runtime, clock: FrozenClock) -> None:
+    await move_to(clock, datetime(2027, 1, 4, 9, 0, tzinfo=UTC))
+    venue_id, connection_id = await setup(runtime)
+    quiz = await plan(runtime, venue_id, connection_id)
+    await mat.materialise(runtime)
+    await edit_slot(runtime, quiz, paused=True)
+    assert (await mat.materialise(runtime)).entries == []  # paused: nothing made, the made post left
+    await edit_slot(runtime, quiz, paused=False)
+
+    assert (await mat.materialise(runtime)).entries == []
+    (post,) = await posts(runtime, venue_id)
+    assert post.version == 1 and post.cancelled_at is None
+    assert len(await notices(runtime, venue_id)) == 1
