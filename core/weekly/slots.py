@@ -23,7 +23,7 @@ from core.errors import Invalid, NotFound, PermissionDenied, join_messages
 from core.posts.rules import DraftMedia, DraftTarget, RuleLimits, check_all
 from core.posts.times import format_local, zone
 from core.runtime import Runtime
-from core.weekly.template import check_template, render_template
+from core.weekly.template import TemplateInvalid, check_template, render_template
 from storage.models import Connection, ConnectionStatus, Provider, Role, WeeklySlot
 from storage.queries import accounts as accounts_q
 from storage.queries import connections as connections_q
@@ -211,7 +211,9 @@ async def update_slot(
     if draft.paused is not None:
         put("paused", draft.paused)
     tz = await _timezone(session, access.account_id)
-    await _validate(runtime, session, slot, tz)
+    # Pausing or renaming can't stop a post being made: a slot whose connection has since gone is still pausable.
+    if set(changed) - {"paused", "name"}:
+        await _validate(runtime, session, slot, tz)
     if not changed:
         view = await _view(session, slot, tz, runtime.clock)
         return SlotChange(view, f"{slot.name} is unchanged. {_next(view)}")
@@ -302,10 +304,12 @@ def parse_local_time(value: str) -> str:
     return f"{int(match['h']):02d}:{match['m']}"
 
 
-def next_date(slot: WeeklySlot, today: date, *, after_time: str | None = None) -> date | None:
+def next_date(
+    slot: WeeklySlot, today: date, *, after_time: str | None = None, even_if_paused: bool = False
+) -> date | None:
     """The slot's next local date from `today` (today only if `after_time` is before its wall time), within its
-    active dates; None when paused, deleted, or past its last date."""
-    if slot.paused or slot.deleted_at is not None:
+    active dates; None when paused (unless `even_if_paused`), deleted, or past its last date."""
+    if (slot.paused and not even_if_paused) or slot.deleted_at is not None:
         return None
     try:
         start = today if after_time is None or after_time < slot.local_time else today + timedelta(days=1)
@@ -427,9 +431,18 @@ async def _view(session: AsyncSession, slot: WeeklySlot, tz: str, clock: Clock) 
         next_date=upcoming,
         next_at=at,
         next_local=format_local(at, tz, now=now) if at is not None else None,
-        preview=render_template(slot.text_template, upcoming) if upcoming is not None else None,
+        preview=_preview(slot.text_template, upcoming),
         targets=targets,
     )
+
+
+def _preview(template: str, upcoming: date | None) -> str | None:
+    if upcoming is None:
+        return None
+    try:
+        return render_template(template, upcoming)
+    except TemplateInvalid as exc:  # saved before a rule was tightened: the listing still shows the rest
+        return f"(the template can't be filled in: {exc.message})"
 
 
 def _state(slot: WeeklySlot, today: date) -> str:
@@ -482,8 +495,8 @@ async def _validate(runtime: Runtime, session: AsyncSession, slot: WeeklySlot, t
     connections = [await _connection(session, slot.account_id, cid) for cid in slot.connection_ids]
     media = [await _media(session, slot.account_id, aid) for aid in slot.media_asset_ids]
     local_today = runtime.clock.now().astimezone(zone(tz)).date()
-    # Preview on the date the slot next falls (ignoring a pause: a paused slot is checked as it would resume).
-    sample = next_date(_unpaused(slot), local_today) or local_today
+    # Preview on the date the slot next falls (a paused slot is checked as it would resume).
+    sample = next_date(slot, local_today, even_if_paused=True) or local_today
     text = render_template(slot.text_template, sample)
     captions = {p: render_template(c, sample, field=f"captions.{p}") for p, c in slot.captions.items()}
     # Each post carries one asset of the rotation, so each asset is checked on its own against every target.
@@ -504,19 +517,6 @@ async def _validate(runtime: Runtime, session: AsyncSession, slot: WeeklySlot, t
             preview_date=sample.isoformat(),
             problems=[{"field": p.field, "rule": p.rule, "message": p.message} for p in problems],
         )
-
-
-def _unpaused(slot: WeeklySlot) -> WeeklySlot:
-    if not slot.paused:
-        return slot
-    copy = WeeklySlot(
-        weekday=slot.weekday,
-        local_time=slot.local_time,
-        active_from=slot.active_from,
-        active_until=slot.active_until,
-        paused=False,
-    )
-    return copy
 
 
 def _excerpt(text: str, limit: int = 160) -> str:

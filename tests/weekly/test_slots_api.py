@@ -11,9 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from core.runtime import Runtime
-from storage.models import MediaAsset, MediaKind, MediaStatus, Provider, Role
+from storage.models import Connection, ConnectionStatus, MediaAsset, MediaKind, MediaStatus, Provider, Role
 from storage.queries import weekly as weekly_q
 from tests import factories
 
@@ -284,3 +285,23 @@ async def test_the_openapi_document_describes_the_weekly_plan(client: httpx.Asyn
     schemas = document["components"]["schemas"]
     slot_in = next(v for k, v in schemas.items() if k.endswith("SlotIn"))
     assert "{date:%A %d %B}" in slot_in["properties"]["text_template"]["description"]
+
+
+async def test_a_slot_whose_connection_was_disconnected_can_still_be_paused_but_not_rewritten(
+    runtime: Runtime, client: httpx.AsyncClient, editor: factories.Person, venue_id: int, facebook: int
+) -> None:
+    slot_id = await factories.weekly_slot(runtime, venue_id, [facebook], name="Quiz night")
+    async with runtime.uow() as uow:
+        await uow.session.execute(
+            update(Connection).where(Connection.id == facebook).values(status=ConnectionStatus.disconnected)
+        )
+        await uow.commit()
+    url = f"/api/weekly-slots/{slot_id}"
+    r = await client.patch(url, json={"text_template": "Quiz {date}"}, headers=editor.headers)
+    assert r.status_code == 422 and r.json()["field"] == "connection_ids", r.text
+    assert "is disconnected" in r.json()["detail"], r.text
+    r = await client.patch(url, json={"paused": True, "name": "Quiz (on hold)"}, headers=editor.headers)
+    assert r.status_code == 200 and r.json()["slot"]["state"] == "paused", r.text
+    other = await factories.connection(runtime, venue_id, access_token="t2")
+    r = await client.patch(url, json={"connection_ids": [other]}, headers=editor.headers)
+    assert r.status_code == 200 and r.json()["slot"]["connection_ids"] == [other], r.text
