@@ -101,6 +101,16 @@ SAMPLES: dict[NotificationKind, Sample] = {
         "Slack says is_archived.",
         "Invite the bot back, then type /cheers alerts here.",
     ),
+    NotificationKind.weekly_materialised: Sample(
+        "Next week's posts from the weekly plan: 2 posts made",
+        "Quiz night and Live music are made for next week.",
+        "Approve them, or edit or skip one.",
+    ),
+    NotificationKind.approval_requested: Sample(
+        "Waiting for approval: Quiz night",
+        "An editor's post waits for an admin or owner.",
+        "Approve or reject it before its time; unapproved, it is not sent.",
+    ),
 }
 
 
@@ -132,7 +142,7 @@ async def _deliver(
             runtime, venue_id, kind=kind, severity=KINDS[kind].severity, title=sample.title,
             subject={"target_id": TARGET + i, "connection_id": connection_id, "post_id": 7 + i},
             payload={"reason": reason, "remedy": sample.remedy},
-            actions=offers_for(kind, target_id=TARGET + i, connection_id=connection_id),
+            actions=offers_for(kind, target_id=TARGET + i, connection_id=connection_id, post_id=7 + i),
         )  # fmt: skip
     outcome = await delivery.run(runtime, {ChatPlatform.slack: sender})
     assert outcome.get("posted") == 1, f"{kind}: the alert was not posted as one message: {outcome}"
@@ -159,7 +169,7 @@ async def test_each_kinds_alert_names_what_happened_and_offers_exactly_its_butto
     assert SAMPLES[kind].reason in said and SAMPLES[kind].remedy in said, said
     offered = [button_offer(v) for row in _buttons(blocks) for v in row]
     assert [o.action for o in offered] == list(KINDS[kind].offers), f"{kind}: buttons {offered}"
-    assert all(o.target_id == TARGET or o.connection_id is not None for o in offered)
+    assert all(o.target_id == TARGET or o.connection_id is not None or o.post_id or o.notification_id for o in offered)
 
 
 @pytest.mark.parametrize("kind", [k for k in NotificationKind if len(KINDS[k].offers) > 0], ids=lambda k: k.value)
