@@ -14,7 +14,7 @@ from core.notifications import fanout
 from core.notifications.kinds import NotificationKind
 from core.posts.times import format_local
 from storage.enums import ChatMessageStatus, ConnectionStatus, DeliveryStatus
-from storage.models import Connection, Notification
+from storage.models import Connection, Notification, Post
 from storage.queries import chat_alerts as q
 
 RESOLVE_LOOKBACK = timedelta(days=7)
@@ -28,6 +28,7 @@ CONNECTION_KINDS = frozenset(
 )
 # A delivery alert is over once the post is live (a retry went out, a person marked it) or was cancelled.
 SOLVED_DELIVERY = frozenset({DeliveryStatus.published, DeliveryStatus.cancelled})
+DECIDED = frozenset({"approved", "rejected"})  # an approval request's post, decided either way
 
 
 async def resolve(session: AsyncSession, clock: Clock, *, limit: int = 200) -> int:
@@ -69,6 +70,14 @@ async def _solved_by(session: AsyncSession, notes: Sequence[Notification]) -> st
                 return None
             who = who or await q.last_actor(session, subject_type="post_target", subject_id=target.id,
                                             since=n.created_at)  # fmt: skip
+        elif n.kind == NotificationKind.approval_requested:
+            # Over once someone decided the post (in chat, the API or the CLI): its buttons would only say so.
+            post = (
+                await session.get(Post, n.subject.get("post_id")) if isinstance(n.subject.get("post_id"), int) else None
+            )
+            if post is None or post.approval not in DECIDED:
+                return None
+            who = who or await q.user_name(session, post.approval_decided_by_user_id)
         elif n.kind in CONNECTION_KINDS:
             connection = conns.get(n.subject.get("connection_id"))  # type: ignore[arg-type]
             if not _reconnected(connection):

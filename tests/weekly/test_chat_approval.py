@@ -217,6 +217,7 @@ async def test_reject_asks_why_in_a_modal_and_cancels_the_post(
     slack: SlackTwin,
     sender: SlackSender,
     pub: Pub,
+    clock: FrozenClock,
 ) -> None:
     await destination(runtime, pub.id, "C0ALERTS01", workspace_id=TEAM, kinds=["approval_requested"])
     await _plan_two_slots(runtime, pub)
@@ -247,6 +248,15 @@ async def test_reject_asks_why_in_a_modal_and_cancels_the_post(
     assert await _statuses(runtime, post.id) == [DeliveryStatus.cancelled]
     [told] = slack.state.ephemerals(ADMIN, "C0ALERTS01")
     assert "Rejected by Mo Manager: Quiz is off this week" in str(told.blocks), told.blocks
+
+    async def resolved() -> Message | None:
+        clock.advance(seconds=2)  # past the channel's pacing, on the frozen clock
+        await delivery.run(runtime)
+        now = next(m for m in slack.state.channel_messages("C0ALERTS01") if m.ts == request.ts)
+        return now if now.text.startswith("Resolved") else None
+
+    edited = await eventually(resolved, what="the approval request edited to resolved, its buttons gone")
+    assert "Resolved by Mo Manager" in str(edited.blocks) and not _buttons(edited), edited.blocks
 
 
 @pytest.mark.usefixtures("week_in_slack")
