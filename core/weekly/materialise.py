@@ -33,6 +33,7 @@ from storage.models import Account, Channel, Post, Role, Severity, WeeklyPost, W
 from storage.models.posts import EDITABLE
 from storage.queries import accounts as accounts_q
 from storage.queries import deliveries as deliveries_q
+from storage.queries import media as media_q
 from storage.queries import posts as posts_q
 from storage.queries import weekly as weekly_q
 from storage.queries import weekly_posts as weekly_posts_q
@@ -91,6 +92,14 @@ class MaterialiseResult:
         outcomes = ("made", "updated", "not_made", "kept_hand_edit", "kept_sent", "withdrawn")
         counts = {o: len(self.of(o)) for o in outcomes}
         return {**counts, "notifications": self.notifications}
+
+
+class _Undo(Exception):
+    """Roll the slot's transaction back and report `entry` (a post edit refused halfway)."""
+
+    def __init__(self, entry: SlotDate) -> None:
+        super().__init__(entry.outcome)
+        self.entry = entry
 
 
 @dataclass(frozen=True)
@@ -275,20 +284,32 @@ async def _one(runtime: Runtime, account: Account, slot: WeeklySlot, local_date:
         )  # fmt: skip
     if instant.at <= now:
         return None  # its time has passed: nothing to make for that date
-    async with runtime.uow() as uow:
-        session = uow.session
-        row = await weekly_posts_q.claim(
-            session, slot_id=slot.id, account_id=account.id, local_date=local_date, slot_version=slot.version, now=now
-        )
-        entry: SlotDate | None
-        if row is not None:
-            entry = await _make(runtime, session, account, slot, local_date, instant, row)
-        else:
-            row = await weekly_posts_q.get_for_date(session, slot.id, local_date, lock=True)
-            if row is None:
-                return None
-            entry = await _refresh(runtime, session, account, slot, local_date, instant, row)
-        await uow.commit()
+    entry: SlotDate | None
+    try:
+        async with runtime.uow() as uow:
+            session = uow.session
+            row = await weekly_posts_q.claim(
+                session, slot_id=slot.id, account_id=account.id, local_date=local_date, slot_version=slot.version,
+                now=now,
+            )  # fmt: skip
+            if row is not None:
+                entry = await _make(runtime, session, account, slot, local_date, instant, row)
+            else:
+                row = await weekly_posts_q.get_for_date(session, slot.id, local_date, lock=True)
+                if row is None:
+                    return None
+                entry = await _refresh(runtime, session, account, slot, local_date, instant, row)
+            await uow.commit()
+    except _Undo as undo:
+        # A refused edit may have half-changed the post before it was refused: that transaction is rolled back
+        # whole, and the row remembers the slot's version in one of its own, so the refusal is told once.
+        entry = undo.entry
+        async with runtime.uow() as uow:
+            row = await weekly_posts_q.get_for_date(uow.session, slot.id, local_date, lock=True)
+            if row is not None:
+                row.slot_version = slot.version
+                row.updated_at = runtime.clock.now()
+            await uow.commit()
     if entry is not None:
         log.info(
             "weekly_slot_materialised", account_id=account.id, slot_id=slot.id, local_date=str(local_date),
@@ -421,20 +442,45 @@ async def _refresh(
         row.slot_version = slot.version
         note = "already sent or being sent, so the slot's change was not applied"
         return _entry(account, slot, local_date, "kept_sent", post, target_ids, note)
-    row.note = instant.note
+    was_at = post.scheduled_at
     try:
+        # The edit writes the media list before it checks it: a deleted asset is refused here, in the same words.
+        for asset_id in draft.media_ids or ():
+            if await media_q.get(session, account.id, asset_id) is None:
+                raise NotFound(f"media {asset_id} not found", field="media_ids")
         saved = await service.update_post(runtime, session, _access(account, slot), post.id, draft)
     except Conflict as exc:
-        row.slot_version = slot.version
-        return _entry(account, slot, local_date, "kept_sent", post, target_ids, exc.message)
+        raise _Undo(
+            SlotDate(
+                account.id,
+                slot.id,
+                slot.name,
+                local_date,
+                "kept_sent",
+                post_id=post.id,
+                scheduled_at=was_at,
+                targets=tuple(target_ids),
+                note=exc.message,
+            )
+        ) from exc
     except DomainError as exc:
         # The post stays as it was (still going out); the slot's change waits for the fix.
-        row.slot_version = slot.version
-        return SlotDate(
-            account.id, slot.id, slot.name, local_date, "not_made", post_id=post.id, scheduled_at=post.scheduled_at,
-            targets=tuple(target_ids), reason=f"the slot's change could not be applied: {exc.message}",
-            remedy=exc.remedy or _remedy(exc, slot), note=row.note,
-        )  # fmt: skip
+        raise _Undo(
+            SlotDate(
+                account.id,
+                slot.id,
+                slot.name,
+                local_date,
+                "not_made",
+                post_id=post.id,
+                scheduled_at=was_at,
+                targets=tuple(target_ids),
+                reason=f"the slot's change could not be applied: {exc.message}",
+                remedy=exc.remedy or _remedy(exc, slot),
+                note=row.note,
+            )
+        ) from exc
+    row.note = instant.note
     if account.approve_weekly_posts and saved.post.approval != approval.PENDING:
         await _ask_approval(runtime, session, saved.post)
     row.slot_version, row.post_version = slot.version, saved.post.version

@@ -403,3 +403,42 @@ async def test_a_slot_paused_and_resumed_changes_and_says_nothing(runtime: Runti
     (post,) = await posts(runtime, venue_id)
     assert post.version == 1 and post.cancelled_at is None
     assert len(await notices(runtime, venue_id)) == 1
+
+
+async def test_a_slot_edit_the_post_refuses_leaves_the_post_whole_and_says_why(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    await move_to(clock, datetime(2027, 1, 4, 9, 0, tzinfo=UTC))
+    venue_id, connection_id = await setup(runtime)
+    quiz = await plan(runtime, venue_id, connection_id)
+    await mat.materialise(runtime)
+    # New text and media that was deleted: the edit is refused after the text was already set on the post.
+    await edit_slot(runtime, quiz, text_template="New words", media_asset_ids=[987654])
+
+    result = await mat.materialise(runtime)
+
+    [entry] = result.entries
+    assert entry.outcome == "not_made" and "media 987654 not found" in (entry.reason or "") and entry.remedy
+    (post,) = await posts(runtime, venue_id)
+    assert post.text == "Quiz night tonight, Tuesday 05 January, from 8pm" and post.version == 1
+    assert post.scheduled_at == datetime(2027, 1, 5, 20, 0, tzinfo=UTC)
+    (row,) = await rows(runtime, venue_id)
+    assert row.outcome == "made" and row.slot_version == 2
+    assert (await mat.materialise(runtime)).entries == []  # told once
+
+
+async def test_an_edit_refused_halfway_is_rolled_back_whole(runtime: Runtime, clock: FrozenClock) -> None:
+    await move_to(clock, datetime(2027, 1, 4, 9, 0, tzinfo=UTC))
+    venue_id, connection_id = await setup(runtime)
+    gone = await factories.connection(runtime, venue_id, access_token="t", status=ConnectionStatus.disconnected)
+    quiz = await plan(runtime, venue_id, connection_id)
+    await mat.materialise(runtime)
+    # The edit sets the new text, then refuses the disconnected connection: nothing of it may stay.
+    await edit_slot(runtime, quiz, text_template="New words", connection_ids=[gone])
+
+    [entry] = (await mat.materialise(runtime)).entries
+
+    assert entry.outcome == "not_made" and "disconnected" in (entry.reason or ""), entry
+    (post,) = await posts(runtime, venue_id)
+    assert post.text == "Quiz night tonight, Tuesday 05 January, from 8pm" and post.version == 1
+    assert (await mat.materialise(runtime)).entries == []
