@@ -184,3 +184,36 @@ async def test_two_approvers_at_once_decide_once_and_the_second_is_told_who(
     told = await group.twin.control.messages(ADMIN) + await group.twin.control.messages(OWNER)
     assert any("already approved by" in m["text"].lower() for m in told), [m["text"] for m in told]
     assert (await _posts(runtime, pub.id))[0].approval == "approved"
+
+
+async def test_skip_cancels_that_dates_post_and_the_plan_does_not_make_it_again(
+    runtime: Runtime, group: Chats, pub: Pub, clock: FrozenClock
+) -> None:
+    await _plan_two_slots(runtime, pub)
+    await mat.materialise(runtime)
+    week = await _message_with(runtime, group, clock, "Approve all")
+    second = (await _posts(runtime, pub.id))[1]
+
+    toast = await _press(group, week, "2 · Skip", ADMIN)
+
+    assert toast == f"Post {second.id} skipped", toast
+    assert await _statuses(runtime, second.id) == [DeliveryStatus.cancelled]
+    assert (await mat.materialise(runtime)).entries == []
+    assert len(await _posts(runtime, pub.id)) == 2
+    async with runtime.db.session() as session:
+        outcome = select(WeeklyPost.outcome).where(WeeklyPost.post_id == second.id)
+        assert (await session.execute(outcome)).scalar_one() == "skipped"
+
+
+async def test_cancel_while_a_reason_is_asked_leaves_the_post_waiting(
+    runtime: Runtime, group: Chats, pub: Pub, clock: FrozenClock
+) -> None:
+    await _plan_two_slots(runtime, pub)
+    await mat.materialise(runtime)
+    request = await _message_with(runtime, group, clock, "Reject")
+    await _press(group, request, "Reject", ADMIN)
+
+    [said] = await group.says("/cancel", ADMIN)
+
+    assert said["text"].startswith("Not rejected"), said
+    assert [p.approval for p in await _posts(runtime, pub.id)] == ["pending", "pending"]
