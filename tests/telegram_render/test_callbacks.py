@@ -31,6 +31,8 @@ def test_every_kinds_offers_round_trip(kind: NotificationKind) -> None:
         # A post's offer carries only the post's id; Approve all is bound to its message when shown.
         if action in POST_ACTIONS:
             o = offer(action, post_id=5)
+        elif action in NOTIFICATION_ACTIONS:
+            o = offer(action).bound_to(9)
         else:
             o = offer(action, target_id=17, connection_id=3).bound_to(9)
         assert parse_data(offer_data(o)) == o
