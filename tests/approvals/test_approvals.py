@@ -13,7 +13,8 @@ from core.errors import Conflict, PermissionDenied
 from core.posts import approval
 from core.posts.service import PostDraft, create_post, update_post
 from core.publishing.actions import retry_target
-from core.runtime import Runtime
+from core.runtime import Runtime, build_runtime
+from core.settings import Settings
 from storage.models import DeliveryStatus, Post, Role
 from tests import factories
 from tests.approvals.conftest import Team, access, set_approvals
@@ -215,3 +216,22 @@ async def test_an_edit_while_waiting_keeps_it_waiting(runtime: Runtime, team: Te
         await uow.commit()
     [target] = await deliveries(runtime, post_id)
     assert target.status is S.pending_approval and target.due_at > target.created_at + timedelta(hours=3)
+
+
+async def test_two_processes_deciding_at_once_make_one_decision(
+    runtime: Runtime, settings: Settings, clock: FrozenClock, team: Team
+) -> None:
+    # A second runtime is a second process's pool: its transactions race the first's on the same database.
+    other = build_runtime(settings, clock=clock)
+    try:
+        post_ids = [await editor_post(runtime, team) for _ in range(3)]
+        for post_id in post_ids:
+            outcomes = await asyncio.gather(
+                decide(runtime, team.alice, team, post_id),
+                decide(other, team.bob, team, post_id),
+                return_exceptions=True,
+            )
+            assert sorted(type(o).__name__ for o in outcomes) == ["Conflict", "str"], outcomes
+        assert len(await factories.audit_entries(runtime, "post_approved")) == len(post_ids), "one decision each"
+    finally:
+        await other.close()
