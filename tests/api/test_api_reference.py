@@ -20,6 +20,7 @@ from tests.conftest import make_settings
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ASSET_REF = re.compile(r"""(?:src|href)=["']([^"']+)["']""")
+BUSY_MACHINE_TIMEOUT = 60.0
 
 
 def real_time_env() -> dict[str, str]:
@@ -45,7 +46,8 @@ async def served(reference_runtime: Runtime) -> AsyncIterator[str]:
 
 @pytest.mark.parametrize("path", ["/schema", "/schema/swagger", "/schema/scalar"])
 async def test_every_script_style_and_icon_of_the_reference_is_served_here(served: str, path: str) -> None:
-    async with httpx.AsyncClient(base_url=served) as http:
+    # Swagger UI's bundle is over a megabyte: on a loaded machine httpx's default 5 s read timeout is not enough.
+    async with httpx.AsyncClient(base_url=served, timeout=BUSY_MACHINE_TIMEOUT) as http:
         page = await http.get(path)
         assert page.status_code == 200 and "SwaggerUIBundle" in page.text, page.text[:500]
         refs = ASSET_REF.findall(page.text)
