@@ -30,6 +30,13 @@ IN_DOUBT_REMEDY = (
     "platform shows it is not there. If it cannot tell, it asks you: 'Mark as published' or 'Publish again'."
 )
 PACKAGE_REMEDY = "You can also download the manual package and post it by hand."
+# A refusal the platform gave no remedy for (Graph's code 100 "Invalid parameter"): what a manager can still do.
+NO_REMEDY = "Check the post against what the platform said, edit it if needed, then press Retry."
+
+
+def _with_package(remedy: str) -> str:
+    """The remedy, ending with the manual package (once: some remedies already offer it)."""
+    return remedy if PACKAGE_REMEDY in remedy else f"{remedy} {PACKAGE_REMEDY}"
 
 
 @dataclass(frozen=True)
@@ -188,7 +195,7 @@ def _failed(label: str, message: str, code: str | None, remedy: str | None, outc
         f"Not published on {label}: {message}",
         error=message,
         error_code=code,
-        remedy=f"{remedy} {PACKAGE_REMEDY}" if remedy else PACKAGE_REMEDY,
+        remedy=_with_package(remedy or NO_REMEDY),
         notify=NotificationKind.publish_failed,
     )
 
