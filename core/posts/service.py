@@ -134,6 +134,9 @@ async def update_post(
     media_ids = await posts_q.media_ids(session, post.id)
     if draft.media_ids is not None and list(draft.media_ids) != media_ids:
         media_ids = list(dict.fromkeys(draft.media_ids))
+        # Checked before the write: an unknown id (or another venue's) is "not found", as on create, not a
+        # foreign-key error from the database.
+        await _check_media(session, access.account_id, media_ids)
         await posts_q.set_media(session, post.id, media_ids)
         changed.append("media")
     wanted_ids = list(draft.connection_ids) if draft.connection_ids is not None else [t.connection_id for t in targets]
@@ -245,6 +248,13 @@ async def _connections(session: AsyncSession, account_id: int, ids: Sequence[int
             )
         found.append(connection)
     return found
+
+
+async def _check_media(session: AsyncSession, account_id: int, media_ids: Sequence[int]) -> None:
+    """Refuse a media id that is not in the venue's library, in the words create_post uses."""
+    for asset_id in media_ids:
+        if await media_q.get(session, account_id, asset_id) is None:
+            raise NotFound(f"media {asset_id} not found", field="media_ids")
 
 
 async def _validate(

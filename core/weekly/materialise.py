@@ -33,7 +33,6 @@ from storage.models import Account, Channel, Post, Role, Severity, WeeklyPost, W
 from storage.models.posts import EDITABLE
 from storage.queries import accounts as accounts_q
 from storage.queries import deliveries as deliveries_q
-from storage.queries import media as media_q
 from storage.queries import posts as posts_q
 from storage.queries import weekly as weekly_q
 from storage.queries import weekly_posts as weekly_posts_q
@@ -444,10 +443,6 @@ async def _refresh(
         return _entry(account, slot, local_date, "kept_sent", post, target_ids, note)
     was_at = post.scheduled_at
     try:
-        # The edit writes the media list before it checks it: a deleted asset is refused here, in the same words.
-        for asset_id in draft.media_ids or ():
-            if await media_q.get(session, account.id, asset_id) is None:
-                raise NotFound(f"media {asset_id} not found", field="media_ids")
         saved = await service.update_post(runtime, session, _access(account, slot), post.id, draft)
     except Conflict as exc:
         raise _Undo(

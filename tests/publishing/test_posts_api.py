@@ -14,7 +14,16 @@ from core.media.jobs import process
 from core.publishing.dispatcher import tick
 from core.runtime import Runtime
 from providers.errors import Permanent
-from storage.models import Connection, ConnectionStatus, DeliveryStatus, Provider, Role
+from storage.models import (
+    Connection,
+    ConnectionStatus,
+    DeliveryStatus,
+    MediaAsset,
+    MediaKind,
+    MediaStatus,
+    Provider,
+    Role,
+)
 from tests import factories
 from tests.media.images import encode, photo_like
 from tests.publishing.conftest import Drain, Venue
@@ -203,6 +212,31 @@ async def test_reschedule_moves_the_delivery_and_cancel_stops_it(
     clock.advance(hours=9)
     await drain()
     assert not venue.publisher.calls, "a cancelled post went out"
+
+
+async def test_editing_a_post_with_unknown_or_another_venues_media_is_not_found_and_changes_nothing(
+    runtime: Runtime, client: httpx.AsyncClient, venue: Venue, editor: factories.Person
+) -> None:
+    body = {"text": "Roast", "when": "2026-11-25T18:00", "connection_ids": [venue.connection_id]}
+    post = (await _create(client, editor, **body)).json()["post"]
+    elsewhere = await factories.venue(runtime)
+    async with runtime.uow() as uow:
+        theirs = MediaAsset(
+            account_id=elsewhere, kind=MediaKind.image, filename="theirs.jpg", content_type="image/jpeg", size=10,
+            sha256="0" * 64, blob_key="k", width=1080, height=1080, status=MediaStatus.ready,
+        )  # fmt: skip
+        uow.session.add(theirs)
+        await uow.session.flush()
+        await uow.commit()
+    for media_id in (999_999, theirs.id):
+        r = await client.patch(
+            f"/api/posts/{post['id']}", json={"text": "Changed", "media_ids": [media_id]}, headers=editor.headers
+        )
+        # As on create: "not found" naming the field, never a database error.
+        assert r.status_code == 404, r.text
+        assert r.json()["detail"] == f"media {media_id} not found" and r.json()["field"] == "media_ids", r.json()
+    after = (await client.get(f"/api/posts/{post['id']}", headers=editor.headers)).json()
+    assert (after["text"], after["media_ids"]) == ("Roast", []), after
 
 
 async def test_media_used_by_a_scheduled_post_cannot_be_deleted(
