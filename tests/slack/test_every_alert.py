@@ -111,6 +111,11 @@ SAMPLES: dict[NotificationKind, Sample] = {
         "An editor's post waits for an admin or owner.",
         "Approve or reject it before its time; unapproved, it is not sent.",
     ),
+    NotificationKind.approval_decided: Sample(
+        "Approved: Quiz night",
+        "Ada Admin approved your post at Fri 4 Dec 18:02 GMT.",
+        "Nothing to do: it goes out at its time.",
+    ),
 }
 
 
@@ -129,10 +134,11 @@ async def _deliver(
     assert sample is not None, f"{kind} reaches chat but this test does not know how its alert reads: add it to SAMPLES"
     venue_id = await factories.venue(runtime, name="The Red Lion")
     connection_id = await factories.connection(runtime, venue_id, access_token="page-token", status=sample.connection)
-    if KINDS[kind].audience.value == "on_call":
+    author_id: int | None = None
+    if KINDS[kind].audience.value in ("on_call", "author"):  # a person's own DM, never a channel
         staff = await factories.person(runtime, venue_id=venue_id, role=Role.admin, staff=True)
         await destination(runtime, venue_id, STAFF_USER, user_id=staff.user_id, workspace_id=TEAM)
-        chat = STAFF_USER
+        chat, author_id = STAFF_USER, staff.user_id
     else:
         await destination(runtime, venue_id, ALERTS_CHANNEL, workspace_id=TEAM)
         chat = ALERTS_CHANNEL
@@ -140,7 +146,8 @@ async def _deliver(
     for i in range(count):
         await factories.record_notification(
             runtime, venue_id, kind=kind, severity=KINDS[kind].severity, title=sample.title,
-            subject={"target_id": TARGET + i, "connection_id": connection_id, "post_id": 7 + i},
+            subject={"target_id": TARGET + i, "connection_id": connection_id, "post_id": 7 + i,
+                     "author_user_id": author_id},
             payload={"reason": reason, "remedy": sample.remedy},
             actions=offers_for(kind, target_id=TARGET + i, connection_id=connection_id, post_id=7 + i),
         )  # fmt: skip
