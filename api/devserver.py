@@ -43,7 +43,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         async with transaction(runtime.db) as uow:
             demo = await ensure_demo(uow.session, runtime.clock)
             link = await demo_login_link(uow.session, runtime.clock, settings, demo.owner_user_id)
-            await ensure_demo_plan(uow.session, demo)
+            await ensure_demo_plan(uow.session, runtime.clock, demo)
         # Next week's posts from the demo's weekly plan at once, not at the daily job's hour (a rerun makes nothing).
         week = await materialise(runtime, account_id=demo.account_id)
         app = create_app(runtime=runtime, inprocess_workers=True, configure_logs=False)

@@ -15,8 +15,9 @@ from storage.db import Database
 log = structlog.get_logger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
-# Task names to wake once the session's transaction commits (no arguments: each such task sweeps the tables).
+# Tasks to wake once the session's transaction commits: (name, sorted keyword arguments), each woken once.
 WAKE_KEY = "wake_after_commit"
+Wake = tuple[str, tuple[tuple[str, int | str], ...]]
 
 
 class Waker(Protocol):
@@ -25,10 +26,11 @@ class Waker(Protocol):
     async def enqueue(self, task_name: str, **kwargs: object) -> None: ...
 
 
-def wake_after_commit(session: AsyncSession, task_name: str) -> None:
-    """Ask for `task_name` to be enqueued when this session's transaction commits (a unit of work with a queue
-    does it; without one, the task's periodic sweep finds the work)."""
-    session.info.setdefault(WAKE_KEY, set()).add(task_name)
+def wake_after_commit(session: AsyncSession, task_name: str, **kwargs: int | str) -> None:
+    """Ask for `task_name` (with `kwargs`) to be enqueued when this session's transaction commits, once however
+    often asked (a unit of work with a queue does it; without one, the task's periodic sweep finds the work)."""
+    wake: Wake = (task_name, tuple(sorted(kwargs.items())))
+    session.info.setdefault(WAKE_KEY, set()).add(wake)
 
 
 class UnitOfWork:
@@ -69,18 +71,18 @@ class UnitOfWork:
                 log.exception("after_commit_hook_failed")
 
     def _wakes(self) -> list[AfterCommit]:
-        names: set[str] = self.session.info.pop(WAKE_KEY, set())
+        wakes: set[Wake] = self.session.info.pop(WAKE_KEY, set())
         queue = self._queue
         if queue is None:
             return []
 
-        def wake(name: str) -> AfterCommit:
+        def wake(name: str, kwargs: dict[str, int | str]) -> AfterCommit:
             async def hook() -> None:
-                await queue.enqueue(name)
+                await queue.enqueue(name, **kwargs)
 
             return hook
 
-        return [wake(name) for name in sorted(names)]
+        return [wake(name, dict(kwargs)) for name, kwargs in sorted(wakes)]
 
     async def rollback(self) -> None:
         self._after_commit.clear()

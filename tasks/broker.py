@@ -18,6 +18,7 @@ from tasks import periodic
 from tasks import publish as _publish_tasks  # noqa: F401 - registers the publish-delivery task
 from tasks import slack as _slack_tasks  # noqa: F401 - registers the slack-turn task
 from tasks import telegram as _telegram_tasks  # noqa: F401 - registers the telegram-turn task
+from tasks import weekly as _weekly_tasks  # noqa: F401 - registers the weekly-materialise-venue task
 from tasks.dispatcher import DispatcherLoop
 from tasks.heartbeat import HeartbeatLoop
 from tasks.queue import TaskiqQueue

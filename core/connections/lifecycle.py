@@ -16,6 +16,7 @@ from core.clock import Clock
 from core.errors import Conflict, Invalid, NotFound, PermissionDenied, TooManyRequests
 from core.notifications import outbox as notifications
 from core.notifications.kinds import NotificationKind, offers_for
+from core.weekly import wake as weekly_wake
 from providers.base import Connector, Diagnosis, Grant, StoredCredentials, Target
 from providers.errors import AuthExpired, ProviderError
 from storage.crypto import TokenCipher
@@ -120,6 +121,8 @@ async def save_target(
     if created:
         await connections_q.add(session, connection)
     await session.flush()
+    # Once committed, the venue's weekly plan is made for it within seconds, not at the next daily run.
+    weekly_wake.after_connecting(session, account_id)
     after = _snapshot(connection)
     diff = {k: [before.get(k), after[k]] for k in after if before.get(k) != after[k]} if not created else {}
     actor = Actor(user_id=user_id, channel=Channel.web)

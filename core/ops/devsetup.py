@@ -13,11 +13,11 @@ from core.access import accounts, auth
 from core.access.policy import OPERATOR
 from core.clock import Clock
 from core.settings import DEV_SECRET_MARKER, Settings
+from core.weekly.connected import adopt_connections
 from core.weekly.materialise import MaterialiseResult
 from storage.crypto import generate_key
-from storage.models import ConnectionStatus, Provider, WeeklySlot
+from storage.models import WeeklySlot
 from storage.queries import accounts as accounts_q
-from storage.queries import connections as connections_q
 from storage.queries import weekly as weekly_q
 
 DEMO_VENUE = "The Red Lion (demo)"
@@ -29,8 +29,6 @@ DEMO_PLAN = (
     ("Sunday roast", 6, "12:00", "Sunday roast from noon today, {date:%d %B}. Book a table to be sure of one."),
 )
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-# Text-only posts: the providers that take a post without a photo (Instagram needs one).
-_TEXT_PROVIDERS = (Provider.facebook, Provider.google_business)
 
 
 def ensure_dev_secrets(var_dir: Path) -> Path:
@@ -72,31 +70,23 @@ async def ensure_demo(session: AsyncSession, clock: Clock) -> Demo:
     return Demo(account_id=account.id, owner_user_id=owner.id, created=True)
 
 
-async def ensure_demo_plan(session: AsyncSession, demo: Demo) -> int:
-    """Give the demo venue its weekly plan once (quiz, live music, Sunday roast); slots without targets get the
-    venue's connected Facebook Pages and Business Profiles, so connecting one makes the next run's posts. Flushed;
-    returns the number of slots created."""
-    slots = list(await weekly_q.list_slots(session, demo.account_id, include_deleted=True))
-    targets = [
-        c.id
-        for c in await connections_q.list_for_account(session, demo.account_id)
-        if c.provider in _TEXT_PROVIDERS and c.status is not ConnectionStatus.disconnected
-    ]
+async def ensure_demo_plan(session: AsyncSession, clock: Clock, demo: Demo) -> int:
+    """Give the demo venue its weekly plan once (quiz, live music, Sunday roast). Its slots are saved without
+    connections, waiting for the venue's first one: they take the Facebook Page or Business Profile the newcomer
+    connects (core.weekly.connected), and connecting wakes materialise-weekly for the venue. Flushed; returns the
+    number of slots created."""
     created = 0
-    if not slots:
+    if not await weekly_q.list_slots(session, demo.account_id, include_deleted=True):
         for name, weekday, local_time, text in DEMO_PLAN:
             slot = WeeklySlot(
                 account_id=demo.account_id, name=name, weekday=weekday, local_time=local_time, text_template=text,
-                media_asset_ids=[], connection_ids=targets, captions={}, paused=False, version=1,
+                media_asset_ids=[], connection_ids=[], captions={}, paused=False, version=1,
                 created_by_user_id=demo.owner_user_id,
             )  # fmt: skip
             await weekly_q.add_slot(session, slot)
-            slots.append(slot)
             created += 1
-    for slot in slots:
-        if not slot.connection_ids and targets and slot.deleted_at is None:
-            slot.connection_ids = targets
-            slot.version += 1
+    # Connected in an earlier run (or before this plan existed): the slots take those connections now.
+    await adopt_connections(session, clock, demo.account_id)
     await session.flush()
     return created
 
@@ -106,7 +96,7 @@ def demo_week_line(result: MaterialiseResult) -> str:
     plan = ", ".join(f"{name} {WEEKDAYS[weekday]} {local_time}" for name, weekday, local_time, _ in DEMO_PLAN)
     line = f"{plan}; this start made {len(result.of('made'))} post(s) for the coming 7 days"
     if waiting := result.of("not_made"):
-        line += f", {len(waiting)} wait for a connection (connect Facebook below, then restart)"
+        line += f", {len(waiting)} wait for a connection (connect Facebook below: they are made within seconds)"
     return line + " (cheers weekly list)"
 
 

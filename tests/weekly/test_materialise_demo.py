@@ -19,14 +19,14 @@ async def test_the_demo_plan_makes_next_weeks_posts_once_connected(runtime: Runt
     clock.advance(seconds=(datetime(2027, 1, 4, 9, 0, tzinfo=UTC) - clock.now()).total_seconds())  # a Monday
     async with runtime.uow() as uow:
         demo = await ensure_demo(uow.session, runtime.clock)
-        assert await ensure_demo_plan(uow.session, demo) == 3
+        assert await ensure_demo_plan(uow.session, runtime.clock, demo) == 3
         await uow.commit()
     first = await materialise(runtime, account_id=demo.account_id)
     assert len(first.of("not_made")) == 3 and "wait for a connection" in demo_week_line(first)
 
     await factories.connection(runtime, demo.account_id, access_token="page-token")
     async with runtime.uow() as uow:
-        assert await ensure_demo_plan(uow.session, demo) == 0  # kept; the new Page becomes its target
+        assert await ensure_demo_plan(uow.session, runtime.clock, demo) == 0  # kept; the new Page becomes its target
         await uow.commit()
     second = await materialise(runtime, account_id=demo.account_id)
 
