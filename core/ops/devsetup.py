@@ -16,7 +16,7 @@ from core.settings import DEV_SECRET_MARKER, Settings
 from core.weekly.connected import adopt_connections
 from core.weekly.materialise import MaterialiseResult
 from storage.crypto import generate_key
-from storage.models import WeeklySlot
+from storage.models import Account, WeeklySlot
 from storage.queries import accounts as accounts_q
 from storage.queries import weekly as weekly_q
 
@@ -73,8 +73,9 @@ async def ensure_demo(session: AsyncSession, clock: Clock) -> Demo:
 async def ensure_demo_plan(session: AsyncSession, clock: Clock, demo: Demo) -> int:
     """Give the demo venue its weekly plan once (quiz, live music, Sunday roast). Its slots are saved without
     connections, waiting for the venue's first one: they take the Facebook Page or Business Profile the newcomer
-    connects (core.weekly.connected), and connecting wakes materialise-weekly for the venue. Flushed; returns the
-    number of slots created."""
+    connects (core.weekly.connected), and connecting wakes materialise-weekly for the venue. The venue asks for
+    approval of the plan's posts, so the week's message in chat offers Approve all. Flushed; returns the number of
+    slots created."""
     created = 0
     if not await weekly_q.list_slots(session, demo.account_id, include_deleted=True):
         for name, weekday, local_time, text in DEMO_PLAN:
@@ -85,6 +86,10 @@ async def ensure_demo_plan(session: AsyncSession, clock: Clock, demo: Demo) -> i
             )  # fmt: skip
             await weekly_q.add_slot(session, slot)
             created += 1
+        # The demo shows approvals too: the plan's posts wait for the owner's Approve (in chat, the API or the CLI).
+        account = await session.get(Account, demo.account_id)
+        if account is not None:
+            account.approve_weekly_posts = True
     # Connected in an earlier run (or before this plan existed): the slots take those connections now.
     await adopt_connections(session, clock, demo.account_id)
     await session.flush()
@@ -97,7 +102,7 @@ def demo_week_line(result: MaterialiseResult) -> str:
     line = f"{plan}; this start made {len(result.of('made'))} post(s) for the coming 7 days"
     if waiting := result.of("not_made"):
         line += f", {len(waiting)} wait for a connection (connect Facebook below: they are made within seconds)"
-    return line + " (cheers weekly list)"
+    return line + "; they wait for your approval: Approve all in chat, or cheers posts approve ID (cheers weekly list)"
 
 
 async def demo_login_link(session: AsyncSession, clock: Clock, settings: Settings, user_id: int) -> str:

@@ -32,9 +32,11 @@ async def test_the_demo_plan_makes_next_weeks_posts_once_connected(runtime: Runt
 
     assert len(second.of("made")) == 3
     assert "Quiz night Tue 20:00, Live music Fri 21:00, Sunday roast Sun 12:00" in demo_week_line(second)
+    assert "wait for your approval" in demo_week_line(second)
     async with runtime.db.session() as session:
         posts = (await session.execute(select(Post).where(Post.account_id == demo.account_id))).scalars().all()
         slots = (await session.execute(select(WeeklySlot))).scalars().all()
+    assert {p.approval for p in posts} == {"pending"}, "the demo's weekly posts wait for the owner's approval"
     assert sorted(p.scheduled_at for p in posts) == [
         datetime(2027, 1, 5, 20, 0, tzinfo=UTC),
         datetime(2027, 1, 8, 21, 0, tzinfo=UTC),
