@@ -27,6 +27,15 @@ OWNERS: dict[str, tuple[frozenset[str] | None, str]] = {
     ),
     "core/media/jobs.py": (None, "the claim commits before minutes of work off the event loop; the sweep wakes after"),
     "core/ops/jobs.py": (None, "run_job commits the run row before and after the job; the small jobs own one each"),
+    "core/weekly/materialise.py": (
+        None,
+        "a job: one transaction per slot and date (row first, then the post), so a crash halfway leaves each date "
+        "made or not made, never half; withdrawals and the week's notification commit on their own",
+    ),
+    "core/weekly/connected.py": (
+        frozenset({"after_connecting"}),
+        "the task woken by a new connection: the slots adopt it and commit before materialise runs its own",
+    ),
     "core/connections/expiry.py": (
         frozenset({"watch"}),
         "a job committing per batch: an interrupted sweep keeps its work",
