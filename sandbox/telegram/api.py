@@ -217,6 +217,19 @@ def send_document(state: TelegramTwinState, call: ApiCall) -> Any:
     params = call.params
     chat = state.writable(_chat(state, params))
     document = _document(state, call)
+    return _captioned(state, params, chat, document=document)
+
+
+def _uploaded(call: ApiCall, name: str) -> Upload | None:
+    """The file sent for argument `name`: its own multipart part, or the part `attach://<part>` names."""
+    value = call.params.get(name)
+    if isinstance(value, str) and value.startswith("attach://"):
+        return call.uploads.get(value.removeprefix("attach://"))
+    return call.uploads.get(name)
+
+
+def _captioned(state: TelegramTwinState, params: Params, chat: Any, **media: Any) -> Any:
+    """A bot message carrying a file (`document=` or `photo=`), with its caption, buttons and reply checked."""
     caption, html, entities = _caption(state, params)
     markup = state.check_markup(structured(params.get("reply_markup")))
     reply_to = _checked_reply(state, chat.id, _reply_to(params), params)
@@ -229,21 +242,13 @@ def send_document(state: TelegramTwinState, call: ApiCall) -> Any:
             True,
             html=html,
             reply_markup=markup,
-            document=document,
             caption=caption,
             caption_entities=entities,
             reply_to_message_id=reply_to,
+            **media,
         )
     )
     return state.message_json(message)
-
-
-def _uploaded(call: ApiCall, name: str) -> Upload | None:
-    """The file sent for argument `name`: its own multipart part, or the part `attach://<part>` names."""
-    value = call.params.get(name)
-    if isinstance(value, str) and value.startswith("attach://"):
-        return call.uploads.get(value.removeprefix("attach://"))
-    return call.uploads.get(name)
 
 
 def _caption(state: TelegramTwinState, params: Params) -> tuple[str | None, str | None, list[dict[str, Any]]]:
@@ -268,25 +273,7 @@ def send_photo(state: TelegramTwinState, call: ApiCall) -> Any:
         raise bad_request("wrong file identifier/HTTP URL specified")
     else:
         raise bad_request("there is no photo in the request")
-    caption, html, entities = _caption(state, params)
-    markup = state.check_markup(structured(params.get("reply_markup")))
-    reply_to = _checked_reply(state, chat.id, _reply_to(params), params)
-    message = state.add_message(
-        Message(
-            chat.id,
-            state.next_message_id(chat.id),
-            state.epoch(),
-            state.bot_id,
-            True,
-            html=html,
-            reply_markup=markup,
-            photo=sizes,
-            caption=caption,
-            caption_entities=entities,
-            reply_to_message_id=reply_to,
-        )
-    )
-    return state.message_json(message)
+    return _captioned(state, params, chat, photo=sizes)
 
 
 def _document(state: TelegramTwinState, call: ApiCall) -> dict[str, Any]:
