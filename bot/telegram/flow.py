@@ -5,8 +5,9 @@ in the chat, or Skip → when (typed in the venue's time, or a quick button) →
 → Confirm / Edit (back to one step, then straight back to the preview) / Cancel.
 
 The flow's state is a `chat_conversations` row (core.chat.conversations), never anything the library keeps in
-one process: any web process continues it and a restart keeps it. Each button carries the conversation id and version (bot.telegram.callbacks.step_data); a step moves the
-version on with a conditional UPDATE, so a stale button or a second process handling the same click is refused.
+one process: any web process continues it and a restart keeps it. Each button carries the conversation id and
+version (bot.telegram.callbacks.step_data); a step moves the version on with a conditional UPDATE, so a stale
+button or a second process handling the same click is refused.
 Confirm runs as the linked person, authorised again as an editor of the flow's venue, through core.chat.form (the
 Slack form's core) to the API's create_post. Replies go out after the update commits (inbound.replies).
 
