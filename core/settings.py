@@ -131,6 +131,27 @@ class Settings(BaseSettings):
     # A guided flow (/schedule step by step) left alone this long is over.
     cheers_telegram_flow_minutes: int = Field(default=30, gt=0)
 
+    # E-mail through Resend's HTTP API (docs/email.md): ops incidents and digests, and venue people who chose e-mail
+    # for their own alerts. Without an API key nothing is sent: e-mails wait in the outbox (`cheers emails`).
+    cheers_resend_api_key: str = Field(default="", repr=False)
+    cheers_email_from: str = "CheersAI <alerts@cheersai.app>"
+    cheers_email_timeout_seconds: float = Field(default=10.0, gt=0)
+    cheers_email_max_attempts: int = Field(default=8, gt=0)
+
+    # Ops alerting (docs/runbook.md "On call"): who is told of incidents besides chats subscribed with
+    # `alerts ops here`, where the Runbook button points, and the rules' thresholds.
+    cheers_ops_emails: str = ""  # comma-separated addresses
+    cheers_runbook_url: str = ""  # unset: <CHEERS_PUBLIC_URL>/ops/runbook
+    cheers_ops_watch_seconds: float = Field(default=30.0, gt=0)  # how often workers and the scheduler check rules
+    cheers_ops_job_failures: int = Field(default=3, gt=0)  # a job failing this many runs in a row
+    cheers_ops_job_overdue_factor: float = Field(default=2.0, gt=1)  # a job not run for this many periods
+    cheers_ops_task_window_minutes: int = Field(default=10, gt=0)  # a task failing above a rate over this window
+    cheers_ops_task_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    cheers_ops_task_min_runs: int = Field(default=5, gt=0)  # ... once it ran at least this often in the window
+    cheers_ops_queue_age_minutes: int = Field(default=10, gt=0)  # the oldest due delivery waiting this long
+    cheers_ops_chat_failures: int = Field(default=3, gt=0)  # a chat destination with this many failing messages
+    cheers_ops_silence_minutes: int = Field(default=60, gt=0)  # what the Silence button silences for
+
     cheers_log_level: str = "INFO"
     cheers_log_format: str = "json"  # json | console
 
@@ -201,6 +222,16 @@ class Settings(BaseSettings):
     def telegram_bot_id(self) -> str:
         """The bot's numeric id (the token's part before the colon): Telegram's "workspace" in chat tables."""
         return self.cheers_telegram_bot_token.split(":", 1)[0] if ":" in self.cheers_telegram_bot_token else ""
+
+    @property
+    def ops_emails(self) -> list[str]:
+        """The addresses CHEERS_OPS_EMAILS names (comma-separated), without blanks."""
+        return [a.strip() for a in self.cheers_ops_emails.split(",") if a.strip()]
+
+    @property
+    def runbook_url(self) -> str:
+        """Where the Runbook button and incident e-mails point (an anchor per rule is appended)."""
+        return (self.cheers_runbook_url or f"{self.cheers_public_url}/ops/runbook").rstrip("/")
 
     @property
     def token_keys(self) -> list[str]:

@@ -31,9 +31,18 @@ from storage.models.chat import (
 )
 from storage.models.chat_alerts import ChatAlertDelivery, ChatAlertFanout, ChatAlertMessage, ChatPacing
 from storage.models.connections import Connection, MetaDataRequest, OAuthState
+from storage.models.email import Email
 from storage.models.media import MediaAsset, MediaDerivative, StoredBlob
 from storage.models.notifications import Notification, NotificationDedup, NotificationRead
-from storage.models.ops import Heartbeat, JobRun
+from storage.models.ops import (
+    Heartbeat,
+    Incident,
+    JobRun,
+    OpsDestination,
+    OpsDigest,
+    OpsMessage,
+    TaskStat,
+)
 from storage.models.posts import ConnectionPacing, Post, PostMedia, PostTarget, PublishAttempt
 from storage.models.weekly import WeeklyPost, WeeklySlot
 
@@ -60,7 +69,9 @@ __all__ = [
     "ConnectionPacing",
     "ConnectionStatus",
     "DeliveryStatus",
+    "Email",
     "Heartbeat",
+    "Incident",
     "Invitation",
     "JobRun",
     "LoginLink",
@@ -75,6 +86,9 @@ __all__ = [
     "NotificationRead",
     "OAuthPurpose",
     "OAuthState",
+    "OpsDestination",
+    "OpsDigest",
+    "OpsMessage",
     "Post",
     "PostMedia",
     "PostTarget",
@@ -83,6 +97,7 @@ __all__ = [
     "Role",
     "Severity",
     "StoredBlob",
+    "TaskStat",
     "User",
     "WebSession",
     "WeeklyPost",

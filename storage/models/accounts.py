@@ -34,6 +34,8 @@ class User(IdMixin, CreatedMixin, Base):
     email: Mapped[str | None] = mapped_column(String(320), unique=True, nullable=True)
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    # How the person's own alerts reach them: "chat" (their private chat, `alerts me`), "email", or "both".
+    alert_via: Mapped[str] = mapped_column(String(8), default="chat", server_default="chat", nullable=False)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user", lazy="raise")
 
