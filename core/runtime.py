@@ -15,6 +15,7 @@ from core.clock import Clock, SystemClock, system_clock
 from core.media.budget import PixelBudget
 from core.settings import Settings
 from providers.base import ProviderConfig
+from providers.email import EmailSender, ResendClient
 from providers.http import build_http_client
 from providers.registry import ProviderRegistry, build_registry
 from storage.blobs import BlobStore, build_blob_store
@@ -48,6 +49,7 @@ class Runtime:
     _decode_budget: PixelBudget | None = None
     # How alerts reach each chat platform (bot.slack.sender for Slack), installed by the process that sends them.
     chat_senders: dict[ChatPlatform, ChatSender] = field(default_factory=dict)
+    _email_sender: EmailSender | None = None
 
     def uow(self) -> UnitOfWork:
         """A unit of work whose commit wakes the tasks its session asked for (storage.uow.wake_after_commit)."""
@@ -64,6 +66,21 @@ class Runtime:
                 self.http = build_http_client()
             self._providers = build_registry(provider_config(self.settings), self.http, now=self.provider_now)
         return self._providers
+
+    @property
+    def email_sender(self) -> EmailSender | None:
+        """Resend's client, built on first use from settings; None without CHEERS_RESEND_API_KEY (nothing is sent)."""
+        if self._email_sender is None and self.settings.cheers_resend_api_key:
+            self._email_sender = ResendClient(
+                api_url=self.settings.cheers_resend_api_url,
+                api_key=self.settings.cheers_resend_api_key,
+                timeout=self.settings.cheers_email_timeout_seconds,
+            )
+        return self._email_sender
+
+    def use_email_sender(self, sender: EmailSender | None) -> None:
+        """Swap in another sender (tests: a twin's client with other settings); the caller closes the old one."""
+        self._email_sender = sender
 
     def provider_now(self) -> datetime:
         """The time adapters stamp and judge token expiry by: the runtime's one clock (tests give the twins it too)."""
@@ -113,6 +130,9 @@ class Runtime:
         senders, self.chat_senders = list(self.chat_senders.values()), {}
         for sender in senders:
             await sender.close()
+        email_sender, self._email_sender = self._email_sender, None
+        if email_sender is not None:
+            await email_sender.close()
         if self.http is not None:
             await self.http.aclose()
             self.http = None

@@ -40,6 +40,10 @@ OWNERS: dict[str, tuple[frozenset[str] | None, str]] = {
         frozenset({"watch"}),
         "a job committing per batch: an interrupted sweep keeps its work",
     ),
+    "core/email/outbox.py": (
+        frozenset({"deliver_due", "_record"}),
+        "the claim commits before Resend is called, each outcome after: no transaction open across an HTTP call",
+    ),
     "core/connections/keys.py": (frozenset({"rotate_keys"}), "committed batches: an interrupted rotation resumes"),
     "core/connections/imports.py": (
         frozenset({"import_lines", "backfill"}),
