@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -174,18 +174,7 @@ async def _deliver(runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender],
             await _release(uow.session, runtime.clock, send, f"no {send.address.platform} sender in this process")
             await uow.commit()
         return "no_sender"
-    error: SendError | None = None
-    ref = send.ref
-    try:
-        if send.ref is None:
-            ref = await sender.post(send.address, send.body)
-        else:
-            await sender.update(send.address, send.ref, send.body)
-    except SendError as exc:
-        error = exc
-    except Exception as exc:  # a sender's bug must not stop the pass; the post may have gone out
-        log.exception("chat_sender_failed", message_id=send.message_id, platform=send.address.platform.value)
-        error = (AnswerLost if send.ref is None else Transient)(f"the sender failed: {type(exc).__name__}")
+    ref, error = await send_once(sender, send.address, send.ref, send.body, message_id=send.message_id)
     async with runtime.uow() as uow:
         outcome = await _record(uow.session, runtime.clock, send, ref, error)
         await uow.commit()
@@ -209,16 +198,8 @@ async def _prepare(session: AsyncSession, runtime: Runtime, message_id: int, tok
         # Solved before it was ever posted (its last post died with its worker): nothing worth posting now.
         message.status, message.lease_token, message.updated_at = ChatMessageStatus.pending, None, now
         return "resolved_unsent"
-    if message.ref is None and message.posts_started >= MAX_POSTS:
-        # Its answer was lost twice (or its worker died mid-post twice): it may be in the chat; never a third copy.
-        message.status, message.lease_token, message.updated_at = ChatMessageStatus.failed, None, now
-        message.last_error = (
-            f"the chat's answer was lost {message.posts_started} times; the alert may be there, so it is not "
-            f"sent again ({message.last_error or 'no answer'})"
-        )
+    if not start_post(message, now):
         return "failed"
-    if message.ref is None:
-        message.posts_started += 1
     message.sending_started_at = now
     notes = await q.notifications_of(session, message.id)
     tz = await q.venue_timezone(session, message.account_id)
@@ -261,32 +242,101 @@ async def _record(session: AsyncSession, clock: Clock, send: _Send, ref: str | N
     message = await q.get_message(session, send.message_id, lock=True)
     if message is None or message.lease_token != send.token:
         return "lease_lost"
-    platform, chat = send.address.platform, send.address
+    outcome, note = await record_outcome(session, message, send.address, posting=send.ref is None, ref=ref,
+                                         error=error, now=now)  # fmt: skip
+    if outcome in ("posted", "updated", "rate_limited"):
+        message.note = note
+    if isinstance(error, Gone):
+        await stop_destination(
+            session, clock, send.destination_id, error.reason, install=error.install, what=error.what
+        )
+    return outcome
+
+
+class LeasedMessage(Protocol):
+    """A chat message sent under a lease (a venue alert's chat_alert_messages row, an ops_messages row)."""
+
+    status: ChatMessageStatus
+    ref: str | None
+    needs_update: bool
+    attempts: int
+    posts_started: int
+    next_attempt_at: datetime
+    lease_token: str | None
+    lease_expires_at: datetime | None
+    last_error: str | None
+    sent_at: datetime | None
+    updated_at: datetime
+
+
+def start_post(message: LeasedMessage, now: datetime) -> bool:
+    """Count a first post as started before it is made (it may land unanswered); False, and the message failed, when
+    its answer was already lost MAX_POSTS times: it may be in the chat, so never a third copy."""
+    if message.ref is not None:
+        return True
+    if message.posts_started >= MAX_POSTS:
+        message.status, message.lease_token, message.updated_at = ChatMessageStatus.failed, None, now
+        message.last_error = (
+            f"the chat's answer was lost {message.posts_started} times; the alert may be there, so it is not "
+            f"sent again ({message.last_error or 'no answer'})"
+        )
+        return False
+    message.posts_started += 1
+    return True
+
+
+async def send_once(
+    sender: ChatSender, address: ChatAddress, ref: str | None, body: AlertMessage, *, message_id: int
+) -> tuple[str | None, SendError | None]:
+    """Post `body` (no `ref` yet) or edit the message `ref`; the ref it has now and the error, if any."""
+    try:
+        if ref is None:
+            return await sender.post(address, body), None
+        await sender.update(address, ref, body)
+        return ref, None
+    except SendError as exc:
+        return ref, exc
+    except Exception as exc:  # a sender's bug must not stop the pass; the post may have gone out
+        log.exception("chat_sender_failed", message_id=message_id, platform=address.platform.value)
+        return ref, (AnswerLost if ref is None else Transient)(f"the sender failed: {type(exc).__name__}")
+
+
+async def record_outcome(
+    session: AsyncSession,
+    message: LeasedMessage,
+    chat: ChatAddress,
+    *,
+    posting: bool,
+    ref: str | None,
+    error: SendError | None,
+    now: datetime,
+) -> tuple[str, str | None]:
+    """Write what the chat answered onto a leased message and pace its chat: the outcome and a note for the feed.
+
+    A Gone answer marks the message gone; stopping the chat is the caller's (venue chats and ops chats differ).
+    """
+    platform = chat.platform
     spacing = spacing_of(platform, chat.chat_id)
     await q.pace(session, platform=platform, workspace_id=chat.workspace_id, chat_id=chat.chat_id,
                  not_before=now + spacing, reason="spacing")  # fmt: skip
     message.lease_token, message.lease_expires_at, message.updated_at = None, None, now
-    posting = send.ref is None
     if error is None:
         message.ref = ref
         message.status = ChatMessageStatus.sent
         message.sent_at = message.sent_at or now
-        message.last_error, message.note = None, None
+        message.last_error = None
         message.attempts = 0
         if message.needs_update:  # an alert joined while it was being sent
             message.next_attempt_at = now
-        return "posted" if posting else "updated"
+        return ("posted" if posting else "updated"), None
     message.last_error = error.reason
     back = ChatMessageStatus.pending if posting else ChatMessageStatus.sent
     if isinstance(error, Gone):
         message.status = ChatMessageStatus.gone
-        await stop_destination(
-            session, clock, send.destination_id, error.reason, install=error.install, what=error.what
-        )
-        return "gone"
+        return "gone", None
     if isinstance(error, MessageGone):
         message.status, message.needs_update = ChatMessageStatus.sent, False  # nothing left to edit
-        return "message_gone"
+        return "message_gone", None
     if isinstance(error, RateLimited):
         wait = timedelta(seconds=max(1.0, error.retry_after))
         await q.pace(session, platform=platform, workspace_id=chat.workspace_id, chat_id=chat.chat_id,
@@ -295,17 +345,16 @@ async def _record(session: AsyncSession, clock: Clock, send: _Send, ref: str | N
             message.posts_started = max(0, message.posts_started - 1)  # a 429 means nothing was posted
         message.status, message.needs_update = back, not posting or message.needs_update
         message.next_attempt_at = now + wait
-        message.note = f"the chat asked us to wait {wait.total_seconds():.0f} s"
-        return "rate_limited"
+        return "rate_limited", f"the chat asked us to wait {wait.total_seconds():.0f} s"
     if isinstance(error, Transient) and posting:
         message.posts_started = max(0, message.posts_started - 1)  # refused before anything was posted
     message.attempts += 1
     if message.attempts >= MAX_ATTEMPTS:
         message.status = ChatMessageStatus.failed
-        return "failed"
+        return "failed", None
     message.status, message.needs_update = back, not posting or message.needs_update
     message.next_attempt_at = now + backoff(message.attempts - 1, RETRY_BASE)
-    return "answer_lost" if isinstance(error, AnswerLost) else "retrying"
+    return ("answer_lost" if isinstance(error, AnswerLost) else "retrying"), None
 
 
 def spacing_of(platform: ChatPlatform, chat_id: str) -> timedelta:
