@@ -13,6 +13,7 @@ from core.logging import configure_logging
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
 from tasks import chat as _chat_tasks  # noqa: F401 - registers the chat-alerts-deliver task
+from tasks import email as _email_tasks  # noqa: F401 - registers the emails-deliver task
 from tasks import media as _media_tasks  # noqa: F401 - registers the media-derivatives task
 from tasks import periodic
 from tasks import publish as _publish_tasks  # noqa: F401 - registers the publish-delivery task

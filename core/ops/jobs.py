@@ -17,6 +17,7 @@ from core.access import audit
 from core.access.audit import Actor
 from core.chat import delivery as chat_delivery
 from core.connections import expiry, oauth
+from core.email import outbox as email_outbox
 from core.errors import NotFound
 from core.media import jobs as media_jobs
 from core.notifications import outbox as notifications
@@ -147,6 +148,13 @@ JOBS: dict[str, JobSpec] = {
             "Fans new notifications out to the venues' chats, edits solved alerts, and sends what is due (retries, "
             "quiet hours ended, wake-ups lost).",
             chat_delivery.run,
+        ),
+        JobSpec(
+            email_outbox.JOB_NAME,
+            "* * * * *",
+            "Sends the e-mails due (ops incidents and digests, venue alerts by e-mail): new, retrying after an outage "
+            "or a rate limit, or left by a worker that died.",
+            email_outbox.run,
         ),
         JobSpec(
             weekly_materialise.JOB_NAME,
