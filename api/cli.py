@@ -2,8 +2,8 @@
 
 This module keeps the group, `main` (a refusal or bad arguments → one line on stderr; exit 1 or 2) and the
 commands that run without the runtime (`dev`, `migrate`); each command group lives in its own module
-(`api.cli_accounts`, `api.cli_chat`, `api.cli_connections`, `api.cli_ops`, `api.cli_posts`) and the shared
-plumbing in `api.cli_support`.
+(`api.cli_accounts`, `api.cli_chat`, `api.cli_connections`, `api.cli_incidents`, `api.cli_ops`, `api.cli_posts`)
+and the shared plumbing in `api.cli_support`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,17 @@ import sys
 
 import click
 
-from api import cli_accounts, cli_chat, cli_connections, cli_ops, cli_posts, cli_slack, cli_telegram, cli_weekly
+from api import (
+    cli_accounts,
+    cli_chat,
+    cli_connections,
+    cli_incidents,
+    cli_ops,
+    cli_posts,
+    cli_slack,
+    cli_telegram,
+    cli_weekly,
+)
 from api.cli_support import emit, explain
 from core.errors import DomainError
 from core.settings import Settings, UnsafeSettings
@@ -63,7 +73,17 @@ def migrate(ctx: click.Context, revision: str, down: bool, check: bool) -> None:
     emit(ctx, {"revision": current}, f"database at revision {current}")
 
 
-for module in (cli_accounts, cli_chat, cli_connections, cli_ops, cli_posts, cli_slack, cli_telegram, cli_weekly):
+for module in (
+    cli_accounts,
+    cli_chat,
+    cli_connections,
+    cli_incidents,
+    cli_ops,
+    cli_posts,
+    cli_slack,
+    cli_telegram,
+    cli_weekly,
+):
     module.register(cli)
 
 
