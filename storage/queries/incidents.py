@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.enums import Severity
-from storage.models import Incident
+from storage.models import Incident, OpsDigest
 from storage.queries.deliveries import is_postgres
 
 OPEN = "open"
@@ -164,3 +164,16 @@ async def resolved_between(session: AsyncSession, start: datetime, end: datetime
 
 async def count_open(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count(Incident.id)).where(Incident.status == OPEN))).scalar_one())
+
+
+async def insert_digest(session: AsyncSession, *, day: date, body: dict[str, Any], now: datetime) -> int | None:
+    """Write the day's digest once; None when it exists (another process, or a rerun of the job, made it)."""
+    insert = pg_insert if is_postgres(session) else sqlite_insert
+    stmt = (
+        insert(OpsDigest)
+        .values(day=day, body=body, created_at=now, told_at=None)
+        .on_conflict_do_nothing(index_elements=[OpsDigest.day])
+        .returning(OpsDigest.id)
+    )
+    result: int | None = (await session.execute(stmt)).scalar_one_or_none()
+    return result
