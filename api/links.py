@@ -31,8 +31,18 @@ ENDPOINTS: dict[Action, Endpoint] = {
 }
 
 # Performed in chat only: skip acts on a weekly slot's date (the API edits or cancels the post instead) and
-# Approve all on a chat message (the API approves post by post).
-CHAT_ONLY = frozenset({Action.skip, Action.approve_all})
+# Approve all on a chat message (the API approves post by post); the ops_* buttons sit on incidents in ops chats,
+# never in a venue's feed (staff use `cheers incidents` and /api/ops/incidents instead).
+CHAT_ONLY = frozenset(
+    {
+        Action.skip,
+        Action.approve_all,
+        Action.ops_run_job,
+        Action.ops_retry_failed,
+        Action.ops_silence,
+        Action.ops_runbook,
+    }
+)
 
 
 def link(offer: Offer, account_id: int) -> tuple[str, str]:

@@ -91,6 +91,37 @@ class AlertsOff:
 
 
 @dataclass(frozen=True)
+class AlertsOps:
+    """`alerts ops here` / `alerts ops off`: this chat takes the service's incidents (staff only), or stops."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
+class AlertsVia:
+    """`alerts by email|chat|both`: how the person who types it gets their own alerts."""
+
+    via: str
+
+
+@dataclass(frozen=True)
+class OpsStatus:
+    """`ops status`: workers, scheduler, queue and the open incidents (staff only)."""
+
+
+@dataclass(frozen=True)
+class OpsIncidents:
+    """`ops incidents`: the open incidents, each with its buttons (staff only)."""
+
+
+@dataclass(frozen=True)
+class RetryFailed:
+    """`retry failed [since 1h]`: count the deliveries that failed since then and offer to retry them (staff only)."""
+
+    since: timedelta
+
+
+@dataclass(frozen=True)
 class ChooseVenue:
     name: str
 
@@ -147,6 +178,11 @@ Command = (
     | AlertsMe
     | AlertsMute
     | AlertsOff
+    | AlertsOps
+    | AlertsVia
+    | OpsStatus
+    | OpsIncidents
+    | RetryFailed
     | ChooseVenue
     | Link
     | RunJob
@@ -173,7 +209,11 @@ USAGE: dict[str, Usage] = {
     ),
     "week": Usage("week [next]", "week next", "this week's posts (or next week's)"),
     "status": Usage("status [POST_ID]", "status 42", "where a post (or the venue) stands"),
-    "retry": Usage("retry TARGET_ID", "retry 17", "publish a failed delivery again"),
+    "retry": Usage(
+        "retry TARGET_ID | retry failed [since 1h]",
+        "retry 17",
+        "publish a failed delivery again (staff: every delivery failed since then, after a confirmation)",
+    ),
     "reconnect": Usage(
         "reconnect [facebook|instagram|google]", "reconnect facebook", "a private link to reconnect an account"
     ),
@@ -185,13 +225,15 @@ USAGE: dict[str, Usage] = {
         "the weekly plan's slots and their next posts; pause or resume one (its number or name)",
     ),
     "alerts": Usage(
-        "alerts here [KINDS] | alerts me [KINDS] | alerts mute KIND [for 2h] | alerts off",
+        "alerts here [KINDS] | alerts me [KINDS] | alerts mute KIND [for 2h] | alerts off | alerts by email|chat|both"
+        " | alerts ops here|off",
         "alerts here failures,connections",
-        "where alerts go (admins and owners)",
+        "where alerts go (admins and owners); how you get yours (anyone); the service's incidents here (staff)",
     ),
     "venue": Usage("venue NAME", "venue The Red Lion", "choose the venue this chat acts for"),
     "link": Usage("link CODE", "link 4F7Q-92KD", "link this chat account to your CheersAI person"),
     "jobs": Usage("jobs run NAME", "jobs run reconcile", "run a periodic job now (staff only)"),
+    "ops": Usage("ops status | ops incidents", "ops status", "the service's health and open incidents (staff only)"),
     "edit": Usage(
         'edit POST_ID text "TEXT" | edit POST_ID when WHEN',
         "edit 42 when fri 8pm",
@@ -329,8 +371,23 @@ def _status(rest: str) -> Status:
     return Status(post_id=_id("status", rest, "post") if rest else None)
 
 
-def _retry(rest: str) -> Retry:
-    return Retry(target_id=_id("retry", rest, "delivery"))
+DEFAULT_RETRY_SINCE = timedelta(hours=1)
+
+
+def _retry(rest: str) -> Retry | RetryFailed:
+    word, _, more = rest.partition(" ")
+    if word.lower() != "failed":
+        return Retry(target_id=_id("retry", rest, "delivery"))
+    more = more.strip()
+    if not more:
+        return RetryFailed(since=DEFAULT_RETRY_SINCE)
+    since = re.fullmatch(r"(?:since|for|in the last)\s+(?P<length>.+)", more, flags=re.IGNORECASE)
+    if since is None:
+        raise _bad("retry", f"say `retry failed since 1h` (got '{more}')")
+    try:
+        return RetryFailed(since=read_duration(since["length"].strip()))
+    except PostTimeInvalid:
+        raise _bad("retry", f"'{since['length'].strip()}' is not a length of time like 1h or 30 minutes") from None
 
 
 def _package(rest: str) -> Package:
@@ -350,9 +407,21 @@ def _diagnose(rest: str) -> Diagnose:
     return Diagnose(connection_id=_id("diagnose", rest, "connection") if rest else None)
 
 
-def _alerts(rest: str) -> AlertsHere | AlertsMe | AlertsMute | AlertsOff:
+VIA = ("email", "chat", "both")
+
+
+def _alerts(rest: str) -> AlertsHere | AlertsMe | AlertsMute | AlertsOff | AlertsOps | AlertsVia:
     verb, _, more = rest.partition(" ")
     verb, more = verb.lower(), more.strip()
+    if verb == "ops":
+        if more.lower() not in ("here", "off"):
+            raise _bad("alerts", f"say `alerts ops here` or `alerts ops off` (got '{rest}')")
+        return AlertsOps(on=more.lower() == "here")
+    if verb == "by":
+        via = more.lower().replace("e-mail", "email")
+        if via not in VIA:
+            raise _bad("alerts", f"say `alerts by email`, `alerts by chat` or `alerts by both` (got '{rest}')")
+        return AlertsVia(via=via)
     if verb == "here":
         return AlertsHere(kinds=_kinds(more) if more else None)
     if verb == "me":
@@ -363,7 +432,11 @@ def _alerts(rest: str) -> AlertsHere | AlertsMe | AlertsMute | AlertsOff:
         return AlertsOff()
     if verb == "mute":
         return _mute(more)
-    raise _bad("alerts", f"say `alerts here`, `alerts me`, `alerts mute KIND` or `alerts off` (got '{rest}')")
+    raise _bad(
+        "alerts",
+        f"say `alerts here`, `alerts me`, `alerts mute KIND`, `alerts off` or `alerts by email|chat|both` "
+        f"(got '{rest}')",
+    )
 
 
 def _mute(more: str) -> AlertsMute:
@@ -417,6 +490,15 @@ def _jobs(rest: str) -> RunJob:
     return RunJob(name=name.strip())
 
 
+def _ops(rest: str) -> OpsStatus | OpsIncidents:
+    verb = rest.strip().lower()
+    if verb in ("", "status"):
+        return OpsStatus()
+    if verb == "incidents":
+        return OpsIncidents()
+    raise _bad("ops", f"say `ops status` or `ops incidents` (got '{rest}')")
+
+
 def _edit(rest: str) -> EditPost:
     number, _, more = rest.partition(" ")
     post_id = _id("edit", number, "post")
@@ -467,6 +549,7 @@ _PARSERS = {
     "venue": _venue,
     "link": _link,
     "jobs": _jobs,
+    "ops": _ops,
     "weekly": _weekly,
     "edit": _edit,
     "help": _help,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
@@ -22,6 +23,8 @@ from bot.commands import (
     AlertsMe,
     AlertsMute,
     AlertsOff,
+    AlertsOps,
+    AlertsVia,
     ChooseVenue,
     Command,
     CommandUnclear,
@@ -29,9 +32,12 @@ from bot.commands import (
     EditPost,
     Help,
     Link,
+    OpsIncidents,
+    OpsStatus,
     Package,
     Reconnect,
     Retry,
+    RetryFailed,
     RunJob,
     Schedule,
     ScheduleForm,
@@ -42,8 +48,8 @@ from bot.commands import (
     WeeklyResume,
     parse_command,
 )
-from bot.messages import ChatMessage
-from core.access import accounts
+from bot.messages import ChatLink, ChatMessage
+from core.access import accounts, people_alerts
 from core.access.policy import VenueAccess, authorize
 from core.chat import alerts as alerts_core
 from core.chat import approvals as chat_approvals
@@ -51,9 +57,15 @@ from core.chat import connections as chat_connections
 from core.chat import linking, people, posting
 from core.chat import packages as chat_packages
 from core.chat.people import ChatPerson, ChatTurn, VenueContext
+from core.chat.sending import AlertMessage
 from core.errors import DomainError, NotFound, PermissionDenied
 from core.notifications.actions import Action, Offer
+from core.ops import actions as ops_actions
+from core.ops import alerts as ops_alerts
+from core.ops import destinations as ops_destinations
+from core.ops import incidents as ops_incidents
 from core.ops import jobs as jobs_core
+from core.ops.status import service_status
 from core.posts import approval, views
 from core.publishing import actions as delivery_actions
 from core.publishing import packages as packages_core
@@ -73,6 +85,8 @@ class TurnUnit(Protocol):
     async def commit(self) -> None: ...
 
     async def rollback(self) -> None: ...
+
+    def after_commit(self, hook: Callable[[], Awaitable[None]]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -317,6 +331,49 @@ async def _run_job(t: Turn, c: RunJob) -> ChatMessage:
     )
 
 
+# --- ops: the service's own incidents (staff only; core.ops refuses others with a remedy) -------------------------
+
+
+def _ops_chat(t: Turn) -> ops_destinations.OpsChat:
+    return ops_destinations.OpsChat(t.chat.platform, t.chat.workspace_id, t.chat.chat_id)
+
+
+async def _alerts_ops(t: Turn, c: AlertsOps) -> ChatMessage:
+    sub: ops_destinations.OpsSubscription | None
+    if c.on:
+        sub = await ops_destinations.subscribe(t.session, t.runtime.clock, t.person.actor, _ops_chat(t))
+    else:
+        sub = await ops_destinations.unsubscribe(t.session, t.runtime.clock, t.person.actor, _ops_chat(t))
+    return render.ops_alerts(sub, t.chat.platform)
+
+
+async def _alerts_via(t: Turn, c: AlertsVia) -> ChatMessage:
+    return render.alert_via(await people_alerts.set_alert_via(t.session, t.runtime.clock, t.person.actor, c.via))
+
+
+async def _open_incidents(t: Turn) -> list[AlertMessage]:
+    now = t.runtime.clock.now()
+    found = await ops_incidents.list_incidents(t.session, status="open")
+    return [ops_alerts.render_incident(i, t.runtime.settings, now) for i in found]
+
+
+async def _ops_status(t: Turn, c: OpsStatus) -> ChatMessage:
+    ops_incidents.require_staff(t.person.actor)
+    status = await service_status(t.runtime)
+    return render.ops_status(status, await _open_incidents(t), t.runtime.clock.now())
+
+
+async def _ops_incidents(t: Turn, c: OpsIncidents) -> ChatMessage:
+    ops_incidents.require_staff(t.person.actor)
+    return render.ops_incidents(await _open_incidents(t))
+
+
+async def _retry_failed(t: Turn, c: RetryFailed) -> ChatMessage:
+    since_at = t.runtime.clock.now() - c.since
+    count = await ops_actions.count_failed(t.runtime, t.uow, t.person.actor, since_at)
+    return render.retry_failed_confirm(count, c.since, since_at)
+
+
 # --- the weekly plan: list its slots, pause or resume one (by number or a part of its name) ----------------------
 
 
@@ -438,6 +495,31 @@ async def _click_edit(t: Turn, c: _Click) -> ChatMessage:
     return approval_render.edit_help(view, t.chat.platform)
 
 
+async def _click_ops_run_job(t: Turn, c: _Click) -> ChatMessage:
+    assert c.offer.incident_id is not None  # an incident action always names it
+    return render.job_queued(await ops_actions.run_now(t.runtime, t.uow, t.person.actor, c.offer.incident_id))
+
+
+async def _click_ops_retry_failed(t: Turn, c: _Click) -> ChatMessage:
+    since = datetime.fromtimestamp(c.offer.since, UTC) if c.offer.since is not None else None
+    done = await ops_actions.retry_failed(
+        t.runtime, t.uow, t.person.actor, incident_id=c.offer.incident_id, since=since
+    )
+    return render.retried_failed(done)
+
+
+async def _click_ops_silence(t: Turn, c: _Click) -> ChatMessage:
+    assert c.offer.incident_id is not None
+    minutes = t.runtime.settings.cheers_ops_silence_minutes
+    incident = await ops_incidents.silence(t.session, t.runtime.clock, t.person.actor, c.offer.incident_id, minutes)
+    return render.incident_silenced(incident.id, incident.silenced_until)
+
+
+async def _click_link(t: Turn, c: _Click) -> ChatMessage:
+    # A link button opens its URL in the chat app; a platform that reports the click anyway gets the link back.
+    return ChatMessage(title="Open the runbook", links=(ChatLink("Runbook", c.offer.url or ""),), private=True)
+
+
 Handler = Callable[[Turn, Any], Awaitable[ChatMessage]]
 
 OFFER_HANDLERS: dict[Action, Handler] = {
@@ -452,6 +534,10 @@ OFFER_HANDLERS: dict[Action, Handler] = {
     Action.approve_all: _click_approve_all,
     Action.skip: _click_skip,
     Action.edit: _click_edit,
+    Action.ops_run_job: _click_ops_run_job,
+    Action.ops_retry_failed: _click_ops_retry_failed,
+    Action.ops_silence: _click_ops_silence,
+    Action.ops_runbook: _click_link,
 }
 
 HANDLERS: dict[type, Handler] = {
@@ -469,6 +555,11 @@ HANDLERS: dict[type, Handler] = {
     AlertsOff: _alerts_off,
     ChooseVenue: _choose_venue,
     RunJob: _run_job,
+    AlertsOps: _alerts_ops,
+    AlertsVia: _alerts_via,
+    OpsStatus: _ops_status,
+    OpsIncidents: _ops_incidents,
+    RetryFailed: _retry_failed,
     WeeklyPlan: _weekly_plan,
     WeeklyPause: _weekly_pause,
     WeeklyResume: _weekly_resume,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.commands import USAGE, CommandUnclear
@@ -18,8 +18,13 @@ from core.chat.alerts import AlertSettings
 from core.chat.connections import ConnectionChoice, ConnectionUnclear, Consent, Diagnosed
 from core.chat.linking import CODE_TTL, LinkOutcome
 from core.chat.people import VenueOption, VenueUnclear
+from core.chat.sending import AlertMessage
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from core.notifications.actions import Action, Offer, offer
+from core.ops.actions import JobQueued, Retried
+from core.ops.destinations import OpsSubscription
+from core.ops.incidents import describe_duration
+from core.ops.status import ServiceStatus
 from core.posts.times import PostTimeInvalid
 from core.posts.views import DeliveryView, PostView
 from core.publishing.labels import excerpt
@@ -383,6 +388,102 @@ def job_ran(name: str, result: dict[str, Any]) -> ChatMessage:
         fields=tuple((str(k), str(v)) for k, v in result.items()),
         private=True,
     )
+
+
+# --- ops: the service's own incidents, for staff ------------------------------------------------------------------
+
+
+def ops_alerts(sub: OpsSubscription | None, platform: ChatPlatform) -> ChatMessage:
+    """This chat's ops subscription after `alerts ops here|off`."""
+    where = "this group" if platform is ChatPlatform.telegram else "this channel"
+    if sub is None or not sub.active:
+        return ChatMessage(title=f"The service's incidents no longer go to {where}",
+                           lines=("`alerts ops here` starts them again.",))  # fmt: skip
+    return ChatMessage(
+        title=f"The service's incidents go to {where}",
+        lines=(
+            "Each incident is posted once, edited as it changes and when it is resolved, with Run now, Retry failed, "
+            "Silence and Runbook buttons (staff only), plus the daily digest. `alerts ops off` stops them.",
+        ),
+    )
+
+
+def alert_via(via: str) -> ChatMessage:
+    """How the person's own alerts reach them after `alerts by email|chat|both`."""
+    said = {"chat": "in chat", "email": "by e-mail", "both": "in chat and by e-mail"}.get(via, via)
+    return ChatMessage(title=f"Your alerts now come {said}", private=True)
+
+
+def incident_item(incident: AlertMessage) -> Item:
+    """One open incident in a listing (as its ops message reads), with the buttons that message carries."""
+    return Item(" ".join([f"{incident.title}.", *incident.lines]), incident.offers)
+
+
+def ops_incidents(incidents: Sequence[AlertMessage]) -> ChatMessage:
+    if not incidents:
+        return ChatMessage(title="No open incidents", lines=("Everything the rules watch is as it should be.",))
+    return ChatMessage(
+        title=f"{len(incidents)} open incident{'s' if len(incidents) != 1 else ''}",
+        items=tuple(incident_item(i) for i in incidents),
+    )
+
+
+def ops_status(status: ServiceStatus, incidents: Sequence[AlertMessage], now: datetime) -> ChatMessage:
+    """`ops status`: the service's health in a few fields, its problems, then the open incidents."""
+
+    def component(c: Any) -> str:
+        if c.age_seconds is None:
+            return "never seen"
+        return f"{'ok' if c.healthy else 'stale'}, last beat {describe_duration(now - c.last_beat_at)} ago"
+
+    fields = [
+        ("Workers", f"{component(status.worker)} ({len(status.worker.instances)} running)"),
+        ("Scheduler", component(status.scheduler)),
+        ("Queue", "unknown" if status.queue_depth is None else f"{status.queue_depth} waiting"),
+        ("Open incidents", str(len(incidents))),
+    ]
+    if status.oldest_due_job is not None:
+        fields.append(("Overdue job", f"{status.oldest_due_job['job']} ({status.oldest_due_job['overdue_seconds']} s)"))
+    return ChatMessage(
+        title="The service is healthy" if status.healthy and not incidents else "The service needs attention",
+        lines=tuple(status.problems),
+        fields=tuple(fields),
+        items=tuple(incident_item(i) for i in incidents),
+    )
+
+
+def retry_failed_confirm(count: int, since: timedelta, since_at: datetime) -> ChatMessage:
+    """The count before a bulk retry and the button that does it (the click is authorised again)."""
+    ago = describe_duration(since)
+    if count == 0:
+        return ChatMessage(title=f"No deliveries failed in the last {ago}", private=True)
+    plural = "delivery" if count == 1 else "deliveries"
+    button = offer(Action.ops_retry_failed, since=int(since_at.timestamp()),
+                   label=f"Retry {count} failed {plural}")  # fmt: skip
+    return ChatMessage(
+        title=f"{count} {plural} failed in the last {ago}",
+        lines=("Nothing is sent until you press the button below.",),
+        offers=(button,),
+    )
+
+
+def retried_failed(done: Retried) -> ChatMessage:
+    what = done.what if done.retried != 1 else done.what[:-3] + "y" if done.what == "deliveries" else "derivative"
+    lines = [f"{done.refused} could not be retried:", *done.reasons] if done.refused else []
+    return ChatMessage(title=f"Retried {done.retried} failed {what}", lines=tuple(lines))
+
+
+def job_queued(queued: JobQueued) -> ChatMessage:
+    return ChatMessage(
+        title=f"{queued.job} is queued",
+        lines=("A worker runs it in a moment; the incident's message changes if it clears.",),
+    )
+
+
+def incident_silenced(incident_id: int, until_at: datetime | None) -> ChatMessage:
+    until = f"{until_at:%H:%M} UTC" if until_at else "later"
+    return ChatMessage(title=f"Incident #{incident_id} is silenced until {until}",
+                       lines=("Its message is edited, nothing new is sent about it until then.",))  # fmt: skip
 
 
 # --- refusals --------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ MAX_FIELDS = 10
 MAX_FIELD = 2000
 MAX_ACTIONS = 25
 MAX_BUTTON_TEXT = 75
+MAX_URL = 3000  # a button's url
 MAX_CONTEXT_ELEMENTS = 10
 MAX_FALLBACK = 3000  # the notification text; Slack allows more, but phones show a line or two
 
@@ -120,20 +121,26 @@ def _button(offer: Offer, prefix: str) -> dict[str, Any]:
         "text": {"type": "plain_text", "text": _cut(offer.label, MAX_BUTTON_TEXT), "emoji": True},
         # action_id is unique in the message; the value carries what to act on (read back by button_offer).
         "action_id": f"{offer.action.value}:{prefix}",
-        "value": button_value(offer),
     }
+    if offer.url is not None:
+        # A link button (Runbook): Slack opens the URL; the click it still reports carries no value and is only acked.
+        button["url"] = _cut(offer.url, MAX_URL)
+        return button
+    button["value"] = button_value(offer)
     if offer.action.value == "retry":
         button["style"] = "primary"
     return button
 
 
 def button_value(offer: Offer) -> str:
-    """The compact, stable text a button carries: 'retry t=17', 'reconnect c=3', 'approve p=42', 'approve_all n=7'."""
+    """The compact, stable text a button carries: 'retry t=17', 'reconnect c=3', 'approve p=42', 'ops_silence i=5'."""
     ids = [
         f"t={offer.target_id}" if offer.target_id is not None else "",
         f"c={offer.connection_id}" if offer.connection_id is not None else "",
         f"p={offer.post_id}" if offer.post_id is not None else "",
         f"n={offer.notification_id}" if offer.notification_id is not None else "",
+        f"i={offer.incident_id}" if offer.incident_id is not None else "",
+        f"s={offer.since}" if offer.since is not None else "",
     ]
     return " ".join([offer.action.value, *(i for i in ids if i)])
 
@@ -144,7 +151,7 @@ def button_offer(value: str) -> Offer:
     ids: dict[str, int] = {}
     for pair in pairs:
         key, _, number = pair.partition("=")
-        if key not in ("t", "c", "p", "n") or key in ids or not number.isdigit() or len(number) > 18:
+        if key not in ("t", "c", "p", "n", "i", "s") or key in ids or not number.isdigit() or len(number) > 18:
             raise ValueError(f"not a button value: {value!r}")
         ids[key] = int(number)
     try:
@@ -159,6 +166,8 @@ def button_offer(value: str) -> Offer:
             connection_id=ids.get("c"),
             post_id=ids.get("p"),
             notification_id=ids.get("n"),
+            incident_id=ids.get("i"),
+            since=ids.get("s"),
         )
     except ValueError:  # lacks the id its action needs
         raise ValueError(f"not a button value: {value!r}") from None

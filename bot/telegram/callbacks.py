@@ -4,7 +4,8 @@ Two kinds, each behind a versioned prefix so a later change of format can tell o
 
 - `o1:<action>:<target id>:<connection id>` an alert's (or /week's, /status's) offer, e.g. `o1:r:17:3`;
   an offer on a post or a whole message carries its one id: `o1:<action>:<post or notification id>`, e.g.
-  `o1:y:42` (Approve post 42), `o1:w:7` (Approve all on notification 7);
+  `o1:y:42` (Approve post 42), `o1:w:7` (Approve all on notification 7), `o1:j:12` (Run now for incident 12);
+  a link offer (Runbook) is a URL button and carries no data;
 - `f1:<conversation id>:<version>:<choice>` a step of the guided /schedule flow, e.g. `f1:42:3:pick:7`.
 
 The data names what to act on, never who may: every click is authorised again as the person who clicked
@@ -16,7 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.notifications.actions import LABELS, NOTIFICATION_ACTIONS, POST_ACTIONS, Action, Offer
+from core.notifications.actions import (
+    INCIDENT_ACTIONS,
+    LABELS,
+    NOTIFICATION_ACTIONS,
+    POST_ACTIONS,
+    SINCE_ACTIONS,
+    Action,
+    Offer,
+)
 
 MAX_BYTES = 64  # Telegram's limit on callback_data (core.telegram.org/bots/api#inlinekeyboardbutton)
 OFFER_PREFIX = "o1"
@@ -36,6 +45,9 @@ _CODES: dict[Action, str] = {
     Action.edit: "e",
     Action.skip: "s",
     Action.approve_all: "w",
+    Action.ops_run_job: "j",
+    Action.ops_retry_failed: "f",  # o1:f:<incident id> or, confirming `retry failed since 1h`, o1:f::<since>
+    Action.ops_silence: "z",
 }
 _ACTIONS = {code: action for action, code in _CODES.items()}
 
@@ -51,9 +63,13 @@ class Step:
 
 def offer_data(offer: Offer) -> str:
     """The callback_data of an offer's button; ValueError if it would pass Telegram's 64 bytes or lacks its id."""
+    if offer.action not in _CODES:
+        raise ValueError(f"the {offer.action} offer is a link, not a callback button")
     code = _CODES[offer.action]
-    if offer.action in POST_ACTIONS or offer.action in NOTIFICATION_ACTIONS:
-        one = offer.post_id if offer.action in POST_ACTIONS else offer.notification_id
+    if offer.action in SINCE_ACTIONS and offer.since is not None:
+        return _checked(f"{OFFER_PREFIX}:{code}::{offer.since}")
+    if offer.action in _ONE_ID_ACTIONS:
+        one = _one_id(offer)
         if one is None:
             raise ValueError(f"the {offer.action} offer is not bound to the message it sits on")
         return _checked(f"{OFFER_PREFIX}:{code}:{one}")
@@ -87,12 +103,17 @@ def _offer(rest: str) -> Offer | None:
     if not parts or parts[0] not in _ACTIONS:
         return None
     action = _ACTIONS[parts[0]]
-    if action in POST_ACTIONS or action in NOTIFICATION_ACTIONS:
+    if action in SINCE_ACTIONS and len(parts) == 3 and not parts[1]:
+        since = _id(parts[2])
+        return None if since is None else Offer(action, LABELS[action], since=since)
+    if action in _ONE_ID_ACTIONS:
         one = _id(parts[1]) if len(parts) == 2 else None
         if one is None:
             return None
         if action in POST_ACTIONS:
             return Offer(action, LABELS[action], post_id=one)
+        if action in INCIDENT_ACTIONS:
+            return Offer(action, LABELS[action], incident_id=one)
         return Offer(action, LABELS[action], notification_id=one)
     if len(parts) != 3:
         return None
@@ -113,6 +134,18 @@ def _step(rest: str) -> Step | None:
     if conversation_id is None or version is None:
         return None
     return Step(conversation_id, version, parts[2])
+
+
+_ONE_ID_ACTIONS = POST_ACTIONS | NOTIFICATION_ACTIONS | INCIDENT_ACTIONS
+
+
+def _one_id(offer: Offer) -> int | None:
+    """The one id an offer on a post, a whole message or an incident acts on."""
+    if offer.action in POST_ACTIONS:
+        return offer.post_id
+    if offer.action in INCIDENT_ACTIONS:
+        return offer.incident_id
+    return offer.notification_id
 
 
 def _number(value: int | None) -> str:

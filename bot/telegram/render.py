@@ -105,6 +105,8 @@ def _more_line(count: int) -> str:
 
 def _offer_button(offer: Offer, *, number: int | None = None) -> InlineKeyboardButton:
     label = offer.label if number is None else f"{number} · {offer.label}"
+    if offer.url is not None:  # a link (Runbook): Telegram opens it, no click comes back to the bot
+        return _url_button(label, offer.url)
     return InlineKeyboardButton(_cut(label, MAX_BUTTON_TEXT), callback_data=offer_data(offer))
 
 

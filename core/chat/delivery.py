@@ -37,7 +37,7 @@ from core.publishing.labels import label_for
 from core.publishing.outcomes import backoff
 from core.runtime import Runtime
 from storage.enums import ChatMessageStatus, ChatPlatform, Severity
-from storage.models import ChatAlertMessage, ChatDestination, Notification
+from storage.models import ChatAlertMessage, ChatDestination, Notification, OpsDestination
 from storage.queries import chat_alerts as q
 
 log = structlog.get_logger(__name__)
@@ -208,12 +208,14 @@ async def _prepare(session: AsyncSession, runtime: Runtime, message_id: int, tok
         platform=destination.platform,
         workspace_id=destination.workspace_id,
         chat_id=destination.chat_id,
-        token=await _token(session, runtime, destination),
+        token=await bot_token(session, runtime, destination),
     )
     return _Send(message.id, token, address, body, message.ref, message.account_id, destination.id)
 
 
-async def _token(session: AsyncSession, runtime: Runtime, destination: ChatDestination) -> str | None:
+async def bot_token(
+    session: AsyncSession, runtime: Runtime, destination: ChatDestination | OpsDestination
+) -> str | None:
     """The workspace's bot token, decrypted; None when there is no usable install (single-workspace mode)."""
     install = await q.install_of(session, destination.platform, destination.workspace_id)
     if install is None or install.revoked_at is not None or not install.bot_token_ciphertext:
@@ -225,15 +227,8 @@ async def _release(session: AsyncSession, clock: Clock, send: _Send, note: str) 
     message = await q.get_message(session, send.message_id, lock=True)
     if message is None or message.lease_token != send.token:
         return
-    now = clock.now()
-    if message.ref is None:
-        message.posts_started = max(0, message.posts_started - 1)  # nothing was sent
-        message.status = ChatMessageStatus.pending
-    else:
-        message.status, message.needs_update = ChatMessageStatus.sent, True
-    message.lease_token, message.next_attempt_at, message.note, message.updated_at = (
-        None, now + NO_SENDER_WAIT, note, now,
-    )  # fmt: skip
+    hand_back(message, clock.now())
+    message.note = note
 
 
 async def _record(session: AsyncSession, clock: Clock, send: _Send, ref: str | None, error: SendError | None) -> str:
@@ -283,6 +278,16 @@ def start_post(message: LeasedMessage, now: datetime) -> bool:
         return False
     message.posts_started += 1
     return True
+
+
+def hand_back(message: LeasedMessage, now: datetime) -> None:
+    """Give a claimed message back unsent (no sender for its platform in this process): another process takes it."""
+    if message.ref is None:
+        message.posts_started = max(0, message.posts_started - 1)  # nothing was sent
+        message.status = ChatMessageStatus.pending
+    else:
+        message.status, message.needs_update = ChatMessageStatus.sent, True
+    message.lease_token, message.next_attempt_at, message.updated_at = None, now + NO_SENDER_WAIT, now
 
 
 async def send_once(

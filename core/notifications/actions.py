@@ -28,6 +28,11 @@ class Action(enum.StrEnum):
     # Approves every post of a weekly_materialised notification still pending (needs notification_id; stored
     # without it, as the notification's id is only known once recorded: front doors bind it when they render).
     approve_all = "approve_all"
+    # Service incidents in ops chats (staff only, core.ops.actions; need incident_id), and a link to the runbook.
+    ops_run_job = "ops_run_job"  # core.ops.actions.run_now: the incident's job, queued for a worker
+    ops_retry_failed = "ops_retry_failed"  # core.ops.actions.retry_failed: the failed deliveries or derivatives
+    ops_silence = "ops_silence"  # core.ops.incidents.silence for CHEERS_OPS_SILENCE_MINUTES
+    ops_runbook = "ops_runbook"  # a link (needs url): the incident's section of the runbook
 
 
 # Which id each action acts on: an offer without it could not be performed.
@@ -35,6 +40,10 @@ TARGET_ACTIONS = frozenset({Action.retry, Action.manual_package, Action.mark_pub
 CONNECTION_ACTIONS = frozenset({Action.reconnect, Action.diagnose})
 POST_ACTIONS = frozenset({Action.approve, Action.reject, Action.edit, Action.skip})
 NOTIFICATION_ACTIONS = frozenset({Action.approve_all})
+INCIDENT_ACTIONS = frozenset({Action.ops_run_job, Action.ops_retry_failed, Action.ops_silence})
+# Retry failed also stands alone, as the confirmation `retry failed since 1h` offers: then it names `since`.
+SINCE_ACTIONS = frozenset({Action.ops_retry_failed})
+LINK_ACTIONS = frozenset({Action.ops_runbook})
 
 LABELS: dict[Action, str] = {
     Action.retry: "Retry",
@@ -48,6 +57,10 @@ LABELS: dict[Action, str] = {
     Action.edit: "Edit",
     Action.skip: "Skip",
     Action.approve_all: "Approve all",
+    Action.ops_run_job: "Run now",
+    Action.ops_retry_failed: "Retry failed",
+    Action.ops_silence: "Silence 1 h",
+    Action.ops_runbook: "Runbook",
 }
 
 
@@ -61,6 +74,9 @@ class Offer:
     connection_id: int | None = None
     post_id: int | None = None
     notification_id: int | None = None  # approve_all: None in storage means "the notification carrying it"
+    incident_id: int | None = None  # the ops_* actions: the incident they act on
+    url: str | None = None  # a link offer (ops_runbook): front doors render it as a link button, no click comes back
+    since: int | None = None  # ops_retry_failed without an incident: what failed since this Unix time (seconds)
 
     def __post_init__(self) -> None:
         if self.action in TARGET_ACTIONS and self.target_id is None:
@@ -69,6 +85,14 @@ class Offer:
             raise ValueError(f"the {self.action} offer needs a connection_id")
         if self.action in POST_ACTIONS and self.post_id is None:
             raise ValueError(f"the {self.action} offer needs a post_id")
+        if (
+            self.action in INCIDENT_ACTIONS
+            and self.incident_id is None
+            and not (self.action in SINCE_ACTIONS and self.since is not None)
+        ):
+            raise ValueError(f"the {self.action} offer needs an incident_id")
+        if self.action in LINK_ACTIONS and not self.url:
+            raise ValueError(f"the {self.action} offer needs a url")
 
     @property
     def performable(self) -> bool:
@@ -93,6 +117,12 @@ class Offer:
             stored["post_id"] = self.post_id
         if self.notification_id is not None:
             stored["notification_id"] = self.notification_id
+        if self.incident_id is not None:
+            stored["incident_id"] = self.incident_id
+        if self.url is not None:
+            stored["url"] = self.url
+        if self.since is not None:
+            stored["since"] = self.since
         return stored
 
     @classmethod
@@ -110,6 +140,9 @@ class Offer:
             connection_id=_optional_id(data.get("connection_id")),
             post_id=_optional_id(data.get("post_id")),
             notification_id=_optional_id(data.get("notification_id")),
+            incident_id=_optional_id(data.get("incident_id")),
+            url=str(data["url"]) if data.get("url") else None,
+            since=_optional_id(data.get("since")),
         )
         return read if notification_id is None else read.bound_to(notification_id)
 
@@ -121,6 +154,9 @@ def offer(
     connection_id: int | None = None,
     post_id: int | None = None,
     notification_id: int | None = None,
+    incident_id: int | None = None,
+    url: str | None = None,
+    since: int | None = None,
     label: str | None = None,
 ) -> Offer:
     """An offer with the action's usual label (or `label`, e.g. "Skip Quiz night")."""
@@ -131,6 +167,9 @@ def offer(
         connection_id=connection_id,
         post_id=post_id,
         notification_id=notification_id,
+        incident_id=incident_id,
+        url=url,
+        since=since,
     )
 
 
