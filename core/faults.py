@@ -1,14 +1,15 @@
 """Fault points: named places in the engine where a chaos test can kill, stop, hang or fail this process.
 
-Inert unless the process started with CHEERS_ENV=test and a spec in CHEERS_FAULTS (fixed for the life of the
-process) or CHEERS_FAULTS_FILE (a file re-read at every point, so a test can arm and disarm a running worker).
-The check is made once, at import: in every other process `fault_point` returns at once.
+Inert unless CHEERS_ENV is test or dev (`cheers dev` sets it) and a spec is in CHEERS_FAULTS (the environment)
+or CHEERS_FAULTS_FILE (a file re-read at every point, so a test or `make dev` can arm and disarm a running
+process). A process started with any other CHEERS_ENV (prod) is never armed: that is decided once, at import.
 
-Spec: comma-separated `point=action`, each action optionally `:seconds` (hang) and `*count`, e.g.
-`before_provider_call=kill*1, after_claim=hang:30`. Actions: `kill` (SIGKILL ourselves: no cleanup, as a
-crash or the OOM killer), `term` (SIGTERM ourselves), `hang` (sleep, 3600 s unless given), `raise`
-(FaultInjected). With CHEERS_FAULTS_STATE naming a folder, `*count` is shared by every process using that
-folder and each firing leaves a file `<point>.<n>` there holding "pid time" (when and where it fired).
+Spec: comma-separated `point[@target]=action`, each action optionally `:seconds` (hang) and `*count`, e.g.
+`before_provider_call=kill*1, after_claim=hang:30, job_run@housekeeping=raise`. A target narrows the point to
+one subject (`job_run`: the job's name). Actions: `kill` (SIGKILL ourselves: no cleanup, as a crash or the OOM
+killer), `term` (SIGTERM ourselves), `hang` (sleep, 3600 s unless given), `raise` (FaultInjected). With
+CHEERS_FAULTS_STATE naming a folder, `*count` is shared by every process using that folder and each firing
+leaves a file `<point>[@target].<n>` there holding "pid time" (when and where it fired).
 """
 
 from __future__ import annotations
@@ -16,13 +17,22 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 POINTS = frozenset(
-    {"after_claim", "before_provider_call", "after_provider_answer", "during_image_work", "during_weekly_materialise"}
+    {
+        "after_claim",
+        "before_provider_call",
+        "after_provider_answer",
+        "during_image_work",
+        "during_weekly_materialise",
+        "job_run",  # core.ops.jobs.run_job, before the job's body (target: the job's name)
+    }
 )
+ARMABLE_ENVS = frozenset({"test", "dev"})
 ACTIONS = frozenset({"kill", "term", "hang", "raise"})
 DEFAULT_HANG_SECONDS = 3600.0
 
@@ -37,31 +47,49 @@ class Fault:
     action: str
     seconds: float = DEFAULT_HANG_SECONDS
     count: int | None = None  # None: every time
+    target: str | None = None  # None: whatever the point is about
+
+    @property
+    def key(self) -> str:
+        return self.point if self.target is None else f"{self.point}@{self.target}"
 
 
 def parse(spec: str) -> dict[str, Fault]:
-    """`point=action[:seconds][*count], …` → faults by point; unknown points or actions are refused."""
+    """`point[@target]=action[:seconds][*count], …` → faults by `point` or `point@target`; unknown points or
+    actions are refused."""
     faults: dict[str, Fault] = {}
     for item in filter(None, (part.strip() for part in spec.split(","))):
-        point, _, rest = item.partition("=")
+        where, _, rest = item.partition("=")
         rest, _, count = rest.partition("*")
         action, _, seconds = rest.partition(":")
-        point, action = point.strip(), action.strip()
-        if point not in POINTS or action not in ACTIONS:
+        point, _, target = where.strip().partition("@")
+        point, action, target = point.strip(), action.strip(), target.strip()
+        if point not in POINTS or action not in ACTIONS or ("@" in where and not target):
             raise ValueError(f"bad fault {item!r}: points {sorted(POINTS)}, actions {sorted(ACTIONS)}")
-        faults[point] = Fault(
-            point, action, float(seconds) if seconds else DEFAULT_HANG_SECONDS, int(count) if count else None
+        fault = Fault(
+            point,
+            action,
+            float(seconds) if seconds else DEFAULT_HANG_SECONDS,
+            int(count) if count else None,
+            target or None,
         )
+        faults[fault.key] = fault
     return faults
 
 
-def _armed_at_import() -> bool:
-    env = os.environ
-    return env.get("CHEERS_ENV") == "test" and bool(env.get("CHEERS_FAULTS") or env.get("CHEERS_FAULTS_FILE"))
-
-
-_ARMED = _armed_at_import()
+# A production process can never be armed, whatever its environment says later.
+_NEVER = os.environ.get("CHEERS_ENV", "dev") not in ARMABLE_ENVS
 _fired_here: dict[str, int] = {}
+
+
+def armed() -> bool:
+    """Whether fault points in this process act now (test or dev, and a spec given)."""
+    env = os.environ
+    return (
+        not _NEVER
+        and env.get("CHEERS_ENV") in ARMABLE_ENVS
+        and bool(env.get("CHEERS_FAULTS") or env.get("CHEERS_FAULTS_FILE"))
+    )
 
 
 def _current() -> dict[str, Fault]:
@@ -72,6 +100,12 @@ def _current() -> dict[str, Fault]:
             spec = Path(file).read_text()
         except FileNotFoundError:
             spec = ""
+        try:
+            return parse(spec)
+        except ValueError as exc:
+            # A typo in `make dev`'s var/dev-faults must not make every fault point raise: say so and arm nothing.
+            print(f"core.faults: ignoring {file}: {exc}", file=sys.stderr, flush=True)
+            return {}
     return parse(spec)
 
 
@@ -79,15 +113,15 @@ def _take_turn(fault: Fault) -> bool:
     """Claim one firing of `fault`; False once its count is spent (across processes with a state folder)."""
     state = os.environ.get("CHEERS_FAULTS_STATE")
     if state is None:
-        n = _fired_here.get(fault.point, 0) + 1
+        n = _fired_here.get(fault.key, 0) + 1
         if fault.count is not None and n > fault.count:
             return False
-        _fired_here[fault.point] = n
+        _fired_here[fault.key] = n
         return True
     for n in range(1, (fault.count or 1_000_000) + 1):
         try:
             # O_EXCL: two processes reaching the point at once cannot both take the same turn.
-            fd = os.open(Path(state) / f"{fault.point}.{n}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            fd = os.open(Path(state) / f"{fault.key}.{n}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             continue
         with os.fdopen(fd, "w") as fh:
@@ -96,11 +130,12 @@ def _take_turn(fault: Fault) -> bool:
     return False
 
 
-async def fault_point(name: str) -> None:
-    """Do what the test armed for `name` here (nothing, outside tests)."""
-    if not _ARMED:
+async def fault_point(name: str, target: str | None = None) -> None:
+    """Do what the test (or `make dev`) armed for `name` here, or for `name@target` (nothing, in production)."""
+    if _NEVER or not armed():
         return
-    fault = _current().get(name)
+    current = _current()
+    fault = (current.get(f"{name}@{target}") if target is not None else None) or current.get(name)
     if fault is None or not _take_turn(fault):
         return
     if fault.action == "kill":
@@ -110,4 +145,4 @@ async def fault_point(name: str) -> None:
     elif fault.action == "hang":
         await asyncio.sleep(fault.seconds)
     else:
-        raise FaultInjected(f"fault injected at {name}")
+        raise FaultInjected(f"fault injected at {fault.key}")

@@ -10,6 +10,7 @@ from taskiq_redis import RedisStreamBroker
 from bot.slack.sender import install_slack_sender
 from bot.telegram.sender import install_telegram_sender
 from core.logging import configure_logging
+from core.ops import watch as ops_watch
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
 from tasks import chat as _chat_tasks  # noqa: F401 - registers the chat-alerts-deliver task
@@ -23,6 +24,7 @@ from tasks import telegram as _telegram_tasks  # noqa: F401 - registers the tele
 from tasks import weekly as _weekly_tasks  # noqa: F401 - registers the weekly-materialise-venue task
 from tasks.dispatcher import DispatcherLoop
 from tasks.heartbeat import HeartbeatLoop
+from tasks.monitoring import TaskMonitor
 from tasks.queue import TaskiqQueue
 
 log = structlog.get_logger(__name__)
@@ -50,6 +52,9 @@ def create_broker(settings: Settings | None = None, runtime: Runtime | None = No
     periodic.register_all()
     async_shared_broker.default_broker(broker)
 
+    # Every task run is timed and counted (failures logged); the worker's heartbeat loop flushes the counts.
+    monitor = TaskMonitor()
+    broker.add_middlewares(monitor)
     heartbeat: dict[str, HeartbeatLoop] = {}
     dispatchers: dict[str, DispatcherLoop] = {}
 
@@ -68,7 +73,9 @@ def create_broker(settings: Settings | None = None, runtime: Runtime | None = No
         # The in-memory broker runs worker events in any process that starts it; only a process
         # that really takes work (worker CLI, `make dev`) may claim to be a worker.
         if broker.is_worker_process:
-            heartbeat["loop"] = HeartbeatLoop(rt, "worker", {"broker": type(broker).__name__})
+            heartbeat["loop"] = HeartbeatLoop(
+                rt, "worker", {"broker": type(broker).__name__}, stats=monitor.buffer, watch=ops_watch.cycle
+            )
             heartbeat["loop"].start()
             if settings.cheers_dispatcher_in_workers:
                 dispatchers["loop"] = DispatcherLoop(rt)

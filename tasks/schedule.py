@@ -10,6 +10,9 @@ import structlog
 from taskiq import ScheduledTask, TaskiqScheduler
 from taskiq.abc.schedule_source import ScheduleSource
 
+from bot.slack.sender import install_slack_sender
+from bot.telegram.sender import install_telegram_sender
+from core.ops import watch as ops_watch
 from core.ops.jobs import JOBS
 from core.publishing import watchdog
 from core.runtime import Runtime, build_runtime
@@ -20,8 +23,9 @@ from tasks.periodic import TASK_PREFIX
 
 log = structlog.get_logger(__name__)
 
-# The check runs before the heartbeat job is sent: a hung database must not hold that send for long.
+# The checks run before the heartbeat job is sent: a hung database must not hold that send for long.
 WATCHDOG_TIMEOUT_SECONDS = 20.0
+OPS_WATCH_TIMEOUT_SECONDS = 20.0
 
 
 class JobScheduleSource(ScheduleSource):
@@ -53,11 +57,21 @@ class JobScheduleSource(ScheduleSource):
             await self._watch()
 
     async def _watch(self) -> None:
-        # Here as well as in the `publish-watchdog` job: with every worker dead that job never runs.
+        # Here as well as in the `publish-watchdog` and `ops-watch` jobs: with every worker dead those never run.
+        # Side by side, each with its own timeout, so together they hold the send no longer than one of them.
+        await asyncio.gather(self._publish_watchdog(), self._ops_watch())
+
+    async def _publish_watchdog(self) -> None:
         try:
             await asyncio.wait_for(watchdog.check(self._runtime_getter()), WATCHDOG_TIMEOUT_SECONDS)
         except Exception:  # a failed check must not stop the scheduler sending work
             log.exception("scheduler_watchdog_failed")
+
+    async def _ops_watch(self) -> None:
+        try:
+            await asyncio.wait_for(ops_watch.cycle(self._runtime_getter()), OPS_WATCH_TIMEOUT_SECONDS)
+        except Exception:  # the same: incidents wait for the next minute, the schedule goes on
+            log.exception("scheduler_ops_watch_failed")
 
     async def _beat(self, last: str) -> None:
         runtime = self._runtime_getter()
@@ -79,7 +93,11 @@ def create_scheduler(settings: Settings | None = None, runtime: Runtime | None =
         if runtime is not None:
             return runtime
         if "rt" not in holder:
-            holder["rt"] = build_runtime(settings)
+            rt = build_runtime(settings)
+            # The ops watch posts incidents to ops chats from here when no worker is left to do it.
+            install_slack_sender(rt)
+            install_telegram_sender(rt)  # only when CHEERS_TELEGRAM_BOT_TOKEN is set
+            holder["rt"] = rt
         return holder["rt"]
 
     return TaskiqScheduler(broker=broker, sources=[JobScheduleSource(get_runtime)])

@@ -31,6 +31,15 @@ OWNERS: dict[str, tuple[frozenset[str] | None, str]] = {
     ),
     "core/media/jobs.py": (None, "the claim commits before minutes of work off the event loop; the sweep wakes after"),
     "core/ops/jobs.py": (None, "run_job commits the run row before and after the job; the small jobs own one each"),
+    "core/ops/watch.py": (
+        frozenset({"evaluate"}),
+        "the ops watch (a job, the scheduler, the worker loop): the rules read, then one commit reconciles incidents",
+    ),
+    "core/ops/digest.py": (frozenset({"make_digest"}), "the ops-digest job: the day's digest row in one commit"),
+    "core/ops/taskstats.py": (
+        frozenset({"flush"}),
+        "the heartbeat loop's flush of task statistics: one short transaction per beat, never inside a task's",
+    ),
     "core/weekly/materialise.py": (
         None,
         "a job: one transaction per slot and date (row first, then the post), so a crash halfway leaves each date "

@@ -19,6 +19,7 @@ from core.chat import delivery as chat_delivery
 from core.connections import expiry, oauth
 from core.email import outbox as email_outbox
 from core.errors import NotFound
+from core.faults import fault_point
 from core.media import jobs as media_jobs
 from core.notifications import outbox as notifications
 from core.publishing import reconcile, watchdog
@@ -27,6 +28,7 @@ from core.weekly import materialise as weekly_materialise
 from storage.queries import auth as auth_q
 from storage.queries import chat as chat_q
 from storage.queries import ops as ops_q
+from storage.queries import task_stats as task_stats_q
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +36,7 @@ JobFn = Callable[[Runtime], Awaitable[dict[str, Any]]]
 
 JOB_RUN_RETENTION = timedelta(days=14)
 HEARTBEAT_RETENTION = timedelta(days=1)
+TASK_STATS_RETENTION = timedelta(days=2)  # the failure-rate window is minutes; the digest reads yesterday
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ async def _housekeeping(runtime: Runtime) -> dict[str, Any]:
         credentials += await chat_q.purge_link_codes(uow.session, before=now - timedelta(days=1))
         runs = await ops_q.delete_job_runs_before(uow.session, now - JOB_RUN_RETENTION)
         await ops_q.delete_heartbeats_before(uow.session, now - HEARTBEAT_RETENTION)
+        await task_stats_q.delete_before(uow.session, now - TASK_STATS_RETENTION)
         await uow.commit()
     return {"expired_credentials_removed": credentials, "job_runs_removed": runs}
 
@@ -99,6 +103,23 @@ async def _media_sweep(runtime: Runtime) -> dict[str, Any]:
     return await media_jobs.sweep(runtime)
 
 
+# The ops watch and digest modules read this registry (job_overdue), hence imported when the job runs.
+
+
+async def _ops_watch(runtime: Runtime) -> dict[str, Any]:
+    from core.ops import watch
+
+    return await watch.cycle(runtime)
+
+
+async def _ops_digest(runtime: Runtime) -> dict[str, Any]:
+    from core.ops import digest
+
+    day = (runtime.clock.now() - timedelta(days=1)).date()  # the previous UTC day
+    made = await digest.make_digest(runtime, day)
+    return {"day": day.isoformat(), "digest_id": made.id if made is not None else None}
+
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in [
@@ -112,7 +133,7 @@ JOBS: dict[str, JobSpec] = {
         JobSpec(
             "housekeeping",
             "41 * * * *",
-            "Deletes expired login links and chat link codes, ended sessions and old job runs.",
+            "Deletes expired login links and chat link codes, ended sessions, old job runs and task statistics.",
             _housekeeping,
         ),
         JobSpec(
@@ -162,6 +183,19 @@ JOBS: dict[str, JobSpec] = {
             "Makes the coming 7 days' posts from each venue's weekly plan (once per slot and date) and tells the team.",
             weekly_materialise.run_job,
         ),
+        JobSpec(
+            "ops-watch",
+            "* * * * *",
+            "Checks the ops rules (jobs failing or overdue, workers or the scheduler gone, queues, chats and e-mail "
+            "failing), opens and resolves incidents, and tells ops chats and e-mail addresses.",
+            _ops_watch,
+        ),
+        JobSpec(
+            "ops-digest",
+            "5 7 * * *",
+            "Writes yesterday's ops digest (runs, failures, incidents, publishing success and lateness) for ops chats.",
+            _ops_digest,
+        ),
     ]
 }
 
@@ -199,6 +233,7 @@ async def run_job(runtime: Runtime, name: str, *, trigger: str, actor: Actor | N
         run_id = run.id
     log.info("job_started", job=name, trigger=trigger, job_run_id=run_id)
     try:
+        await fault_point("job_run", name)  # tests and `make dev`: make one job fail (core.faults)
         result = await spec.run(runtime)
     except Exception as exc:
         async with runtime.uow() as uow:

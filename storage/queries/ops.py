@@ -66,3 +66,8 @@ async def finish_job_run(
 async def delete_job_runs_before(session: AsyncSession, before: datetime) -> int:
     result = await session.execute(delete(JobRun).where(JobRun.started_at < before))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def delete_heartbeat(session: AsyncSession, *, component: str, instance: str) -> None:
+    """Forget one process's heartbeat (a graceful stop: only a death leaves a stale row behind)."""
+    await session.execute(delete(Heartbeat).where(Heartbeat.component == component, Heartbeat.instance == instance))

@@ -140,8 +140,8 @@ async def test_inprocess_worker_beats_every_interval_until_stopped(
     await workers.stop()
     clock.advance(seconds=30)
     await asyncio.sleep(runtime.settings.heartbeat_interval_seconds * 5)  # a running loop would have beaten
-    beat = await worker_beat(runtime)
-    assert beat is not None and beat.beat_at == later.beat_at, "a stopped worker must not keep beating"
+    # A clean stop deletes the row (only a death leaves a stale one for the worker_gone rule), and it stays gone.
+    assert await worker_beat(runtime) is None, "a stopped worker must not keep beating nor leave its heartbeat"
 
 
 async def test_enqueued_heartbeat_job_runs_on_the_inprocess_worker(
