@@ -13,7 +13,7 @@ from api.devtwins import sandbox_twins, twins_dir
 from core.logging import configure_logging
 from core.ops.devsetup import demo_login_link, demo_week_line, ensure_demo, ensure_demo_plan, ensure_dev_secrets
 from core.runtime import build_runtime
-from core.settings import DEFAULT_VAR_DIR, Settings
+from core.settings import DEFAULT_VAR_DIR, Env, Settings
 from core.weekly.materialise import materialise
 from storage import migrate
 from storage.uow import transaction
@@ -29,6 +29,10 @@ def run_dev(host: str = "127.0.0.1", port: int = 8000) -> None:
     if "CHEERS_LOG_FORMAT" not in os.environ:
         overrides["cheers_log_format"] = "console"
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    if settings.cheers_env is Env.dev:
+        # `echo 'job_run@housekeeping=raise' > var/dev-faults` makes that job fail, to see an incident (core.faults).
+        os.environ.setdefault("CHEERS_ENV", Env.dev.value)
+        os.environ.setdefault("CHEERS_FAULTS_FILE", str((settings.cheers_var_dir / "dev-faults").resolve()))
     configure_logging(settings.cheers_log_level, settings.cheers_log_format)
     migrate.upgrade(settings.database)
     # uvicorn shuts down cleanly on Ctrl-C, then re-raises the interrupt it caught.
