@@ -1,17 +1,24 @@
-"""Request ids, one structured log line per request, and Prometheus metrics."""
+"""Request ids, one structured log line per request, and Prometheus metrics (this process's requests, and the
+ops figures every process shares, read from the database at scrape time)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from core.ops import figures as figures_core
+from core.ops.figures import Figures
+from core.runtime import Runtime
 
 log = structlog.get_logger("api.request")
 
@@ -37,6 +44,94 @@ class Metrics:
             "cheers_worker_heartbeat_age_seconds", "Age of the newest worker heartbeat", registry=self.registry
         )
         self.queue_depth = Gauge("cheers_queue_depth", "Tasks waiting or in flight", registry=self.registry)
+        self.ops = OpsFigures()
+        self.registry.register(self.ops)
+
+    async def refresh(self, runtime: Runtime) -> None:
+        """Read the ops figures for this scrape (the old worker gauge follows them, so it is never stale)."""
+        await self.ops.refresh(runtime)
+        worker_age = self.ops.figures.heartbeat_age_seconds.get("worker") if self.ops.figures else None
+        if worker_age is not None:
+            self.worker_heartbeat_age.set(worker_age)
+
+
+# Ops figures: (name, help, labels). Gauges, not counters: they are counts over trailing windows and states read
+# from rows that housekeeping deletes, the same in every web process (docs/decisions.md "Part D").
+OPS_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "cheers_job_runs": ("Periodic job runs started in the trailing window, by outcome", ("job", "outcome", "window")),
+    "cheers_task_runs": ("Task runs in the trailing window, every worker process", ("task", "window")),
+    "cheers_task_failures": ("Task runs that raised in the trailing window", ("task", "window")),
+    "cheers_incidents_open": ("Open incidents by rule and severity", ("rule", "severity")),
+    "cheers_alert_messages": (
+        "Alert messages made in the trailing window by where they go and their status now",
+        ("channel", "status", "window"),
+    ),
+    "cheers_alert_oldest_due_age_seconds": (
+        "How long the longest-waiting due alert message has waited (0: none)",
+        ("channel",),
+    ),
+    "cheers_deliveries_due": ("Post deliveries due and not picked up by a worker", ()),
+    "cheers_deliveries_oldest_due_age_seconds": ("How long the oldest due post delivery has waited (0: none)", ()),
+    "cheers_heartbeat_age_seconds": ("Age of the newest heartbeat of a component (absent: never beat)", ("component",)),
+    "cheers_ops_figures_up": ("1 when this scrape read the ops figures from the database, else 0", ()),
+    "cheers_ops_figures_read_seconds": ("How long reading the ops figures took", ()),
+}
+# A scrape must answer within Prometheus' default 10 s timeout even when the database does not.
+FIGURES_TIMEOUT = 5.0
+
+
+class OpsFigures:
+    """A Prometheus collector serving the figures the last `refresh` read (none when it failed: `up` says 0)."""
+
+    def __init__(self) -> None:
+        self.figures: Figures | None = None
+        self.read_seconds = 0.0
+
+    async def refresh(self, runtime: Runtime) -> None:
+        started = time.perf_counter()
+        try:
+            self.figures = await asyncio.wait_for(figures_core.read(runtime), FIGURES_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - a scrape still serves the request metrics and says up 0
+            self.figures = None
+            log.warning("ops_figures_unreadable", error=exc.__class__.__name__, detail=str(exc)[:200])
+        self.read_seconds = time.perf_counter() - started
+
+    def describe(self) -> Iterator[Metric]:
+        for name, (doc, labels) in OPS_FAMILIES.items():
+            yield GaugeMetricFamily(name, doc, labels=list(labels))
+
+    def collect(self) -> Iterator[Metric]:
+        f = self.figures
+        yield self._family("cheers_ops_figures_up", [((), 0.0 if f is None else 1.0)])
+        yield self._family("cheers_ops_figures_read_seconds", [((), self.read_seconds)])
+        if f is None:
+            return
+        task_window = figures_core.TASK_WINDOW[0]
+        alert_window = figures_core.ALERT_WINDOW[0]
+        yield self._family("cheers_job_runs", [(key, n) for key, n in sorted(f.job_runs.items())])
+        yield self._family("cheers_task_runs", [((t, task_window), n) for t, n in sorted(f.task_runs.items())])
+        yield self._family("cheers_task_failures", [((t, task_window), n) for t, n in sorted(f.task_failures.items())])
+        yield self._family("cheers_incidents_open", sorted(f.open_incidents.items()))
+        yield self._family(
+            "cheers_alert_messages", [((c, s, alert_window), n) for (c, s), n in sorted(f.alert_messages.items())]
+        )
+        yield self._family(
+            "cheers_alert_oldest_due_age_seconds",
+            [((c,), age) for c, age in sorted(f.alert_oldest_due_seconds.items())],
+        )
+        yield self._family("cheers_deliveries_due", [((), f.deliveries_due)])
+        yield self._family("cheers_deliveries_oldest_due_age_seconds", [((), f.deliveries_oldest_due_seconds)])
+        yield self._family(
+            "cheers_heartbeat_age_seconds", [((c,), age) for c, age in sorted(f.heartbeat_age_seconds.items())]
+        )
+
+    @staticmethod
+    def _family(name: str, samples: list[tuple[tuple[str, ...], float]]) -> GaugeMetricFamily:
+        doc, labels = OPS_FAMILIES[name]
+        family = GaugeMetricFamily(name, doc, labels=list(labels))
+        for values, value in samples:
+            family.add_metric(list(values), float(value))
+        return family
 
 
 def request_id_from(incoming: str) -> str:

@@ -81,9 +81,17 @@ async def status(runtime: Runtime, state: State) -> Response[StatusOut]:
     return Response(body, status_code=200 if s.healthy else 503)
 
 
-@get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=True)
-async def metrics_endpoint(state: State) -> Response[bytes]:
+@get(
+    "/metrics",
+    tags=["health"],
+    summary="Prometheus metrics: this process's requests, and the ops figures read from the database now",
+    include_in_schema=True,
+)
+async def metrics_endpoint(runtime: Runtime, state: State) -> Response[bytes]:
+    """Job runs, task failures, open incidents, alert messages and heartbeats are read at scrape time: every web
+    process serves the same figures (docs/operations.md#metrics-and-dashboard)."""
     metrics: Metrics = state.metrics
+    await metrics.refresh(runtime)
     # Set the header itself: for text/* media types Litestar appends a second `charset`, which
     # Prometheus 3 rejects as an invalid Content-Type.
     return Response(
