@@ -1,5 +1,7 @@
 """Fan-out: each new notification becomes one delivery row per chat destination whose settings take it, grouped
-into chat messages (a burst about one connection is one message) and held by quiet hours when not critical."""
+into chat messages (a burst about one connection is one message) and held by quiet hours when not critical; and
+one e-mail per venue person who chose e-mail for their alerts (core.email.venue), whose private chat copy stops
+when they chose e-mail only."""
 
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
+from core.email import venue as venue_email
 from core.notifications.kinds import KINDS, Audience, NotificationKind
 from storage.enums import ChatMessageStatus, Role, Severity
 from storage.models import ChatAlertMessage, ChatDestination, Notification
 from storage.queries import chat_alerts as q
+from storage.queries import emails as emails_q
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +45,7 @@ SEVERITY_ORDER = (Severity.info, Severity.success, Severity.warning, Severity.er
 class _Person:
     role: Role | None
     staff: bool
+    via: str = "chat"  # users.alert_via: "email" means no private chat copy (the e-mail carries it)
 
 
 @dataclass(frozen=True)
@@ -54,15 +59,22 @@ async def fan_out(session: AsyncSession, clock: Clock, *, limit: int = 200) -> F
     now = clock.now()
     added = 0
     per_venue: dict[int, tuple[Sequence[ChatDestination], dict[int, _Person], ZoneInfo]] = {}
+    mailed: dict[int, tuple[str, list[venue_email.Recipient]]] = {}
     batch = await q.unfanned(session, since=now - LOOKBACK, limit=limit)
     for account_id in sorted({n.account_id for n in batch}):
         destinations = await q.alert_destinations(session, account_id)
         user_ids = [d.user_id for d in destinations if d.user_id is not None]
+        via = await emails_q.alert_via_of(session, user_ids)
         people = {
-            uid: _Person(role, staff)
+            uid: _Person(role, staff, via.get(uid, "chat"))
             for uid, (role, staff) in (await q.people_of(session, account_id, user_ids)).items()
         }
         per_venue[account_id] = (destinations, people, ZoneInfo(await q.venue_timezone(session, account_id)))
+        recipients = [
+            venue_email.Recipient(uid, address, role, staff)
+            for uid, address, role, staff, _via in await emails_q.alert_recipients(session, account_id)
+        ]
+        mailed[account_id] = (await emails_q.venue_name(session, account_id), recipients)
     # Every chat this batch may touch is locked up front, in id order: two workers fanning out disjoint batches
     # to the same chats would otherwise lock them in different orders and deadlock (seen by bench/chat.py).
     for destination_id in sorted({d.id for destinations, _, _ in per_venue.values() for d in destinations}):
@@ -87,6 +99,9 @@ async def fan_out(session: AsyncSession, clock: Clock, *, limit: int = 200) -> F
             message = await _message_for(session, destination, kind, notification, tz, now)
             await q.attach(session, delivery_id, message.id)
             added += 1
+        venue, recipients = mailed[notification.account_id]
+        wanted = [r for r in recipients if includes(kind, notification, r.user_id, _Person(r.role, r.staff))]
+        await venue_email.queue_for(session, clock, notification, venue, wanted)
     await session.flush()
     return FanOut(seen=len(batch), added=added)
 
@@ -108,14 +123,22 @@ def takes(
     if _muted(destination.muted, kind, now):
         return False
     audience = KINDS[kind].audience
-    if audience is Audience.author:
-        # Only the author's own private chat (channels see it in the feed): "your post was approved / rejected".
-        return destination.user_id is not None and destination.user_id == notification.subject.get("author_user_id")
     if destination.user_id is None:  # a channel
-        return audience is not Audience.on_call
+        return audience not in (Audience.on_call, Audience.author)
     person = people.get(destination.user_id)
     if person is None:
-        return False  # no longer active
+        return audience is Audience.author and destination.user_id == notification.subject.get("author_user_id")
+    if person.via == "email":
+        return False  # they chose e-mail only: the e-mail carries it, not their private chat
+    return includes(kind, notification, destination.user_id, person)
+
+
+def includes(kind: NotificationKind, notification: Notification, user_id: int, person: _Person) -> bool:
+    """Whether the kind's audience includes this person of the venue (their private chat, their e-mail)."""
+    audience = KINDS[kind].audience
+    if audience is Audience.author:
+        # Only the author (channels see it in the feed): "your post was approved / rejected".
+        return user_id == notification.subject.get("author_user_id")
     if audience is Audience.on_call:
         return person.staff
     if audience is Audience.admins:

@@ -11,8 +11,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.enums import ChatMessageStatus
-from storage.models import Email
+from storage.enums import ChatMessageStatus, Role
+from storage.models import Account, Email, Membership, User
 from storage.queries.deliveries import is_postgres
 
 
@@ -172,3 +172,35 @@ async def recent(session: AsyncSession, *, status: ChatMessageStatus | None = No
     if status is not None:
         query = query.where(Email.status == status)
     return (await session.execute(query)).scalars().all()
+
+
+# --- who gets venue alerts by e-mail ---
+
+
+async def alert_recipients(session: AsyncSession, account_id: int) -> list[tuple[int, str, Role, bool, str]]:
+    """The venue's active members who chose e-mail for their alerts and have an address:
+    (user id, address, role, is staff, alert_via), by user id."""
+    rows = await session.execute(
+        select(User.id, User.email, Membership.role, User.is_staff, User.alert_via)
+        .join(Membership, Membership.user_id == User.id)
+        .where(
+            Membership.account_id == account_id,
+            User.is_active.is_(True),
+            User.email.is_not(None),
+            User.alert_via.in_(("email", "both")),
+        )
+        .order_by(User.id)
+    )
+    return [(uid, str(email), role, bool(staff), str(via)) for uid, email, role, staff, via in rows.all()]
+
+
+async def alert_via_of(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, str]:
+    """How each person's own alerts reach them; "email" only for someone who has an address to send to."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.alert_via, User.email).where(User.id.in_(user_ids)))
+    return {uid: (via if via != "email" or email else "chat") for uid, via, email in rows.all()}
+
+
+async def venue_name(session: AsyncSession, account_id: int) -> str:
+    return str((await session.execute(select(Account.name).where(Account.id == account_id))).scalar_one())
