@@ -41,6 +41,16 @@ def run_dev(host: str = "127.0.0.1", port: int = 8000) -> None:
     print("CheersAI stopped; your data is kept in var/ for the next `make dev`.", flush=True)
 
 
+def email_line(settings: Settings) -> str:
+    """Where e-mail goes in `make dev`: the Resend twin's inbox page, or the Resend the settings name."""
+    ops = ", ".join(settings.ops_emails) or "nobody (CHEERS_OPS_EMAILS)"
+    if not settings.cheers_resend_api_key:
+        return f"not sent (no CHEERS_RESEND_API_KEY); ops e-mails to {ops} wait in the outbox"
+    url = settings.cheers_resend_api_url.rstrip("/")
+    where = f"sandbox inbox at {url}/" if url.startswith(("http://127.0.0.1", "http://localhost")) else f"Resend {url}"
+    return f"{where} (ops incidents to {ops})"
+
+
 async def _serve(settings: Settings, host: str, port: int) -> None:
     async with sandbox_twins(settings, DEFAULT_VAR_DIR, port) as settings:
         runtime = build_runtime(settings)
@@ -74,6 +84,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             f"  telegram : sandbox Telegram at {settings.cheers_telegram_api_url}"
             f"{' with @' + settings.cheers_telegram_bot_username if settings.cheers_telegram_bot_username else ''};"
             ' write to the bot as a person there: .venv/bin/cheers chat telegram "/help"',
+            f"  e-mail   : {email_line(settings)}",
             "Ctrl-C stops everything; data stays in var/.",
             "",
         ]

@@ -14,6 +14,8 @@ from bot.telegram.client import open_bot
 from core.settings import Settings
 from sandbox.google.twin import running_google_twin
 from sandbox.meta.twin import running_meta_twin
+from sandbox.resend.state import DEV_API_KEY as RESEND_DEV_API_KEY
+from sandbox.resend.twin import running_resend_twin
 from sandbox.slack.twin import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -73,6 +75,19 @@ def telegram_twin_settings(telegram_url: str) -> dict[str, str]:
     }
 
 
+DEV_OPS_EMAILS = "ops@cheers.test"
+RESEND_SETTINGS = ("cheers_resend_api_url", "cheers_resend_api_key")
+
+
+def resend_twin_settings(resend_url: str) -> dict[str, str]:
+    """E-mail through the Resend twin (its inbox is the twin's `/`), with ops incidents mailed to a sandbox address."""
+    return {
+        "cheers_resend_api_url": resend_url,
+        "cheers_resend_api_key": RESEND_DEV_API_KEY,
+        "cheers_ops_emails": DEV_OPS_EMAILS,
+    }
+
+
 def twins_dir(var_dir: Path) -> Path:
     """Where `make dev` keeps the twins' state between runs (delete it to start the sandbox afresh)."""
     return var_dir / "twins"
@@ -80,8 +95,8 @@ def twins_dir(var_dir: Path) -> Path:
 
 @contextlib.asynccontextmanager
 async def sandbox_twins(settings: Settings, var_dir: Path, base_port: int) -> AsyncIterator[Settings]:
-    """Start the twins on base_port+1 (Meta), +2 (Google), +3 (Slack) and +4 (Telegram); yield settings pointing at
-    them unless set explicitly.
+    """Start the twins on base_port+1 (Meta), +2 (Google), +3 (Slack), +4 (Telegram) and +5 (Resend); yield settings
+    pointing at them unless set explicitly.
 
     The twins keep their state (tokens they issued, Pages, locations, published posts) in var/twins/, so the
     connections made in one run still work in the next, whichever ports the twins get."""
@@ -91,10 +106,16 @@ async def sandbox_twins(settings: Settings, var_dir: Path, base_port: int) -> As
         running_google_twin(port=base_port + 2, state_file=kept / "google.json") as (google_url, _google_control, _g),
         running_slack_twin(port=base_port + 3, state_file=kept / "slack.json") as (slack_url, _slack_control, _s),
         running_telegram_twin(port=base_port + 4, state_file=kept / "telegram.json") as (telegram_url, _tg_control, _t),
+        running_resend_twin(port=base_port + 5, state_file=kept / "resend.json") as (resend_url, _mail_control, _m),
     ):
         wanted = twin_settings(meta_url, google_url) | slack_twin_settings(slack_url)
         wanted |= telegram_twin_settings(telegram_url)
         explicit = settings.model_fields_set
+        mail = resend_twin_settings(resend_url)
+        if explicit & set(RESEND_SETTINGS):
+            # Your own Resend URL or key: both stay yours (a real key is never sent to the twin, nor the reverse).
+            mail = {k: v for k, v in mail.items() if k not in RESEND_SETTINGS}
+        wanted |= mail
         overrides = {k: v for k, v in wanted.items() if k not in explicit}
         # Other `cheers` commands (connections connect, diagnose) read this file to find the twins.
         written = {**overrides, "cheers_public_url": settings.cheers_public_url}

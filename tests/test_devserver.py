@@ -24,17 +24,17 @@ CHEERS = str(Path(sys.executable).with_name("cheers"))
 
 
 def dev_ports() -> int:
-    """A port such that it and the next four are free (`cheers dev` puts the twins on port+1, +2, +3 and +4)."""
+    """A port such that it and the next five are free (`cheers dev` puts the twins on port+1 to +5)."""
     for _ in range(50):
         base = free_port()
         try:
-            for port in (base + 1, base + 2, base + 3, base + 4):
+            for port in (base + 1, base + 2, base + 3, base + 4, base + 5):
                 with socket.socket() as sock:
                     sock.bind(("127.0.0.1", port))
         except OSError:
             continue
         return base
-    raise AssertionError("no five consecutive free ports")
+    raise AssertionError("no six consecutive free ports")
 
 
 def jpeg() -> bytes:
