@@ -132,10 +132,13 @@ async def fan_out(session: AsyncSession, clock: Clock, settings: Settings) -> in
             if silenced:
                 continue  # told once the silence ends (the told_version stays behind until then)
             for d in destinations:
-                added += await q.add_message_once(
+                if not await q.add_message_once(
                     session, subject_key=f"incident:{incident.id}", destination_id=d.id, now=now,
                     incident_id=incident.id,
-                )  # fmt: skip
+                ):  # fmt: skip
+                    await q.mark_changed(session, incident.id, now=now)  # already there: edited, never posted twice
+                    continue
+                added += 1
             for address in settings.ops_emails:
                 added += await _email(session, clock, settings, incident, address, "opened", now)
         else:
