@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
+from core.faults import fault_point
 from core.publishing.outcomes import backoff
 from core.runtime import Runtime
 from providers.email import (
@@ -178,6 +179,7 @@ async def _send_one(runtime: Runtime, sender: EmailSender, send: _Send) -> _Outc
         # e-mail's id if that one went out, so the person still gets one e-mail.
         log.warning("email_retrying", **ids, answer_lost=lost, retry_in_seconds=round(wait.total_seconds()))
         return _Outcome("retrying")
+    await fault_point("after_email_send")  # chaos tests: die with the e-mail sent and its answer unrecorded
     sent = await _record(runtime, send, status=ChatMessageStatus.sent, provider_id=provider_id)
     log.info("email_sent", **ids, provider_id=provider_id, recorded=sent)
     return _Outcome("sent")

@@ -18,6 +18,7 @@ from core.chat.sending import AlertMessage, ChatAddress, ChatSender, Gone, SendE
 from core.clock import Clock
 from core.email import outbox as email_outbox
 from core.email.render import email_bodies
+from core.faults import fault_point
 from core.notifications.actions import Action, Offer, offer
 from core.ops.digest import digest_lines
 from core.ops.incidents import OPS_ALERTS_TASK, describe_duration, runbook_link
@@ -240,6 +241,7 @@ async def _deliver(runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender],
             await _release(uow.session, runtime.clock, send)
             await uow.commit()
         return "no_sender"
+    await fault_point("before_ops_chat_send")  # chaos tests: die holding the lease, before anything is posted
     ref, error = await delivery.send_once(sender, send.address, send.ref, send.body, message_id=send.message_id)
     async with runtime.uow() as uow:
         outcome = await _record(uow.session, runtime.clock, send, ref, error)
