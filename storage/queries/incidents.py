@@ -151,7 +151,11 @@ async def get(session: AsyncSession, incident_id: int, *, lock: bool = False) ->
 
 
 async def opened_between(session: AsyncSession, start: datetime, end: datetime) -> Sequence[Incident]:
-    query = select(Incident).where(Incident.opened_at >= start, Incident.opened_at < end).order_by(Incident.opened_at)
+    query = (
+        select(Incident)
+        .where(Incident.opened_at >= start, Incident.opened_at < end)
+        .order_by(Incident.opened_at, Incident.id)
+    )
     return (await session.execute(query)).scalars().all()
 
 
