@@ -17,6 +17,8 @@ from core.settings import Settings
 from storage.enums import Severity
 from storage.models import Channel
 from tests import factories
+from tests.factories import REPO_ROOT
+from tests.test_docs import anchors
 
 
 def _finding(detail: str = "3 runs failed; last: boom", severity: Severity = Severity.error) -> Finding:
@@ -106,3 +108,9 @@ def test_words() -> None:
     assert incidents.describe_duration(timedelta(days=2, hours=3, minutes=1)) == "2 d 3 h"
     settings = Settings(_env_file=None, cheers_public_url="https://cheers.example")
     assert incidents.runbook_link(settings, "job_failing") == "https://cheers.example/ops/runbook#incident-job-failing"
+
+
+def test_every_rule_has_its_runbook_section() -> None:
+    sections = anchors(REPO_ROOT / "docs" / "runbook.md")
+    missing = [rule for rule in incidents.RULES if incidents.runbook_anchor(rule) not in sections]
+    assert not missing, f"docs/runbook.md has no 'Incident: ...' heading for {missing} (the Runbook button's target)"
