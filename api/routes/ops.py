@@ -1,7 +1,8 @@
-"""The service's own incidents, for CheersAI staff: list them, read one, silence one (docs/runbook.md "On call").
+"""The service's own incidents, for CheersAI staff: list them, read one, silence one (docs/runbook.md "On call");
+and the runbook itself as a page, where every alert's Runbook link points.
 
-Venues' people never see these: anyone without the staff flag is refused (403) before anything is looked up, so
-an incident id tells them nothing.
+Venues' people never see incidents: anyone without the staff flag is refused (403) before anything is looked up,
+so an incident id tells them nothing. The runbook is the repository's own documentation: anyone may read it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Literal
 
-from litestar import get, post
+from litestar import MediaType, Response, get, post
 from litestar.params import Parameter
 from pydantic import BaseModel, Field
 
+from api import runbook
 from core.access.audit import Actor
 from core.ops import incidents as incidents_core
 from core.ops.incident_view import incident_view
@@ -93,4 +95,21 @@ async def silence_incident(
     return _out(runtime, incident)
 
 
-routes = [list_incidents, get_incident, silence_incident]
+@get(
+    "/ops/runbook",
+    tags=["ops"],
+    summary="The on-call runbook as a page (each incident's section is #incident-<rule>)",
+    media_type=MediaType.HTML,
+    sync_to_thread=True,
+)
+def runbook_page() -> Response[str]:
+    """docs/runbook.md rendered; 404 with a hint where the installation has no docs (a wheel)."""
+    headers = {"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
+    try:
+        text = runbook.RUNBOOK.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Response(runbook.missing_page(), media_type=MediaType.HTML, status_code=404, headers=headers)
+    return Response(runbook.render(text), media_type=MediaType.HTML, headers=headers)
+
+
+routes = [list_incidents, get_incident, silence_incident, runbook_page]

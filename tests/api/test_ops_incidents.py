@@ -6,7 +6,9 @@ from datetime import timedelta
 
 import httpx
 
+from api import runbook
 from core.clock import FrozenClock
+from core.ops import incidents as incidents_core
 from core.runtime import Runtime
 from storage.models import Role
 from tests import factories
@@ -130,3 +132,22 @@ async def test_the_routes_are_in_the_openapi_document(client: httpx.AsyncClient)
     assert silence["tags"] == ["ops"] and "audited" in silence["summary"], silence
     status = next(p for p in paths["/api/ops/incidents"]["get"]["parameters"] if p["name"] == "status")
     assert status["schema"]["enum"] == ["open", "resolved", "all"] and status["schema"]["default"] == "open", status
+
+
+async def test_every_runbook_link_lands_on_its_section_of_the_runbook_page(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    r = await client.get("/ops/runbook")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), r.text[:300]
+    for rule in incidents_core.RULES:
+        link = incidents_core.runbook_link(runtime.settings, rule)
+        assert link.startswith("http://testserver.local/ops/runbook#"), link
+        anchor = link.split("#", 1)[1]
+        assert f'id="{anchor}"' in r.text, f"the Runbook link for {rule} names #{anchor}, a section the page lacks"
+    assert "<script" not in r.text, "the page runs nothing"
+
+
+def test_the_runbook_page_anchors_headings_as_github_does_and_escapes_raw_html() -> None:
+    page = runbook.render("# On call\n\n### Incident: job failing\n\n<script>alert(1)</script>\n\n## On call\n")
+    assert '<h3 id="incident-job-failing">' in page and '<h2 id="on-call-1">' in page, page
+    assert "<script>" not in page and "&lt;script&gt;" in page, page
