@@ -4,6 +4,7 @@ a refusal recorded with its reason, and nothing sent without an API key."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -172,4 +173,45 @@ async def test_the_emails_job_sends_what_is_due(mail_runtime: Runtime, resend: R
     await queue(mail_runtime, "k-job")
     result = await run_job(mail_runtime, outbox.JOB_NAME, trigger="manual")
     assert result.get("sent") == 1, result
+    assert len(await resend.control.emails()) == 1
+
+
+async def test_a_send_that_hangs_past_the_timeout_is_retried_and_sent_once(
+    mail_runtime: Runtime, resend: ResendTwin, clock: FrozenClock
+) -> None:
+    await queue(mail_runtime, "k-hang")
+    await resend.control.hang(seconds=10)  # Resend never gets to it; the client gives up after 0.5 s
+    assert await outbox.deliver_due(mail_runtime) == {"retrying": 1}
+    assert await resend.control.emails() == []
+    clock.advance(minutes=31)
+    assert await outbox.deliver_due(mail_runtime) == {"sent": 1}
+    assert len(await resend.control.emails()) == 1
+
+
+async def test_two_deliverers_at_once_send_each_email_once(mail_runtime: Runtime, resend: ResendTwin) -> None:
+    keys = [f"k-race-{n}" for n in range(6)]
+    for key in keys:
+        await queue(mail_runtime, key, subject=key)
+    first, second = await asyncio.gather(outbox.run(mail_runtime), outbox.run(mail_runtime))
+    assert first.get("sent", 0) + second.get("sent", 0) == len(keys), (first, second)
+    received = sorted(m["subject"] for m in await resend.control.emails())
+    assert received == sorted(keys), f"each e-mail once, whoever sent it: {received}"
+    assert [r["replayed"] for r in await resend.control.requests()] == [False] * len(keys), "no e-mail sent twice"
+
+
+async def test_an_email_whose_worker_died_is_taken_over_after_its_lease(
+    mail_runtime: Runtime, resend: ResendTwin, clock: FrozenClock
+) -> None:
+    await queue(mail_runtime, "k-orphan")
+    now = clock.now()
+    async with mail_runtime.uow() as uow:  # a worker claims it, then dies before sending
+        [(email_id, _token)] = await emails_q.claim_due(
+            uow.session, now=now, lease_until=now + outbox.lease_for(mail_runtime), limit=5
+        )
+        await uow.commit()
+    assert await outbox.deliver_due(mail_runtime) == {}, "a live lease is left alone"
+    clock.advance(seconds=outbox.lease_for(mail_runtime).total_seconds() + 1)
+    assert await outbox.deliver_due(mail_runtime) == {"sent": 1}
+    taken = await row(mail_runtime, "k-orphan")
+    assert taken.id == email_id and taken.status is ChatMessageStatus.sent and taken.attempts == 2, taken.attempts
     assert len(await resend.control.emails()) == 1
