@@ -6,13 +6,14 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from core.clock import FrozenClock
+from core.email import outbox
 from core.ops import rules
 from core.ops.incidents import Finding
 from core.ops.rules import Facts
 from core.ops.watch import evaluate
 from core.runtime import Runtime
 from storage.enums import ChatMessageStatus, DeliveryStatus, Severity
-from storage.models import ChatAlertMessage, ChatDestination, PostTarget
+from storage.models import ChatAlertMessage, ChatDestination, Email, PostTarget
 from tests import factories
 from tests.chat_alerts.conftest import destination
 from tests.ops.support import all_incidents, beat, explain, watch
@@ -113,3 +114,38 @@ async def test_a_rule_that_raises_is_left_out_and_its_incidents_stay(runtime: Ru
     assert result["failed_rules"] == ["job_overdue"] and not result["resolved"], result
     [incident] = await all_incidents(runtime, "job_overdue")
     assert incident.status == "open", "a rule that raised resolved its own incident"
+
+
+async def queue_email(runtime: Runtime, n: int) -> None:
+    async with runtime.uow() as uow:
+        await outbox.enqueue(
+            uow.session, runtime.clock, dedup_key=f"test:{n}", kind="ops_incident", to="ops@cheers.test",
+            subject=f"Test {n}", text="text", html="<p>html</p>",
+        )  # fmt: skip
+        await uow.commit()
+
+
+async def test_email_failing_opens_for_e_mails_retrying_after_three_attempts_and_resolves(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    for n in range(2):
+        await queue_email(runtime, n)
+    async with runtime.uow() as uow:  # as three refused sends leave them: still pending, Resend's answer kept
+        await uow.session.execute(
+            update(Email).where(Email.dedup_key == "test:0").values(attempts=3, last_error="Resend 500: unavailable")
+        )
+        await uow.session.execute(update(Email).where(Email.dedup_key == "test:1").values(attempts=2))
+        await uow.commit()
+    await watch(runtime)
+    [failing] = await all_incidents(runtime, "email_failing")
+    assert (failing.status, failing.severity) == ("open", Severity.warning), explain([failing])
+    assert failing.detail == (
+        "1 e-mail(s) failing, 0 given up in the last hour; last error: Resend 500: unavailable."
+    ), failing.detail
+
+    async with runtime.uow() as uow:  # Resend is back: both went out
+        await uow.session.execute(update(Email).values(status=ChatMessageStatus.sent, sent_at=clock.now()))
+        await uow.commit()
+    await watch(runtime)
+    [failing] = await all_incidents(runtime, "email_failing")
+    assert failing.status == "resolved", explain([failing])
