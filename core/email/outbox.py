@@ -57,13 +57,16 @@ async def enqueue(
     text: str,
     html: str,
 ) -> bool:
-    """Queue one e-mail in the caller's transaction; False when this dedup_key was queued before (nothing added).
+    """Queue one e-mail in the caller's transaction; False when this dedup_key was queued before, or `to` is no
+    address at all (logged as an error), so nothing was added.
 
     The `emails-deliver` task is woken after the commit; without a queue the `emails` job sends it within a minute.
     """
     address = to.strip()
     if not address or "@" not in address or len(address) > ADDRESS_MAX:
-        raise ValueError(f"not an e-mail address: {to!r}")
+        # Not worth failing the caller's transaction (an incident, a fan-out) over one bad setting: say so loudly.
+        log.error("email_not_queued_bad_address", dedup_key=dedup_key, kind=kind, address=to[:80])
+        return False
     one_line = " ".join(subject.split())
     if len(one_line) > SUBJECT_MAX:
         one_line = one_line[: SUBJECT_MAX - 1] + "…"

@@ -215,3 +215,8 @@ async def test_an_email_whose_worker_died_is_taken_over_after_its_lease(
     taken = await row(mail_runtime, "k-orphan")
     assert taken.id == email_id and taken.status is ChatMessageStatus.sent and taken.attempts == 2, taken.attempts
     assert len(await resend.control.emails()) == 1
+
+
+async def test_a_malformed_address_is_not_queued_and_the_callers_transaction_goes_on(mail_runtime: Runtime) -> None:
+    assert await queue(mail_runtime, "k-bad", to="not-an-address") is False
+    assert await rows(mail_runtime) == []
