@@ -468,7 +468,8 @@ def retry_failed_confirm(count: int, since: timedelta, since_at: datetime) -> Ch
 
 
 def retried_failed(done: Retried) -> ChatMessage:
-    what = done.what if done.retried != 1 else done.what[:-3] + "y" if done.what == "deliveries" else "derivative"
+    what = {"deliveries": "delivery", "derivatives": "derivative"}.get(done.what, done.what)
+    what = done.what if done.retried != 1 else what
     lines = [f"{done.refused} could not be retried:", *done.reasons] if done.refused else []
     return ChatMessage(title=f"Retried {done.retried} failed {what}", lines=tuple(lines))
 

@@ -6,7 +6,7 @@ core.notifications.fanout."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -83,7 +83,7 @@ GROUP_TITLES: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class _Send:
+class Claimed:
     """What one claimed message needs, read in the claim's short transaction and used outside it."""
 
     message_id: int
@@ -91,8 +91,17 @@ class _Send:
     address: ChatAddress
     body: AlertMessage
     ref: str | None
-    account_id: int
     destination_id: int
+
+
+@dataclass(frozen=True)
+class Steps:
+    """How one kind of leased chat message (venue alerts, ops alerts) is prepared, handed back and recorded."""
+
+    prepare: Callable[[AsyncSession, Runtime, int, str], Awaitable[Claimed | str]]
+    release: Callable[[AsyncSession, Clock, Claimed], Awaitable[None]]
+    record: Callable[[AsyncSession, Clock, Claimed, str | None, SendError | None], Awaitable[str]]
+    event: str  # the log event's stem: "chat_alert" logs chat_alert_sent / chat_alert_not_sent
 
 
 async def run(runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender] | None = None) -> dict[str, Any]:
@@ -149,12 +158,19 @@ async def deliver_due(
             uow.session, now=now, lease_until=now + LEASE, limit=limit, budgets=BUDGETS, spacing=spacing_of
         )
         await uow.commit()
+    return await send_claims(runtime, senders, claims, STEPS)
+
+
+async def send_claims(
+    runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender], claims: Sequence[tuple[int, str]], steps: Steps
+) -> dict[str, int]:
+    """Send each claimed message through its platform's sender; returns outcome counts."""
     # Claims are one per chat, so they go out side by side: a slow channel does not hold up the others.
     gate = asyncio.Semaphore(SENDS_AT_ONCE)
 
     async def one(message_id: int, token: str) -> str:
         async with gate:
-            return await _deliver(runtime, senders, message_id, token)
+            return await _deliver(runtime, senders, message_id, token, steps)
 
     counts: dict[str, int] = {}
     for outcome in await asyncio.gather(*(one(m, t) for m, t in claims)):
@@ -162,28 +178,30 @@ async def deliver_due(
     return counts
 
 
-async def _deliver(runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender], message_id: int, token: str) -> str:
+async def _deliver(
+    runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender], message_id: int, token: str, steps: Steps
+) -> str:
     async with runtime.uow() as uow:
-        send = await _prepare(uow.session, runtime, message_id, token)
+        send = await steps.prepare(uow.session, runtime, message_id, token)
         await uow.commit()
     if isinstance(send, str):
         return send
     sender = senders.get(send.address.platform)
     if sender is None:
         async with runtime.uow() as uow:
-            await _release(uow.session, runtime.clock, send, f"no {send.address.platform} sender in this process")
+            await steps.release(uow.session, runtime.clock, send)
             await uow.commit()
         return "no_sender"
     ref, error = await send_once(sender, send.address, send.ref, send.body, message_id=send.message_id)
     async with runtime.uow() as uow:
-        outcome = await _record(uow.session, runtime.clock, send, ref, error)
+        outcome = await steps.record(uow.session, runtime.clock, send, ref, error)
         await uow.commit()
-    log.info("chat_alert_sent" if error is None else "chat_alert_not_sent", message_id=send.message_id,
+    log.info(f"{steps.event}_sent" if error is None else f"{steps.event}_not_sent", message_id=send.message_id,
              outcome=outcome, platform=send.address.platform.value, reason=error.reason if error else None)  # fmt: skip
     return outcome
 
 
-async def _prepare(session: AsyncSession, runtime: Runtime, message_id: int, token: str) -> _Send | str:
+async def _prepare(session: AsyncSession, runtime: Runtime, message_id: int, token: str) -> Claimed | str:
     """Read and render a claimed message; count a post as started before it is made (it may land unanswered)."""
     clock = runtime.clock
     now = clock.now()
@@ -210,7 +228,7 @@ async def _prepare(session: AsyncSession, runtime: Runtime, message_id: int, tok
         chat_id=destination.chat_id,
         token=await bot_token(session, runtime, destination),
     )
-    return _Send(message.id, token, address, body, message.ref, message.account_id, destination.id)
+    return Claimed(message.id, token, address, body, message.ref, destination.id)
 
 
 async def bot_token(
@@ -223,15 +241,15 @@ async def bot_token(
     return runtime.cipher().decrypt(install.bot_token_ciphertext)
 
 
-async def _release(session: AsyncSession, clock: Clock, send: _Send, note: str) -> None:
+async def _release(session: AsyncSession, clock: Clock, send: Claimed) -> None:
     message = await q.get_message(session, send.message_id, lock=True)
     if message is None or message.lease_token != send.token:
         return
     hand_back(message, clock.now())
-    message.note = note
+    message.note = f"no {send.address.platform} sender in this process"
 
 
-async def _record(session: AsyncSession, clock: Clock, send: _Send, ref: str | None, error: SendError | None) -> str:
+async def _record(session: AsyncSession, clock: Clock, send: Claimed, ref: str | None, error: SendError | None) -> str:
     """Write what the chat answered; a send whose lease was taken over records nothing (the new holder will)."""
     now = clock.now()
     message = await q.get_message(session, send.message_id, lock=True)
@@ -246,6 +264,9 @@ async def _record(session: AsyncSession, clock: Clock, send: _Send, ref: str | N
             session, clock, send.destination_id, error.reason, install=error.install, what=error.what
         )
     return outcome
+
+
+STEPS = Steps(prepare=_prepare, release=_release, record=_record, event="chat_alert")
 
 
 class LeasedMessage(Protocol):

@@ -3,7 +3,7 @@ in the web process) and retry the failed deliveries or derivatives behind it, wi
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, cast
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.access import audit
 from core.access.audit import Actor
-from core.access.policy import authorize
+from core.access.policy import VenueAccess, authorize
 from core.errors import DomainError, Invalid
 from core.media import library
 from core.ops import incidents
@@ -37,6 +37,7 @@ class Unit(Protocol):
 
 
 JOB_TASK_PREFIX = "job:"  # tasks.periodic registers one task per job under this name
+ONE = {"deliveries": "delivery", "derivatives": "media"}  # how a refusal names one of them
 MAX_RETRIED = 200  # one click retries at most this many; a larger backlog is a second click (its count says so)
 
 
@@ -107,32 +108,40 @@ async def retry_failed(
 
 
 async def _retry_deliveries(runtime: Runtime, uow: Unit, actor: Actor, since: datetime) -> Retried:
-    retried, refused, reasons = 0, 0, []
-    for target in await q.failed_targets(uow.session, since=since, limit=MAX_RETRIED):
-        access = await authorize(uow.session, runtime.clock, actor, target.account_id, Role.editor,
-                                 purpose="ops retry failed")  # fmt: skip
-        try:
-            # A refusal (a post rejected since, a delivery being checked) is raised before anything changes, so
-            # the others are still retried in this transaction.
-            result = await retry_target(runtime, uow.session, access, target.id)
-        except DomainError as exc:
-            refused += 1
-            reasons.append(f"delivery {target.id}: {exc}")
-            continue
-        retried += int(result.changed)
-    return Retried("deliveries", retried, refused, tuple(reasons[:5]))
+    async def one(access: VenueAccess, target_id: int) -> bool:
+        # A refusal (a post rejected since, a delivery being checked) is raised before anything changes, so the
+        # others are still retried in this transaction.
+        return (await retry_target(runtime, uow.session, access, target_id)).changed
+
+    found = await q.failed_targets(uow.session, since=since, limit=MAX_RETRIED)
+    return await _each(runtime, uow, actor, "deliveries", [(t.account_id, t.id) for t in found], one)
 
 
 async def _retry_derivatives(runtime: Runtime, uow: Unit, actor: Actor, since: datetime) -> Retried:
+    async def one(access: VenueAccess, asset_id: int) -> bool:
+        await library.retry(runtime, cast(UnitOfWork, uow), access, asset_id)
+        return True
+
+    found = await q.failed_assets(uow.session, since=since, limit=MAX_RETRIED)
+    return await _each(runtime, uow, actor, "derivatives", [(a.account_id, a.id) for a in found], one)
+
+
+async def _each(
+    runtime: Runtime,
+    uow: Unit,
+    actor: Actor,
+    what: str,
+    rows: Sequence[tuple[int, int]],
+    retry: Callable[[VenueAccess, int], Awaitable[bool]],
+) -> Retried:
+    """Retry each (venue, id) as the staff member in its venue (audited there); a refusal is counted, not raised."""
     retried, refused, reasons = 0, 0, []
-    for asset in await q.failed_assets(uow.session, since=since, limit=MAX_RETRIED):
-        access = await authorize(uow.session, runtime.clock, actor, asset.account_id, Role.editor,
+    for account_id, row_id in rows:
+        access = await authorize(uow.session, runtime.clock, actor, account_id, Role.editor,
                                  purpose="ops retry failed")  # fmt: skip
         try:
-            await library.retry(runtime, cast(UnitOfWork, uow), access, asset.id)
+            retried += int(await retry(access, row_id))
         except DomainError as exc:
             refused += 1
-            reasons.append(f"media {asset.id}: {exc}")
-            continue
-        retried += 1
-    return Retried("derivatives", retried, refused, tuple(reasons[:5]))
+            reasons.append(f"{ONE[what]} {row_id}: {exc}")
+    return Retried(what, retried, refused, tuple(reasons[:5]))

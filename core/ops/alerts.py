@@ -5,9 +5,7 @@ e-mails), then delivery posts and edits those messages under a lease, paced per 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
@@ -18,7 +16,6 @@ from core.chat.sending import AlertMessage, ChatAddress, ChatSender, Gone, SendE
 from core.clock import Clock
 from core.email import outbox as email_outbox
 from core.email.render import email_bodies
-from core.faults import fault_point
 from core.notifications.actions import Action, Offer, offer
 from core.ops.digest import digest_lines
 from core.ops.incidents import OPS_ALERTS_TASK, describe_duration, runbook_link
@@ -37,23 +34,12 @@ TASK_NAME = OPS_ALERTS_TASK
 LEASE = timedelta(seconds=60)
 FANOUT_BATCH = 100
 MAX_ROUNDS = 50  # rounds of one message per chat; a pass rarely needs more than two
-SENDS_AT_ONCE = 5
 EMAIL_KIND = "ops_incident"
 DIGEST_EMAIL_KIND = "ops_digest"
 # Jobs whose failures are failed derivatives (retried through the media retry); every other retry is deliveries.
 MEDIA_WORDS = ("media", "derivative")
 # Rules whose incident is about deliveries or derivatives that failed, so "Retry failed" has something to retry.
 RETRYABLE_RULES = frozenset({"job_failing", "task_failing", "queue_stalled"})
-
-
-@dataclass(frozen=True)
-class _Send:
-    message_id: int
-    token: str
-    address: ChatAddress
-    body: AlertMessage
-    ref: str | None
-    destination_id: int
 
 
 # --- what an incident says, in chat and by e-mail ---
@@ -217,41 +203,10 @@ async def deliver_due(
             spacing=delivery.spacing_of,
         )  # fmt: skip
         await uow.commit()
-    gate = asyncio.Semaphore(SENDS_AT_ONCE)
-
-    async def one(message_id: int, token: str) -> str:
-        async with gate:
-            return await _deliver(runtime, senders, message_id, token)
-
-    counts: dict[str, int] = {}
-    for outcome in await asyncio.gather(*(one(m, t) for m, t in claims)):
-        counts[outcome] = counts.get(outcome, 0) + 1
-    return counts
+    return await delivery.send_claims(runtime, senders, claims, STEPS)
 
 
-async def _deliver(runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender], message_id: int, token: str) -> str:
-    async with runtime.uow() as uow:
-        send = await _prepare(uow.session, runtime, message_id, token)
-        await uow.commit()
-    if isinstance(send, str):
-        return send
-    sender = senders.get(send.address.platform)
-    if sender is None:
-        async with runtime.uow() as uow:
-            await _release(uow.session, runtime.clock, send)
-            await uow.commit()
-        return "no_sender"
-    await fault_point("before_ops_chat_send")  # chaos tests: die holding the lease, before anything is posted
-    ref, error = await delivery.send_once(sender, send.address, send.ref, send.body, message_id=send.message_id)
-    async with runtime.uow() as uow:
-        outcome = await _record(uow.session, runtime.clock, send, ref, error)
-        await uow.commit()
-    log.info("ops_alert_sent" if error is None else "ops_alert_not_sent", ops_message_id=send.message_id,
-             outcome=outcome, platform=send.address.platform.value, reason=error.reason if error else None)  # fmt: skip
-    return outcome
-
-
-async def _prepare(session: AsyncSession, runtime: Runtime, message_id: int, token: str) -> _Send | str:
+async def _prepare(session: AsyncSession, runtime: Runtime, message_id: int, token: str) -> delivery.Claimed | str:
     """Read and render a claimed message as its incident (or digest) stands now; count a post as started."""
     now = runtime.clock.now()
     message = await q.get_message(session, message_id, lock=True)
@@ -270,7 +225,7 @@ async def _prepare(session: AsyncSession, runtime: Runtime, message_id: int, tok
         chat_id=destination.chat_id,
         token=await delivery.bot_token(session, runtime, destination),
     )
-    return _Send(message.id, token, address, body, message.ref, destination.id)
+    return delivery.Claimed(message.id, token, address, body, message.ref, destination.id)
 
 
 async def _body(session: AsyncSession, settings: Settings, message: OpsMessage, now: datetime) -> AlertMessage:
@@ -285,7 +240,7 @@ async def _body(session: AsyncSession, settings: Settings, message: OpsMessage, 
     return AlertMessage(title="This ops alert is no longer available.")
 
 
-async def _release(session: AsyncSession, clock: Clock, send: _Send) -> None:
+async def _release(session: AsyncSession, clock: Clock, send: delivery.Claimed) -> None:
     """No sender for the chat's platform in this process: hand the message back for a process that has one."""
     message = await q.get_message(session, send.message_id, lock=True)
     if message is None or message.lease_token != send.token:
@@ -293,7 +248,9 @@ async def _release(session: AsyncSession, clock: Clock, send: _Send) -> None:
     delivery.hand_back(message, clock.now())
 
 
-async def _record(session: AsyncSession, clock: Clock, send: _Send, ref: str | None, error: SendError | None) -> str:
+async def _record(
+    session: AsyncSession, clock: Clock, send: delivery.Claimed, ref: str | None, error: SendError | None
+) -> str:
     now = clock.now()
     message = await q.get_message(session, send.message_id, lock=True)
     if message is None or message.lease_token != send.token:
@@ -304,6 +261,9 @@ async def _record(session: AsyncSession, clock: Clock, send: _Send, ref: str | N
     if isinstance(error, Gone):
         await _stop(session, send.destination_id, error.reason, now)
     return outcome
+
+
+STEPS = delivery.Steps(prepare=_prepare, release=_release, record=_record, event="ops_alert")
 
 
 async def _stop(session: AsyncSession, destination_id: int, reason: str, now: datetime) -> None:

@@ -29,6 +29,7 @@ from storage.models import (
     Connection,
     Membership,
     Notification,
+    OpsMessage,
     PostTarget,
     Role,
     User,
@@ -408,13 +409,21 @@ async def destinations_of_workspace(
     return (await session.execute(query)).scalars().all()
 
 
-async def stop_messages_to(session: AsyncSession, destination_id: int, *, reason: str, now: datetime) -> int:
-    """Mark every message still waiting for this chat gone (nothing more is sent there)."""
+async def stop_messages_to(
+    session: AsyncSession,
+    destination_id: int,
+    *,
+    reason: str,
+    now: datetime,
+    model: type[ChatAlertMessage] | type[OpsMessage] = ChatAlertMessage,
+) -> int:
+    """Mark every message still waiting for this chat gone (nothing more is sent there); `model` OpsMessage for an
+    ops chat's."""
     result = await session.execute(
-        update(ChatAlertMessage)
+        update(model)
         .where(
-            ChatAlertMessage.destination_id == destination_id,
-            ChatAlertMessage.status.in_((ChatMessageStatus.pending, ChatMessageStatus.sending)),
+            model.destination_id == destination_id,
+            model.status.in_((ChatMessageStatus.pending, ChatMessageStatus.sending)),
         )
         .values(status=ChatMessageStatus.gone, last_error=reason, lease_token=None, updated_at=now)
         .execution_options(synchronize_session=False)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.enums import ChatMessageStatus, ChatPlatform, DeliveryStatus, MediaStatus
 from storage.models import ChatPacing, Incident, MediaAsset, OpsDestination, OpsDigest, OpsMessage, PostTarget
+from storage.queries import chat_alerts
 from storage.queries.chat_alerts import SendBudget, _insert, reserve_chat, take_sends
 from storage.queries.deliveries import is_postgres
 
@@ -184,16 +185,7 @@ async def get_message(session: AsyncSession, message_id: int, *, lock: bool = Fa
 
 async def stop_messages_to(session: AsyncSession, destination_id: int, *, reason: str, now: datetime) -> int:
     """Mark every ops message still waiting for this chat gone (nothing more is sent there)."""
-    result = await session.execute(
-        update(OpsMessage)
-        .where(
-            OpsMessage.destination_id == destination_id,
-            OpsMessage.status.in_((ChatMessageStatus.pending, ChatMessageStatus.sending)),
-        )
-        .values(status=ChatMessageStatus.gone, last_error=reason, lease_token=None, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return await chat_alerts.stop_messages_to(session, destination_id, reason=reason, now=now, model=OpsMessage)
 
 
 async def waiting_count(session: AsyncSession, *, now: datetime) -> int:

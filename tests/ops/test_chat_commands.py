@@ -13,14 +13,14 @@ from core.notifications.actions import Action, offer
 from core.ops import alerts
 from core.ops.incidents import Finding, reconcile
 from core.runtime import Runtime
-from providers.errors import Permanent
 from storage.enums import Severity
 from storage.models import DeliveryStatus, Incident, OpsDestination, Role, User
 from tests import factories
 from tests.bot.conftest import Pub, pub  # noqa: F401 - a venue whose Facebook publisher is scripted
 from tests.bot.support import click, link, say, shown, turn
+from tests.bot.test_buttons import _failed  # a delivery Facebook refused for good
 from tests.publishing.conftest import Drain, drain  # noqa: F401 - one dispatcher tick, run here
-from tests.publishing.support import deliveries, delivery
+from tests.publishing.support import delivery
 
 OPS = "C-ops"
 
@@ -42,17 +42,6 @@ async def _open(runtime: Runtime, *, job: str = "housekeeping", rule: str = "job
         found = await session.get(Incident, incident_id)
         assert found is not None
         return found
-
-
-async def _failed(runtime: Runtime, pub: Pub, drain: Drain) -> int:  # noqa: F811
-    pub.publisher.script = [Permanent("Facebook refused the request: (#100) bad link")]
-    editor = await factories.person(runtime, venue_id=pub.id, role=Role.editor)
-    await link(runtime, editor, turn("U-setup"))
-    answer = await say(runtime, turn("U-setup"), 'schedule now "Quiz night"')
-    await drain()
-    [target] = await deliveries(runtime, int(answer.title.split()[1]))
-    assert target.status is DeliveryStatus.failed, target.status
-    return target.id
 
 
 async def _publish(runtime: Runtime, drain: Drain) -> None:  # noqa: F811

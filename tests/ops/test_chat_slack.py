@@ -173,7 +173,7 @@ async def test_a_silenced_incident_sends_nothing_new_until_the_silence_ends(
                               lambda found: "Silenced until" in str(found[0].blocks))  # fmt: skip
     assert set(_buttons(silenced)) >= {"ops_run_job:m", "ops_runbook:m"}
 
-    # While silenced, a first message for it is held back: a second chat subscribed now gets nothing yet.
+    # While silenced, an incident not told yet stays untold (no new message, no e-mail) until the silence ends.
     async with runtime.uow() as uow:
         [incident] = await incidents.list_incidents(uow.session)
         incident.told_version = 0  # as if it had never been told (a fan-out that lagged behind the silence)
