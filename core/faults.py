@@ -30,7 +30,7 @@ POINTS = frozenset(
         "during_image_work",
         "during_weekly_materialise",
         "job_run",  # core.ops.jobs.run_job, before the job's body (target: the job's name)
-        "before_ops_chat_send",  # core.ops.alerts._deliver: lease taken, post counted, before the chat call
+        "before_chat_send",  # core.chat.delivery._deliver: leased, before the post/edit (target: chat_alert|ops_alert)
         "after_email_send",  # core.email.outbox._send_one: Resend accepted it, before the outcome is recorded
     }
 )

@@ -29,6 +29,7 @@ from core.chat.sending import (
     Transient,
 )
 from core.clock import Clock
+from core.faults import fault_point
 from core.notifications import fanout
 from core.notifications import outbox as notifications
 from core.notifications.actions import Offer
@@ -192,6 +193,8 @@ async def _deliver(
             await steps.release(uow.session, runtime.clock, send)
             await uow.commit()
         return "no_sender"
+    # Chaos tests (core.faults): die holding the lease, the post counted as started, before anything is sent.
+    await fault_point("before_chat_send", steps.event)
     ref, error = await send_once(sender, send.address, send.ref, send.body, message_id=send.message_id)
     async with runtime.uow() as uow:
         outcome = await steps.record(uow.session, runtime.clock, send, ref, error)
