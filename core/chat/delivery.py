@@ -150,16 +150,22 @@ async def next_due_in(runtime: Runtime) -> timedelta | None:
 
 
 async def deliver_due(
-    runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender], *, limit: int = 20
+    runtime: Runtime,
+    senders: Mapping[ChatPlatform, ChatSender],
+    *,
+    limit: int = 20,
+    claim: Callable[..., Awaitable[list[tuple[int, str]]]] = q.claim_due,
+    steps: Steps | None = None,
 ) -> dict[str, int]:
-    """Claim due messages (one per chat, none in a paced chat) and send each; returns outcome counts."""
+    """Claim due messages (one per chat, none in a paced chat) and send each; returns outcome counts. `claim` and
+    `steps` are the ops alerts' for their messages (core.ops.alerts), venue alerts' by default."""
     now = runtime.clock.now()
     async with runtime.uow() as uow:
-        claims = await q.claim_due(
+        claims = await claim(
             uow.session, now=now, lease_until=now + LEASE, limit=limit, budgets=BUDGETS, spacing=spacing_of
         )
         await uow.commit()
-    return await send_claims(runtime, senders, claims, STEPS)
+    return await send_claims(runtime, senders, claims, steps or STEPS)
 
 
 async def send_claims(

@@ -31,7 +31,6 @@ from storage.queries import ops_alerts as q
 log = structlog.get_logger(__name__)
 
 TASK_NAME = OPS_ALERTS_TASK
-LEASE = timedelta(seconds=60)
 FANOUT_BATCH = 100
 MAX_ROUNDS = 50  # rounds of one message per chat; a pass rarely needs more than two
 EMAIL_KIND = "ops_incident"
@@ -196,14 +195,7 @@ async def deliver_due(
     runtime: Runtime, senders: Mapping[ChatPlatform, ChatSender], *, limit: int = 20
 ) -> dict[str, int]:
     """Claim due ops messages (one per chat, none in a paced chat) and send each; returns outcome counts."""
-    now = runtime.clock.now()
-    async with runtime.uow() as uow:
-        claims = await q.claim_due(
-            uow.session, now=now, lease_until=now + LEASE, limit=limit, budgets=delivery.BUDGETS,
-            spacing=delivery.spacing_of,
-        )  # fmt: skip
-        await uow.commit()
-    return await delivery.send_claims(runtime, senders, claims, STEPS)
+    return await delivery.deliver_due(runtime, senders, limit=limit, claim=q.claim_due, steps=STEPS)
 
 
 async def _prepare(session: AsyncSession, runtime: Runtime, message_id: int, token: str) -> delivery.Claimed | str:

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import Row, and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -329,25 +330,41 @@ async def claim_due(
             until=now + (spacing(row.platform, row.chat_id) if spacing else timedelta(0)),
         ):  # fmt: skip
             continue  # another worker took this chat's turn a moment ago
-        token = secrets.token_hex(16)
-        result = await session.execute(
-            update(ChatAlertMessage)
-            .where(ChatAlertMessage.id == row.id, _due(now))
-            .values(
-                status=ChatMessageStatus.sending,
-                lease_token=token,
-                lease_expires_at=lease_until,
-                needs_update=False,  # an alert joining while this send runs sets it again
-                updated_at=now,
-            )
-        )
-        if result.rowcount:  # type: ignore[attr-defined]
+        token = await take_lease(session, ChatAlertMessage, row.id, _due(now), lease_until=lease_until, now=now)
+        if token is not None:
             claimed.append((row.id, token))
     return claimed
 
 
+Leased = TypeVar("Leased", ChatAlertMessage, OpsMessage)
+
+
+async def take_lease(
+    session: AsyncSession, model: type[Leased], message_id: int, due: Any, *, lease_until: datetime, now: datetime
+) -> str | None:
+    """Lease one message still `due` (a compare-and-set: a stale second claimer takes nothing); its token or None."""
+    token = secrets.token_hex(16)
+    result = await session.execute(
+        update(model)
+        .where(model.id == message_id, due)
+        .values(
+            status=ChatMessageStatus.sending,
+            lease_token=token,
+            lease_expires_at=lease_until,
+            needs_update=False,  # a change arriving while this send runs sets it again
+            updated_at=now,
+        )
+    )
+    return token if result.rowcount else None  # type: ignore[attr-defined]
+
+
 async def get_message(session: AsyncSession, message_id: int, *, lock: bool = False) -> ChatAlertMessage | None:
-    query = select(ChatAlertMessage).where(ChatAlertMessage.id == message_id)
+    return await get_leased(session, ChatAlertMessage, message_id, lock=lock)
+
+
+async def get_leased(session: AsyncSession, model: type[Leased], message_id: int, *, lock: bool) -> Leased | None:
+    """One chat message by id, row-locked on PostgreSQL when `lock` (recording a send's outcome)."""
+    query = select(model).where(model.id == message_id)
     if lock and is_postgres(session):
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()

@@ -3,7 +3,6 @@ lease (paced per chat through the venue alerts' shared chat_pacing rows) and wha
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -159,28 +158,14 @@ async def claim_due(
             until=now + spacing(row.platform, row.chat_id),
         ):  # fmt: skip
             continue  # another worker took this chat's turn a moment ago
-        token = secrets.token_hex(16)
-        result = await session.execute(
-            update(OpsMessage)
-            .where(OpsMessage.id == row.id, _due(now))
-            .values(
-                status=ChatMessageStatus.sending,
-                lease_token=token,
-                lease_expires_at=lease_until,
-                needs_update=False,
-                updated_at=now,
-            )
-        )
-        if result.rowcount:  # type: ignore[attr-defined]
+        token = await chat_alerts.take_lease(session, OpsMessage, row.id, _due(now), lease_until=lease_until, now=now)
+        if token is not None:
             claimed.append((row.id, token))
     return claimed
 
 
 async def get_message(session: AsyncSession, message_id: int, *, lock: bool = False) -> OpsMessage | None:
-    query = select(OpsMessage).where(OpsMessage.id == message_id)
-    if lock and is_postgres(session):
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
+    return await chat_alerts.get_leased(session, OpsMessage, message_id, lock=lock)
 
 
 async def stop_messages_to(session: AsyncSession, destination_id: int, *, reason: str, now: datetime) -> int:
