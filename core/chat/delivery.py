@@ -215,12 +215,11 @@ async def _prepare(session: AsyncSession, runtime: Runtime, message_id: int, tok
     clock = runtime.clock
     now = clock.now()
     message = await q.get_message(session, message_id, lock=True)
-    if message is None or message.lease_token != token:
-        return "lease_lost"
-    destination = await q.get_destination(session, message.destination_id)
-    if destination is None or destination.disabled_at is not None:
-        message.status, message.lease_token, message.updated_at = ChatMessageStatus.gone, None, now
-        return "gone"
+    destination = await q.get_destination(session, message.destination_id) if message is not None else None
+    refused = claim_refused(message, token, destination, now)
+    if refused is not None:
+        return refused
+    assert message is not None and destination is not None  # claim_refused said so
     if message.ref is None and message.resolved_at is not None:
         # Solved before it was ever posted (its last post died with its worker): nothing worth posting now.
         message.status, message.lease_token, message.updated_at = ChatMessageStatus.pending, None, now
@@ -292,6 +291,25 @@ class LeasedMessage(Protocol):
     last_error: str | None
     sent_at: datetime | None
     updated_at: datetime
+
+
+class Reachable(Protocol):
+    """A chat a message goes to (venue or ops destination): stopped once `disabled_at` is set."""
+
+    disabled_at: datetime | None
+
+
+def claim_refused(
+    message: LeasedMessage | None, token: str, destination: Reachable | None, now: datetime
+) -> str | None:
+    """Why a claimed message is not sent after all ("lease_lost": another worker holds it; "gone": its chat was
+    stopped, and the message with it), or None to go on."""
+    if message is None or message.lease_token != token:
+        return "lease_lost"
+    if destination is None or destination.disabled_at is not None:
+        message.status, message.lease_token, message.updated_at = ChatMessageStatus.gone, None, now
+        return "gone"
+    return None
 
 
 def start_post(message: LeasedMessage, now: datetime) -> bool:

@@ -22,7 +22,7 @@ from core.ops.incidents import OPS_ALERTS_TASK, describe_duration, runbook_link
 from core.ops.jobs import JOBS
 from core.runtime import Runtime
 from core.settings import Settings
-from storage.enums import ChatMessageStatus, ChatPlatform
+from storage.enums import ChatPlatform
 from storage.models import Incident, OpsDestination, OpsDigest, OpsMessage
 from storage.queries import emails as emails_q
 from storage.queries import incidents as incidents_q
@@ -202,12 +202,11 @@ async def _prepare(session: AsyncSession, runtime: Runtime, message_id: int, tok
     """Read and render a claimed message as its incident (or digest) stands now; count a post as started."""
     now = runtime.clock.now()
     message = await q.get_message(session, message_id, lock=True)
-    if message is None or message.lease_token != token:
-        return "lease_lost"
-    destination = await session.get(OpsDestination, message.destination_id)
-    if destination is None or destination.disabled_at is not None:
-        message.status, message.lease_token, message.updated_at = ChatMessageStatus.gone, None, now
-        return "gone"
+    destination = await session.get(OpsDestination, message.destination_id) if message is not None else None
+    refused = delivery.claim_refused(message, token, destination, now)
+    if refused is not None:
+        return refused
+    assert message is not None and destination is not None  # claim_refused said so
     body = await _body(session, runtime.settings, message, now)
     if not delivery.start_post(message, now):
         return "failed"

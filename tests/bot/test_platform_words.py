@@ -76,8 +76,8 @@ async def test_what_would_work_is_written_as_typed_on_each_platform(runtime: Run
     assert typo.lines == ("I don't know 'wek'. Did you mean `week`? /week [next].", "For example: /week next"), typo
     alerts = await say(runtime, private, "alerts")
     assert (
-        "Use: /alerts here [KINDS] | /alerts me [KINDS] | /alerts mute KIND [for 2h] | /alerts off."
-        in (alerts.lines[0])
+        "Use: /alerts here [KINDS] | /alerts me [KINDS] | /alerts mute KIND [for 2h] | /alerts off"
+        " | /alerts by email|chat|both | /alerts ops here|off." in (alerts.lines[0])
     ), shown(alerts)
     unknown = await say(runtime, private, "xyzzy")
     assert "I understand: /schedule, /week, /status," in unknown.lines[0], shown(unknown)
