@@ -11,10 +11,11 @@ from sqlalchemy import select
 
 from core.notifications.actions import Action, offer
 from core.ops import alerts
+from core.ops.digest import make_digest
 from core.ops.incidents import Finding, reconcile
 from core.runtime import Runtime
 from storage.enums import Severity
-from storage.models import DeliveryStatus, Incident, OpsDestination, Role, User
+from storage.models import DeliveryStatus, Email, Incident, OpsDestination, OpsMessage, Role, User
 from tests import factories
 from tests.bot.conftest import Pub, pub  # noqa: F401 - a venue whose Facebook publisher is scripted
 from tests.bot.support import click, link, say, shown, turn
@@ -167,3 +168,48 @@ async def test_alerts_by_email_is_for_anyone_with_an_address(runtime: Runtime, p
         assert user.alert_via == "email"
     unclear = await say(runtime, turn("U-ed"), "alerts by pigeon")
     assert "alerts by email" in shown(unclear), shown(unclear)
+
+
+async def _fan_out(runtime: Runtime, settings: Any) -> int:
+    async with runtime.uow() as uow:
+        added = await alerts.fan_out(uow.session, runtime.clock, settings)
+        await uow.commit()
+    return added
+
+
+async def _rows(runtime: Runtime, model: Any) -> list[Any]:
+    async with runtime.db.session() as session:
+        return list((await session.execute(select(model).order_by(model.id))).scalars().all())
+
+
+async def test_incidents_and_the_digest_are_e_mailed_to_ops_addresses_once(runtime: Runtime) -> None:
+    await _staff(runtime)
+    await say(runtime, turn("U-staff", chat=OPS), "alerts ops here")
+    settings = runtime.settings.model_copy(update={"cheers_ops_emails": "ops@cheers.test, oncall@cheers.test"})
+    incident = await _open(runtime)
+
+    assert await _fan_out(runtime, settings) == 3, "one ops message and two e-mails"
+    assert await _fan_out(runtime, settings) == 0, "told twice"
+    runtime.clock.advance(minutes=72)  # type: ignore[attr-defined]
+    async with runtime.uow() as uow:
+        await reconcile(uow.session, runtime.clock, [], {"job_failing"})
+        await uow.commit()
+    assert await _fan_out(runtime, settings) == 2, "a resolved e-mail to each address, no new message"
+    emails = await _rows(runtime, Email)
+    assert [e.dedup_key for e in emails] == [
+        f"incident:{incident.id}:opened:ops@cheers.test",
+        f"incident:{incident.id}:opened:oncall@cheers.test",
+        f"incident:{incident.id}:resolved:ops@cheers.test",
+        f"incident:{incident.id}:resolved:oncall@cheers.test",
+    ], [e.dedup_key for e in emails]
+    assert "Runbook" in emails[0].text_body and "#incident-job-failing" in emails[0].html_body
+    assert "Resolved after 1 h 12 min." in emails[2].text_body, emails[2].text_body
+    [message] = await _rows(runtime, OpsMessage)
+    assert message.subject_key == f"incident:{incident.id}" and message.needs_update, "the message is edited"
+
+    digest = await make_digest(runtime, runtime.clock.now().date())
+    assert digest is not None
+    assert await _fan_out(runtime, settings) == 3, "the digest: one ops message and two e-mails"
+    body = alerts.render_digest(digest)
+    assert body.title.startswith("CheersAI daily digest for") and body.lines, body
+    assert [m.subject_key for m in await _rows(runtime, OpsMessage)][1] == f"digest:{digest.day.isoformat()}"
