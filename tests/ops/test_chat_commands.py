@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.slack.blocks import button_offer, button_value
+from bot.telegram.callbacks import offer_data, parse_data
 from core.notifications.actions import Action, offer
 from core.ops import alerts
 from core.ops.digest import make_digest
@@ -213,3 +215,12 @@ async def test_incidents_and_the_digest_are_e_mailed_to_ops_addresses_once(runti
     body = alerts.render_digest(digest)
     assert body.title.startswith("CheersAI daily digest for") and body.lines, body
     assert [m.subject_key for m in await _rows(runtime, OpsMessage)][1] == f"digest:{digest.day.isoformat()}"
+
+
+def test_the_confirmation_and_incident_buttons_read_back_on_both_platforms() -> None:
+    for sent in (offer(Action.ops_retry_failed, since=1795608000), offer(Action.ops_retry_failed, incident_id=12),
+                 offer(Action.ops_run_job, incident_id=12), offer(Action.ops_silence, incident_id=12)):  # fmt: skip
+        data = offer_data(sent)
+        assert len(data.encode()) <= 64 and parse_data(data) == sent, data
+        assert button_offer(button_value(sent)) == sent, button_value(sent)
+    assert offer_data(offer(Action.ops_retry_failed, since=1795608000)) == "o1:f::1795608000"
