@@ -111,6 +111,13 @@ async def _until(runtime: Runtime, clock: FrozenClock, slack: SlackTwin, what: s
     return await eventually(shown, what=what)
 
 
+async def _posted(runtime: Runtime, clock: FrozenClock, slack: SlackTwin) -> Message:
+    """An incident opened and its one message in #alerts."""
+    await _incident(runtime)
+    [posted] = await _until(runtime, clock, slack, "the incident in #alerts", lambda found: len(found) == 1)
+    return posted
+
+
 def _ours(slack: SlackTwin, channel: str) -> list[Message]:
     return [m for m in slack.state.channel_messages(channel) if m.via == "api" and m.thread_ts is None]
 
@@ -135,8 +142,7 @@ async def _click(app: httpx.AsyncClient, slack: SlackTwin, sender: SlackSender, 
 async def test_an_incident_is_posted_once_to_the_ops_channel_edited_in_place_and_resolved(
     runtime: Runtime, slack: SlackTwin, clock: FrozenClock
 ) -> None:
-    await _incident(runtime)
-    [posted] = await _until(runtime, clock, slack, "the incident in #alerts", lambda found: len(found) == 1)
+    posted = await _posted(runtime, clock, slack)
     assert "Job housekeeping is failing" in posted.text and "3 runs in a row failed" in str(posted.blocks)
     buttons = _buttons(posted)
     assert set(buttons) == {"ops_run_job:m", "ops_silence:m", "ops_runbook:m"}, buttons
@@ -164,8 +170,7 @@ async def test_an_incident_is_posted_once_to_the_ops_channel_edited_in_place_and
 async def test_a_silenced_incident_sends_nothing_new_until_the_silence_ends(
     app: httpx.AsyncClient, runtime: Runtime, slack: SlackTwin, sender: SlackSender, clock: FrozenClock
 ) -> None:
-    await _incident(runtime)
-    [posted] = await _until(runtime, clock, slack, "the incident in #alerts", lambda found: len(found) == 1)
+    posted = await _posted(runtime, clock, slack)
 
     said = await _click(app, slack, sender, "ops_silence:m", posted.ts, STAFF)
     assert "silenced until" in said, said
@@ -192,8 +197,7 @@ async def test_a_silenced_incident_sends_nothing_new_until_the_silence_ends(
 async def test_run_now_queues_the_job_for_staff_and_is_refused_for_a_venue_owner(
     app: httpx.AsyncClient, runtime: Runtime, slack: SlackTwin, sender: SlackSender, clock: FrozenClock
 ) -> None:
-    await _incident(runtime)
-    [posted] = await _until(runtime, clock, slack, "the incident in #alerts", lambda found: len(found) == 1)
+    posted = await _posted(runtime, clock, slack)
     assert runtime.queue is not None
     queue = Recorded(runtime.queue)
     runtime.queue = queue
