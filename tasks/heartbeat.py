@@ -38,11 +38,59 @@ async def forget(runtime: Runtime, component: str) -> None:
         await uow.commit()
 
 
+class OneAtATime:
+    """Runs an ops check in the background, never two at once: a tick while one runs is skipped, never cancelled.
+
+    Cancelling a running check could cut a chat post off from its record (docs/chaos.md, Found 12): the message
+    would stay `sending` and be posted again after its lease. Only a stop past its grace period cancels one.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def kick(self, watch: Watch, runtime: Runtime) -> bool:
+        """Start `watch(runtime)` unless the previous one still runs (then False, and a log line)."""
+        if self.running:
+            log.warning("ops_watch_still_running", runner=self.name)
+            return False
+        self._task = asyncio.get_running_loop().create_task(self._run(watch, runtime), name=f"ops-watch-{self.name}")
+        return True
+
+    async def _run(self, watch: Watch, runtime: Runtime) -> None:
+        try:
+            await watch(runtime)
+        except Exception:  # a failed check must not stop the heartbeat or the scheduler; the next tick tries again
+            log.exception("ops_watch_failed", runner=self.name)
+
+    async def wait(self) -> None:
+        """Until the running check (if any) has finished."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Let a running check finish (up to `grace_seconds`), then cancel what is left."""
+        task, self._task = self._task, None
+        if task is None or task.done():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace_seconds)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 class HeartbeatLoop:
     """Beats every `interval` seconds until stopped; a failed beat is logged and retried next time.
 
     With `stats`, each beat also flushes the task statistics the TaskMonitor middleware counted. With `watch`
-    (the worker's ops check), that runs every `cheers_ops_watch_seconds`, first one interval after start.
+    (the worker's ops check), that starts every `cheers_ops_watch_seconds` (first one interval after start) in the
+    background, one at a time.
     """
 
     def __init__(
@@ -59,6 +107,7 @@ class HeartbeatLoop:
         self.info = info or {}
         self.stats = stats
         self.watch = watch
+        self._watching = OneAtATime(component)
         self._task: asyncio.Task[None] | None = None
         self._started_at = runtime.clock.now()
 
@@ -78,10 +127,7 @@ class HeartbeatLoop:
                 await flush(self.runtime, self.stats, instance_name())
             if self.watch is not None and time.monotonic() >= next_watch:
                 next_watch = time.monotonic() + settings.cheers_ops_watch_seconds
-                try:
-                    await asyncio.wait_for(self.watch(self.runtime), settings.cheers_ops_watch_seconds)
-                except Exception:  # a failed check must not stop the heartbeat
-                    log.exception("ops_watch_failed", component=self.component)
+                self._watching.kick(self.watch, self.runtime)  # beside the beats: a slow chat API delays no beat
             await asyncio.sleep(settings.heartbeat_interval_seconds)
 
     async def stop(self) -> None:
@@ -91,6 +137,7 @@ class HeartbeatLoop:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            await self._watching.stop(self.runtime.settings.cheers_ops_watch_seconds)
             if self.stats is not None:
                 await flush(self.runtime, self.stats, instance_name())
             try:

@@ -53,6 +53,10 @@ class InProcessWorkers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self.with_scheduler:
+            for source in self.scheduler.sources:
+                with contextlib.suppress(Exception):
+                    await source.shutdown()  # lets the scheduler's background ops check finish
         if isinstance(self.broker, InMemoryBroker):
             with contextlib.suppress(Exception):
                 await self.broker.wait_all()

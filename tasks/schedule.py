@@ -18,14 +18,15 @@ from core.publishing import watchdog
 from core.runtime import Runtime, build_runtime
 from core.settings import Settings
 from tasks.broker import create_broker
-from tasks.heartbeat import beat_once
+from tasks.heartbeat import OneAtATime, beat_once
 from tasks.periodic import TASK_PREFIX
 
 log = structlog.get_logger(__name__)
 
-# The checks run before the heartbeat job is sent: a hung database must not hold that send for long.
+# The watchdog runs before the heartbeat job is sent: a hung database must not hold that send for long.
 WATCHDOG_TIMEOUT_SECONDS = 20.0
-OPS_WATCH_TIMEOUT_SECONDS = 20.0
+# The ops check runs in the background (chat posts must not be cut off by a timeout); a stop waits this long for it.
+OPS_WATCH_GRACE_SECONDS = 20.0
 
 
 class JobScheduleSource(ScheduleSource):
@@ -34,9 +35,13 @@ class JobScheduleSource(ScheduleSource):
     def __init__(self, runtime_getter: Callable[[], Runtime]) -> None:
         self._runtime_getter = runtime_getter
         self._started_at: datetime | None = None
+        self.ops_watch = OneAtATime("scheduler")
 
     async def startup(self) -> None:
         await self._beat("startup")
+
+    async def shutdown(self) -> None:
+        await self.ops_watch.stop(OPS_WATCH_GRACE_SECONDS)
 
     async def get_schedules(self) -> list[ScheduledTask]:
         return [
@@ -58,20 +63,12 @@ class JobScheduleSource(ScheduleSource):
 
     async def _watch(self) -> None:
         # Here as well as in the `publish-watchdog` and `ops-watch` jobs: with every worker dead those never run.
-        # Side by side, each with its own timeout, so together they hold the send no longer than one of them.
-        await asyncio.gather(self._publish_watchdog(), self._ops_watch())
-
-    async def _publish_watchdog(self) -> None:
+        # The ops check goes to the background (one at a time, never cut off mid-post); the send does not wait.
+        self.ops_watch.kick(ops_watch.cycle, self._runtime_getter())
         try:
             await asyncio.wait_for(watchdog.check(self._runtime_getter()), WATCHDOG_TIMEOUT_SECONDS)
         except Exception:  # a failed check must not stop the scheduler sending work
             log.exception("scheduler_watchdog_failed")
-
-    async def _ops_watch(self) -> None:
-        try:
-            await asyncio.wait_for(ops_watch.cycle(self._runtime_getter()), OPS_WATCH_TIMEOUT_SECONDS)
-        except Exception:  # the same: incidents wait for the next minute, the schedule goes on
-            log.exception("scheduler_ops_watch_failed")
 
     async def _beat(self, last: str) -> None:
         runtime = self._runtime_getter()

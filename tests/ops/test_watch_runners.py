@@ -56,12 +56,14 @@ async def test_the_scheduler_raises_worker_gone_with_every_worker_dead_and_queue
     assert await all_incidents(runtime) == [], "the scheduler should check once a minute, with the heartbeat job"
 
     await source.pre_send(scheduled("heartbeat", "* * * * *"))
+    await source.ops_watch.wait()  # the check runs beside the send, which does not wait for it
     [gone] = await all_incidents(runtime, "worker_gone")
     assert (gone.key, gone.severity) == ("worker_gone:w:1", Severity.critical), explain([gone])
     queued = await emails(runtime)
     assert [to for to, _ in queued] == [OPS_ADDRESS], f"the incident was not queued for CHEERS_OPS_EMAILS: {queued}"
 
     await source.pre_send(scheduled("heartbeat", "* * * * *"))
+    await source.ops_watch.wait()
     assert len(await all_incidents(runtime)) == 1 and len(await emails(runtime)) == 1, "a second pass doubled it"
 
 
