@@ -109,6 +109,10 @@ async def fan_out(session: AsyncSession, clock: Clock, settings: Settings) -> in
     now = clock.now()
     destinations = list(await q.active_destinations(session))
     added = 0
+    for ended in await q.silence_ended(session, now=now):
+        # A change people should see: the message loses "Silenced until …", and one held back is told now.
+        ended.silenced_until, ended.updated_at, ended.version = None, now, ended.version + 1
+        log.info("incident_silence_ended", incident_id=ended.id, version=ended.version)
     for incident in await q.untold_incidents(session, limit=FANOUT_BATCH):
         silenced = incident.silenced_until is not None and incident.silenced_until > now
         if incident.told_version == 0:

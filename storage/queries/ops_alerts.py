@@ -46,6 +46,16 @@ async def untold_incidents(session: AsyncSession, *, limit: int) -> Sequence[Inc
     return (await session.execute(query)).scalars().all()
 
 
+async def silence_ended(session: AsyncSession, *, now: datetime) -> Sequence[Incident]:
+    """Open incidents whose silence has run out (their messages still say "Silenced until …")."""
+    query = select(Incident).where(
+        Incident.status == "open", Incident.silenced_until.is_not(None), Incident.silenced_until <= now
+    )
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    return (await session.execute(query)).scalars().all()
+
+
 async def untold_digests(session: AsyncSession) -> Sequence[OpsDigest]:
     query = select(OpsDigest).where(OpsDigest.told_at.is_(None)).order_by(OpsDigest.id)
     if is_postgres(session):
