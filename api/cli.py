@@ -2,8 +2,8 @@
 
 This module keeps the group, `main` (a refusal or bad arguments → one line on stderr; exit 1 or 2) and the
 commands that run without the runtime (`dev`, `migrate`); each command group lives in its own module
-(`api.cli_accounts`, `api.cli_chat`, `api.cli_connections`, `api.cli_incidents`, `api.cli_ops`, `api.cli_posts`)
-and the shared plumbing in `api.cli_support`.
+(`api.cli_accounts`, `api.cli_chat`, `api.cli_connections`, `api.cli_emails`, `api.cli_incidents`, `api.cli_ops`,
+`api.cli_posts`) and the shared plumbing in `api.cli_support`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from api import (
     cli_accounts,
     cli_chat,
     cli_connections,
+    cli_emails,
     cli_incidents,
     cli_ops,
     cli_posts,
@@ -77,6 +78,7 @@ for module in (
     cli_accounts,
     cli_chat,
     cli_connections,
+    cli_emails,
     cli_incidents,
     cli_ops,
     cli_posts,

@@ -230,3 +230,41 @@ async def run(runtime: Runtime, sender: EmailSender | None = None) -> dict[str, 
         if not outcomes or "rate_limited" in outcomes or "waiting_no_key" in outcomes:
             break
     return totals
+
+
+@dataclass(frozen=True)
+class EmailLine:
+    """One e-mail as `cheers emails list` shows it: where it stands and why."""
+
+    id: int
+    kind: str
+    to: str
+    subject: str
+    status: str
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    next_attempt_at: datetime
+    last_error: str | None
+
+
+async def recent(runtime: Runtime, *, status: str | None = None, limit: int = 50) -> list[EmailLine]:
+    """The newest e-mails of the outbox (optionally only those of one status), newest first."""
+    wanted = ChatMessageStatus(status) if status else None
+    async with runtime.db.session() as session:
+        rows = await q.recent(session, status=wanted, limit=limit)
+    return [
+        EmailLine(
+            id=e.id,
+            kind=e.kind,
+            to=e.to_address,
+            subject=e.subject,
+            status=e.status.value,
+            attempts=e.attempts,
+            created_at=e.created_at,
+            sent_at=e.sent_at,
+            next_attempt_at=e.next_attempt_at,
+            last_error=e.last_error,
+        )
+        for e in rows
+    ]
