@@ -4,6 +4,7 @@ refused (too large, from elsewhere). SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -314,6 +315,9 @@ async def test_a_unit_of_work_without_hooks_leaves_the_photo_to_the_media_sweep(
 
         async def rollback(self) -> None:
             await self.inner.rollback()
+
+        def after_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
+            self.inner.after_commit(hook)
 
     await chat.schedule()
     await chat.clicks("Done")
