@@ -8,27 +8,13 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-import httpx
+from sandbox.control import TwinControl
 
 Body = dict[str, Any]
 
 
-class ResendTwinControl:
+class ResendTwinControl(TwinControl):
     """Drive the Resend twin over HTTP (`base_url` is the twin's origin)."""
-
-    def __init__(self, base_url: str, client: httpx.AsyncClient) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._client = client
-
-    async def _post(self, path: str, body: Body | None = None) -> Body:
-        response = await self._client.post(f"{self.base_url}/_twin/{path}", json=body or {})
-        response.raise_for_status()
-        return cast(Body, response.json())
-
-    async def _get(self, path: str, **params: str) -> Body:
-        response = await self._client.get(f"{self.base_url}/_twin/{path}", params=params)
-        response.raise_for_status()
-        return cast(Body, response.json())
 
     # -- reading ---------------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from litestar.datastructures import State, UploadFile
 from litestar.enums import MediaType
 
 from sandbox.clock import TwinClock
+from sandbox.control import TwinControl
 from sandbox.persist import kept
 from sandbox.server import TwinServer
 from sandbox.slack.api import ApiRequest, call
@@ -493,22 +494,8 @@ def create_slack_twin(
     return _dropping(app), state
 
 
-class SlackTwinControl:
+class SlackTwinControl(TwinControl):
     """Typed client for the control and inspection interface (tests, `make dev`, the sender)."""
-
-    def __init__(self, base_url: str, client: httpx.AsyncClient) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._client = client
-
-    async def _post(self, path: str, body: Body | None = None) -> Body:
-        response = await self._client.post(f"{self.base_url}/_twin/{path}", json=body or {})
-        response.raise_for_status()
-        return cast(Body, response.json())
-
-    async def _get(self, path: str, **params: str) -> Body:
-        response = await self._client.get(f"{self.base_url}/_twin/{path}", params=params)
-        response.raise_for_status()
-        return cast(Body, response.json())
 
     async def reset(self) -> None:
         """Back to the default scenario with only the dev bot token; no messages, faults or calls."""

@@ -13,29 +13,20 @@ from typing import Any, cast
 
 import httpx
 
+from sandbox.control import TwinControl
+
 Body = dict[str, Any]
 
 
-class TelegramTwinControl:
+class TelegramTwinControl(TwinControl):
     """Drive the Telegram twin over HTTP (`base_url` is the twin's origin)."""
 
-    def __init__(self, base_url: str, client: httpx.AsyncClient) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._client = client
-
-    async def _post(self, path: str, body: Body | None = None) -> Body:
-        response = await self._client.post(f"{self.base_url}/_twin/{path}", json=body or {})
-        if response.status_code == 400:
+    def _check(self, response: httpx.Response) -> None:
+        if response.status_code == 400:  # the twin's refusal, as the Python error it means
             answer = response.json()
             kind = LookupError if answer.get("kind") == "lookup" else ValueError
             raise kind(str(answer.get("error")))
         response.raise_for_status()
-        return cast(Body, response.json())
-
-    async def _get(self, path: str, **params: str) -> Body:
-        response = await self._client.get(f"{self.base_url}/_twin/{path}", params=params)
-        response.raise_for_status()
-        return cast(Body, response.json())
 
     # -- people in Telegram ------------------------------------------------------------------------
 
