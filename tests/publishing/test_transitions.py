@@ -228,7 +228,10 @@ OTHER_STATUSES = {
     ("core/chat/delivery.py", "message"): "a chat alert message's sending status (storage/models/chat_alerts.py)",
 }
 # Calls whose name matches a deliveries update but which update something else: (file, callee) -> what.
-OTHER_CALLS = {("core/chat/delivery.py", "q.claim_due"): "claims chat alert messages (storage/queries/chat_alerts.py)"}
+OTHER_CALLS = {
+    ("core/chat/delivery.py", "q.claim_due"): "claims chat alert messages (storage/queries/chat_alerts.py)",
+    ("core/email/outbox.py", "q.claim_due"): "claims e-mails of the outbox (storage/queries/emails.py)",
+}
 
 
 def _mentions_other_status(node: ast.AST) -> bool:
