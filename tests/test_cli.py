@@ -340,3 +340,19 @@ def test_production_on_development_settings_is_refused(tmp_path: Path) -> None:
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'prod.db'}", tmp_path)
     line = refused(cheers(settings, "jobs", "list", cwd=tmp_path, CHEERS_ENV="prod"))
     assert "CHEERS_ENV=prod" in line and "DATABASE_URL points at SQLite" in line, line
+
+
+def test_every_command_group_is_known_to_the_lazy_loader_by_the_module_that_adds_it() -> None:
+    # A module's commands load only when asked for: a command its module adds but LAZY_COMMANDS does not name would
+    # be missing from `cheers`, and a stale entry would point at a module that no longer adds it.
+    import importlib
+
+    import click
+
+    from api.cli import LAZY_COMMANDS
+
+    for module in sorted(set(LAZY_COMMANDS.values())):
+        group = click.Group()
+        importlib.import_module(module).register(group)
+        named = {name for name, owner in LAZY_COMMANDS.items() if owner == module}
+        assert set(group.commands) == named, f"{module} adds {sorted(group.commands)}, LAZY_COMMANDS says {named}"
