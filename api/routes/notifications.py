@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from litestar import Request, get, post
+from litestar import get, post
 from litestar.exceptions import ValidationException
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 from litestar.response import Stream
 from pydantic import BaseModel, Field
 
@@ -19,10 +19,12 @@ from core.errors import Invalid
 from core.notifications import outbox as notifications_core
 from core.notifications.kinds import NotificationKind, parse_kinds
 from core.runtime import Runtime
-from storage.models import Role
+from storage.models import Role, Severity
 from storage.uow import UnitOfWork
 
 KIND_FILTER = "Repeat to filter by several kinds: " + ", ".join(k.value for k in NotificationKind)
+SEVERITY_FILTER = "Repeat to filter by several severities: " + ", ".join(s.value for s in Severity)
+FORMAT_HELP = "csv (a header row, subject and payload as JSON in their cells) or jsonl (one JSON object a line)"
 
 
 def _kinds(values: list[str] | None) -> list[NotificationKind] | None:
@@ -33,6 +35,17 @@ def _kinds(values: list[str] | None) -> list[NotificationKind] | None:
         raise ValidationException(
             detail=exc.message, extra=[{"key": "kind", "message": exc.message, "source": "query"}]
         ) from exc
+
+
+def _severities(values: list[str] | None) -> list[str] | None:
+    """An unknown severity is a 400 too, as an unknown kind is."""
+    try:
+        parsed = notifications_core.parse_severities(values)
+    except Invalid as exc:
+        raise ValidationException(
+            detail=exc.message, extra=[{"key": "severity", "message": exc.message, "source": "query"}]
+        ) from exc
+    return [s.value for s in parsed] if parsed else None
 
 
 class NotificationOut(BaseModel):
@@ -67,9 +80,17 @@ async def list_notifications(
     kind: list[str] | None = Parameter(default=None, description=KIND_FILTER),
     since: datetime | None = None,
     unread: bool = False,
+    severity: list[str] | None = Parameter(default=None, description=SEVERITY_FILTER),
 ) -> FeedOut:
     page = await notifications_core.feed(
-        uow.session, access, cursor=cursor, limit=limit, kinds=_kinds(kind), since=since, unread_only=unread
+        uow.session,
+        access,
+        cursor=cursor,
+        limit=limit,
+        kinds=_kinds(kind),
+        since=since,
+        unread_only=unread,
+        severities=_severities(severity),
     )
     return FeedOut(
         items=[
@@ -117,28 +138,36 @@ async def mark_read(data: ReadIn, access: VenueAccess, runtime: Runtime, uow: Un
     dependencies={"access": require(Role.viewer)},
 )
 async def export(
-    request: Request[Any, Any, Any],
     access: VenueAccess,
     runtime: Runtime,
+    format_: Annotated[str, QueryParameter(name="format", description=FORMAT_HELP)] = "jsonl",
     kind: list[str] | None = Parameter(default=None, description=KIND_FILTER),
+    severity: list[str] | None = Parameter(default=None, description=SEVERITY_FILTER),
     since: datetime | None = None,
 ) -> Stream:
-    """`?format=csv` or `?format=jsonl` (default); the whole history, oldest first."""
-    format_ = request.query_params.get("format", "jsonl")
-    if format_ not in ("csv", "jsonl"):
-        raise Invalid("format must be csv or jsonl", field="format")
+    """`?format=csv` or `?format=jsonl` (default); the whole history, oldest first, read from the database in
+    batches (never all of it in memory), with the same filters as the feed."""
     # Checked before streaming starts: afterwards no error response can be sent.
+    if format_ not in notifications_core.EXPORT_FORMATS:
+        raise Invalid("format must be csv or jsonl", field="format")
     notifications_core.check_since(since)
     kinds = _kinds(kind)
-    media = "text/csv; charset=utf-8" if format_ == "csv" else "application/x-ndjson"
+    severities = _severities(severity)
     filename = f"notifications-venue-{access.account_id}.{format_}"
 
     async def body() -> AsyncIterator[bytes]:
         async for chunk in notifications_core.export(
-            runtime.db, access, fmt=format_, kinds=kinds, since=since, payload_view=payload_with_links
+            runtime.db,
+            access,
+            fmt=format_,
+            kinds=kinds,
+            since=since,
+            severities=severities,
+            payload_view=payload_with_links,
         ):
             yield chunk.encode()
 
+    media = notifications_core.EXPORT_FORMATS[format_]
     return Stream(body(), media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 

@@ -28,6 +28,8 @@ MAX_PAGE = 200
 EXPORT_BATCH = 500
 # Woken after the commit of any transaction that recorded a notification: fans it out to chats and sends it.
 CHAT_ALERTS_TASK = "chat-alerts-deliver"
+# Each export format and the media type it is served as.
+EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 EXPORT_FIELDS = ["id", "created_at", "kind", "severity", "title", "subject", "payload", "dedup_key"]
 
 
@@ -111,6 +113,20 @@ def check_since(since: datetime | None) -> datetime | None:
     return since
 
 
+def parse_severities(values: Sequence[str] | None) -> list[Severity] | None:
+    """A filter's severities checked against the enum; an unknown one is refused, naming the valid ones."""
+    if not values:
+        return None
+    unknown = [v for v in values if v not in Severity._value2member_map_]
+    if unknown:
+        raise Invalid(
+            f"unknown severity {', '.join(repr(v) for v in unknown)}; valid: {', '.join(s.value for s in Severity)}",
+            field="severity",
+            valid=[s.value for s in Severity],
+        )
+    return [Severity(v) for v in values]
+
+
 @dataclass(frozen=True)
 class FeedItem:
     notification: Notification
@@ -132,6 +148,7 @@ async def feed(
     kinds: Sequence[str] | None = None,
     since: datetime | None = None,
     unread_only: bool = False,
+    severities: Sequence[str] | None = None,
 ) -> FeedPage:
     """One page of the venue's notifications, newest first, with this person's read marks."""
     if not 1 <= limit <= MAX_PAGE:
@@ -145,6 +162,7 @@ async def feed(
         kinds=parse_kinds(kinds),
         since=check_since(since),
         unread_for=user_id if unread_only and user_id is not None else None,
+        severities=parse_severities(severities),
     )
     page, more = list(rows[:limit]), len(rows) > limit
     read = await notifications_q.read_ids(session, user_id, [n.id for n in page]) if user_id is not None else set()
@@ -193,12 +211,14 @@ async def export(
     kinds: Sequence[str] | None = None,
     since: datetime | None = None,
     payload_view: PayloadView = stored_payload,
+    severities: Sequence[str] | None = None,
 ) -> AsyncIterator[str]:
     """Stream the venue's whole history as CSV or JSON lines, batch by batch (bounded memory)."""
-    if fmt not in ("csv", "jsonl"):
+    if fmt not in EXPORT_FORMATS:
         raise Invalid("format must be csv or jsonl", field="format")
     check_since(since)
     wanted = parse_kinds(kinds)
+    levels = parse_severities(severities)
     after = 0
     if fmt == "csv":
         yield _csv_line(EXPORT_FIELDS)
@@ -206,7 +226,13 @@ async def export(
         # A short session per batch: a slow download never holds a transaction open.
         async with db.session() as session:
             batch = await notifications_q.export_batch(
-                session, access.account_id, after_id=after, limit=EXPORT_BATCH, kinds=wanted, since=since
+                session,
+                access.account_id,
+                after_id=after,
+                limit=EXPORT_BATCH,
+                kinds=wanted,
+                since=since,
+                severities=levels,
             )
         if not batch:
             return

@@ -66,10 +66,19 @@ async def add_notification(
     return notification
 
 
-def _feed_query(account_id: int, *, kinds: Sequence[str] | None, since: datetime | None, unread_for: int | None) -> Any:
+def _feed_query(
+    account_id: int,
+    *,
+    kinds: Sequence[str] | None,
+    since: datetime | None,
+    unread_for: int | None,
+    severities: Sequence[Severity] | None = None,
+) -> Any:
     query = select(Notification).where(Notification.account_id == account_id)
     if kinds:
         query = query.where(Notification.kind.in_(list(kinds)))
+    if severities:
+        query = query.where(Notification.severity.in_(list(severities)))
     if since is not None:
         query = query.where(Notification.created_at >= since)
     if unread_for is not None:
@@ -90,9 +99,10 @@ async def feed_page(
     kinds: Sequence[str] | None = None,
     since: datetime | None = None,
     unread_for: int | None = None,
+    severities: Sequence[Severity] | None = None,
 ) -> Sequence[Notification]:
     """Newest first; keyset pagination on id so pages stay stable while new rows arrive."""
-    query = _feed_query(account_id, kinds=kinds, since=since, unread_for=unread_for)
+    query = _feed_query(account_id, kinds=kinds, since=since, unread_for=unread_for, severities=severities)
     if before_id is not None:
         query = query.where(Notification.id < before_id)
     result = await session.execute(query.order_by(Notification.id.desc()).limit(limit))
@@ -107,9 +117,12 @@ async def export_batch(
     limit: int,
     kinds: Sequence[str] | None = None,
     since: datetime | None = None,
+    severities: Sequence[Severity] | None = None,
 ) -> Sequence[Notification]:
     """Oldest first, in id order, for streaming the whole history batch by batch."""
-    query = _feed_query(account_id, kinds=kinds, since=since, unread_for=None).where(Notification.id > after_id)
+    query = _feed_query(account_id, kinds=kinds, since=since, unread_for=None, severities=severities).where(
+        Notification.id > after_id
+    )
     result = await session.execute(query.order_by(Notification.id).limit(limit))
     return result.scalars().all()
 

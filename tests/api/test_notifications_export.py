@@ -114,3 +114,25 @@ async def test_export_filters_by_kind_and_since(
 
     naive = await client.get(EXPORT, params={"since": "2026-11-25T11:00:00"}, headers=me.headers)
     assert_problem(naive, 422)
+
+
+async def test_feed_and_export_filter_by_severity(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    me = await factories.person(runtime, venue_id=venue)
+    await factories.notifications_batch(runtime, venue, 2, severity=Severity.info)
+    errors = await factories.notifications_batch(
+        runtime, venue, 2, kind=NotificationKind.publish_failed, severity=Severity.error
+    )
+    warnings = await factories.notifications_batch(
+        runtime, venue, 1, kind=NotificationKind.publish_missed, severity=Severity.warning
+    )
+
+    r = await client.get(EXPORT, params={"severity": ["error", "warning"]}, headers=me.headers)
+    assert r.status_code == 200, r.text
+    assert [json.loads(line)["id"] for line in r.text.splitlines()] == errors + warnings
+    feed = await client.get("/api/notifications", params={"severity": "error"}, headers=me.headers)
+    assert [i["id"] for i in feed.json()["items"]] == errors[::-1], feed.text
+
+    for url in (EXPORT, "/api/notifications"):
+        body = assert_problem(await client.get(url, params={"severity": "loud"}, headers=me.headers), 400)
+        assert "unknown severity 'loud'" in body["detail"], body
