@@ -10,11 +10,14 @@ from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 
 from api.apidocs import api_reference_assets, api_reference_plugins
 from api.deps import base_dependencies
 from api.form_upload import FORM_OVERHEAD_BYTES
 from api.observability import Metrics, request_context_middleware
+from api.planner.pages import planner_router
+from api.planner.render import STATIC, template_config
 from api.problems import exception_handlers
 from api.routes import (
     accounts,
@@ -122,6 +125,8 @@ def create_app(
             *weekly.routes,
             *slack.routes,
             *telegram_webhook.routes,
+            planner_router(),
+            create_static_files_router(path="/static", directories=[STATIC], name="static"),
             # Uploads stream to the blob store; only this route accepts bodies up to the media limit.
             Router(
                 path="/",
@@ -134,6 +139,7 @@ def create_app(
         dependencies=base_dependencies(),
         exception_handlers=exception_handlers(),
         middleware=[request_context_middleware(metrics)],
+        template_config=template_config(),
         lifespan=[lifespan],
         on_shutdown=[close_front, telegram_webhook.close_front],  # Slack's HTTP session, Telegram's Application
         state=State({"metrics": metrics}),
