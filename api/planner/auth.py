@@ -115,6 +115,9 @@ async def _viewer(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOf
         _, user = await auth_core.resolve_session(uow.session, runtime.clock, raw)
     except AuthenticationRequired:
         raise SignInRequired(_here(request) if request.method in SAFE_METHODS else PLANNER_HOME) from None
+    # An error page renders after the request's transaction rolled back, which expires every loaded row: a detached
+    # copy keeps the person's name for the layout (P2: a refused remedy's 403/404 page).
+    uow.session.expunge(user)
     csrf = auth_core.csrf_token_for(runtime.settings, raw)
     if request.method not in SAFE_METHODS:
         # A cookie-authenticated write: it must come from our own page, carrying this session's token.

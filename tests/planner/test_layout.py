@@ -46,7 +46,8 @@ async def test_the_layout_has_landmarks_the_venue_and_a_sign_out_button(runtime:
     assert "The Crown" in html and "Olive Owner" in html, "the venue or the person is not shown"
     assert 'action="/auth/logout"' in html and f'value="{browser.csrf}"' in html, "no sign-out form with the token"
     assert 'id="venue-switch"' not in html, "a switcher for someone with only one venue"
-    assert 'href="/planner/week"' not in html, "a nav link to a page that does not exist yet"
+    # The nav lists the pages that exist (the week, P2) and no page that does not exist yet (the library).
+    assert '<a href="/planner/week"' in html and "/planner/library" not in html, "a missing or dead nav link"
     assert r.headers["cache-control"] == "no-store", r.headers
 
 
