@@ -47,6 +47,8 @@ FIELD_WORDS = {
     "data_access_expires_at": "Data access expires",
     "status": "Status",
 }
+KIND_VALUES = [k.value for k in NotificationKind]
+SEVERITY_VALUES = [s.value for s in Severity]
 SEVERITY_TONE = {
     Severity.info: "info",
     Severity.success: "ok",
@@ -104,7 +106,9 @@ def diff_changes(payload: dict[str, Any]) -> tuple[Change, ...]:
     if not isinstance(diff, dict):
         return ()
     rows: list[Change] = []
-    for name, pair in diff.items():
+    # JSONB keeps no key order: show the fields in one fixed order (known ones first, as FIELD_WORDS lists them).
+    order = {name: i for i, name in enumerate(FIELD_WORDS)}
+    for name, pair in sorted(diff.items(), key=lambda item: (order.get(str(item[0]), len(order)), str(item[0]))):
         if not isinstance(pair, list | tuple) or len(pair) != 2:
             continue
         before, after = pair
@@ -184,16 +188,23 @@ async def alerts_page(
     """The newest 50 alerts matching the filters, then older pages through the feed's cursor."""
     kinds = [k for k in kind or [] if k]  # the form's "any kind" option sends an empty value
     severities = [s for s in severity or [] if s]
-    page = await notifications_core.feed(
-        uow.session,
-        viewer.access,
-        cursor=cursor or None,
-        limit=PAGE_SIZE,
-        kinds=kinds,
-        since=None,
-        unread_only=unread,
-        severities=severities,
-    )
+    error: str | None = None
+    try:
+        page = await notifications_core.feed(
+            uow.session,
+            viewer.access,
+            cursor=cursor or None,
+            limit=PAGE_SIZE,
+            kinds=kinds,
+            since=None,
+            unread_only=unread,
+            severities=severities,
+        )
+    except Invalid as exc:
+        # Shown on the page itself, so the filter form stays at hand to correct it (a hand-edited address).
+        log.info("planner_alerts_bad_filter", account_id=viewer.account_id, detail=exc.message)
+        page, error = notifications_core.FeedPage(items=[], next_cursor=None), exc.message
+        kinds, severities = [k for k in kinds if k in KIND_VALUES], [s for s in severities if s in SEVERITY_VALUES]
     filters = _filters(kinds, severities, unread)
     query = urlencode(filters)
     export_base = [("account", str(viewer.account_id)), *[p for p in filters if p[0] != "unread"]]
@@ -201,9 +212,11 @@ async def alerts_page(
         request,
         "planner/alerts.html",
         title="Alerts",
+        status_code=400 if error else 200,
+        error=error,
         cards=[_card(request, viewer, item) for item in page.items],
-        kinds=[k.value for k in NotificationKind],
-        severities=[s.value for s in Severity],
+        kinds=KIND_VALUES,
+        severities=SEVERITY_VALUES,
         chosen_kinds=kinds,
         chosen_severities=severities,
         unread=unread,

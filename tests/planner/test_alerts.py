@@ -18,7 +18,7 @@ from core.notifications.outbox import EXPORT_BATCH, EXPORT_FIELDS
 from core.runtime import Runtime
 from storage.models import Role, Severity
 from tests import factories
-from tests.planner.conftest import app_with, sign_in
+from tests.planner.conftest import app_with, carry_cookies, sign_in
 
 ALERTS = "/planner/alerts"
 
@@ -31,7 +31,10 @@ class Page:
     csrf: str
 
     async def read(self, data: dict[str, str]) -> httpx.Response:
-        return await self.client.post(f"{ALERTS}/read", data={"csrf_token": self.csrf, **data})
+        """The read-mark form's post, keeping the flash cookie for the next page as a browser would."""
+        r = await self.client.post(f"{ALERTS}/read", data={"csrf_token": self.csrf, **data})
+        carry_cookies(self.client, r)
+        return r
 
 
 @pytest.fixture
@@ -82,7 +85,7 @@ async def test_filters_by_kind_severity_and_unread(runtime: Runtime, page: Page)
 
     bad = await page.client.get(ALERTS, params={"kind": "nonsense"})
     assert bad.status_code == 400 and "unknown notification kind" in bad.text, bad.text
-    assert "<html" in bad.text, "a bad filter is an error page, not a JSON problem"
+    assert "<html" in bad.text and 'name="kind"' in bad.text, "a bad filter is explained above the filter form"
 
 
 async def test_read_marks_one_then_all_with_csrf(runtime: Runtime, page: Page) -> None:
