@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 import structlog
@@ -113,7 +114,9 @@ async def _page(
     tz = view.timezone
     now = runtime.clock.now()
     editable = viewer.can(Role.editor) and not view.cancelled and all(d.status in EDITABLE for d in view.deliveries)
-    choices = time_error.extra.get("choices", []) if time_error is not None else []
+    # The two readings core offers for a time that happens twice, as the venue reads them ("… 01:30 BST").
+    raw_choices = time_error.extra.get("choices", []) if time_error is not None else []
+    choices = [format_local(datetime.fromisoformat(c), tz, now=now) for c in raw_choices]
     return render(
         request,
         "planner/post.html",

@@ -143,6 +143,7 @@ async def test_the_time_edit_explains_the_clocks_changing_before_saving(signed_i
     assert gap.status_code == 422 and "does not exist" in gap.text, gap.text
     twice = await signed_in.post_form(f"{path}/time", {"when": "2027-10-31T01:30"})
     assert twice.status_code == 422 and "happens twice" in twice.text and 'value="later"' in twice.text, twice.text
+    assert "The second (Sun 31 Oct 2027 01:30 GMT)" in twice.text, "the choices are not in the venue's words"
     assert (await deliveries(runtime, saved.post.id))[0].due_at.isoformat().startswith("2027-03-20T12:00")
     chosen = await signed_in.post_form(f"{path}/time", {"when": "2027-10-31T01:30", "fold": "later"})
     assert chosen.status_code == 303, chosen.text
