@@ -12,6 +12,7 @@ from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 
+from api.planner import alerts as alert_pages
 from api.planner import posts as post_pages
 from api.planner import week as week_pages
 from api.planner.auth import (
@@ -98,7 +99,13 @@ async def planner_home(viewer: Viewer) -> Redirect:
 
 
 # Each planner module's routes; a module adds its list here (and its nav entry in render.NAV).
-PAGES: list[ControllerRouterHandler] = [planner_home, sign_in_page, *week_pages.routes, *post_pages.routes]
+PAGES: list[ControllerRouterHandler] = [
+    planner_home,
+    sign_in_page,
+    *week_pages.routes,
+    *post_pages.routes,
+    *alert_pages.routes,
+]
 
 
 def planner_router(pages: Sequence[ControllerRouterHandler] = PAGES) -> Router:

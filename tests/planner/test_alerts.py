@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
@@ -18,7 +17,7 @@ from core.notifications.outbox import EXPORT_BATCH, EXPORT_FIELDS
 from core.runtime import Runtime
 from storage.models import Role, Severity
 from tests import factories
-from tests.planner.conftest import app_with, carry_cookies, sign_in
+from tests.planner.conftest import carry_cookies, sign_in
 
 ALERTS = "/planner/alerts"
 
@@ -38,13 +37,12 @@ class Page:
 
 
 @pytest.fixture
-async def page(runtime: Runtime) -> AsyncIterator[Page]:
-    """An editor of "The Crown" signed in to the planner (with the Alerts routes) through a real login link."""
+async def page(runtime: Runtime, client: httpx.AsyncClient) -> Page:
+    """An editor of "The Crown" signed in to the planner through a real login link."""
     venue = await factories.venue(runtime, name="The Crown")
     editor = await factories.person(runtime, venue_id=venue, role=Role.editor, name="Eddie Editor")
-    async with app_with(runtime, *alerts.routes) as client:
-        browser = await sign_in(client, runtime, editor)
-        yield Page(client, venue, editor, browser.csrf)
+    browser = await sign_in(client, runtime, editor)
+    return Page(client, venue, editor, browser.csrf)
 
 
 def alert_ids(html: str) -> list[int]:
