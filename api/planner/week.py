@@ -57,6 +57,7 @@ class Card:
 
     post_id: int
     time: str  # "19:30 GMT": the zone's abbreviation tells the two 01:30s of an autumn night apart
+    instant: str  # ISO 8601 with the local offset, for <time datetime>
     hour: int
     excerpt: str
     cancelled: bool
@@ -114,6 +115,7 @@ def build_week(posts: Sequence[PostView], tz_name: str, monday: date, today: dat
         card = Card(
             post_id=p.id,
             time=f"{local:%H:%M} {local.tzname()}",
+            instant=local.isoformat(timespec="minutes"),
             hour=local.hour,
             excerpt=p.excerpt or f"Post {p.id} (no text)",
             cancelled=p.cancelled,

@@ -13,7 +13,8 @@ from tests.planner.conftest import sign_in
 from tests.publishing.support import schedule
 
 CARD = re.compile(
-    r'data-post="(\d+)"\s+data-day="([\d-]+)"\s+data-hour="(\d\d:\d\d)">\s*<a[^>]*>\s*<time>([^<]+)</time>'
+    r'data-post="(\d+)"\s+data-day="([\d-]+)"\s+data-hour="(\d\d:\d\d)">'
+    r'\s*<a[^>]*>\s*<time datetime="[^"]+">([^<]+)</time>'
 )
 
 
