@@ -14,12 +14,13 @@ from litestar.response import Template
 
 from api.planner.auth import Viewer, safe_next
 from api.planner.render import outcome, render
+from core.access import audit as audit_core
 from core.errors import Invalid
 from core.notifications import outbox as notifications_core
 from core.notifications.actions import Action, Offer
 from core.notifications.kinds import NotificationKind
 from core.runtime import Runtime
-from storage.models import Notification, Role, Severity
+from storage.models import AuditEntry, Channel, Notification, Role, Severity
 from storage.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -49,6 +50,18 @@ FIELD_WORDS = {
 }
 KIND_VALUES = [k.value for k in NotificationKind]
 SEVERITY_VALUES = [s.value for s in Severity]
+HISTORY_SIZE = 20
+# A person's own audited planner actions in plain words: their outcome history (the toasts they saw, kept).
+HISTORY_WORDS = {
+    "delivery_retried": "Retried a delivery",
+    "delivery_published_again": "Published a delivery again",
+    "delivery_marked_published": "Marked a delivery as published",
+    "post_created": "Scheduled a post",
+    "post_updated": "Changed a post",
+    "post_cancelled": "Cancelled a post",
+    "reconnect_started": "Started a reconnect",
+    "connect_started": "Started connecting an account",
+}
 SEVERITY_TONE = {
     Severity.info: "info",
     Severity.success: "ok",
@@ -170,6 +183,28 @@ def _card(request: Request[Any, Any, Any], viewer: Viewer, item: notifications_c
     )
 
 
+@dataclass(frozen=True)
+class Done:
+    """One outcome in the person's history: when, what, and the post it was about (when there is one)."""
+
+    when: str
+    words: str
+    post_url: str | None
+
+
+def _done(request: Request[Any, Any, Any], entry: AuditEntry) -> Done:
+    raw = entry.details.get("post_id")
+    if raw is None and entry.subject_type == "post" and entry.subject_id and entry.subject_id.isdigit():
+        raw = int(entry.subject_id)
+    post_id = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+    words = HISTORY_WORDS.get(entry.action, entry.action.replace("_", " ").capitalize())
+    return Done(
+        when=entry.at.strftime("%Y-%m-%d %H:%M UTC"),
+        words=words,
+        post_url=_reverse(request, "planner.post", post_id=post_id) if post_id is not None else None,
+    )
+
+
 def _filters(kind: list[str] | None, severity: list[str] | None, unread: bool) -> list[tuple[str, str]]:
     pairs = [("kind", k) for k in kind or []] + [("severity", s) for s in severity or []]
     return pairs + ([("unread", "true")] if unread else [])
@@ -205,6 +240,9 @@ async def alerts_page(
         log.info("planner_alerts_bad_filter", account_id=viewer.account_id, detail=exc.message)
         page, error = notifications_core.FeedPage(items=[], next_cursor=None), exc.message
         kinds, severities = [k for k in kinds if k in KIND_VALUES], [s for s in severities if s in SEVERITY_VALUES]
+    history = await audit_core.own_entries(
+        uow.session, viewer.account_id, user_id=viewer.user.id, channel=Channel.web, limit=HISTORY_SIZE
+    )
     filters = _filters(kinds, severities, unread)
     query = urlencode(filters)
     export_base = [("account", str(viewer.account_id)), *[p for p in filters if p[0] != "unread"]]
@@ -215,6 +253,7 @@ async def alerts_page(
         status_code=400 if error else 200,
         error=error,
         cards=[_card(request, viewer, item) for item in page.items],
+        history=[_done(request, entry) for entry in history],
         kinds=KIND_VALUES,
         severities=SEVERITY_VALUES,
         chosen_kinds=kinds,

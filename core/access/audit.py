@@ -58,3 +58,10 @@ async def entries(
 ) -> Sequence[AuditEntry]:
     """The venue's audit log, newest first (callers hold a VenueAccess for `account_id`)."""
     return await audit_q.entries_for_account(session, account_id, before_id=before_id, limit=limit)
+
+
+async def own_entries(
+    session: AsyncSession, account_id: int, *, user_id: int, channel: Channel, limit: int = 20
+) -> Sequence[AuditEntry]:
+    """What one person did in a venue through one channel, newest first (the planner's outcome history)."""
+    return await audit_q.entries_by_actor(session, account_id, user_id=user_id, channel=channel, limit=limit)

@@ -54,3 +54,14 @@ async def entries_for_account(
 async def entries_by_action(session: AsyncSession, action: str) -> Sequence[AuditEntry]:
     result = await session.execute(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id))
     return result.scalars().all()
+
+
+async def entries_by_actor(
+    session: AsyncSession, account_id: int, *, user_id: int, channel: Channel, limit: int
+) -> Sequence[AuditEntry]:
+    """One person's own entries in one venue through one channel, newest first."""
+    query = select(AuditEntry).where(
+        AuditEntry.account_id == account_id, AuditEntry.actor_user_id == user_id, AuditEntry.channel == channel
+    )
+    result = await session.execute(query.order_by(AuditEntry.id.desc()).limit(limit))
+    return result.scalars().all()
