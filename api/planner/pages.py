@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import structlog
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, Router, get, post
 from litestar.exceptions import HTTPException
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 
+from api.origin import require_same_origin
 from api.planner import alerts as alert_pages
 from api.planner import posts as post_pages
 from api.planner import week as week_pages
@@ -26,8 +28,10 @@ from api.planner.auth import (
 )
 from api.planner.render import PAGE_HEADERS, is_htmx, render
 from api.problems import exception_handlers
-from core.errors import DomainError
+from core.access import sign_in
+from core.errors import DomainError, Invalid, PermissionDenied
 from core.runtime import Runtime
+from storage.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -87,9 +91,46 @@ async def sign_in_page(
     request: Request[Any, Any, Any],
     runtime: Runtime,
     next_url: Annotated[str | None, QueryParameter(name="next")] = None,
+    sent: bool = False,
 ) -> Template:
     """The sign-in form: an e-mail address; the link arrives by e-mail."""
-    return render(request, "planner/sign_in.html", title="Sign in", **_sign_in_context(runtime, next_url))
+    return render(request, "planner/sign_in.html", title="Sign in", **_sign_in_context(runtime, next_url, sent=sent))
+
+
+@post("/sign-in", name="planner.sign_in_post", include_in_schema=False, status_code=303)
+async def sign_in_submit(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork) -> Response[Any]:
+    """Queue a login link for a known address; the answer is the same whether or not the address is known."""
+    form = await request.form()
+    raw_next, raw_address = form.get("next"), form.get("email")
+    next_url = safe_next(raw_next if isinstance(raw_next, str) else None)
+    address = raw_address if isinstance(raw_address, str) else ""
+    try:
+        # Another site must not make visitors' browsers send sign-in e-mails.
+        require_same_origin(request, runtime.settings)
+        result = await sign_in.request_link(
+            uow.session,
+            runtime.clock,
+            runtime.settings,
+            address=address,
+            client=request.client.host if request.client else "unknown",
+            next_path=None if next_url == PLANNER_HOME else next_url,
+        )
+    except (Invalid, PermissionDenied) as exc:
+        context = _sign_in_context(runtime, next_url, email=address[:320], error=exc.message)
+        status = 403 if isinstance(exc, PermissionDenied) else 422
+        return render(request, "planner/sign_in.html", title="Sign in", status_code=status, **context)
+    if result is sign_in.Outcome.throttled:
+        minutes = int(sign_in.WINDOW.total_seconds() // 60)
+        error = (
+            f"Too many sign-in requests for this address or from this network. Wait {minutes} minutes, then ask again."
+        )
+        context = _sign_in_context(runtime, next_url, email=address[:320], error=error)
+        page = render(request, "planner/sign_in.html", title="Sign in", status_code=429, **context)
+        page.headers["Retry-After"] = str(int(sign_in.WINDOW.total_seconds()))
+        return page
+    # Post/redirect/get: reloading the answer does not send another e-mail.
+    target = f"/planner/sign-in?sent=true&next={quote(next_url, safe='/')}"
+    return Redirect(target, status_code=303, headers=PAGE_HEADERS)
 
 
 @get("/", name="planner.home", include_in_schema=False)
@@ -102,6 +143,7 @@ async def planner_home(viewer: Viewer) -> Redirect:
 PAGES: list[ControllerRouterHandler] = [
     planner_home,
     sign_in_page,
+    sign_in_submit,
     *week_pages.routes,
     *post_pages.routes,
     *alert_pages.routes,

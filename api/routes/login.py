@@ -1,4 +1,4 @@
-"""Login links (a confirm page, then a POST that logs in), logout and the landing page."""
+"""Login links (a confirm page, then a POST that logs in and lands in the planner), logout and the landing page."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from litestar.response import Redirect
 from api.deps import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from api.html import page, sign_out_form
 from api.origin import require_same_origin
+from api.planner.auth import PLANNER_HOME, safe_next
 from core.access import auth as auth_core
 from core.errors import DomainError, Invalid, PermissionDenied
 from core.runtime import Runtime
@@ -86,7 +87,8 @@ async def login_submit(token: str, request: Request[Any, Any, Any], runtime: Run
             cookies=session_cookies(runtime, new),
             status_code=200,
         )
-    return Redirect("/", status_code=303, cookies=session_cookies(runtime, new))
+    # Land in the planner: where the person was going (a planner path carried on the link), else the week.
+    return Redirect(safe_next(request.query_params.get("next")), status_code=303, cookies=session_cookies(runtime, new))
 
 
 async def _signed_in(runtime: Runtime, uow: UnitOfWork, raw: str | None) -> User | None:
@@ -188,15 +190,12 @@ async def logout(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfW
 
 
 @get("/", tags=["web"], summary="Landing page", include_in_schema=False)
-async def home(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork) -> Response[str]:
+async def home(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork) -> Response[Any]:
     raw = request.cookies.get(SESSION_COOKIE)
     user = await _signed_in(runtime, uow, raw)
     if user is not None and raw is not None:
-        who = f"<p>Signed in as <strong>{escape(user.name)}</strong>.</p>" + sign_out_form(
-            auth_core.csrf_token_for(runtime.settings, raw)
-        )
-    else:
-        who = '<p class="muted">Not signed in: open a login link (<code>cheers login-link --user ID</code>).</p>'
+        return Redirect(PLANNER_HOME, status_code=303)  # a signed-in person came to plan their week
+    who = '<p>Not signed in. <a href="/planner/sign-in">Sign in to the planner</a> with your e-mail address.</p>'
     return page(
         "CheersAI",
         who + '<ul><li><a href="/schema">API documentation</a></li><li><a href="/api/status">Service status</a></li>'

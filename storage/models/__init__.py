@@ -19,7 +19,7 @@ from storage.enums import (
 )
 from storage.models.accounts import Account, Invitation, Membership, User
 from storage.models.audit import AuditEntry
-from storage.models.auth import ApiToken, LoginLink, WebSession
+from storage.models.auth import ApiToken, LoginLink, SignInThrottle, WebSession
 from storage.models.base import Base, utcnow
 from storage.models.chat import (
     ChatConversation,
@@ -96,6 +96,7 @@ __all__ = [
     "PublishAttempt",
     "Role",
     "Severity",
+    "SignInThrottle",
     "StoredBlob",
     "TaskStat",
     "User",

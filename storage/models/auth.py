@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, CreatedMixin, IdMixin
@@ -49,3 +49,14 @@ class WebSession(IdMixin, CreatedMixin, Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class SignInThrottle(Base):
+    """Sign-in requests counted in a fixed window per key (an address's or a client's keyed hash, never the value),
+    shared by every web process so a limit holds across them."""
+
+    __tablename__ = "sign_in_throttle"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)  # "email:<hmac>" or "client:<hmac>"
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)

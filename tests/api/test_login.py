@@ -124,7 +124,7 @@ async def test_using_a_login_link_sets_a_safe_session_cookie(runtime: Runtime, c
 
     r = await client.post(path)
     assert r.status_code == 303, r.text
-    assert r.headers["location"] == "/", r.headers
+    assert r.headers["location"] == "/planner/week", "signing in does not land in the planner"
     cookies = factories.set_cookies(r)
     session = cookies["cheers_session"]["cheers_session"]
     assert session["httponly"] is True, "the session cookie is readable by scripts"
