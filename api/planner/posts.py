@@ -139,6 +139,7 @@ async def _page(
 async def post_page(
     request: Request[Any, Any, Any], post_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Template:
+    """The post with each delivery's status, reason, remedy, attempts and the buttons this person may press."""
     return await _page(request, viewer, runtime, uow, post_id)
 
 
@@ -243,6 +244,8 @@ async def _decided(
 async def retry(
     request: Request[Any, Any, Any], post_id: int, target_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
+    """Send a failed or missed delivery again now (idempotent: a queued one is left as it is)."""
+
     async def decide(access: VenueAccess) -> RetryResult:
         return await delivery_actions.retry_target(runtime, uow.session, access, target_id)
 
@@ -253,6 +256,8 @@ async def retry(
 async def publish_again(
     request: Request[Any, Any, Any], post_id: int, target_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
+    """A person's word that a delivery in doubt did not go out: send it again now."""
+
     async def decide(access: VenueAccess) -> RetryResult:
         return await delivery_actions.publish_again(runtime, uow.session, access, target_id)
 
@@ -263,6 +268,7 @@ async def publish_again(
 async def mark_published(
     request: Request[Any, Any, Any], post_id: int, target_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
+    """A person's word that a delivery is live after all (or posted by hand), with its link if they have it."""
     permalink = await _field(request, "permalink")
 
     async def decide(access: VenueAccess) -> RetryResult:

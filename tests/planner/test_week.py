@@ -9,7 +9,7 @@ import httpx
 from core.runtime import Runtime
 from storage.models import Role
 from tests import factories
-from tests.planner.conftest import sign_in
+from tests.planner.conftest import SignedIn, sign_in
 from tests.publishing.support import schedule
 
 CARD = re.compile(
@@ -79,3 +79,24 @@ async def test_the_week_shows_only_the_current_venues_posts(runtime: Runtime, cl
     await schedule(runtime, other, [other_page], text="Theirs", when="2027-11-02T19:00")
     r = await client.get("/planner/week", params={"start": "2027-11-02"})
     assert list(cards(r.text)) == [mine.post.id] and "Theirs" not in r.text, r.text
+
+
+async def test_the_week_the_clocks_go_forward_ends_at_local_midnight(signed_in: SignedIn) -> None:
+    runtime = signed_in.runtime  # The Crown, Europe/London: clocks go forward at 01:00 on Sunday 28 Mar 2027
+    page = await factories.connection(runtime, signed_in.venue_id, access_token="page-token")
+
+    async def at(when: str) -> int:
+        return (await schedule(runtime, signed_in.venue_id, [page], text=f"Post at {when}", when=when)).post.id
+
+    before_jump = await at("2027-03-28T00:30")
+    after_jump = await at("2027-03-28T03:30")
+    sunday_late = await at("2027-03-28T23:30")  # 22:30 UTC
+    monday = await at("2027-03-29T00:30")  # 23:30 UTC on Sunday, but Monday here: next week
+    found = cards((await signed_in.get("/planner/week", params={"start": "2027-03-22"})).text)
+    assert found == {
+        before_jump: ("2027-03-28", "00:00", "00:30 GMT"),
+        after_jump: ("2027-03-28", "03:00", "03:30 BST"),
+        sunday_late: ("2027-03-28", "23:00", "23:30 BST"),
+    }, found
+    following = cards((await signed_in.get("/planner/week", params={"start": "2027-03-29"})).text)
+    assert following == {monday: ("2027-03-29", "00:00", "00:30 BST")}, following
