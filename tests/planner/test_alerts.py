@@ -7,6 +7,7 @@ import io
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -49,9 +50,21 @@ def alert_ids(html: str) -> list[int]:
     return [int(i) for i in re.findall(r'id="alert-(\d+)"', html)]
 
 
-async def note(runtime: Runtime, venue: int, kind: NotificationKind, severity: Severity, **kw: object) -> int:
-    recorded = await factories.record_notification(runtime, venue, kind=kind, severity=severity, **kw)  # type: ignore[arg-type]
-    assert recorded is not None
+async def note(
+    runtime: Runtime,
+    venue: int,
+    kind: NotificationKind,
+    severity: Severity,
+    *,
+    title: str | None = None,
+    subject: dict[str, Any] | None = None,
+    payload: dict[str, Any] | None = None,
+) -> int:
+    """One notification recorded through the outbox; its id."""
+    recorded = await factories.record_notification(
+        runtime, venue, kind=kind, severity=severity, title=title, subject=subject, payload=payload
+    )
+    assert recorded is not None, "the notification was de-duplicated away"
     return recorded.id
 
 
