@@ -70,7 +70,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             f"  database : {settings.database}",
             f"  broker   : {'redis ' + settings.redis_url if settings.redis_url else 'in-memory'}",
             f"  open     : {base}/",
-            f"  sign in  : {link}",
+            f"  planner  : {link} (signs you in as the demo owner and opens the week)",
             f"  API docs : {base}/schema",
             f"  status   : {base}/api/status",
             f"  demo     : venue {demo.account_id} ({'seeded now' if demo.created else 'kept from last run'}), "

@@ -105,10 +105,13 @@ def demo_week_line(result: MaterialiseResult) -> str:
     return line + "; they wait for your approval: Approve all in chat, or cheers posts approve ID (cheers weekly list)"
 
 
+PLANNER_WEEK = "/planner/week"  # where the banner's link lands (api/planner: the planner's home page)
+
+
 async def demo_login_link(session: AsyncSession, clock: Clock, settings: Settings, user_id: int) -> str:
-    """A login link for the demo owner, printed in the `make dev` banner."""
+    """A login link for the demo owner, printed in the `make dev` banner; signing in opens the planner's week."""
     link = await auth.issue_login_link(session, clock, settings, OPERATOR, user_id=user_id)
-    return link.url
+    return f"{link.url}?next={PLANNER_WEEK}"
 
 
 __all__ = [

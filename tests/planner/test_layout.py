@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import tomllib
+from fnmatch import fnmatch
+from pathlib import Path
 
 import httpx
 
@@ -131,3 +134,20 @@ async def test_static_files_are_served(client: httpx.AsyncClient) -> None:
     assert css.status_code == 200 and ":focus-visible" in css.text, css.status_code
     js = await client.get("/static/htmx.min.js")
     assert js.status_code == 200 and "htmx" in js.text[:100], js.status_code
+
+
+def test_the_wheel_ships_every_template_and_static_file() -> None:
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["api"]
+    shipped = [
+        p.relative_to(root / "api").as_posix()
+        for folder in ("templates", "static")
+        for p in (root / "api" / folder).rglob("*")
+        if p.is_file()
+    ]
+    missed = [
+        f
+        for f in shipped
+        if not any(fnmatch(f, pattern) and f.count("/") == pattern.count("/") for pattern in patterns)
+    ]
+    assert not missed, f"pyproject's package-data leaves these out of the wheel: {missed}"

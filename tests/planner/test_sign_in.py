@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from core.access import sign_in
 from core.clock import FrozenClock
+from core.ops.devsetup import demo_login_link
 from core.runtime import Runtime
 from storage.models import Email, Role
 from tests import factories
@@ -144,3 +145,13 @@ async def test_next_never_leaves_the_planner(runtime: Runtime, client: httpx.Asy
     signed = await client.post(path + "?next=https://evil.example/")
     assert signed.headers["location"] == "/planner/week", signed.headers
     assert urlsplit(signed.headers["location"]).netloc == "", "the login redirect left the site"
+
+
+async def test_the_make_dev_banner_link_opens_the_planner(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    venue = await factories.venue(runtime)
+    owner = await factories.person(runtime, venue_id=venue, role=Role.owner)
+    async with runtime.uow() as uow:
+        url = await demo_login_link(uow.session, runtime.clock, runtime.settings, owner.user_id)
+        await uow.commit()
+    r = await client.post(url.removeprefix("http://testserver.local"))
+    assert r.status_code == 303 and r.headers["location"] == "/planner/week", f"{r.status_code} {r.headers}"
