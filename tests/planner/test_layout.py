@@ -151,3 +151,15 @@ def test_the_wheel_ships_every_template_and_static_file() -> None:
         if not any(fnmatch(f, pattern) and f.count("/") == pattern.count("/") for pattern in patterns)
     ]
     assert not missed, f"pyproject's package-data leaves these out of the wheel: {missed}"
+
+
+async def test_staff_may_open_any_venue_on_the_record(runtime: Runtime) -> None:
+    venue = await factories.venue(runtime, name="The Crown")
+    staff = await factories.person(runtime, staff=True, name="Stella Staff")
+    async with app_with(runtime, probe_page) as c:
+        await sign_in(c, runtime, staff)
+        r = await c.get(f"/planner/probe?venue={venue}")
+    assert r.status_code == 200, r.text
+    assert f'<option value="{venue}" selected>The Crown (staff)<' in r.text, "the staff view does not say so"
+    entries = await factories.audit_entries(runtime, "staff_access")
+    assert [e.account_id for e in entries] == [venue], "staff use of a venue is not audited"
