@@ -50,6 +50,13 @@ class JobSpec:
         fire: datetime = croniter(self.cron, now).get_prev(datetime)
         return fire
 
+    def period(self, now: datetime) -> timedelta:
+        """The gap between the schedule's last two fire times before `now` (a day for "5 7 * * *")."""
+        fires = croniter(self.cron, now)
+        last: datetime = fires.get_prev(datetime)
+        before: datetime = fires.get_prev(datetime)
+        return last - before
+
 
 def instance_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"

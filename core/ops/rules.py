@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from croniter import croniter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.ops.incidents import Finding, describe_duration
@@ -84,14 +83,6 @@ async def job_failing(facts: Facts) -> list[Finding]:
     return found
 
 
-def cron_period(cron: str, now: datetime) -> timedelta:
-    """The gap between the schedule's last two fire times before `now` (a day for "5 7 * * *")."""
-    fires = croniter(cron, now)
-    last: datetime = fires.get_prev(datetime)
-    before: datetime = fires.get_prev(datetime)
-    return last - before
-
-
 async def job_overdue(facts: Facts) -> list[Finding]:
     """No run of a job started for factor times its cron period, counted only while a scheduler has been up that long
     and a worker runs (without either, scheduler_down or worker_gone says what is wrong)."""
@@ -103,7 +94,7 @@ async def job_overdue(facts: Facts) -> list[Finding]:
     runs = await ops_q.last_runs(facts.session)
     found: list[Finding] = []
     for spec in JOBS.values():
-        period = cron_period(spec.cron, facts.now)
+        period = spec.period(facts.now)
         allowed = period * factor
         if facts.now - scheduler_since < allowed:
             continue
