@@ -25,18 +25,8 @@ log = structlog.get_logger(__name__)
 # Woken after a commit that changed an incident: tells ops destinations and e-mails (core.ops.alerts, tasks/ops.py).
 OPS_ALERTS_TASK = "ops-alerts-deliver"
 
-RULES = (
-    "job_failing",
-    "job_overdue",
-    "task_failing",
-    "scheduler_down",
-    "worker_gone",
-    "queue_stalled",
-    "chat_failing",
-    "email_failing",
-)
-
-# What a resolution note says cleared, per rule ("Cleared after 1 h 12 min: the job succeeded again").
+# Every rule (core.ops.rules.RULES), with what a resolution note says cleared ("Cleared after 1 h 12 min: the job
+# succeeded again").
 _CLEARED = {
     "job_failing": "the job succeeded again",
     "job_overdue": "the job ran again",
@@ -47,6 +37,7 @@ _CLEARED = {
     "chat_failing": "the chat's messages are going out again",
     "email_failing": "e-mails are going out again",
 }
+RULES = tuple(_CLEARED)
 
 
 @dataclass(frozen=True)
