@@ -72,9 +72,10 @@ async def fan_out(session: AsyncSession, clock: Clock, *, limit: int = 200) -> F
         per_venue[account_id] = (destinations, people, ZoneInfo(await q.venue_timezone(session, account_id)))
         recipients = [
             venue_email.Recipient(uid, address, role, staff)
-            for uid, address, role, staff, _via in await emails_q.alert_recipients(session, account_id)
+            for uid, address, role, staff in await emails_q.alert_recipients(session, account_id)
         ]
-        mailed[account_id] = (await emails_q.venue_name(session, account_id), recipients)
+        venue = await emails_q.venue_name(session, account_id) if recipients else ""  # only e-mails name it
+        mailed[account_id] = (venue, recipients)
     # Every chat this batch may touch is locked up front, in id order: two workers fanning out disjoint batches
     # to the same chats would otherwise lock them in different orders and deadlock (seen by bench/chat.py).
     for destination_id in sorted({d.id for destinations, _, _ in per_venue.values() for d in destinations}):

@@ -20,6 +20,7 @@ import structlog
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.enums import MediaType
+from litestar.exceptions import NotFoundException
 
 from sandbox.clock import TwinClock
 from sandbox.persist import kept
@@ -160,24 +161,16 @@ def _arm(request: AnyRequest, data: Body, kind: str) -> Body:
     return {"ok": True, "fault": dataclasses.asdict(fault)}
 
 
-@post("/_twin/faults/server-error", status_code=200)
-async def fault_server_error(request: AnyRequest, data: Body) -> Body:
-    return _arm(request, data, "server_error")
+# The Fault kinds the control client arms at /_twin/faults/<kind, dashed> (sandbox/resend/control.py).
+FAULT_KINDS = frozenset({"server_error", "lose_answer", "hang", "rate_limit"})
 
 
-@post("/_twin/faults/lose-answer", status_code=200)
-async def fault_lose_answer(request: AnyRequest, data: Body) -> Body:
-    return _arm(request, data, "lose_answer")
-
-
-@post("/_twin/faults/hang", status_code=200)
-async def fault_hang(request: AnyRequest, data: Body) -> Body:
-    return _arm(request, data, "hang")
-
-
-@post("/_twin/faults/rate-limit", status_code=200)
-async def fault_rate_limit(request: AnyRequest, data: Body) -> Body:
-    return _arm(request, data, "rate_limit")
+@post("/_twin/faults/{route:str}", status_code=200)
+async def fault_arm(request: AnyRequest, route: str, data: Body) -> Body:
+    kind = route.replace("-", "_")
+    if "_" in route or kind not in FAULT_KINDS:
+        raise NotFoundException(f"no fault {route!r}")
+    return _arm(request, data, kind)
 
 
 @post("/_twin/faults/refuse", status_code=200)
@@ -200,10 +193,7 @@ CONTROL_HANDLERS = [
     read_requests,
     read_state,
     reset,
-    fault_server_error,
-    fault_lose_answer,
-    fault_hang,
-    fault_rate_limit,
+    fault_arm,
     fault_refuse,
     fault_clear,
 ]

@@ -177,11 +177,11 @@ async def recent(session: AsyncSession, *, status: ChatMessageStatus | None = No
 # --- who gets venue alerts by e-mail ---
 
 
-async def alert_recipients(session: AsyncSession, account_id: int) -> list[tuple[int, str, Role, bool, str]]:
+async def alert_recipients(session: AsyncSession, account_id: int) -> list[tuple[int, str, Role, bool]]:
     """The venue's active members who chose e-mail for their alerts and have an address:
-    (user id, address, role, is staff, alert_via), by user id."""
+    (user id, address, role, is staff), by user id."""
     rows = await session.execute(
-        select(User.id, User.email, Membership.role, User.is_staff, User.alert_via)
+        select(User.id, User.email, Membership.role, User.is_staff)
         .join(Membership, Membership.user_id == User.id)
         .where(
             Membership.account_id == account_id,
@@ -191,7 +191,7 @@ async def alert_recipients(session: AsyncSession, account_id: int) -> list[tuple
         )
         .order_by(User.id)
     )
-    return [(uid, str(email), role, bool(staff), str(via)) for uid, email, role, staff, via in rows.all()]
+    return [(uid, str(email), role, bool(staff)) for uid, email, role, staff in rows.all()]
 
 
 async def alert_via_of(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, str]:
