@@ -10,7 +10,7 @@ import structlog
 from litestar import Request
 from litestar.di import Provide
 
-from api.deps import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
+from api.deps import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, _released_on_refusal
 from api.origin import require_same_origin
 from core.access import accounts as accounts_core
 from core.access import auth as auth_core
@@ -164,12 +164,7 @@ async def _viewer(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOf
 
 async def provide_viewer(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork) -> Viewer:
     """The page guard: the signed-in person and their access to the current venue (writes: CSRF checked)."""
-    try:
-        return await _viewer(request, runtime, uow)
-    except BaseException:
-        # Litestar cleans up the uow only after every dependency resolved: release its connection now.
-        await uow.rollback()
-        raise
+    return await _released_on_refusal(uow, _viewer(request, runtime, uow))
 
 
 def planner_dependencies() -> dict[str, Provide]:

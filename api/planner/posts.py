@@ -232,10 +232,7 @@ async def _decided(
     except (Invalid, Conflict) as exc:
         await uow.rollback()
         log.info("planner_remedy_refused", action=action.value, target_id=target_id, code=exc.code)
-        message = f"{exc.message[:1].upper()}{exc.message[1:]}." + (
-            f" {exc.remedy[:1].upper()}{exc.remedy[1:]}." if exc.remedy else ""
-        )
-        return outcome(request, message, redirect_to=post_path(post_id), kind="error")
+        return outcome(request, refusal(exc), redirect_to=post_path(post_id), kind="error")
     log.info("planner_remedy", action=action.value, target_id=target_id, changed=result.changed)
     return outcome(request, result.message, redirect_to=post_path(post_id), kind="ok" if result.changed else "info")
 

@@ -12,7 +12,7 @@ from litestar.response import Redirect
 from api.deps import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from api.html import page, sign_out_form
 from api.origin import require_same_origin
-from api.planner.auth import PLANNER_HOME, safe_next
+from api.planner.auth import PLANNER_HOME, presented_csrf, safe_next
 from core.access import auth as auth_core
 from core.errors import DomainError, Invalid, PermissionDenied
 from core.runtime import Runtime
@@ -107,14 +107,6 @@ def _scripted(request: Request[Any, Any, Any]) -> bool:
     return CSRF_HEADER in request.headers or "application/json" in request.headers.get("accept", "")
 
 
-async def _form_csrf(request: Request[Any, Any, Any]) -> str | None:
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        return None
-    value = (await request.form()).get("csrf_token")
-    return value if isinstance(value, str) else None
-
-
 def _cleared(response: Response[Any]) -> Response[Any]:
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
@@ -162,7 +154,7 @@ async def logout(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfW
     if not raw:
         return _cleared(Response(None, status_code=204) if scripted else page("Sign out", _NOT_SIGNED_IN))
     # Sign-out is a write made with a cookie, so it needs the CSRF token too: from the header or the button's form.
-    presented = request.headers.get(CSRF_HEADER) or await _form_csrf(request)
+    presented = await presented_csrf(request)
     if not auth_core.csrf_ok(runtime.settings, raw, presented):
         if scripted:
             raise PermissionDenied(
