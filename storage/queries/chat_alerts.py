@@ -30,6 +30,7 @@ from storage.models import (
     Connection,
     Membership,
     Notification,
+    OpsDestination,
     OpsMessage,
     PostTarget,
     Role,
@@ -250,6 +251,18 @@ async def reserve_chat(
     return bool(inserted.rowcount)  # type: ignore[attr-defined]
 
 
+def paced_chat(destination: type[ChatDestination] | type[OpsDestination], now: datetime):  # type: ignore[no-untyped-def]
+    """True for a `destination` row whose chat is paced past `now` (venue and ops chats share chat_pacing rows)."""
+    return exists(
+        select(ChatPacing.chat_id).where(
+            ChatPacing.platform == destination.platform,
+            ChatPacing.workspace_id == destination.workspace_id,
+            ChatPacing.chat_id == destination.chat_id,
+            ChatPacing.next_allowed_at > now,
+        )
+    )
+
+
 async def claim_due(
     session: AsyncSession,
     *,
@@ -265,14 +278,7 @@ async def claim_due(
     PostgreSQL locks candidates `FOR UPDATE SKIP LOCKED`; on SQLite the compare-and-set UPDATE makes a second
     worker's stale read claim nothing.
     """
-    paced = exists(
-        select(ChatPacing.chat_id).where(
-            ChatPacing.platform == ChatDestination.platform,
-            ChatPacing.workspace_id == ChatDestination.workspace_id,
-            ChatPacing.chat_id == ChatDestination.chat_id,
-            ChatPacing.next_allowed_at > now,
-        )
-    )
+    paced = paced_chat(ChatDestination, now)
     # A chat with a send in flight (another worker's live lease) waits for it: its pace is written only when that
     # send is recorded, so without this a second process would send the chat's next message right behind it.
     in_flight = aliased(ChatAlertMessage)

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.enums import ChatMessageStatus, ChatPlatform, DeliveryStatus, MediaStatus
-from storage.models import ChatPacing, Incident, MediaAsset, OpsDestination, OpsDigest, OpsMessage, PostTarget
+from storage.models import Incident, MediaAsset, OpsDestination, OpsDigest, OpsMessage, PostTarget
 from storage.queries import chat_alerts
-from storage.queries.chat_alerts import SendBudget, _insert, reserve_chat, take_sends
+from storage.queries.chat_alerts import SendBudget, _insert, paced_chat, reserve_chat, take_sends
 from storage.queries.deliveries import is_postgres
 
 # --- destinations ---
@@ -134,14 +134,7 @@ async def claim_due(
 ) -> list[tuple[int, str]]:
     """Claim up to `limit` due ops messages, one per chat and none in a paced chat (the venue alerts' pacing rows,
     so an ops chat that also takes a venue's alerts is paced once), each under its own lease token."""
-    paced = exists(
-        select(ChatPacing.chat_id).where(
-            ChatPacing.platform == OpsDestination.platform,
-            ChatPacing.workspace_id == OpsDestination.workspace_id,
-            ChatPacing.chat_id == OpsDestination.chat_id,
-            ChatPacing.next_allowed_at > now,
-        )
-    )
+    paced = paced_chat(OpsDestination, now)
     candidates = (
         select(OpsMessage.id, OpsDestination.platform, OpsDestination.workspace_id, OpsDestination.chat_id)
         .join(OpsDestination, OpsDestination.id == OpsMessage.destination_id)
