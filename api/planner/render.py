@@ -25,7 +25,16 @@ FLASH_COOKIE = "cheers_flash"
 FLASH_SALT = "cheers.flash"
 VENUE_COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookie lifetimes at 400 days
 # Pages in the navigation, by route name; one shows only once its route is registered (no dead links).
-NAV: tuple[tuple[str, str], ...] = (("Week", "planner.week"), ("Alerts", "planner.alerts"))
+NAV: tuple[tuple[str, str], ...] = (
+    ("Week", "planner.week"),
+    ("New post", "planner.compose"),
+    ("Library", "planner.library"),
+    ("Alerts", "planner.alerts"),
+    ("Weekly plan", "planner.weekly"),
+    ("Connections", "planner.connections"),
+    ("Chat", "planner.chat"),
+    ("Team", "planner.team"),
+)
 PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}
 
 ToastKind = Literal["ok", "info", "warning", "error"]
