@@ -15,8 +15,13 @@ from litestar.types import ControllerRouterHandler
 
 from api.origin import require_same_origin
 from api.planner import alerts as alert_pages
+from api.planner import chat as chat_pages
+from api.planner import compose as compose_pages
+from api.planner import connections as connection_pages
 from api.planner import posts as post_pages
+from api.planner import team as team_pages
 from api.planner import week as week_pages
+from api.planner import weekly as weekly_pages
 from api.planner.auth import (
     PLANNER_HOME,
     NoVenue,
@@ -147,6 +152,11 @@ PAGES: list[ControllerRouterHandler] = [
     *week_pages.routes,
     *post_pages.routes,
     *alert_pages.routes,
+    *chat_pages.routes,
+    *connection_pages.routes,
+    *team_pages.routes,
+    *compose_pages.routes,
+    *weekly_pages.routes,
 ]
 
 
