@@ -18,6 +18,7 @@ from api.planner import alerts as alert_pages
 from api.planner import chat as chat_pages
 from api.planner import compose as compose_pages
 from api.planner import connections as connection_pages
+from api.planner import library as library_pages
 from api.planner import posts as post_pages
 from api.planner import team as team_pages
 from api.planner import week as week_pages
@@ -152,6 +153,7 @@ PAGES: list[ControllerRouterHandler] = [
     *week_pages.routes,
     *post_pages.routes,
     *alert_pages.routes,
+    *library_pages.routes,
     *chat_pages.routes,
     *connection_pages.routes,
     *team_pages.routes,
