@@ -21,9 +21,10 @@ from core.access.audit import Actor
 from core.chat.people import ChatTurn
 from core.clock import Clock
 from core.errors import NotFound
-from storage.models import ChatIdentity, ChatLinkCode
+from storage.models import ChatIdentity, ChatLinkCode, ChatPlatform
 from storage.queries import accounts as accounts_q
 from storage.queries import chat as chat_q
+from storage.queries import chat_installs as installs_q
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +50,28 @@ class LinkOutcome:
     message: str
     remedy: str | None = None
     user_name: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkedChat:
+    """A chat account that speaks for a person: where (platform, workspace) and as whom the chat knows them."""
+
+    platform: ChatPlatform
+    workspace: str | None  # the Slack workspace's name when the install is known; None for Telegram (one bot)
+    display_name: str | None
+    linked_at: datetime | None
+
+
+async def linked_chats(session: AsyncSession, user_id: int) -> list[LinkedChat]:
+    """The chat accounts linked to person `user_id` (each Slack workspace and Telegram account they linked)."""
+    chats: list[LinkedChat] = []
+    for identity in await chat_q.identities_of_user(session, user_id):
+        workspace: str | None = None
+        if identity.platform is ChatPlatform.slack:
+            install = await installs_q.install_for(session, identity.platform, identity.workspace_id)
+            workspace = (install.workspace_name if install else None) or identity.workspace_id
+        chats.append(LinkedChat(identity.platform, workspace, identity.display_name, identity.linked_at))
+    return chats
 
 
 def new_code() -> str:

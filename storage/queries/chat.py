@@ -82,6 +82,24 @@ async def get_destination(
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def destinations_of_account(session: AsyncSession, account_id: int) -> Sequence[ChatDestination]:
+    """Every chat bound to a venue (channels and people's own), oldest first; disabled ones included."""
+    query = select(ChatDestination).where(ChatDestination.account_id == account_id).order_by(ChatDestination.id)
+    return (await session.execute(query)).scalars().all()
+
+
+async def identities_of_user(session: AsyncSession, user_id: int) -> Sequence[ChatIdentity]:
+    """The chat accounts linked to a person, oldest link first."""
+    query = (
+        select(ChatIdentity).where(ChatIdentity.user_id == user_id).order_by(ChatIdentity.linked_at, ChatIdentity.id)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def get_destination_by_id(session: AsyncSession, destination_id: int) -> ChatDestination | None:
+    return await session.get(ChatDestination, destination_id)
+
+
 async def add_destination(session: AsyncSession, destination: ChatDestination) -> ChatDestination:
     session.add(destination)
     await session.flush()
