@@ -176,6 +176,8 @@ async def change_time(
     except (Invalid, Conflict) as exc:
         await uow.rollback()  # nothing of a refused edit may be committed with the page's transaction
         log.info("planner_time_refused", post_id=post_id, account_id=access.account_id, code=exc.code)
+        if is_htmx(request):  # a card dropped on the week: the refusal is a toast there (the card goes back)
+            return outcome(request, refusal(exc), redirect_to=post_path(post_id), kind="error")
         code = 409 if isinstance(exc, Conflict) else 422
         return await _page(request, viewer, runtime, uow, post_id, status_code=code, time_error=exc, when=when)
     log.info("planner_time_changed", post_id=post_id, account_id=access.account_id)

@@ -18,7 +18,8 @@ from core.posts import views
 from core.posts.times import zone
 from core.posts.views import DeliveryView, PostView
 from core.runtime import Runtime
-from storage.models import DeliveryStatus
+from storage.models import DeliveryStatus, Role
+from storage.models.posts import EDITABLE
 from storage.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -40,6 +41,9 @@ STATUS_WORDS: dict[DeliveryStatus, tuple[str, str]] = {
 }
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# The most posts the week shows: well above a busy venue's week (the bench's 500 render in well under 100 ms), yet a
+# bound, so a runaway import cannot make one page unbounded; a week with more says so above the grid.
+WEEK_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -59,17 +63,20 @@ class Card:
     time: str  # "19:30 GMT": the zone's abbreviation tells the two 01:30s of an autumn night apart
     instant: str  # ISO 8601 with the local offset, for <time datetime>
     hour: int
+    minute: str  # "30": a drop onto another hour keeps the post's minute
     excerpt: str
     cancelled: bool
+    movable: bool  # this person may change its time and every delivery can still be edited: it can be dragged
     badges: tuple[Badge, ...]
 
 
 @dataclass(frozen=True)
 class Cell:
-    """The posts of one day in one time row."""
+    """The posts of one day in one time row (none: an empty cell a card can be dropped on)."""
 
     row: int  # 1-based, in `WeekGrid.hours`
     hour: str  # "19:00", repeated in the cell for the phone layout (no hour column there)
+    slot: str  # "2027-11-02T19:00": the local day and hour a card dropped here moves to (its minute kept)
     cards: tuple[Card, ...]
 
 
@@ -79,6 +86,7 @@ class Day:
     label: str  # "Mon 23 Nov"
     column: int  # 1 (Monday) to 7 (Sunday)
     today: bool
+    busy: bool  # the day holds a post
     cells: tuple[Cell, ...]
 
 
@@ -95,6 +103,7 @@ class WeekGrid:
     following: date
     count: int
     truncated: bool  # the week holds more posts than one listing returns
+    movable: bool  # some card can be dragged to another time
 
 
 def badge(d: DeliveryView) -> Badge:
@@ -106,8 +115,17 @@ def _day_label(day: date) -> str:
     return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
 
 
-def build_week(posts: Sequence[PostView], tz_name: str, monday: date, today: date, *, limit: int) -> WeekGrid:
-    """Place each post in its venue-local day and hour (pure: the page and its tests share it)."""
+def movable(p: PostView) -> bool:
+    """Whether the post's time can still change (core's own rule for an edit: every delivery still editable)."""
+    return not p.cancelled and all(d.status in EDITABLE for d in p.deliveries)
+
+
+def build_week(
+    posts: Sequence[PostView], tz_name: str, monday: date, today: date, *, limit: int, editor: bool = False
+) -> WeekGrid:
+    """Place each post in its venue-local day and hour (pure: the page and its tests share it).
+
+    For an `editor` every day gets a cell in every time row, empty ones included, so a card can be dropped there."""
     tz = zone(tz_name)
     placed: dict[tuple[date, int], list[Card]] = {}
     for p in posts:
@@ -117,8 +135,10 @@ def build_week(posts: Sequence[PostView], tz_name: str, monday: date, today: dat
             time=f"{local:%H:%M} {local.tzname()}",
             instant=local.isoformat(timespec="minutes"),
             hour=local.hour,
+            minute=f"{local.minute:02d}",
             excerpt=p.excerpt or f"Post {p.id} (no text)",
             cancelled=p.cancelled,
+            movable=editor and movable(p),
             badges=tuple(badge(d) for d in p.deliveries),
         )
         placed.setdefault((local.date(), local.hour), []).append(card)
@@ -129,11 +149,17 @@ def build_week(posts: Sequence[PostView], tz_name: str, monday: date, today: dat
     for offset in range(7):
         day = monday + timedelta(days=offset)
         cells = tuple(
-            Cell(row=row_of[hour], hour=f"{hour:02d}:00", cards=tuple(placed[(day, hour)]))
+            Cell(
+                row=row_of[hour],
+                hour=f"{hour:02d}:00",
+                slot=f"{day.isoformat()}T{hour:02d}:00",
+                cards=tuple(placed.get((day, hour), ())),
+            )
             for hour in hours
-            if (day, hour) in placed
+            if editor or (day, hour) in placed
         )
-        days.append(Day(date=day, label=_day_label(day), column=offset + 1, today=day == today, cells=cells))
+        busy = any(cell.cards for cell in cells)
+        days.append(Day(date=day, label=_day_label(day), column=offset + 1, today=day == today, busy=busy, cells=cells))
     sunday = monday + timedelta(days=6)
     return WeekGrid(
         monday=monday,
@@ -145,6 +171,7 @@ def build_week(posts: Sequence[PostView], tz_name: str, monday: date, today: dat
         following=monday + timedelta(days=7),
         count=len(posts),
         truncated=len(posts) >= limit,
+        movable=any(card.movable for cards in placed.values() for card in cards),
     )
 
 
@@ -172,8 +199,8 @@ async def week_page(
     if day.year >= 9999 or day.year <= 1:  # the week around it would run off the calendar
         day, problem = today, Toast("that week is off the calendar, so this week is shown", "warning")
     monday = day - timedelta(days=day.weekday())
-    posts = await views.list_posts(uow.session, viewer.access, week=monday, clock=runtime.clock)
-    grid = build_week(posts, tz, monday, today, limit=views.LIST_LIMIT)
+    posts = await views.list_posts(uow.session, viewer.access, week=monday, clock=runtime.clock, limit=WEEK_LIMIT)
+    grid = build_week(posts, tz, monday, today, limit=WEEK_LIMIT, editor=viewer.can(Role.editor))
     log.info("planner_week", account_id=viewer.account_id, monday=monday.isoformat(), posts=grid.count)
     return render(
         request,

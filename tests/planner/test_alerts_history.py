@@ -38,7 +38,7 @@ async def test_a_failed_delivery_alert_offers_its_remedies_and_the_outcome_is_ke
     html = (await signed_in.get(ALERTS, params={"kind": "publish_failed"})).text
     assert f'href="/planner/posts/{post_id}">Open the post</a>' in html, "the alert should link its post"
     retry = f"/planner/posts/{post_id}/deliveries/{target_id}/retry"
-    forms = re.findall(r'<form method="post" action="([^"]+)">', html)
+    forms = re.findall(r'<form method="post" action="([^"]+)"[^>]*>', html)
     assert retry in forms and f"/planner/posts/{post_id}/deliveries/{target_id}/manual-package" in forms, forms
     assert "Nothing yet" in html, "no actions taken yet: the history says so"
 

@@ -13,7 +13,7 @@ from tests.planner.conftest import SignedIn, sign_in
 from tests.publishing.support import schedule
 
 CARD = re.compile(
-    r'data-post="(\d+)"\s+data-day="([\d-]+)"\s+data-hour="(\d\d:\d\d)">'
+    r'data-post-id="(\d+)"\s+data-day="([\d-]+)"\s+data-hour="(\d\d:\d\d)"[^>]*>'
     r'\s*<a[^>]*>\s*<time datetime="[^"]+">([^<]+)</time>'
 )
 
