@@ -226,9 +226,16 @@ async def _view(
 
 
 async def list_assets(
-    runtime: Runtime, uow: UnitOfWork, access: VenueAccess, *, before_id: int | None = None, limit: int = 50
+    runtime: Runtime,
+    uow: UnitOfWork,
+    access: VenueAccess,
+    *,
+    before_id: int | None = None,
+    limit: int = 50,
+    full: bool = False,
 ) -> list[AssetView]:
-    """The venue's assets, newest first, each with its status and a preview link once ready."""
+    """The venue's assets, newest first, each with its status and a preview link once ready (`full`: also every
+    derivative and the original, with fresh links, as `get` gives one asset)."""
     if not 1 <= limit <= MAX_PAGE:
         raise Invalid(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     assets = await media_q.list_for_account(uow.session, access.account_id, before_id=before_id, limit=limit)
@@ -236,7 +243,7 @@ async def list_assets(
     by_asset: dict[int, list[MediaDerivative]] = {}
     for row in rows:
         by_asset.setdefault(row.asset_id, []).append(row)
-    return [await _view(runtime, a, by_asset.get(a.id, []), full=False) for a in assets]
+    return [await _view(runtime, a, by_asset.get(a.id, []), full=full) for a in assets]
 
 
 async def _asset(uow: UnitOfWork, access: VenueAccess, asset_id: int) -> MediaAsset:

@@ -9,6 +9,7 @@ the one that loses is told who decided and when. Every decision is audited and t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -34,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 MAX_REASON = 1000
+MAX_BATCH = 200  # the most posts one Approve all decides (a venue's approvals queue is one listing)
 # What a post may wait from: a new delivery (scheduled), or one an edit left waiting for its reconnect.
 WAITS_FROM = (DeliveryStatus.scheduled, DeliveryStatus.needs_reconnect)
 
@@ -57,6 +59,16 @@ def required(account: Account, author_role: Role | None, from_weekly: bool) -> b
     if from_weekly and account.approve_weekly_posts:
         return True
     return account.approve_editor_posts and author_role is not None and not author_role.at_least(Role.admin)
+
+
+async def waits_for(session: AsyncSession, access: VenueAccess) -> list[str] | None:
+    """Whether a post `access`'s person writes now would wait for approval (not a weekly-plan post), and if so the
+    names of who can approve it (the venue's admins and owners); None when it goes out without approval."""
+    account = await _account(session, access.account_id)
+    if not required(account, access.role, from_weekly=False):
+        return None
+    members = await accounts_q.members_of_account(session, access.account_id)
+    return [user.name for membership, user in members if membership.role.at_least(Role.admin)]
 
 
 async def require(runtime: Runtime, session: AsyncSession, post: Post) -> list[PostTarget]:
@@ -162,6 +174,37 @@ async def reject(runtime: Runtime, session: AsyncSession, access: VenueAccess, p
     await _tell_author(runtime, session, post, REJECTED, by, message)
     log.info("post_rejected", post_id=post.id, account_id=post.account_id)
     return Decision(post.id, REJECTED, access.actor.user_id, now, reason, message)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What Approve all did: the posts it approved, and each it could not with why (decided meanwhile, gone)."""
+
+    approved: list[Decision]
+    refused: list[tuple[int, str]]
+
+
+async def approve_each(
+    runtime: Runtime, session: AsyncSession, access: VenueAccess, post_ids: Sequence[int]
+) -> Batch:
+    """Approve each of the venue's posts in `post_ids` that still waits (the planner's "Approve all": the posts the
+    approver was shown, never one that arrived since). Each is decided on its own, so a post someone else decided
+    meanwhile, or another venue's, is reported rather than stopping the rest (refused before anything was written)."""
+    _check_approver(access)
+    wanted = list(dict.fromkeys(post_ids))
+    if not wanted:
+        raise Invalid("no posts to approve", field="post_id", remedy="reload the page to see what waits")
+    if len(wanted) > MAX_BATCH:
+        raise Invalid(f"at most {MAX_BATCH} posts at once", field="post_id")
+    approved: list[Decision] = []
+    refused: list[tuple[int, str]] = []
+    for post_id in wanted:
+        try:
+            approved.append(await approve(runtime, session, access, post_id))
+        except (Conflict, NotFound) as exc:
+            refused.append((post_id, exc.message))
+    log.info("posts_approved_together", account_id=access.account_id, approved=len(approved), refused=len(refused))
+    return Batch(approved, refused)
 
 
 # --- helpers -------------------------------------------------------------------------------------
