@@ -157,6 +157,7 @@ async def _page(
     confirming = next((c for c in cards if c.id == confirm and c.live), None)
     if confirm is not None and confirming is None:
         raise NotFound(f"connection {confirm} not found or already disconnected")
+    waiting = await connections_core.deliveries_waiting(uow.session, viewer.access, confirming.id) if confirming else 0
     return render(
         request,
         "planner/connections.html",
@@ -168,6 +169,7 @@ async def _page(
         editor=viewer.can(Role.editor),
         providers=[(p.value, words) for p, words in CONNECT_WORDS.items()],
         confirming=confirming,
+        waiting=waiting,
         revealed=revealed,
     )
 

@@ -22,6 +22,7 @@ from providers.errors import AuthExpired, ProviderError
 from storage.crypto import TokenCipher
 from storage.models import Channel, Connection, ConnectionStatus, Provider, Role, Severity
 from storage.queries import connections as connections_q
+from storage.queries import deliveries as deliveries_q
 from storage.secrets import seal, unseal
 
 REVEALS_PER_HOUR = 10
@@ -309,6 +310,13 @@ async def disconnect(
         session, clock, "connection_disconnected", subject_type="connection", subject_id=connection_id, note=note
     )
     return f"Disconnected {connection.display_name}. {note}"
+
+
+async def deliveries_waiting(session: AsyncSession, access: VenueAccess, connection_id: int) -> int:
+    """How many deliveries are still to go out through one of the venue's connections: disconnecting it makes each
+    fail ("was disconnected") when due, so the planner's confirm step says how many."""
+    connection = await get_connection(session, access, connection_id)
+    return await deliveries_q.unsettled_on_connection(session, access.account_id, connection.id)
 
 
 def diagnosis_doc(diagnosis: Diagnosis, at: datetime) -> dict[str, Any]:

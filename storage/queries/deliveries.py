@@ -25,7 +25,7 @@ from storage.models import (
     PostTarget,
     PublishAttempt,
 )
-from storage.models.posts import CLAIMABLE
+from storage.models.posts import CLAIMABLE, SETTLED
 
 
 def is_postgres(session: AsyncSession) -> bool:
@@ -161,6 +161,20 @@ async def waiting_on_connection(session: AsyncSession, connection_id: int) -> Se
         )
     )
     return result.scalars().all()
+
+
+async def unsettled_on_connection(session: AsyncSession, account_id: int, connection_id: int) -> int:
+    """How many of the venue's deliveries through this connection are not settled yet (still to go out)."""
+    result = await session.execute(
+        select(func.count())
+        .select_from(PostTarget)
+        .where(
+            PostTarget.account_id == account_id,
+            PostTarget.connection_id == connection_id,
+            PostTarget.status.not_in(SETTLED),
+        )
+    )
+    return int(result.scalar_one())
 
 
 async def due_unclaimed(session: AsyncSession, *, due_before: datetime) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from providers.base import Diagnosis, Finding, StoredCredentials
 from storage.models import Connection, ConnectionStatus, Provider, Role
 from tests import factories
 from tests.planner.conftest import SignedIn, carry_cookies, sign_in
+from tests.publishing.support import schedule
 
 HTMX = {"HX-Request": "true"}
 PAGE = "/planner/connections"
@@ -147,9 +148,13 @@ async def test_disconnect_asks_first_then_revokes_and_keeps_the_history(signed_i
     runtime = signed_in.runtime
     clinic = use_clinic(runtime)
     connection_id = await factories.connection(runtime, signed_in.venue_id, access_token=TOKEN)
+    quiet = await signed_in.get(f"{PAGE}/{connection_id}/disconnect")
+    assert quiet.status_code == 200 and "Disconnect Facebook Page" in quiet.text, quiet.text
+    assert "No post is waiting to go out there." in quiet.text, quiet.text
+    for day in ("2027-01-05", "2027-01-06"):
+        await schedule(runtime, signed_in.venue_id, [connection_id], text="Roast", when=f"{day}T12:00")
     confirm = await signed_in.get(f"{PAGE}/{connection_id}/disconnect")
-    assert confirm.status_code == 200 and "Disconnect Facebook Page" in confirm.text, confirm.text
-    assert "Posts still scheduled for it will not go out" in confirm.text, "the confirm step does not say the cost"
+    assert "2 posts still to go out there" in confirm.text, "the confirm step does not say what it costs"
     forged = await signed_in.client.post(f"{PAGE}/{connection_id}/disconnect")
     assert forged.status_code == 403 and clinic.revoked == [], "disconnected without the CSRF token"
     done = await signed_in.post_form(f"{PAGE}/{connection_id}/disconnect", headers=HTMX)
