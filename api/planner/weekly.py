@@ -15,7 +15,7 @@ from litestar.response import Template
 
 from api.planner.auth import Viewer
 from api.planner.posts import post_path, refusal
-from api.planner.render import outcome, render
+from api.planner.render import ToastKind, outcome, render
 from api.planner.week import STATUS_WORDS
 from core.access import accounts as accounts_core
 from core.access import policy as access_core
@@ -377,4 +377,28 @@ async def reject(
     )
 
 
-routes = [weekly_page, add_slot, edit_slot, change_slot, approval_settings, approve, reject]
+@post("/weekly/approve-all", name="planner.approve_all", status_code=303)
+async def approve_all(
+    request: Request[Any, Any, Any], viewer: Viewer, runtime: Runtime, uow: UnitOfWork
+) -> Response[Any]:
+    """Approve every post the queue showed (`post_id`, repeated) that still waits (core.posts.approval.approve_each);
+    one decided meanwhile is named in the answer, the rest approved."""
+    access = await _as(request, viewer, runtime, uow, Role.admin)
+    post_ids = _ids(await request.form(), "post_id")
+    try:
+        batch = await approval_core.approve_each(runtime, uow.session, access, post_ids)
+    except Invalid as exc:
+        await uow.rollback()
+        return outcome(request, refusal(exc), redirect_to=f"{WEEKLY_PATH}#approvals", kind="error")
+    log.info(
+        "planner_approve_all", account_id=access.account_id, approved=len(batch.approved), refused=len(batch.refused)
+    )
+    count = len(batch.approved)
+    message = f"Approved {count} post{'' if count == 1 else 's'}: they go out at their times."
+    if batch.refused:
+        message += " Not approved: " + "; ".join(f"post {post_id}: {why}" for post_id, why in batch.refused) + "."
+    kind: ToastKind = "ok" if not batch.refused else "warning" if count else "error"
+    return outcome(request, message, redirect_to=f"{WEEKLY_PATH}#approvals", kind=kind)
+
+
+routes = [weekly_page, add_slot, edit_slot, change_slot, approval_settings, approve, reject, approve_all]

@@ -184,9 +184,7 @@ class Batch:
     refused: list[tuple[int, str]]
 
 
-async def approve_each(
-    runtime: Runtime, session: AsyncSession, access: VenueAccess, post_ids: Sequence[int]
-) -> Batch:
+async def approve_each(runtime: Runtime, session: AsyncSession, access: VenueAccess, post_ids: Sequence[int]) -> Batch:
     """Approve each of the venue's posts in `post_ids` that still waits (the planner's "Approve all": the posts the
     approver was shown, never one that arrived since). Each is decided on its own, so a post someone else decided
     meanwhile, or another venue's, is reported rather than stopping the rest (refused before anything was written)."""

@@ -243,3 +243,18 @@ async def test_an_editor_sees_the_queue_without_buttons_and_cannot_approve(signe
     data = {"csrf_token": csrf}
     assert (await signed_in.client.post(f"{PAGE}/posts/{post_id}/approve", data=data)).status_code == 403
     assert (await post_row(runtime, post_id)).approval == "pending", "an editor approved a post"
+
+
+async def test_approve_all_approves_what_was_shown_and_names_one_decided_meanwhile(signed_in: SignedIn) -> None:
+    runtime = signed_in.runtime
+    page_id = await factories.connection(runtime, signed_in.venue_id, access_token="t")
+    first = await waiting_post(runtime, signed_in.venue_id, page_id, text="Quiz on Tuesday")
+    second = await waiting_post(runtime, signed_in.venue_id, page_id, text="Roast on Sunday")
+    page = await signed_in.get(PAGE)
+    assert "Approve all 2 shown" in page.text, "an approver with several waiting posts should be offered Approve all"
+    await signed_in.post_form(f"{PAGE}/posts/{first}/approve")  # decided meanwhile (another tab, a colleague)
+    shown = {"post_id": [str(first), str(second)], "csrf_token": signed_in.csrf}
+    r = await signed_in.client.post(f"{PAGE}/approve-all", data=shown, headers=HTMX)
+    assert "toast-warning" in r.text and "Approved 1 post" in r.text, r.text
+    assert f"post {first}: already approved by Olive Owner" in r.text, "the post decided meanwhile should be named"
+    assert (await post_row(runtime, second)).approval == "approved", "the other shown post was not approved"
