@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from math import gcd
 from typing import Annotated, Any
 
 import structlog
@@ -29,11 +28,11 @@ from core.media.library import AssetView
 from core.media.platforms import PLATFORM_NAMES, image_preset, unusable_on
 from core.posts import approval
 from core.posts import service as posts_core
-from core.posts.rules import HASHTAG, MENTION, RuleLimits
+from core.posts.rules import HASHTAG, MENTION, DraftMedia, DraftTarget, RuleLimits, check_target
 from core.posts.times import FIELD as TIME_FIELD
 from core.posts.times import Fold, PostTimeInvalid, format_local, resolve_when
 from core.runtime import Runtime
-from storage.models import Connection, ConnectionStatus, MediaKind, MediaStatus, Provider, Role
+from storage.models import Connection, ConnectionStatus, MediaAsset, MediaKind, MediaStatus, Provider, Role
 from storage.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -130,11 +129,6 @@ def caption_limits(provider: Provider, text: str, limits: RuleLimits) -> tuple[L
     return (Limit("characters", maximum, len(text)),)
 
 
-def _ratio(width: int, height: int) -> str:
-    g = gcd(width, height) or 1
-    return f"{width // g}:{height // g}"
-
-
 def _versions(view: AssetView, providers: Sequence[Provider]) -> tuple[Version, ...]:
     """What each platform will be sent of this item (core.media.platforms picks the preset, as publishing does)."""
     asset = view.asset
@@ -146,14 +140,15 @@ def _versions(view: AssetView, providers: Sequence[Provider]) -> tuple[Version, 
             video, poster = made.get(VIDEO_PRESET), made.get(POSTER_PRESET)
             size = f"{video.derivative.width}×{video.derivative.height}" if video else "as filmed"
             state = "Ready" if video else _state(asset.status, asset.last_error, ready_without="No MP4 version")
+            refused = _video_refused(provider, asset)
             versions.append(
                 Version(provider.value, name, VIDEO_PRESET, "MP4 video", size, "uncropped",
-                        poster.url if poster else None, state)
+                        poster.url if poster else None, refused or state, usable=refused is None)
             )  # fmt: skip
             continue
         preset = PRESETS[image_preset(provider, "feed", asset.width, asset.height)]
         derivative = made.get(preset.name)
-        crop = _ratio(preset.width, preset.height)
+        crop = "{}:{}".format(*preset.aspect)
         if derivative is not None:
             d = derivative.derivative
             versions.append(
@@ -173,6 +168,14 @@ def _versions(view: AssetView, providers: Sequence[Provider]) -> tuple[Version, 
             Version(provider.value, name, preset.name, preset.label, f"{width}×{height}", crop, None, state, usable)
         )
     return tuple(versions)
+
+
+def _video_refused(provider: Provider, asset: MediaAsset) -> str | None:
+    """Why the rules refuse this video on `provider` on its own (Business Profile takes none; Instagram's lengths)."""
+    alone = DraftMedia(asset.id, asset.kind, asset.status, asset.width, asset.height, asset.duration, asset.filename)
+    problems = check_target(DraftTarget(provider, caption="", media=(alone,)))
+    said = [p.message for p in problems if p.field == "media" and p.rule != "media.failed"]
+    return " ".join(said) or None
 
 
 def _state(status: MediaStatus, last_error: str | None, *, ready_without: str) -> str:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
+from core.media.imaging.presets import PRESETS
 from core.posts.rules import RuleLimits
 from core.runtime import Runtime
 from storage.models import (
@@ -46,20 +47,19 @@ def clocks_change(runtime: Runtime, month: int) -> date:
 async def photo(
     runtime: Runtime, venue_id: int, *, width: int = 3000, height: int = 2000, status: MediaStatus = MediaStatus.ready,
     presets: tuple[str, ...] = ("instagram_square", "facebook_feed", "google_business"), name: str = "quiz.jpg",
+    kind: MediaKind = MediaKind.image,
 ) -> int:  # fmt: skip
-    """A library photo with the derivatives `presets` made (their sizes as the engine makes them)."""
-    from core.media.imaging.presets import PRESETS
-
+    """A library photo (or video) with the derivatives `presets` made (a photo's sizes as the engine makes them)."""
     async with runtime.uow() as uow:
         asset = MediaAsset(
-            account_id=venue_id, kind=MediaKind.image, filename=name, content_type="image/jpeg", size=1000,
+            account_id=venue_id, kind=kind, filename=name, content_type="image/jpeg", size=1000,
             sha256=f"{name}-{width}x{height}".ljust(64, "0")[:64], blob_key=f"media/{venue_id}/{name}",
             width=width, height=height, status=status,
         )  # fmt: skip
         uow.session.add(asset)
         await uow.session.flush()
         for preset in presets:
-            w, h = PRESETS[preset].fitted(width, height)
+            w, h = PRESETS[preset].fitted(width, height) if preset in PRESETS else (width, height)
             uow.session.add(
                 MediaDerivative(
                     asset_id=asset.id, preset=preset, blob_key=f"media/{venue_id}/{asset.id}/{preset}.jpg", width=w,
@@ -180,6 +180,10 @@ async def test_media_shows_the_version_each_platform_gets_and_its_state(signed_i
     await photo(runtime, signed_in.venue_id, name="ready.jpg")
     await photo(runtime, signed_in.venue_id, name="waiting.jpg", status=MediaStatus.pending, presets=())
     await photo(runtime, signed_in.venue_id, name="banner.jpg", width=600, height=200, presets=("instagram_square",))
+    await photo(
+        runtime, signed_in.venue_id, name="clip.mp4", width=1280, height=720, kind=MediaKind.video,
+        presets=("video", "poster"),
+    )  # fmt: skip
     r = await signed_in.get("/planner/compose")
     assert r.status_code == 200, r.text
     assert 'alt="ready.jpg as Facebook feed (4:5)"' in r.text, "the ready Facebook version's image is not shown"
@@ -190,6 +194,8 @@ async def test_media_shows_the_version_each_platform_gets_and_its_state(signed_i
         "the banner's problem is missing"
     )
     assert "/media/" in r.text, "thumbnails should use the signed media links"
+    assert 'alt="clip.mp4 as MP4 video"' in r.text, "the video's poster is not shown"
+    assert "include a video; choose a photo instead" in r.text, "the rules' refusal of a Google video is missing"
 
 
 async def test_an_editor_in_a_venue_that_asks_for_approval_is_told_who_approves_and_the_post_waits(
