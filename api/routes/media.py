@@ -121,10 +121,11 @@ async def _body(request: Request[Any, Any, Any], limit: int) -> AsyncIterator[by
         raise media_core.too_large(limit) from None
 
 
-async def _file(
+async def uploaded_file(
     request: Request[Any, Any, Any], limit: int, filename: str | None
 ) -> tuple[AsyncIterator[bytes], str | None]:
-    """The uploaded file's bytes and name: the first file of a multipart form, or else the raw body."""
+    """The uploaded file's bytes and name: the first file of a multipart form, or else the raw body (the planner's
+    Library reads its uploads through this too)."""
     body = _body(request, limit)
     filename = filename or request.headers.get("x-filename")
     media_type, options = request.content_type
@@ -156,7 +157,7 @@ async def _file(
 async def upload(
     request: Request[Any, Any, Any], access: VenueAccess, runtime: Runtime, uow: UnitOfWork, filename: str | None = None
 ) -> Response[UploadOut]:
-    chunks, name = await _file(request, runtime.settings.media_max_upload_bytes, filename)
+    chunks, name = await uploaded_file(request, runtime.settings.media_max_upload_bytes, filename)
     result = await media_core.upload(runtime, uow, access, chunks, filename=name)
     # The same shape as GET /api/media/{id}: a duplicate that is ready shows its derivatives and links.
     view = await media_core.get(runtime, uow, access, result.asset.id)

@@ -203,6 +203,10 @@ async def _record_upload(
             existing, True, f"This file is already in the library as {existing.filename} (#{existing.id})."
         )
     await stored_files.adopt(runtime, uow.session, staging=stored.key, key=asset.blob_key)
+    await access.record(
+        uow.session, runtime.clock, "media_uploaded", subject_type="media_asset", subject_id=asset.id,
+        filename=asset.filename,
+    )  # fmt: skip
     wake_after_commit(runtime, uow, asset.id)
     log.info("media_uploaded", asset_id=asset.id, kind=kind.value, size=stored.size)
     return UploadResult(asset, False, f"Uploaded {asset.filename}; preparing versions for each platform.")
@@ -299,6 +303,10 @@ async def retry(runtime: Runtime, uow: UnitOfWork, access: VenueAccess, asset_id
             remedy="wait for it to finish" if asset.status is not MediaStatus.ready else None,
         )
     await _requeue(runtime, uow, asset)
+    await access.record(
+        uow.session, runtime.clock, "media_retried", subject_type="media_asset", subject_id=asset_id,
+        filename=asset.filename,
+    )  # fmt: skip
     return asset
 
 
@@ -316,5 +324,10 @@ async def set_focal_point(
         await _requeue(runtime, uow, asset)
     # A pending photo reads the new point when it is processed; one being processed is re-queued when it
     # finishes (core.media.jobs compares the point it used with the stored one).
+    if changed:
+        await access.record(
+            uow.session, runtime.clock, "media_focal_point_set", subject_type="media_asset", subject_id=asset_id,
+            filename=asset.filename, x=x, y=y,
+        )  # fmt: skip
     await uow.session.flush()
     return asset
