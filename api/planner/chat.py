@@ -198,14 +198,15 @@ def _kinds(form: FormMultiDict, name: str) -> list[str]:
     return chosen
 
 
-def _said(settings: AlertSettings, where: str) -> str:
-    """The outcome of a change, in plain words: where, on or off, which kinds."""
+def _said(settings: AlertSettings, where: str, now: datetime) -> str:
+    """The outcome of a change, in plain words: where, on or off, which kinds, what is muted now."""
     if not settings.alerts:
         return f"Alerts are off for {where}."
     kinds = ", ".join(_words(k) for k in settings.kinds) if settings.kinds else "every kind"
     said = f"Alerts are on for {where}: {kinds}."
-    if settings.muted:
-        said += " Muted: " + ", ".join(_words(k) for k in sorted(settings.muted)) + "."
+    muted = [k for k, until in sorted(settings.muted.items()) if until is None or datetime.fromisoformat(until) > now]
+    if muted:
+        said += " Muted: " + ", ".join(_words(k) for k in muted) + "."
     if settings.quiet:
         said += f" Quiet {settings.quiet[0]}–{settings.quiet[1]}."
     return said
@@ -216,8 +217,7 @@ async def _change(
 ) -> Response[Any]:
     """Change one chat's alerts (`what`: on, mute, off, quiet) through core, as the chat's own commands would."""
     venue = await _venue(request, viewer, runtime, uow)
-    turn = await alerts_core.turn_for(uow.session, venue.access, destination_id)
-    chat = next(d for d in await alerts_core.destinations(uow.session, venue.access) if d.id == destination_id)
+    chat, turn = await alerts_core.turn_for(uow.session, venue.access, destination_id)
     form = await request.form()
     clock = runtime.clock
     try:
@@ -250,7 +250,7 @@ async def _change(
         log.info("planner_chat_alerts_refused", destination_id=destination_id, change=what, code=exc.code)
         return outcome(request, refusal(exc), redirect_to=CHAT_PATH, kind="error")
     log.info("planner_chat_alerts", destination_id=destination_id, account_id=viewer.account_id, change=what)
-    return outcome(request, _said(settings, _where(chat)), redirect_to=CHAT_PATH)
+    return outcome(request, _said(settings, _where(chat), clock.now()), redirect_to=CHAT_PATH)
 
 
 @post("/chat/destinations/{destination_id:int}/alerts", name="planner.chat_alerts_on", status_code=303)

@@ -210,8 +210,8 @@ async def destinations(session: AsyncSession, access: VenueAccess) -> list[Desti
     ]
 
 
-async def turn_for(session: AsyncSession, access: VenueAccess, destination_id: int) -> ChatTurn:
-    """The chat turn that addresses destination `destination_id`, to change its settings from outside the chat
+async def turn_for(session: AsyncSession, access: VenueAccess, destination_id: int) -> tuple[Destination, ChatTurn]:
+    """The chat `destination_id` and the turn that addresses it, to change its settings from outside the chat
     (the planner) through the same calls as `alerts here|me|mute|off`. NotFound for another venue's chat or another
     person's own DMs, like any object the person cannot see."""
     rows = await destinations(session, access)
@@ -220,7 +220,7 @@ async def turn_for(session: AsyncSession, access: VenueAccess, destination_id: i
         raise NotFound(f"chat {destination_id} not found", remedy="reload the page to see this venue's chats")
     stored = await chat_q.get_destination_by_id(session, destination_id)
     assert stored is not None  # just listed
-    return ChatTurn(
+    return row, ChatTurn(
         platform=stored.platform,
         workspace_id=stored.workspace_id,
         # A person's own row is keyed by their chat user id: the turn is theirs, in their direct messages.
