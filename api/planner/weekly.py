@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from litestar import Request, Response, get, post
 from litestar.datastructures import FormMultiDict
+from litestar.exceptions import NoRouteMatchFoundException
 from litestar.response import Template
 
 from api.planner.auth import Viewer
@@ -228,6 +229,10 @@ async def _page(
     connections, media = await _choices(runtime, uow, access, slots) if viewer.can(Role.editor) else ([], [])
     account = await accounts_core.get_account(uow.session, access)
     approvers = [u.name for m, u in await accounts_core.members(uow.session, access) if m.role.at_least(Role.admin)]
+    try:
+        connections_url: str | None = request.app.route_reverse("planner.connections")
+    except NoRouteMatchFoundException:  # no Connections page in this app: no link to it
+        connections_url = None
     return render(
         request,
         "planner/weekly.html",
@@ -239,6 +244,7 @@ async def _page(
         weekdays=list(enumerate(WEEKDAYS)),
         providers=[(p.value, PROVIDER_LABEL[p]) for p in Provider],
         connections=connections,
+        connections_url=connections_url,
         media=media,
         template_help=TEMPLATE_HELP,
         editor=viewer.can(Role.editor),

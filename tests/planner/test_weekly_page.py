@@ -258,3 +258,11 @@ async def test_approve_all_approves_what_was_shown_and_names_one_decided_meanwhi
     assert "toast-warning" in r.text and "Approved 1 post" in r.text, r.text
     assert f"post {first}: already approved by Olive Owner" in r.text, "the post decided meanwhile should be named"
     assert (await post_row(runtime, second)).approval == "approved", "the other shown post was not approved"
+
+
+async def test_an_empty_plan_opens_the_add_form_and_says_to_connect_first(signed_in: SignedIn) -> None:
+    r = await signed_in.get(PAGE)
+    assert r.status_code == 200, r.text
+    assert "No weekly slots yet" in r.text and '<details class="slot-add" id="add-slot" open>' in r.text, r.text
+    assert "The venue has no connections yet" in r.text, "a venue without connections should be told to connect first"
+    assert "No posts are waiting for approval" in r.text
