@@ -15,10 +15,12 @@
 
   function refresh(form) {
     var main = form.querySelector("#text");
-    form.querySelectorAll(".caption").forEach(function (box) {
-      var own = box.querySelector("textarea").value;
+    form.querySelectorAll(".limit-line").forEach(function (line) {
+      var caption = document.getElementById("caption-" + line.dataset.provider);
+      var own = caption ? caption.value : "";
       var text = own || (main ? main.value : "");
-      box.querySelectorAll(".count").forEach(function (count) {
+      line.querySelector(".source").textContent = own ? " (its own text)" : "";
+      line.querySelectorAll(".count").forEach(function (count) {
         var what = count.dataset.what;
         var n = counted(what, text);
         var max = Number(count.dataset.max);
@@ -34,7 +36,7 @@
     var ticked = Array.from(form.querySelectorAll("input[name=connection_ids]:checked")).map(function (box) {
       return box.dataset.provider;
     });
-    form.querySelectorAll(".caption, .version").forEach(function (el) {
+    form.querySelectorAll(".caption, .version, .limit-line").forEach(function (el) {
       el.hidden = ticked.length > 0 && ticked.indexOf(el.dataset.provider) < 0;
     });
   }
