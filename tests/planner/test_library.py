@@ -43,7 +43,7 @@ def queue(runtime: Runtime, image_threads: ThreadPoolExecutor) -> RecordingQueue
 
 @pytest.fixture(scope="module")
 def photo() -> bytes:
-    return encode(photo_like(640, 480), quality=85)
+    return encode(photo_like(400, 300), quality=85)
 
 
 async def upload_form(signed_in: SignedIn, data: bytes, filename: str = "quiz.jpg") -> httpx.Response:
