@@ -86,7 +86,7 @@ def _refused(exc: Invalid | Conflict) -> str:
 
 def _versions(view: AssetView) -> tuple[Version, ...]:
     """Each preset's state: made (with its size and preview), left out (too small, with the numbers), or the
-    asset's own state (waiting, failed with why, skipped) for a version not made yet."""
+    asset's own state (waiting, failed, skipped) for a version not made yet."""
     a = view.asset
     made = {d.derivative.preset: d for d in view.derivatives}
     left_out = {u.preset: u for u in view.unusable_for}
@@ -102,9 +102,9 @@ def _versions(view: AssetView) -> tuple[Version, ...]:
             versions.append(Version(preset, label, "Ready" + redo, "ok", size, d.url))
         elif a.status is MediaStatus.ready:
             versions.append(Version(preset, label, "Not made", "warning", "This file gets no such version.", None))
-        else:
+        else:  # not made yet: the file's own state (its why is shown once, above the versions)
             words, tone = STATUS_WORDS[a.status]
-            versions.append(Version(preset, label, words, tone, a.last_error, None))
+            versions.append(Version(preset, label, words, tone, None, None))
     return tuple(versions)
 
 

@@ -28,6 +28,10 @@
     ["dragleave", "drop"].forEach(function (name) {
       form.addEventListener(name, function () { form.classList.remove("dragging"); });
     });
+    // A file dropped just outside the form must not replace the page with the file.
+    ["dragover", "drop"].forEach(function (name) {
+      document.addEventListener(name, function (e) { if (!form.contains(e.target)) e.preventDefault(); });
+    });
     form.addEventListener("drop", function (e) {
       e.preventDefault();
       if (!e.dataTransfer || !e.dataTransfer.files.length) return;
