@@ -19,7 +19,9 @@ def page(title: str, body: str, status: int = 200) -> Response[str]:
         _PAGE.format(title=escape(title), body=body),
         media_type=MediaType.HTML,
         status_code=status,
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"},
+        # strict-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with the page's own form
+        # POST, which require_same_origin refuses; strict-origin still never sends the path (the link's token).
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "strict-origin", "X-Frame-Options": "DENY"},
     )
 
 
