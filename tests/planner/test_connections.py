@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from core.connections.lifecycle import REVEALS_PER_HOUR
 from core.runtime import Runtime
 from providers.base import Diagnosis, Finding, StoredCredentials
 from storage.models import Connection, ConnectionStatus, Provider, Role
@@ -181,6 +182,11 @@ async def test_an_admin_reveals_a_token_once_audited_and_the_list_stays_masked(s
     assert TOKEN not in (await signed_in.get(PAGE)).text, "the token stays on the page after the reveal"
     missing = await signed_in.post_form(f"{PAGE}/{connection_id}/reveal", {"which": "refresh_token"})
     assert missing.status_code == 404 and "no refresh token" in missing.text, missing.text
+    for _ in range(REVEALS_PER_HOUR - 1):
+        assert (await signed_in.post_form(f"{PAGE}/{connection_id}/reveal")).status_code == 200
+    limited = await signed_in.post_form(f"{PAGE}/{connection_id}/reveal")
+    assert limited.status_code == 429 and TOKEN not in limited.text, "core's reveal limit did not hold on the page"
+    assert "in the last hour" in limited.text and "ask on-call" in limited.text, "the limit is not explained"
 
 
 async def test_another_venues_connection_is_not_found(signed_in: SignedIn, runtime: Runtime) -> None:
