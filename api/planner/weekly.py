@@ -240,7 +240,6 @@ async def _page(
         status_code=status_code,
         slots=cards,
         new=new,
-        refused=refused,
         weekdays=list(enumerate(WEEKDAYS)),
         providers=[(p.value, PROVIDER_LABEL[p]) for p in Provider],
         connections=connections,
