@@ -8,7 +8,9 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 import httpx
+import pytest
 
+from api.planner import render
 from core.runtime import Runtime
 from storage.models import Role
 from tests import factories
@@ -35,9 +37,13 @@ async def test_an_ended_session_redirects_to_sign_in(runtime: Runtime) -> None:
     assert r.status_code == 303 and r.headers["location"].startswith("/planner/sign-in"), r.text
 
 
-async def test_the_layout_has_landmarks_the_venue_and_a_sign_out_button(runtime: Runtime) -> None:
+async def test_the_layout_has_landmarks_the_venue_and_a_sign_out_button(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     venue = await factories.venue(runtime, name="The Crown")
     owner = await factories.person(runtime, venue_id=venue, role=Role.owner, name="Olive Owner")
+    # A nav entry whose page is not registered must not become a dead link.
+    monkeypatch.setattr(render, "NAV", (*render.NAV, ("Nowhere", "planner.nowhere")))
     async with app_with(runtime, probe_page) as c:
         browser = await sign_in(c, runtime, owner)
         r = await c.get("/planner/probe")
@@ -49,8 +55,11 @@ async def test_the_layout_has_landmarks_the_venue_and_a_sign_out_button(runtime:
     assert "The Crown" in html and "Olive Owner" in html, "the venue or the person is not shown"
     assert 'action="/auth/logout"' in html and f'value="{browser.csrf}"' in html, "no sign-out form with the token"
     assert 'id="venue-switch"' not in html, "a switcher for someone with only one venue"
-    # The nav lists the pages that exist (the week, P2) and no page that does not exist yet (the library).
-    assert '<a href="/planner/week"' in html and "/planner/library" not in html, "a missing or dead nav link"
+    # The nav lists every planner page, in the planner's order, and nothing for a route that does not exist.
+    links = re.findall(r'<li><a href="(/planner/[a-z]+)"', html)
+    expected = ["week", "compose", "library", "alerts", "weekly", "connections", "chat", "team"]
+    assert links == [f"/planner/{name}" for name in expected], f"the nav's links: {links}"
+    assert "Nowhere" not in html, "a nav link to a page that does not exist"
     assert r.headers["cache-control"] == "no-store", r.headers
 
 
