@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
@@ -50,6 +51,15 @@ log = structlog.get_logger(__name__)
 MAX_REQUEST_BODY = 1024 * 1024  # JSON bodies; media uploads get their own streamed limit
 
 
+def settle_heap() -> None:
+    """Hide what is alive once the web process has started (modules, the app, the runtime: ~270k objects) from the
+    garbage collector (`gc.freeze`), so a full collection walks only what requests made. Without it, a page that
+    makes many objects (the planner's week of 500 posts) sets off full collections over the whole start-up heap,
+    200-600 ms each on a busy machine: the week's p95 (bench/planner_week.py, docs/performance.md)."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -85,6 +95,8 @@ def create_app(
                 await client_broker.startup()
             except Exception as exc:  # noqa: BLE001 - serve anyway; /readyz reports the broker
                 log.warning("broker_unreachable_at_startup", error=exc.__class__.__name__)
+        if runtime is None:  # a server process (uvicorn, make dev); tests pass their runtime and start many apps
+            settle_heap()
         log.info(
             "web_started",
             public_url=settings.cheers_public_url,

@@ -16,7 +16,7 @@ from api.planner.auth import Viewer
 from api.planner.render import Toast, render
 from core.posts import views
 from core.posts.times import zone
-from core.posts.views import DeliveryView, PostView
+from core.posts.views import DeliveryView, WeekDelivery, WeekPost
 from core.runtime import Runtime
 from storage.models import DeliveryStatus, Role
 from storage.models.posts import EDITABLE
@@ -106,7 +106,7 @@ class WeekGrid:
     movable: bool  # some card can be dragged to another time
 
 
-def badge(d: DeliveryView) -> Badge:
+def badge(d: DeliveryView | WeekDelivery) -> Badge:
     words, tone = STATUS_WORDS[d.status]
     return Badge(connection=d.connection_label, words=words, tone=tone)
 
@@ -115,13 +115,13 @@ def _day_label(day: date) -> str:
     return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
 
 
-def movable(p: PostView) -> bool:
+def movable(p: WeekPost) -> bool:
     """Whether the post's time can still change (core's own rule for an edit: every delivery still editable)."""
     return not p.cancelled and all(d.status in EDITABLE for d in p.deliveries)
 
 
 def build_week(
-    posts: Sequence[PostView], tz_name: str, monday: date, today: date, *, limit: int, editor: bool = False
+    posts: Sequence[WeekPost], tz_name: str, monday: date, today: date, *, limit: int, editor: bool = False
 ) -> WeekGrid:
     """Place each post in its venue-local day and hour (pure: the page and its tests share it).
 
@@ -199,7 +199,7 @@ async def week_page(
     if day.year >= 9999 or day.year <= 1:  # the week around it would run off the calendar
         day, problem = today, Toast("that week is off the calendar, so this week is shown", "warning")
     monday = day - timedelta(days=day.weekday())
-    posts = await views.list_posts(uow.session, viewer.access, week=monday, clock=runtime.clock, limit=WEEK_LIMIT)
+    posts = await views.week_posts(uow.session, viewer.access, monday, limit=WEEK_LIMIT)
     grid = build_week(posts, tz, monday, today, limit=WEEK_LIMIT, editor=viewer.can(Role.editor))
     log.info("planner_week", account_id=viewer.account_id, monday=monday.isoformat(), posts=grid.count)
     return render(
