@@ -18,6 +18,7 @@ from litestar.template.config import TemplateConfig
 
 from api.planner.auth import VENUE_COOKIE, Viewer
 from core.settings import Settings
+from storage.models import Role
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -35,6 +36,8 @@ NAV: tuple[tuple[str, str], ...] = (
     ("Chat", "planner.chat"),
     ("Team", "planner.team"),
 )
+# Pages only some roles may open: their nav entry is left out for the others (the page itself still refuses, 403).
+NAV_ROLES: dict[str, Role] = {"planner.compose": Role.editor}
 PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}
 
 ToastKind = Literal["ok", "info", "warning", "error"]
@@ -95,7 +98,10 @@ def pending_toasts(request: Request[Any, Any, Any]) -> list[Toast]:
 def nav_entries(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     """The navigation: each page whose route exists, marked current when this request is on it."""
     entries = []
+    viewer = _viewer(request)
     for label, name in NAV:
+        if name in NAV_ROLES and (viewer is None or not viewer.can(NAV_ROLES[name])):
+            continue
         try:
             path = request.app.route_reverse(name)
         except NoRouteMatchFoundException:
