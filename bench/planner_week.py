@@ -71,8 +71,8 @@ def next_monday(now: datetime) -> date:
     return today + timedelta(days=7 - today.weekday())
 
 
-async def build_world(runtime: Runtime, monday: date) -> tuple[int, int]:
-    """The venue, its owner and `POSTS` posts to its `PAGES` Pages in the week of `monday`; (owner id, posts)."""
+async def build_world(runtime: Runtime, monday: date, posts: int) -> int:
+    """The venue, its owner and `posts` posts to its `PAGES` Pages in the week of `monday`; the owner's id."""
     async with runtime.uow() as uow:
         venue = await accounts.create_account(
             uow.session, runtime.clock, SYSTEM, name="The Bench Arms", timezone=TIMEZONE, owner_user_id=None
@@ -96,9 +96,9 @@ async def build_world(runtime: Runtime, monday: date) -> tuple[int, int]:
         await uow.commit()
     # Spread over the seven days between 10:00 and 22:59 local: about 70 a day, five or six in an hour.
     slots = [(day, hour, minute) for day in range(7) for hour in range(10, 23) for minute in (0, 15, 30, 45)]
-    for start in range(0, POSTS, 100):
+    for start in range(0, posts, 100):
         async with runtime.uow() as uow:
-            for k in range(start, min(POSTS, start + 100)):
+            for k in range(start, min(posts, start + 100)):
                 day, hour, minute = slots[(k * 7) % len(slots)]
                 when = f"{monday + timedelta(days=day)}T{hour:02d}:{minute:02d}"
                 draft = PostDraft(
@@ -112,7 +112,7 @@ async def build_world(runtime: Runtime, monday: date) -> tuple[int, int]:
         for every, status in STATES:
             await uow.session.execute(update(PostTarget).where(PostTarget.id % every == 0).values(status=status))
         await uow.commit()
-    return owner.id, POSTS
+    return owner.id
 
 
 async def sign_in(client: httpx.AsyncClient, runtime: Runtime, user_id: int) -> dict[str, str]:
@@ -131,7 +131,10 @@ async def sign_in(client: httpx.AsyncClient, runtime: Runtime, user_id: int) -> 
     return {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items() if k in {"cheers_session", "cheers_csrf"})}
 
 
-async def measure(url: str, tmp: Path) -> dict[str, float]:
+async def measure(
+    url: str, tmp: Path, *, posts: int = POSTS, runs: int = RUNS, warm_up: int = WARM_UP
+) -> dict[str, float]:
+    """Build the world in the database at `url` (migrated, empty), then time `runs` requests of its week page."""
     settings = Settings(
         _env_file=None,
         cheers_env="test",
@@ -145,7 +148,7 @@ async def measure(url: str, tmp: Path) -> dict[str, float]:
     runtime = Runtime(settings=settings, db=Database(settings.database), clock=SystemClock())
     monday = next_monday(runtime.clock.now())
     started = time.perf_counter()
-    owner, posts = await build_world(runtime, monday)
+    owner = await build_world(runtime, monday, posts)
     built = time.perf_counter() - started
     app: Any = create_app(runtime=runtime, configure_logs=False)
     timings: list[float] = []
@@ -157,14 +160,14 @@ async def measure(url: str, tmp: Path) -> dict[str, float]:
         settle_heap()  # what the web process does once started (it builds its own runtime; this bench passes one)
         path = f"/planner/week?start={monday.isoformat()}"
         cpu: list[float] = []
-        for n in range(WARM_UP + RUNS):
+        for n in range(warm_up + runs):
             began, began_cpu = time.perf_counter(), time.process_time()
             r = await client.get(path, headers=headers)
             elapsed, used = time.perf_counter() - began, time.process_time() - began_cpu
             cards = len(CARD.findall(r.text))
             if r.status_code != 200 or cards != posts:
                 raise SystemExit(f"the week page answered {r.status_code} with {cards} of {posts} cards")
-            if n >= WARM_UP:
+            if n >= warm_up:
                 timings.append(elapsed * 1000)
                 cpu.append(used * 1000)
     await runtime.db.dispose()
