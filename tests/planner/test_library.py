@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -165,6 +165,20 @@ async def test_a_file_past_the_size_limit_is_refused_before_it_is_read(
     assert "larger than the 1 MB limit" in htmx.text and "toast-error" in htmx.text
     assert queue.woken() == [] and "The library is empty." in (await signed_in.get(LIBRARY)).text
     assert 'data-max-bytes="1048576"' in (await signed_in.get(LIBRARY)).text, "library.js can't check the size first"
+
+    async def unannounced() -> AsyncIterator[bytes]:
+        yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n\xff\xd8\xff'
+
+    chunked = await signed_in.client.post(
+        f"{LIBRARY}/upload",
+        content=unannounced(),
+        headers={
+            "HX-Request": "true",
+            "X-CSRF-Token": signed_in.csrf,
+            "Content-Type": "multipart/form-data; boundary=x",
+        },
+    )
+    assert "did not say how large the file is" in chunked.text, "a body of unknown length was read"
 
 
 async def test_a_corrupt_photo_fails_with_why_and_retry_prepares_it_again(
