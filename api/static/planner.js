@@ -145,7 +145,7 @@
       target: "#toasts",
       swap: "beforeend",
       values: { when: `${slot.slice(0, 14)}${card.dataset.minute}` },
-    });
+    }).catch(() => {}); // a failure is told by the htmx:sendError / responseError toast and the card goes back
   }
 
   function unmove(card, keep) {
@@ -170,7 +170,7 @@
       target: "#week",
       select: "#week",
       swap: "outerHTML",
-    });
+    }).catch(() => {});
   });
 
   document.addEventListener("DOMContentLoaded", markToasts);
