@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: dev test lint types pytest bench chaos migrate migration wheel clean
+.PHONY: dev test lint types pytest chromium screenshots bench chaos migrate migration wheel clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: Python 3.11 or newer is required (none found on PATH)"; exit 1; }
@@ -35,8 +35,23 @@ types: $(STAMP)
 ## The suite runs in parallel (pytest-xdist): one worker per CPU, each test module kept on one worker.
 ## Serially: make test PYTEST_XDIST=-n0 (or PYTEST_ARGS=-n0; the last -n wins). See docs/ci.md.
 PYTEST_XDIST ?= -n auto --dist loadfile
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	$(BIN)/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
+
+## The browser tests (tests/browser) drive Debian's chromium through Playwright: installed here when missing and
+## apt-get can run (as root, or through passwordless sudo); otherwise they are skipped, and this says why.
+SKIPPING := the browser tests will be skipped
+APT_CHROMIUM := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then echo "make: no chromium and no apt-get: $(SKIPPING)"; \
+	elif [ "$$(id -u)" = 0 ]; then $(APT_CHROMIUM) || echo "make: installing chromium failed: $(SKIPPING)"; \
+	elif sudo -n true 2>/dev/null; then sudo -n sh -c '$(APT_CHROMIUM)' || echo "make: installing chromium failed: $(SKIPPING)"; \
+	else echo "make: chromium is missing and apt-get needs root (sudo asks for a password): $(SKIPPING)"; fi
+
+## Screenshots of every planner page at desktop and phone size, made by the browser tests, into docs/screenshots.
+screenshots: $(STAMP) chromium
+	CHEERS_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -p no:cacheprovider -m browser tests/browser $(PYTEST_ARGS)
 
 ## Fault-injection scenarios: real workers, private PostgreSQL + Redis, the Meta twin (docs/chaos.md; ~15 min).
 chaos: $(STAMP)

@@ -150,41 +150,26 @@ def _serving(base: str) -> bool | None:
     return True
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """`cheers dev` in a folder of its own (its var/ starts empty: a fresh demo venue), on the test's clock."""
-    if NO_BROWSER:
-        pytest.skip(NO_BROWSER)
-    home = tmp_path_factory.mktemp("cheers-dev")
-    now = datetime.now(UTC)
-    offset = (pinned_moment(now) - now).total_seconds()
-    (home / "clock-offset").write_text(f"{offset:.6f}\n")
-    faults = home / "faults"
-    faults.write_text("")
-    env = {
-        k: v for k, v in clean_env().items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")
-    }  # never under libfaketime: the offset file is the clock
-    env |= {
-        "CHEERS_ENV": "test",
-        "CHEERS_CLOCK_OFFSET_FILE": str(home / "clock-offset"),
-        "CHEERS_FAULTS_FILE": str(faults),
-        "CHEERS_MEDIA_MAX_ATTEMPTS": "1",  # a photo whose derivatives fail once is `failed` at once (Retry mends it)
-        "CHEERS_LOG_FORMAT": "json",
-    }
-    port = dev_ports()
-    log_file = home / "dev.log"
-    with log_file.open("wb") as sink:
-        dev = subprocess.Popen(
-            [CHEERS, "dev", "--port", str(port)],
-            cwd=home,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the twins and the image pool stop with it
-        )
-    try:
+@dataclass
+class Booting:
+    """A `cheers dev` process started in a folder of its own (its var/ starts empty: a fresh demo venue)."""
+
+    process: subprocess.Popen[bytes]
+    home: Path
+    port: int
+    offset: float
+
+    def stop(self) -> None:
+        # Its data goes with the folder, so there is nothing to stop cleanly (which takes seconds): kill the group.
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def ready(self) -> Stack:
+        """Wait for the banner and for HTTP, then put the twins on the stack's clock."""
+        log_file = self.home / "dev.log"
         shown = poll(lambda: _banner(log_file), what="the cheers dev banner", within=STACK_START_SECONDS)
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://127.0.0.1:{self.port}"
         poll(lambda: _serving(base), what="cheers dev answering HTTP", within=60)
         found = re.search(r"planner  : (\S+)", shown)
         venue = re.search(r"demo     : venue (\d+)", shown)
@@ -196,21 +181,96 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             venue_id=int(venue.group(1)),
             meta_url=twins.group(1),
             google_url=twins.group(2),
-            home=home,
-            faults_file=faults,
+            home=self.home,
+            faults_file=self.home / "faults",
             log_file=log_file,
         )
-        running.twin(running.meta_url, "clock", {"advance_seconds": offset})  # the twins on the same clock
-        running.twin(running.google_url, "clock/advance", {"seconds": offset})
-        yield running
-    finally:
-        # Its data is thrown away with the folder, so there is nothing to stop cleanly (which takes seconds).
-        os.killpg(dev.pid, signal.SIGKILL)
-        dev.wait()
+        running.twin(running.meta_url, "clock", {"advance_seconds": self.offset})  # the twins on the same clock
+        running.twin(running.google_url, "clock/advance", {"seconds": self.offset})
+        return running
+
+
+def boot(home: Path) -> Booting:
+    """Start `cheers dev` in `home` on the test's clock, with a faults file the tests arm; it answers in seconds."""
+    now = datetime.now(UTC)
+    offset = (pinned_moment(now) - now).total_seconds()
+    (home / "clock-offset").write_text(f"{offset:.6f}\n")
+    (home / "faults").write_text("")
+    env = {
+        k: v for k, v in clean_env().items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")
+    }  # never under libfaketime: the offset file is the clock
+    env |= {
+        "CHEERS_ENV": "test",
+        "CHEERS_CLOCK_OFFSET_FILE": str(home / "clock-offset"),
+        "CHEERS_FAULTS_FILE": str(home / "faults"),
+        "CHEERS_MEDIA_MAX_ATTEMPTS": "1",  # a photo whose derivatives fail once is `failed` at once (Retry mends it)
+        "CHEERS_LOG_FORMAT": "json",
+    }
+    port = dev_ports()
+    with (home / "dev.log").open("wb") as sink:
+        process = subprocess.Popen(
+            [CHEERS, "dev", "--port", str(port)],
+            cwd=home,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the twins and the image pool stop with it
+        )
+    return Booting(process, home, port, offset)
+
+
+STACK_MODULES = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(trylast=True)  # after -m/-k deselection
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """How many test modules will ask for a stack: all of them boot at once (on xdist, a worker boots its own)."""
+    modules = {item.nodeid.split("::")[0] for item in items if "stack" in getattr(item, "fixturenames", ())}
+    config.stash[STACK_MODULES] = 1 if hasattr(config, "workerinput") else len(modules)
+
+
+class Stacks:
+    """Boots every module's `cheers dev` when the first is asked for, so the later ones are up by their turn."""
+
+    def __init__(self, factory: pytest.TempPathFactory, wanted: int) -> None:
+        self.factory, self.wanted = factory, max(wanted, 1)
+        self.booting: list[Booting] = []
+        self.started = False
+
+    def take(self) -> Booting:
+        if not self.started:
+            self.started = True
+            self.booting = [boot(self.factory.mktemp("cheers-dev")) for _ in range(self.wanted)]
+        return self.booting.pop(0) if self.booting else boot(self.factory.mktemp("cheers-dev"))
+
+    def stop(self) -> None:
+        for spare in self.booting:
+            spare.stop()
 
 
 @pytest.fixture(scope="session")
+def stacks(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Stacks]:
+    if NO_BROWSER:
+        pytest.skip(NO_BROWSER)
+    started = Stacks(tmp_path_factory, pytestconfig.stash.get(STACK_MODULES, 1))
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(stacks: Stacks) -> Iterator[Stack]:
+    """This module's own `cheers dev` (web, worker, scheduler and the twins), on the test's clock."""
+    booting = stacks.take()
+    try:
+        yield booting.ready()
+    finally:
+        booting.stop()
+
+
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    """Playwright for one module: while it runs, this thread has an event loop running, so it must stop before a
+    module of async tests runs in the same process (`make test` mixes them)."""
     if NO_BROWSER:
         pytest.skip(NO_BROWSER)
     from playwright.sync_api import expect, sync_playwright
@@ -220,9 +280,9 @@ def playwright() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    """One headless Chromium for the whole run (each module gets its own context: cookies, viewport)."""
+    """Headless Chromium for the module's tests (one context: the signed-in cookies, each test a tab)."""
     launched = playwright.chromium.launch(
         executable_path=CHROMIUM,
         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],  # root in CI; small /dev/shm in containers
