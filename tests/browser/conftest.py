@@ -44,6 +44,8 @@ WAIT_MS = 30_000  # generous: the machine may be busy; every wait is for a condi
 STACK_START_SECONDS = 180.0
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 375, "height": 812}
+# The Meta twin refuses the next post to a Page's feed for good (Graph error 100): a delivery that fails at once.
+REFUSAL = {"code": 100, "message": "(#100) Invalid parameter", "count": 1, "path_contains": "/feed"}
 T = TypeVar("T")
 
 

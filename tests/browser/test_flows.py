@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser.conftest import Stack, api, connect_facebook, facebook_page_id, photo, poll
+from tests.browser.conftest import REFUSAL, Stack, api, connect_facebook, facebook_page_id, photo, poll
 
 pytestmark = pytest.mark.browser
 pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed (pip install -e '.[dev]')")
@@ -122,7 +122,7 @@ def test_a_failed_delivery_shows_in_the_alerts_and_retry_mends_it_with_an_optimi
     page: Page, context: BrowserContext, stack: Stack
 ) -> None:
     text = "Browser test: quiz night moved to Thursday"
-    stack.twin(stack.meta_url, "faults/graph-error", {"code": 100, "message": "(#100) Invalid parameter", "count": 1})
+    stack.twin(stack.meta_url, "faults/graph-error", REFUSAL)
     api(context, "POST", "/api/posts", {"text": text, "when": "now", "connection_ids": [facebook_page_id(context)]})
 
     page.goto("/planner/alerts?kind=publish_failed")

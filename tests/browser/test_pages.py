@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser.conftest import DESKTOP, PHONE, Stack, api, csrf, facebook_page_id, photo, poll, screenshot
+from tests.browser.conftest import DESKTOP, PHONE, REFUSAL, Stack, api, csrf, facebook_page_id, photo, poll, screenshot
 
 pytestmark = pytest.mark.browser
 pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed (pip install -e '.[dev]')")
@@ -61,9 +61,9 @@ def seeded(context: BrowserContext, stack: Stack, tmp_path_factory: pytest.TempP
     tab.close()
 
     page_id = facebook_page_id(context)
-    picture = photo(tmp_path_factory.mktemp("photos"), "sunday-roast.jpg", (150, 80, 40))
+    picture = photo(tmp_path_factory.mktemp("photos"), "best-bitter.jpg", (150, 80, 40))
     uploaded = context.request.post(
-        "/api/media?filename=sunday-roast.jpg",
+        "/api/media?filename=best-bitter.jpg",
         data=picture.read_bytes(),
         headers={"Content-Type": "image/jpeg", "X-CSRF-Token": csrf(context)},
     )
@@ -76,9 +76,10 @@ def seeded(context: BrowserContext, stack: Stack, tmp_path_factory: pytest.TempP
         assert isinstance(saved, dict)
         return int(saved["post"]["id"])
 
-    published = post("Sunday roast is back: beef, Yorkshires, all the trimmings.", when="now", media_ids=[asset])
+    pie = "Pie and a pint Wednesday: any pie with a pint of best bitter for £12, all day."
+    published = post(pie, when="now", media_ids=[asset])
     poll(lambda: _status(context, published, "published"), what="the photo post published", within=60)
-    stack.twin(stack.meta_url, "faults/graph-error", {"code": 100, "message": "(#100) Invalid parameter", "count": 1})
+    stack.twin(stack.meta_url, "faults/graph-error", REFUSAL)
     failed = post("Pub quiz tonight from 8pm: teams of up to six.", when="now")
     poll(lambda: _status(context, failed, "failed"), what="the refused post failed", within=60)
     tomorrow = (stack.now() + timedelta(days=1)).astimezone(LONDON).replace(hour=19, minute=30)
