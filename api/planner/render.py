@@ -106,7 +106,8 @@ def nav_entries(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
             path = request.app.route_reverse(name)
         except NoRouteMatchFoundException:
             continue
-        entries.append({"label": label, "href": path, "current": request.url.path.startswith(path)})
+        here = request.url.path  # "/planner/weekly" is not under "/planner/week": compare whole path segments
+        entries.append({"label": label, "href": path, "current": here == path or here.startswith(f"{path}/")})
     return entries
 
 

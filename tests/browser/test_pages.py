@@ -125,6 +125,8 @@ def test_each_page_has_no_serious_accessibility_problem_and_is_photographed(
     response = tab.goto(path_of(name, seeded))
     assert response is not None and response.ok, f"{name}: {response.status if response else 'no answer'}"
     expect(tab.get_by_role("heading", level=1)).to_be_visible()
+    current = tab.locator('nav[aria-label="Planner"] [aria-current="page"]')
+    expect(current, "the nav marks this page, and only this one, as current").to_have_count(0 if name == "post" else 1)
     problems = serious_violations(tab)
     screenshot(tab, f"{name}-desktop", tmp_path)
     tab.set_viewport_size(PHONE)
