@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from string import Formatter
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,6 +14,7 @@ from litestar.params import Parameter
 from litestar.response import Template
 
 from api.planner.auth import Viewer, safe_next
+from api.planner.connections import TOKEN_WORDS
 from api.planner.render import outcome, render
 from core.access import audit as audit_core
 from core.errors import Invalid
@@ -34,6 +36,14 @@ DELIVERY_REMEDIES: dict[Action, tuple[str, Role]] = {
     Action.publish_again: ("planner.publish_again", Role.editor),
     Action.manual_package: ("planner.package", Role.editor),
 }
+# A connection remedy and the Connections page route that performs it: (route, role it needs there, answered by a
+# toast in place). Reconnect ends on the platform's consent page, so it is a plain form post.
+CONNECTION_REMEDIES: dict[Action, tuple[str, Role, bool]] = {
+    Action.reconnect: ("planner.connection_reconnect", Role.admin, False),
+    Action.diagnose: ("planner.connection_diagnose", Role.editor, True),
+}
+# A decision on a post waiting for approval and the Weekly plan page's route that makes it (admins and owners).
+APPROVAL_REMEDIES: dict[Action, str] = {Action.approve: "planner.approve", Action.reject: "planner.reject"}
 # What each field of a connection_metadata_updated diff is, in plain words.
 FIELD_WORDS = {
     "external_id": "Platform id",
@@ -51,7 +61,8 @@ FIELD_WORDS = {
 KIND_VALUES = [k.value for k in NotificationKind]
 SEVERITY_VALUES = [s.value for s in Severity]
 HISTORY_SIZE = 20
-# A person's own audited planner actions in plain words: their outcome history (the toasts they saw, kept).
+# A person's own audited planner actions in plain words: their outcome history (the toasts they saw, kept). The
+# action names are the ones core records (`access.record(...)`); an unknown one is shown as its name.
 HISTORY_WORDS = {
     "delivery_retried": "Retried a delivery",
     "delivery_published_again": "Published a delivery again",
@@ -59,9 +70,74 @@ HISTORY_WORDS = {
     "post_created": "Scheduled a post",
     "post_updated": "Changed a post",
     "post_cancelled": "Cancelled a post",
+    "post_approved": "Approved a post",
+    "post_rejected": "Rejected a post",
+    "weekly_post_skipped": "Skipped this week's post from the weekly plan",
+    "media_uploaded": "Uploaded a file to the library",
+    "media_retried": "Asked to prepare a file again",
+    "media_focal_point_set": "Set a photo's focal point",
+    "media_deleted": "Deleted a file from the library",
     "reconnect_started": "Started a reconnect",
     "connect_started": "Started connecting an account",
+    "connection_diagnosed": "Diagnosed a connection",
+    "connection_disconnected": "Disconnected a connection",
+    "token_revealed": "Revealed a connection's token",
+    "member_invited": "Invited someone to the venue",
+    "invitation_revoked": "Withdrew an invitation",
+    "role_changed": "Changed someone's role",
+    "member_removed": "Removed someone from the venue",
+    "alert_via_changed": "Chose how your own alerts reach you",
+    "chat_link_code_created": "Got a code to link a chat account",
+    "chat_alerts_on": "Turned alerts on in a chat",
+    "chat_alerts_muted": "Muted alerts in a chat",
+    "chat_alerts_off": "Turned alerts off in a chat",
+    "chat_quiet_hours_set": "Set a chat's quiet hours",
+    "weekly_slot_created": "Added a slot to the weekly plan",
+    "weekly_slot_updated": "Changed a slot of the weekly plan",
+    "weekly_slot_paused": "Paused a slot of the weekly plan",
+    "weekly_slot_resumed": "Resumed a slot of the weekly plan",
+    "weekly_slot_deleted": "Removed a slot from the weekly plan",
+    "account_approvals_changed": "Changed which posts wait for approval",
 }
+# The same, with what the entry's details name (used when every field is there): "Uploaded quiz.jpg to the library".
+HISTORY_DETAILS = {
+    "post_rejected": "Rejected a post: {reason}",
+    "media_uploaded": "Uploaded {filename} to the library",
+    "media_retried": "Asked to prepare {filename} again",
+    "media_focal_point_set": "Set the focal point of {filename}",
+    "media_deleted": "Deleted {filename} from the library",
+    "token_revealed": "Revealed a connection's {which}",
+    "member_invited": "Invited {email} as {role}",
+    "role_changed": "Changed someone's role from {before} to {after}",
+    "member_removed": "Removed someone ({role}) from the venue",
+    "alert_via_changed": "Chose to get your own alerts by {after}",
+    "weekly_slot_created": "Added “{name}” to the weekly plan",
+    "weekly_slot_updated": "Changed a slot of the weekly plan ({changed})",
+    "weekly_slot_deleted": "Removed “{name}” from the weekly plan",
+}
+# Where an entry's object is shown, by its subject type: (route name, anchor on that page with {id}).
+HISTORY_PAGES = {
+    "media_asset": ("planner.library", "asset-{id}"),
+    "connection": ("planner.connections", "connection-{id}"),
+    "invitation": ("planner.team", "invitation-{id}"),
+    "user": ("planner.team", "member-{id}"),
+    "chat_destination": ("planner.chat", "chat-{id}"),
+    "weekly_slot": ("planner.weekly", "slot-{id}"),
+    "account": ("planner.weekly", "approvals"),
+}
+# What the link to that page reads.
+PAGE_WORDS = {
+    "planner.post": "the post",
+    "planner.library": "the library",
+    "planner.connections": "the connections",
+    "planner.team": "the team",
+    "planner.chat": "chat settings",
+    "planner.weekly": "the weekly plan",
+}
+# Actions whose object is gone afterwards: their entry links the page, not the object's place on it.
+GONE = frozenset({"media_deleted", "weekly_slot_deleted", "invitation_revoked", "member_removed"})
+# Actions about the person's own settings (subject: the person), shown on the Chat page rather than the Team page.
+OWN_SETTINGS = {"alert_via_changed": ("planner.chat", "alert-via"), "chat_link_code_created": ("planner.chat", "link")}
 SEVERITY_TONE = {
     Severity.info: "info",
     Severity.success: "ok",
@@ -84,8 +160,14 @@ class Change:
 
 @dataclass(frozen=True)
 class Button:
+    """An offered remedy: a POST form (htmx: answered by a toast in place; reason: Reject asks why first), or a link."""
+
     label: str
     url: str
+    action: str
+    htmx: bool = True
+    reason: bool = False
+    link: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +184,7 @@ class AlertCard:
     changes: tuple[Change, ...]
     source: str | None
     post_url: str | None
+    connection_url: str | None
     buttons: tuple[Button, ...]
 
 
@@ -142,10 +225,31 @@ def _reverse(request: Request[Any, Any, Any], name: str, **params: int) -> str |
         return None
 
 
+def _button(request: Request[Any, Any, Any], viewer: Viewer, offered: Offer, post_id: int | None) -> Button | None:
+    """One offer as a button performing it through the planner page that owns the action, or None when this person
+    may not press it or no planner page does it (no dead buttons: the chat that sent it still offers it)."""
+    action = offered.action
+    if action in DELIVERY_REMEDIES and post_id is not None and offered.target_id is not None:
+        name, role = DELIVERY_REMEDIES[action]
+        url = _reverse(request, name, post_id=post_id, target_id=offered.target_id) if viewer.can(role) else None
+        return Button(offered.label, url, action.value) if url else None
+    if action in CONNECTION_REMEDIES and offered.connection_id is not None:
+        name, role, htmx = CONNECTION_REMEDIES[action]
+        url = _reverse(request, name, connection_id=offered.connection_id) if viewer.can(role) else None
+        return Button(offered.label, url, action.value, htmx=htmx) if url else None
+    if action in APPROVAL_REMEDIES and offered.post_id is not None:
+        url = _reverse(request, APPROVAL_REMEDIES[action], post_id=offered.post_id) if viewer.can(Role.admin) else None
+        return Button(offered.label, url, action.value, reason=action is Action.reject) if url else None
+    if action is Action.edit and offered.post_id is not None and viewer.can(Role.editor):
+        url = _reverse(request, "planner.post", post_id=offered.post_id)
+        return Button(offered.label, f"{url}#time-title", action.value, link=True) if url else None
+    return None
+
+
 def _buttons(request: Request[Any, Any, Any], viewer: Viewer, n: Notification, post_id: int | None) -> list[Button]:
-    """The alert's delivery remedies this person may press, as posts to the post page's own remedy routes."""
+    """The alert's offered remedies this person may press, each through the route of the page that owns it."""
     actions = n.payload.get("actions")
-    if post_id is None or not isinstance(actions, list):
+    if not isinstance(actions, list):
         return []
     buttons: list[Button] = []
     for raw in actions:
@@ -153,19 +257,22 @@ def _buttons(request: Request[Any, Any, Any], viewer: Viewer, n: Notification, p
             offered = Offer.from_payload(raw, notification_id=n.id)
         except (ValueError, TypeError, AttributeError):
             continue  # an offer this version does not know: the chat that sent it still shows it
-        route = DELIVERY_REMEDIES.get(offered.action)
-        if route is None or offered.target_id is None or not viewer.can(route[1]):
-            continue
-        url = _reverse(request, route[0], post_id=post_id, target_id=offered.target_id)
-        if url is not None:
-            buttons.append(Button(offered.label, url))
+        button = _button(request, viewer, offered, post_id)
+        if button is not None:
+            buttons.append(button)
     return buttons
+
+
+def _subject_id(n: Notification, key: str) -> int | None:
+    raw = n.subject.get(key)
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
 
 
 def _card(request: Request[Any, Any, Any], viewer: Viewer, item: notifications_core.FeedItem) -> AlertCard:
     n = item.notification
-    raw_post = n.subject.get("post_id")
-    post_id = raw_post if isinstance(raw_post, int) and not isinstance(raw_post, bool) else None
+    post_id = _subject_id(n, "post_id")
+    connection_id = _subject_id(n, "connection_id")
+    connections = _reverse(request, "planner.connections") if connection_id is not None else None
     is_diff = n.kind == NotificationKind.connection_metadata_updated.value
     source = n.payload.get("source") if is_diff else None
     return AlertCard(
@@ -179,29 +286,64 @@ def _card(request: Request[Any, Any, Any], viewer: Viewer, item: notifications_c
         changes=diff_changes(n.payload) if is_diff else (),
         source=str(source) if source else None,
         post_url=_reverse(request, "planner.post", post_id=post_id) if post_id is not None else None,
+        connection_url=f"{connections}#connection-{connection_id}" if connections else None,
         buttons=tuple(_buttons(request, viewer, n, post_id)),
     )
 
 
 @dataclass(frozen=True)
 class Done:
-    """One outcome in the person's history: when, what, and the post it was about (when there is one)."""
+    """One outcome in the person's history: when, what, and a link to the page of what it was about (if any)."""
 
     when: str
     words: str
-    post_url: str | None
+    url: str | None
+    link_words: str
 
 
-def _done(request: Request[Any, Any, Any], entry: AuditEntry) -> Done:
+def _detail(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = ", ".join(str(v).replace("_", " ") for v in value)
+    text = str(value).replace("_", " ") if value is not None else ""
+    return text or None
+
+
+def _history_words(entry: AuditEntry) -> str:
+    """The entry in plain words, naming what its details name when they are all there."""
+    template = HISTORY_DETAILS.get(entry.action)
+    if template is not None:
+        fields = [name for _, name, _, _ in Formatter().parse(template) if name]
+        values = {name: _detail(entry.details.get(name)) for name in fields}
+        if entry.action == "token_revealed" and entry.details.get("which") in TOKEN_WORDS:
+            values["which"] = TOKEN_WORDS[str(entry.details["which"])].lower()
+        if all(values.values()):
+            return template.format(**values)
+    return HISTORY_WORDS.get(entry.action, entry.action.replace("_", " ").capitalize())
+
+
+def _history_link(request: Request[Any, Any, Any], entry: AuditEntry) -> tuple[str | None, str]:
+    """Where the entry's object is shown (the post, the library's file, the connection, ...) and the link's words."""
     raw = entry.details.get("post_id")
     if raw is None and entry.subject_type == "post" and entry.subject_id and entry.subject_id.isdigit():
         raw = int(entry.subject_id)
-    post_id = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
-    words = HISTORY_WORDS.get(entry.action, entry.action.replace("_", " ").capitalize())
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return _reverse(request, "planner.post", post_id=raw), PAGE_WORDS["planner.post"]
+    page = HISTORY_PAGES.get(entry.subject_type or "")
+    if page is None:
+        return None, ""
+    name, anchor = OWN_SETTINGS.get(entry.action, page)
+    url = _reverse(request, name)
+    if url is None:
+        return None, ""
+    if entry.action not in GONE and ("{id}" not in anchor or entry.subject_id):
+        url += "#" + anchor.format(id=entry.subject_id)
+    return url, PAGE_WORDS[name]
+
+
+def _done(request: Request[Any, Any, Any], entry: AuditEntry) -> Done:
+    url, link_words = _history_link(request, entry)
     return Done(
-        when=entry.at.strftime("%Y-%m-%d %H:%M UTC"),
-        words=words,
-        post_url=_reverse(request, "planner.post", post_id=post_id) if post_id is not None else None,
+        when=entry.at.strftime("%Y-%m-%d %H:%M UTC"), words=_history_words(entry), url=url, link_words=link_words
     )
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import structlog
 from litestar import Request, Response, get, post
+from litestar.exceptions import NoRouteMatchFoundException
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 
@@ -22,6 +23,7 @@ from core.connections import lifecycle as connections_core
 from core.connections import oauth
 from core.errors import Conflict, Invalid, NotFound
 from core.notifications.actions import LABELS, Action
+from core.posts import approval as approval_core
 from core.posts import service as posts_core
 from core.posts import views
 from core.posts.times import Fold, PostTimeInvalid, format_local, resolve_when, zone
@@ -68,6 +70,17 @@ class Delivery:
     remedies: tuple[Remedy, ...]
 
 
+@dataclass(frozen=True)
+class Approval:
+    """A post's approval in plain words, and (admins, while it waits) where Approve and Reject post."""
+
+    badge: str
+    tone: str
+    words: str
+    approve_url: str | None = None
+    reject_url: str | None = None
+
+
 def post_path(post_id: int) -> str:
     return f"/planner/posts/{post_id}"
 
@@ -99,6 +112,45 @@ def _deliveries(view: PostView, viewer: Viewer) -> list[Delivery]:
     return [Delivery(d, *STATUS_WORDS[d.status], remedies=_remedies(d, view.id, viewer)) for d in view.deliveries]
 
 
+def _route(request: Request[Any, Any, Any], name: str, **params: int) -> str | None:
+    """A planner route's path, or None while that page is not part of the app (no dead buttons)."""
+    try:
+        return request.app.route_reverse(name, **params)
+    except NoRouteMatchFoundException:
+        return None
+
+
+async def _approval(
+    request: Request[Any, Any, Any], viewer: Viewer, uow: UnitOfWork, view: PostView, now: datetime
+) -> Approval | None:
+    """What the post's approval is (core.posts.approval's states), said for everyone; None when it needs none."""
+    if view.approval is None:
+        return None
+    if view.approval == approval_core.PENDING:
+        names = await approval_core.approvers(uow.session, viewer.access)
+        who = " or ".join(names) if names else "an admin or owner of the venue"
+        words = (
+            f"Waiting for approval by {who}. It is not sent until approved; still waiting at its time, it is missed."
+        )
+        if not viewer.can(Role.admin):
+            return Approval("Waiting for approval", "warning", words)
+        # The Weekly plan page's own Approve / Reject routes (core.posts.approval.approve / reject).
+        return Approval(
+            "Waiting for approval",
+            "warning",
+            words,
+            _route(request, "planner.approve", post_id=view.id),
+            _route(request, "planner.reject", post_id=view.id),
+        )
+    who = await approval_core.decided_by(uow.session, view.approval_decided_by_user_id)
+    at = view.approval_decided_at
+    when = f" on {format_local(at, view.timezone, now=now)}" if at is not None else ""
+    if view.approval == approval_core.APPROVED:
+        return Approval("Approved", "ok", f"Approved by {who}{when}.")
+    note = f": “{view.approval_note}”" if view.approval_note else ""
+    return Approval("Rejected", "error", f"Rejected by {who}{when}{note}. It will not be sent.")
+
+
 async def _page(
     request: Request[Any, Any, Any],
     viewer: Viewer,
@@ -123,6 +175,7 @@ async def _page(
         title=view.excerpt or f"Post {view.id}",
         status_code=status_code,
         post=view,
+        approval=await _approval(request, viewer, uow, view, now),
         headline=STATUS_WORDS[view.status],
         deliveries=_deliveries(view, viewer),
         local=lambda instant: format_local(instant, tz, now=now),

@@ -6,12 +6,42 @@
   // --- Toasts: <div class="toast toast-<kind>" data-state="pending|ok|error"> in #toasts ----------------------
   const stateOf = (el) => (el.classList.contains("toast-error") ? "error" : "ok");
 
+  // ok and info toasts go by themselves after DISMISS_MS (not while pointed at or focused); pending ones wait for
+  // their answer, warnings and errors stay until dismissed. Every toast gets a dismiss button (×).
+  const DISMISS_MS = 6000;
+  const timers = new WeakMap(); // toast -> timeout id
+
+  function dismissButton(t) {
+    if (t.querySelector(":scope > .toast-close")) return;
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "toast-close";
+    b.setAttribute("aria-label", "Dismiss this message");
+    b.textContent = "×";
+    b.addEventListener("click", () => t.remove());
+    t.append(b);
+  }
+
+  function arm(t) {
+    clearTimeout(timers.get(t));
+    timers.delete(t);
+    dismissButton(t);
+    if (!t.classList.contains("toast-ok") && !t.classList.contains("toast-info")) return;
+    const later = () => {
+      if (!t.isConnected) return;
+      if (t.matches(":hover, :focus-within")) timers.set(t, setTimeout(later, DISMISS_MS));
+      else t.remove();
+    };
+    timers.set(t, setTimeout(later, DISMISS_MS));
+  }
+
   function toast(kind, state, words) {
     const t = document.createElement("div");
     t.className = `toast toast-${kind}`;
     t.dataset.state = state;
     t.textContent = words;
     document.getElementById("toasts")?.append(t);
+    arm(t);
     return t;
   }
 
@@ -19,11 +49,16 @@
     t.className = `toast toast-${kind}`;
     t.dataset.state = state;
     t.textContent = words;
+    arm(t);
   }
 
-  // Toasts the server rendered (a flash, a page's own) and answers swapped in get their data-state too.
+  // Toasts the server rendered (a flash, a page's own) and answers swapped in get their data-state, their dismiss
+  // button and their timer too.
   function markToasts() {
-    document.querySelectorAll("#toasts .toast:not([data-state])").forEach((t) => { t.dataset.state = stateOf(t); });
+    document.querySelectorAll("#toasts .toast:not([data-state])").forEach((t) => {
+      t.dataset.state = stateOf(t);
+      arm(t);
+    });
   }
 
   // What to do again after a failure: the element's data-again, else press its button again.
@@ -57,7 +92,10 @@
   const pending = new WeakMap(); // xhr -> {toast, replaced}
 
   document.addEventListener("htmx:beforeRequest", (evt) => {
-    const words = evt.detail.elt?.closest?.("[data-pending]")?.dataset.pending;
+    // The element itself or one around it; for a form, also the button that submitted it.
+    const submitter = evt.detail.requestConfig?.triggeringEvent?.submitter;
+    const words = (evt.detail.elt?.closest?.("[data-pending]") ?? submitter?.closest?.("[data-pending]"))?.dataset
+      .pending;
     if (words) pending.set(evt.detail.xhr, { toast: toast("pending", "pending", words), replaced: false });
   });
 

@@ -141,6 +141,10 @@ async def diagnose(runtime: Runtime, session: AsyncSession, access: VenueAccess,
             exc.message,
             remedy=exc.remedy or ("try again in a minute or two" if passing else "try again later"),
         ) from exc
+    await access.record(
+        session, runtime.clock, "connection_diagnosed", subject_type="connection", subject_id=connection.id,
+        healthy=bool(doc.get("healthy")),
+    )  # fmt: skip
     return Diagnosed(label=label_for(connection), doc=doc)
 
 

@@ -67,8 +67,18 @@ async def waits_for(session: AsyncSession, access: VenueAccess) -> list[str] | N
     account = await _account(session, access.account_id)
     if not required(account, access.role, from_weekly=False):
         return None
+    return await approvers(session, access)
+
+
+async def approvers(session: AsyncSession, access: VenueAccess) -> list[str]:
+    """The names of who can approve the venue's posts: its admins and owners."""
     members = await accounts_q.members_of_account(session, access.account_id)
     return [user.name for membership, user in members if membership.role.at_least(Role.admin)]
+
+
+async def decided_by(session: AsyncSession, user_id: int | None) -> str:
+    """Who decided a post's approval, by name ("the operator" for the shell, which has no person)."""
+    return await approvals_q.user_name(session, user_id) or "the operator"
 
 
 async def require(runtime: Runtime, session: AsyncSession, post: Post) -> list[PostTarget]:
