@@ -167,5 +167,16 @@ async def provide_viewer(request: Request[Any, Any, Any], runtime: Runtime, uow:
     return await _released_on_refusal(uow, _viewer(request, runtime, uow))
 
 
+async def require_role(
+    request: Request[Any, Any, Any], viewer: Viewer, runtime: Runtime, uow: UnitOfWork, minimum: Role
+) -> VenueAccess:
+    """The person's access at `minimum` in the current venue, checked by core as the API's route for the same change
+    checks it (below it, 403 PermissionDenied: the error page names the role needed)."""
+    return await access_core.authorize(
+        uow.session, runtime.clock, viewer.actor, viewer.account_id, minimum,
+        purpose=f"{request.method} {request.url.path}",
+    )  # fmt: skip
+
+
 def planner_dependencies() -> dict[str, Provide]:
     return {"viewer": Provide(provide_viewer)}

@@ -13,10 +13,9 @@ from litestar.exceptions import NoRouteMatchFoundException
 from litestar.params import QueryParameter
 from litestar.response import Template
 
-from api.planner.auth import Viewer
+from api.planner.auth import Viewer, require_role
 from api.planner.posts import WALL_FORMAT, post_path, refusal
 from api.planner.render import PAGE_HEADERS, outcome, render
-from core.access import policy as access_core
 from core.access.policy import VenueAccess
 from core.connections import lifecycle as connections_core
 from core.connections.lifecycle import PROVIDER_LABEL
@@ -206,14 +205,6 @@ def _library_url(request: Request[Any, Any, Any]) -> str | None:
         return None
 
 
-async def _editor(request: Request[Any, Any, Any], viewer: Viewer, runtime: Runtime, uow: UnitOfWork) -> VenueAccess:
-    """The person's access as an editor of the current venue (below it, 403 PermissionDenied: the error page)."""
-    return await access_core.authorize(
-        uow.session, runtime.clock, viewer.actor, viewer.account_id, Role.editor,
-        purpose=f"{request.method} {request.url.path}",
-    )  # fmt: skip
-
-
 async def _page(
     request: Request[Any, Any, Any],
     viewer: Viewer,
@@ -288,7 +279,7 @@ async def compose_page(
     when: Annotated[str | None, QueryParameter(name="when")] = None,
 ) -> Template:
     """The composer, empty (or at `?when=`, a local time from the week); editors only."""
-    access = await _editor(request, viewer, runtime, uow)
+    access = await require_role(request, viewer, runtime, uow, Role.editor)
     draft = Draft(when=_wall(when) or "", freshness=str(runtime.settings.cheers_post_freshness_minutes))
     return await _page(request, viewer, runtime, uow, access, draft)
 
@@ -344,7 +335,7 @@ async def compose_submit(
 ) -> Response[Any]:
     """Schedule the post through the API's own use-case (core.posts.service.create_post); refused, the form comes
     back with why beside each field and everything as typed."""
-    access = await _editor(request, viewer, runtime, uow)
+    access = await require_role(request, viewer, runtime, uow, Role.editor)
     draft = await _draft(request)
     try:
         if not draft.when:

@@ -13,12 +13,10 @@ from litestar.datastructures import UploadFile
 
 from api.deps import CSRF_HEADER
 from api.form_upload import FORM_OVERHEAD_BYTES
-from api.planner.auth import Viewer
+from api.planner.auth import Viewer, require_role
 from api.planner.posts import refusal
 from api.planner.render import is_htmx, outcome, render
 from api.routes.media import uploaded_file
-from core.access import policy as access_core
-from core.access.policy import VenueAccess
 from core.errors import Conflict, Invalid
 from core.media import library as media_core
 from core.media.errors import MediaError, MediaRejected, UploadMalformed
@@ -136,14 +134,6 @@ async def library_page(
     )
 
 
-async def _editor(request: Request[Any, Any, Any], viewer: Viewer, runtime: Runtime, uow: UnitOfWork) -> VenueAccess:
-    """The person's access as an editor of the current venue (below it, 403), the role the media API asks."""
-    return await access_core.authorize(
-        uow.session, runtime.clock, viewer.actor, viewer.account_id, Role.editor,
-        purpose=f"{request.method} {request.url.path}",
-    )  # fmt: skip
-
-
 async def _within_limit(request: Request[Any, Any, Any]) -> Response[Any] | None:
     """Before anything reads the body: a file announced past the size limit is refused in core's words.
 
@@ -193,7 +183,7 @@ async def _upload_of(request: Request[Any, Any, Any], limit: int) -> tuple[Async
 )
 async def upload(request: Request[Any, Any, Any], viewer: Viewer, runtime: Runtime, uow: UnitOfWork) -> Response[Any]:
     """Upload a photo or video through the API's use-case; a file already in the library is pointed at."""
-    access = await _editor(request, viewer, runtime, uow)
+    access = await require_role(request, viewer, runtime, uow, Role.editor)
     try:
         chunks, name = await _upload_of(request, runtime.settings.media_max_upload_bytes)
         result = await media_core.upload(runtime, uow, access, chunks, filename=name)
@@ -220,7 +210,7 @@ async def retry(
     request: Request[Any, Any, Any], asset_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
     """Prepare a failed or skipped file again from the start (the API's and ops' retry)."""
-    access = await _editor(request, viewer, runtime, uow)
+    access = await require_role(request, viewer, runtime, uow, Role.editor)
     back = f"{LIBRARY}#asset-{asset_id}"
     try:
         asset = await media_core.retry(runtime, uow, access, asset_id)
@@ -247,7 +237,7 @@ async def focal_point(
     request: Request[Any, Any, Any], asset_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
     """Set where crops centre, in per cent across and down; core makes a photo's versions again around it."""
-    access = await _editor(request, viewer, runtime, uow)
+    access = await require_role(request, viewer, runtime, uow, Role.editor)
     form = await request.form()
     back = f"{LIBRARY}#asset-{asset_id}"
     try:
@@ -266,7 +256,7 @@ async def delete(
     request: Request[Any, Any, Any], asset_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
     """Delete a file and its versions; refused, naming the posts, while a scheduled post uses it."""
-    access = await _editor(request, viewer, runtime, uow)
+    access = await require_role(request, viewer, runtime, uow, Role.editor)
     try:
         message = await media_core.delete(runtime, uow, access, asset_id)
     except Conflict as exc:
