@@ -200,13 +200,15 @@ async def week_page(
         day, problem = today, Toast("that week is off the calendar, so this week is shown", "warning")
     monday = day - timedelta(days=day.weekday())
     posts = await views.week_posts(uow.session, viewer.access, monday, limit=WEEK_LIMIT)
-    grid = build_week(posts, tz, monday, today, limit=WEEK_LIMIT, editor=viewer.can(Role.editor))
+    editor = viewer.can(Role.editor)
+    grid = build_week(posts, tz, monday, today, limit=WEEK_LIMIT, editor=editor)
     log.info("planner_week", account_id=viewer.account_id, monday=monday.isoformat(), posts=grid.count)
     return render(
         request,
         "planner/week.html",
         title=f"Week of {_day_label(monday)}",
         grid=grid,
+        editor=editor,
         this_monday=today - timedelta(days=today.weekday()),
         toasts=[problem] if problem else [],
     )
