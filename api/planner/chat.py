@@ -12,13 +12,12 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.response import Template
 
-from api.planner.auth import Viewer
+from api.planner.auth import Viewer, require_role
 from api.planner.posts import refusal
 from api.planner.render import outcome, render
 from bot.commands import KIND_GROUPS
 from bot.telegram.application import deep_link
 from core.access import people_alerts
-from core.access import policy as access_core
 from core.access.accounts import get_user
 from core.chat import alerts as alerts_core
 from core.chat import linking
@@ -182,10 +181,7 @@ async def choose_alert_via(
 
 async def _venue(request: Request[Any, Any, Any], viewer: Viewer, runtime: Runtime, uow: UnitOfWork) -> VenueContext:
     """The venue as chat's alert commands need it, authorised at their role (below it, 403 PermissionDenied)."""
-    access = await access_core.authorize(
-        uow.session, runtime.clock, viewer.actor, viewer.account_id, ALERTS_ROLE,
-        purpose=f"{request.method} {request.url.path}",
-    )  # fmt: skip
+    access = await require_role(request, viewer, runtime, uow, ALERTS_ROLE)
     return VenueContext(access=access, name=viewer.venue.name, timezone=viewer.venue.timezone)
 
 

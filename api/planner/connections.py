@@ -11,11 +11,9 @@ import structlog
 from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
 
-from api.planner.auth import Viewer
+from api.planner.auth import Viewer, require_role
 from api.planner.posts import refusal
 from api.planner.render import PAGE_HEADERS, outcome, render
-from core.access import policy as access_core
-from core.access.policy import VenueAccess
 from core.chat import connections as chat_connections
 from core.connections import expiry, oauth
 from core.connections import lifecycle as connections_core
@@ -182,16 +180,6 @@ async def connections_page(
     return await _page(request, viewer, runtime, uow)
 
 
-async def _role(
-    viewer: Viewer, runtime: Runtime, uow: UnitOfWork, request: Request[Any, Any, Any], minimum: Role
-) -> VenueAccess:
-    """The person's access at `minimum` in the current venue (below it, 403 PermissionDenied)."""
-    return await access_core.authorize(
-        uow.session, runtime.clock, viewer.actor, viewer.account_id, minimum,
-        purpose=f"{request.method} {request.url.path}",
-    )  # fmt: skip
-
-
 def _consent(url: str) -> Redirect:
     """On to our consent confirmation page (then the platform), which comes back to this page."""
     return Redirect(url, status_code=303, headers=PAGE_HEADERS)
@@ -200,7 +188,7 @@ def _consent(url: str) -> Redirect:
 @post("/connections/connect", name="planner.connect", status_code=303)
 async def connect(request: Request[Any, Any, Any], viewer: Viewer, runtime: Runtime, uow: UnitOfWork) -> Response[Any]:
     """Start connecting a platform (as POST /api/connections/{provider}/authorize), coming back here."""
-    access = await _role(viewer, runtime, uow, request, Role.admin)
+    access = await require_role(request, viewer, runtime, uow, Role.admin)
     raw = (await request.form()).get("provider")
     try:
         provider = Provider(raw if isinstance(raw, str) else "")
@@ -219,7 +207,7 @@ async def reconnect(
     request: Request[Any, Any, Any], connection_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
     """Renew this connection in place through the platform's consent (as the API's reconnect), coming back here."""
-    access = await _role(viewer, runtime, uow, request, Role.admin)
+    access = await require_role(request, viewer, runtime, uow, Role.admin)
     connection = await connections_core.get_connection(uow.session, access, connection_id)
     link = await oauth.start(
         uow.session, runtime.clock, runtime.settings, runtime.cipher(), runtime.providers[connection.provider], access,
@@ -234,7 +222,7 @@ async def diagnose(
     request: Request[Any, Any, Any], connection_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
     """Ask the platform what is wrong; the findings stay on the connection, so the page shows them in plain words."""
-    access = await _role(viewer, runtime, uow, request, Role.editor)
+    access = await require_role(request, viewer, runtime, uow, Role.editor)
     try:
         found = await chat_connections.diagnose(runtime, uow.session, access, connection_id)
     except (Invalid, Conflict) as exc:
@@ -253,7 +241,7 @@ async def confirm_disconnect(
     request: Request[Any, Any, Any], connection_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Template:
     """The confirm step: what disconnecting does, before anything happens."""
-    await _role(viewer, runtime, uow, request, Role.admin)
+    await require_role(request, viewer, runtime, uow, Role.admin)
     return await _page(request, viewer, runtime, uow, confirm=connection_id)
 
 
@@ -262,7 +250,7 @@ async def disconnect(
     request: Request[Any, Any, Any], connection_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
     """Revoke at the platform and stop using it, keeping its history (core.connections.lifecycle.disconnect)."""
-    access = await _role(viewer, runtime, uow, request, Role.admin)
+    access = await require_role(request, viewer, runtime, uow, Role.admin)
     connection = await connections_core.get_connection(uow.session, access, connection_id)
     message = await connections_core.disconnect(
         uow.session, runtime.clock, runtime.cipher(), runtime.providers[connection.provider], access, connection_id
@@ -276,7 +264,7 @@ async def reveal(
     request: Request[Any, Any, Any], connection_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Template:
     """The raw token, once, on this answer only (admins; audited and limited by core, as the API's reveal)."""
-    access = await _role(viewer, runtime, uow, request, Role.admin)
+    access = await require_role(request, viewer, runtime, uow, Role.admin)
     which = (await request.form()).get("which")
     which = which if isinstance(which, str) else "access_token"
     token = await connections_core.reveal(uow.session, runtime.clock, runtime.cipher(), access, connection_id, which)

@@ -10,13 +10,12 @@ import structlog
 from litestar import Request, Response, get, post
 from litestar.response import Template
 
-from api.planner.auth import Viewer
+from api.planner.auth import Viewer, require_role
 from api.planner.posts import refusal
 from api.planner.render import outcome, render
 from api.routes.invitations import ROLE_WORDS
 from core.access import accounts as accounts_core
 from core.access import invitations as invitations_core
-from core.access import policy as access_core
 from core.access.accounts import check_can_manage
 from core.access.policy import VenueAccess
 from core.errors import Conflict, Invalid, NotFound, PermissionDenied
@@ -131,14 +130,6 @@ async def team_page(request: Request[Any, Any, Any], viewer: Viewer, runtime: Ru
     return await _page(request, viewer, runtime, uow)
 
 
-async def _admin(viewer: Viewer, runtime: Runtime, uow: UnitOfWork, request: Request[Any, Any, Any]) -> VenueAccess:
-    """The person's admin access in the current venue (below admin, 403 PermissionDenied, as the API's routes)."""
-    return await access_core.authorize(
-        uow.session, runtime.clock, viewer.actor, viewer.account_id, Role.admin,
-        purpose=f"{request.method} {request.url.path}",
-    )  # fmt: skip
-
-
 async def _field(request: Request[Any, Any, Any], name: str) -> str:
     value = (await request.form()).get(name)
     return value.strip() if isinstance(value, str) else ""
@@ -154,7 +145,7 @@ def _role(raw: str) -> Role:
 @post("/team/invitations", name="planner.invite", status_code=200)
 async def invite(request: Request[Any, Any, Any], viewer: Viewer, runtime: Runtime, uow: UnitOfWork) -> Template:
     """Invite an address with a role (core.access.invitations.invite); the page shows the link once, to hand over."""
-    access = await _admin(viewer, runtime, uow, request)
+    access = await require_role(request, viewer, runtime, uow, Role.admin)
     email, raw_role = await _field(request, "email"), await _field(request, "role")
     try:
         issued = await invitations_core.invite(
@@ -184,7 +175,7 @@ async def revoke(
     request: Request[Any, Any, Any], invitation_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
     """Withdraw a pending invitation: its link then says so (core.access.invitations.revoke, audited)."""
-    access = await _admin(viewer, runtime, uow, request)
+    access = await require_role(request, viewer, runtime, uow, Role.admin)
     await invitations_core.revoke(uow.session, runtime.clock, access, invitation_id=invitation_id)
     log.info("planner_invitation_revoked", invitation_id=invitation_id, account_id=access.account_id)
     return outcome(request, "Invitation withdrawn: its link no longer works.", redirect_to=PAGE)
@@ -195,7 +186,7 @@ async def change_role(
     request: Request[Any, Any, Any], user_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
     """Change a member's role here (core.access.accounts.change_role: applies at their next request, audited)."""
-    access = await _admin(viewer, runtime, uow, request)
+    access = await require_role(request, viewer, runtime, uow, Role.admin)
     role = _role(await _field(request, "role"))
     try:
         await accounts_core.change_role(uow.session, runtime.clock, access, user_id=user_id, role=role)
@@ -213,7 +204,7 @@ async def confirm_remove(
     request: Request[Any, Any, Any], user_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Template:
     """The confirm step before taking someone out of the venue."""
-    await _admin(viewer, runtime, uow, request)
+    await require_role(request, viewer, runtime, uow, Role.admin)
     return await _page(request, viewer, runtime, uow, removing=user_id)
 
 
@@ -222,7 +213,7 @@ async def remove(
     request: Request[Any, Any, Any], user_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
     """Take a person out of this venue (core.access.accounts.remove_member; their other venues are untouched)."""
-    access = await _admin(viewer, runtime, uow, request)
+    access = await require_role(request, viewer, runtime, uow, Role.admin)
     try:
         await accounts_core.remove_member(uow.session, runtime.clock, access, user_id=user_id)
     except Conflict as exc:

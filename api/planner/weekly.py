@@ -14,12 +14,11 @@ from litestar.datastructures import FormMultiDict
 from litestar.exceptions import NoRouteMatchFoundException
 from litestar.response import Template
 
-from api.planner.auth import Viewer
+from api.planner.auth import Viewer, require_role
 from api.planner.posts import post_path, refusal
 from api.planner.render import ToastKind, outcome, render
 from api.planner.week import STATUS_WORDS
 from core.access import accounts as accounts_core
-from core.access import policy as access_core
 from core.access.policy import VenueAccess
 from core.connections import lifecycle as connections_core
 from core.connections.lifecycle import PROVIDER_LABEL
@@ -262,21 +261,11 @@ async def weekly_page(request: Request[Any, Any, Any], viewer: Viewer, runtime: 
     return await _page(request, viewer, runtime, uow)
 
 
-async def _as(
-    request: Request[Any, Any, Any], viewer: Viewer, runtime: Runtime, uow: UnitOfWork, minimum: Role
-) -> VenueAccess:
-    """The person's access at `minimum` in the current venue, as the API's route for the same change asks (else 403)."""
-    return await access_core.authorize(
-        uow.session, runtime.clock, viewer.actor, viewer.account_id, minimum,
-        purpose=f"{request.method} {request.url.path}",
-    )  # fmt: skip
-
-
 async def _slot_saved(
     request: Request[Any, Any, Any], viewer: Viewer, runtime: Runtime, uow: UnitOfWork, slot_id: int | None
 ) -> Response[Any]:
     """Add (`slot_id` None) or edit a slot from its form; a refusal re-shows the page with why and the values kept."""
-    access = await _as(request, viewer, runtime, uow, Role.editor)
+    access = await require_role(request, viewer, runtime, uow, Role.editor)
     form = await request.form()
     try:
         draft = slot_draft(form)
@@ -320,7 +309,7 @@ async def change_slot(
     act = actions.get(change)
     if act is None:
         raise NotFound(f"no such change to a slot: {change}", remedy="pause, resume or delete")
-    access = await _as(request, viewer, runtime, uow, Role.editor)
+    access = await require_role(request, viewer, runtime, uow, Role.editor)
     done = await act(runtime, uow.session, access, slot_id)
     log.info("planner_slot_changed", account_id=access.account_id, slot_id=slot_id, change=change)
     anchor = "#slots" if change == "delete" else f"#slot-{slot_id}"
@@ -332,7 +321,7 @@ async def approval_settings(
     request: Request[Any, Any, Any], viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
     """Which posts wait for approval (admin, as PATCH /api/accounts/{id}): unchecked boxes send nothing, so off."""
-    access = await _as(request, viewer, runtime, uow, Role.admin)
+    access = await require_role(request, viewer, runtime, uow, Role.admin)
     form = await request.form()
     editor_posts, weekly_posts = form.get("approve_editor_posts") == "on", form.get("approve_weekly_posts") == "on"
     await accounts_core.update_account(
@@ -366,7 +355,7 @@ async def approve(
     request: Request[Any, Any, Any], post_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
     """Approve a waiting post (core.posts.approval.approve: the API's and the chat button's use-case)."""
-    access = await _as(request, viewer, runtime, uow, Role.admin)
+    access = await require_role(request, viewer, runtime, uow, Role.admin)
     return await _decided(request, uow, post_id, lambda: approval_core.approve(runtime, uow.session, access, post_id))
 
 
@@ -375,7 +364,7 @@ async def reject(
     request: Request[Any, Any, Any], post_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
     """Reject a waiting post with a reason its author is told (core.posts.approval.reject)."""
-    access = await _as(request, viewer, runtime, uow, Role.admin)
+    access = await require_role(request, viewer, runtime, uow, Role.admin)
     reason = _text(await request.form(), "reason")
     return await _decided(
         request, uow, post_id, lambda: approval_core.reject(runtime, uow.session, access, post_id, reason)
@@ -388,7 +377,7 @@ async def approve_all(
 ) -> Response[Any]:
     """Approve every post the queue showed (`post_id`, repeated) that still waits (core.posts.approval.approve_each);
     one decided meanwhile is named in the answer, the rest approved."""
-    access = await _as(request, viewer, runtime, uow, Role.admin)
+    access = await require_role(request, viewer, runtime, uow, Role.admin)
     post_ids = _ids(await request.form(), "post_id")
     try:
         batch = await approval_core.approve_each(runtime, uow.session, access, post_ids)
