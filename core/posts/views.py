@@ -20,7 +20,7 @@ from core.errors import Invalid, NotFound
 from core.posts.service import account_timezone, reconnect_wait
 from core.posts.times import format_local, zone
 from core.publishing.labels import excerpt
-from storage.models import Connection, DeliveryStatus, Post, PostTarget, PublishAttempt
+from storage.models import Connection, DeliveryStatus, Post, PostTarget, Provider, PublishAttempt
 from storage.queries import connections as connections_q
 from storage.queries import deliveries as deliveries_q
 from storage.queries import posts as posts_q
@@ -128,6 +128,19 @@ def week_bounds(tz_name: str, day: date) -> tuple[datetime, datetime]:
     return start, end
 
 
+def _week_range(tz_name: str, day: date, *, asked: str | date) -> tuple[datetime, datetime]:
+    """`week_bounds`, refused as Invalid (naming what was `asked`) when the week runs past year 9999."""
+    try:
+        return week_bounds(tz_name, day)
+    except OverflowError:  # the end of the calendar
+        raise Invalid(f"'{asked}' is too far ahead; send a date before 9999-12-25", field="week") from None
+
+
+def _label(provider: Provider, connection_name: str | None) -> str:
+    """What people read for a delivery's connection, e.g. "Facebook Page The Red Lion"."""
+    return f"{PROVIDER_LABEL[provider]} {connection_name or ''}".rstrip()
+
+
 def week_day(week: str | date, tz_name: str, clock: Clock | None) -> date:
     """A day in the week meant by `week`: a date, 'YYYY-MM-DD', or 'this'/'next' (the venue's local week now)."""
     if isinstance(week, date):
@@ -174,10 +187,7 @@ async def list_posts(
     tz = await account_timezone(session, access.account_id)
     since = until = None
     if week is not None:
-        try:
-            since, until = week_bounds(tz, week_day(week, tz, clock))
-        except OverflowError:  # the week runs past year 9999, the end of the calendar
-            raise Invalid(f"'{week}' is too far ahead; send a date before 9999-12-25", field="week") from None
+        since, until = _week_range(tz, week_day(week, tz, clock), asked=week)
     rows = await posts_q.list_for_account(
         session,
         access.account_id,
@@ -218,17 +228,13 @@ async def week_posts(
     a week of 500 posts with three deliveries each is read in a few milliseconds; `list_posts(week=)` gives the
     full views of the same posts."""
     tz = await account_timezone(session, access.account_id)
-    try:
-        since, until = week_bounds(tz, week)
-    except OverflowError:  # the week runs past year 9999, the end of the calendar
-        raise Invalid(f"'{week}' is too far ahead; send a date before 9999-12-25", field="week") from None
+    since, until = _week_range(tz, week, asked=week)
     rows = await posts_q.week_rows(session, access.account_id, since=since, until=until, limit=limit)
     deliveries: dict[int, list[WeekDelivery]] = {}
     for post_id, provider, status, name in await posts_q.week_target_rows(
         session, access.account_id, [r.id for r in rows]
     ):
-        label = f"{PROVIDER_LABEL[provider]} {name or ''}".rstrip()
-        deliveries.setdefault(post_id, []).append(WeekDelivery(connection_label=label, status=status))
+        deliveries.setdefault(post_id, []).append(WeekDelivery(connection_label=_label(provider, name), status=status))
     return [
         WeekPost(
             id=r.id,
@@ -334,7 +340,7 @@ def _delivery(
         target_id=t.id,
         connection_id=t.connection_id,
         connection=name,
-        connection_label=f"{PROVIDER_LABEL[t.provider]} {name}".rstrip(),
+        connection_label=_label(t.provider, name),
         provider=t.provider.value,
         status=t.status,
         due_at=t.due_at,
