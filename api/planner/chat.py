@@ -25,6 +25,7 @@ from core.chat.alerts import AlertSettings, Destination
 from core.chat.delivery import STOPPED_REMEDY
 from core.chat.people import VenueContext
 from core.errors import Invalid
+from core.notifications.fanout import mute_holds
 from core.notifications.kinds import NotificationKind
 from core.posts.times import format_local
 from core.runtime import Runtime
@@ -91,13 +92,18 @@ def _where(d: Destination) -> str:
     return f"{platform} chat {d.chat_name}" if d.chat_name else f"{platform} chat {d.chat_id}"
 
 
+def _mutes(muted: dict[str, str | None], now: datetime) -> list[tuple[str, str | None]]:
+    """The kinds whose mute still holds at `now`, as the fan-out decides (one that has run out holds nothing), each
+    with until when (None: until alerts are turned on again)."""
+    return [(kind, until) for kind, until in sorted(muted.items()) if mute_holds(until, now)]
+
+
 def _card(d: Destination, tz: str, now: datetime) -> ChatCard:
-    muted = []
-    for kind, until in sorted(d.muted.items()):
-        if until is None:
-            muted.append(f"{_words(kind)} until alerts are turned on again")
-        elif (instant := datetime.fromisoformat(until)) > now:  # a mute that has run out no longer holds anything
-            muted.append(f"{_words(kind)} until {format_local(instant, tz, now=now)}")
+    muted = [
+        f"{_words(kind)} until "
+        + (format_local(datetime.fromisoformat(until), tz, now=now) if until else "alerts are turned on again")
+        for kind, until in _mutes(d.muted, now)
+    ]
     return ChatCard(
         id=d.id,
         where=_where(d),
@@ -200,7 +206,7 @@ def _said(settings: AlertSettings, where: str, now: datetime) -> str:
         return f"Alerts are off for {where}."
     kinds = ", ".join(_words(k) for k in settings.kinds) if settings.kinds else "every kind"
     said = f"Alerts are on for {where}: {kinds}."
-    muted = [k for k, until in sorted(settings.muted.items()) if until is None or datetime.fromisoformat(until) > now]
+    muted = [kind for kind, _ in _mutes(settings.muted, now)]
     if muted:
         said += " Muted: " + ", ".join(_words(k) for k in muted) + "."
     if settings.quiet:

@@ -121,7 +121,7 @@ def takes(
         return False  # set up after it happened: no backlog of old alerts
     if destination.kinds is not None and kind.value not in destination.kinds:
         return False
-    if _muted(destination.muted, kind, now):
+    if kind.value in destination.muted and mute_holds(destination.muted[kind.value], now):
         return False
     audience = KINDS[kind].audience
     if destination.user_id is None:  # a channel
@@ -147,10 +147,9 @@ def includes(kind: NotificationKind, notification: Notification, user_id: int, p
     return person.role is not None or person.staff
 
 
-def _muted(muted: dict[str, Any], kind: NotificationKind, now: datetime) -> bool:
-    if kind.value not in muted:
-        return False
-    until = muted[kind.value]
+def mute_holds(until: Any, now: datetime) -> bool:
+    """Whether a chat's mute of one kind (`muted[kind]`: an ISO instant, or None) still holds back alerts at `now`
+    (the planner's Chat page lists only the mutes that do)."""
     if until is None:
         return True  # until `alerts here` is said again
     try:
