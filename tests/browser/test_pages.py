@@ -164,3 +164,13 @@ def test_the_composer_on_a_phone_fits_the_screen_and_can_be_filled_in(tab: Page)
     expect(submit).to_be_visible()
     expect(submit).to_be_enabled()
     assert sideways_overflow(tab) <= 0, "the filled-in composer scrolls sideways on a phone"
+
+
+def test_a_remedy_that_gets_no_answer_ends_in_an_error_toast_saying_what_to_do(tab: Page, seeded: Seeded) -> None:
+    tab.goto(f"/planner/posts/{seeded.failed_post}")
+    tab.route(re.compile(r"/retry$"), lambda route: route.abort("internetdisconnected"))
+    tab.get_by_role("button", name="Retry").first.click()
+    error = tab.locator('#toasts .toast[data-state="error"]')
+    expect(error, "the pending toast turns into an error that says what to do").to_contain_text("check your connection")
+    expect(tab.locator('#toasts .toast[data-state="pending"]')).to_have_count(0)
+    expect(tab.get_by_role("button", name="Retry").first, "the button can be pressed again").to_be_enabled()
