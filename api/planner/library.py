@@ -15,7 +15,7 @@ from api.deps import CSRF_HEADER
 from api.form_upload import FORM_OVERHEAD_BYTES
 from api.planner.auth import Viewer, require_role
 from api.planner.posts import refusal
-from api.planner.render import is_htmx, outcome, render
+from api.planner.render import ToastKind, is_htmx, outcome, render
 from api.routes.media import uploaded_file
 from core.errors import Conflict, Invalid
 from core.media import library as media_core
@@ -194,11 +194,9 @@ async def upload(request: Request[Any, Any, Any], viewer: Viewer, runtime: Runti
         return outcome(request, _refused(problem), redirect_to=LIBRARY, kind="error")
     asset_id = result.asset.id
     log.info("planner_upload", asset_id=asset_id, duplicate=result.duplicate, account_id=access.account_id)
-    answer = outcome(
-        request, result.message, redirect_to=f"{LIBRARY}#asset-{asset_id}", kind="info" if result.duplicate else "ok"
-    )
+    kind: ToastKind = "info" if result.duplicate else "ok"
+    answer = outcome(request, result.message, redirect_to=f"{LIBRARY}#asset-{asset_id}", kind=kind)
     if is_htmx(request):  # library.js scrolls to the file (a duplicate: the one already there) once the list reloads
-        kind = "info" if result.duplicate else "ok"
         answer.headers["HX-Trigger"] = json.dumps(
             {"cheers:outcome": {"kind": kind}, "cheers:media": {"id": asset_id, "duplicate": result.duplicate}}
         )
