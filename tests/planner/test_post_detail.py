@@ -4,12 +4,14 @@ the API's own use-cases behind CSRF and the venue role (htmx gets a toast, a pla
 from __future__ import annotations
 
 import re
+from html import unescape
 
 from core.runtime import Runtime
 from providers.errors import AuthExpired, Permanent
 from storage.models import DeliveryStatus, Provider, Role
 from tests import factories
 from tests.planner.conftest import SignedIn, carry_cookies, sign_in
+from tests.planner.test_weekly_page import waiting_post
 from tests.publishing.conftest import Drain, drain, settings
 from tests.publishing.fakes import ScriptedPublisher
 from tests.publishing.support import deliveries, schedule
@@ -152,3 +154,38 @@ async def test_the_time_edit_explains_the_clocks_changing_before_saving(signed_i
     carry_cookies(signed_in.client, chosen)
     shown = await signed_in.get(path)
     assert "Sun 31 Oct 2027 01:30 GMT" in shown.text and "Updated; going out" in shown.text, shown.text
+
+
+async def test_a_post_waiting_for_approval_says_so_and_an_admin_decides_it_there(signed_in: SignedIn) -> None:
+    runtime = signed_in.runtime
+    page_id = await factories.connection(runtime, signed_in.venue_id, access_token="t")
+    post_id = await waiting_post(runtime, signed_in.venue_id, page_id, text="Two-for-one burgers tonight")
+    path = f"/planner/posts/{post_id}"
+    shown = (await signed_in.get(path)).text
+    assert "Waiting for approval by Olive Owner." in shown, "the approval state should be said in plain words"
+    weekly = f"/planner/weekly/posts/{post_id}"
+    forms = re.findall(r'<form method="post" action="([^"]+)"', shown)
+    assert {f"{weekly}/approve", f"{weekly}/reject"} <= set(forms), "an owner should get Approve and Reject"
+    assert 'id="reject-reason" name="reason" required' in shown, "Reject should ask why"
+
+    approved = await signed_in.post_form(f"{weekly}/approve", headers=HTMX)
+    assert "toast-ok" in approved.text and "Approved by Olive Owner" in approved.text, approved.text
+    after = (await signed_in.get(path)).text
+    assert "Approved by Olive Owner on " in after and f"{weekly}/approve" not in after, "the decision should show"
+
+    editor = await factories.person(runtime, venue_id=signed_in.venue_id, role=Role.editor)
+    await sign_in(signed_in.client, runtime, editor)
+    other = await waiting_post(runtime, signed_in.venue_id, page_id, text="Free pints for everyone")
+    seen = (await signed_in.get(f"/planner/posts/{other}")).text
+    assert "Waiting for approval by Olive Owner." in seen, "everyone reads the approval state"
+    assert "/approve" not in seen and "/reject" not in seen, "an editor has no Approve or Reject"
+
+
+async def test_a_rejected_post_says_who_rejected_it_and_why(signed_in: SignedIn) -> None:
+    runtime = signed_in.runtime
+    page_id = await factories.connection(runtime, signed_in.venue_id, access_token="t")
+    post_id = await waiting_post(runtime, signed_in.venue_id, page_id, text="Free pints for everyone")
+    r = await signed_in.post_form(f"/planner/weekly/posts/{post_id}/reject", {"reason": "We can't afford that"})
+    assert r.status_code == 303, r.text
+    shown = unescape((await signed_in.get(f"/planner/posts/{post_id}")).text)
+    assert "Rejected by Olive Owner on " in shown and ": “We can't afford that”. It will not be sent." in shown, shown
