@@ -17,7 +17,7 @@
     b.type = "button";
     b.className = "toast-close";
     b.setAttribute("aria-label", "Dismiss this message");
-    b.textContent = "×";
+    b.textContent = "\u00d7"; // ×
     b.addEventListener("click", () => t.remove());
     t.append(b);
   }
