@@ -27,7 +27,7 @@ from core.media.library import AssetView
 from core.media.platforms import PLATFORM_NAMES, image_preset, unusable_on
 from core.posts import approval
 from core.posts import service as posts_core
-from core.posts.rules import HASHTAG, MENTION, DraftMedia, DraftTarget, RuleLimits, check_target
+from core.posts.rules import HASHTAG, MENTION, DraftMedia, DraftTarget, RuleLimits, check_target, configured_limits
 from core.posts.times import FIELD as TIME_FIELD
 from core.posts.times import Fold, PostTimeInvalid, format_local, resolve_when
 from core.runtime import Runtime
@@ -109,11 +109,6 @@ class Draft:
     fold: str | None = None
     freshness: str = ""
     link: str = ""
-
-
-def rule_limits(runtime: Runtime) -> RuleLimits:
-    """The limits create_post checks, with the venue-wide hashtag setting (core.posts.service._validate)."""
-    return RuleLimits(instagram_hashtags=runtime.settings.cheers_instagram_hashtag_limit)
 
 
 def caption_limits(provider: Provider, text: str, limits: RuleLimits) -> tuple[Limit, ...]:
@@ -220,7 +215,7 @@ async def _page(
     now = runtime.clock.now()
     connections = [c for c in await connections_core.list_connections(uow.session, access) if _usable(c)]
     providers = [p for p in PLATFORMS if any(c.provider is p for c in connections)]
-    limits = rule_limits(runtime)
+    limits = configured_limits(runtime.settings)
     captions = [
         Caption(p.value, PLATFORM_NAMES[p], draft.captions.get(p.value, ""),
                 caption_limits(p, draft.captions.get(p.value) or draft.text, limits))

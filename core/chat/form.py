@@ -18,7 +18,7 @@ from core.chat.posting import ChatScheduled
 from core.errors import DomainError, Invalid
 from core.media.imaging.presets import PRESETS
 from core.media.platforms import image_preset
-from core.posts.rules import DraftMedia, DraftTarget, RuleLimits, check_target
+from core.posts.rules import DraftMedia, DraftTarget, RuleLimits, check_target, configured_limits
 from core.posts.service import PostDraft, account_timezone, create_post
 from core.posts.times import PostTimeInvalid, resolve_when, zone
 from core.publishing.labels import label_for
@@ -130,7 +130,7 @@ async def preview(
     chosen = [c for c in usable if c.id in set(connection_ids)] or usable
     asset = await media_q.get(session, access.account_id, photo_id) if photo_id is not None else None
     media = _draft_media(asset) if asset is not None and _attachable_photo(asset) else ()
-    limits = _limits(runtime)
+    limits = configured_limits(runtime.settings)
     lines: list[PreviewLine] = []
     for connection in chosen:
         problems = check_target(DraftTarget(provider=connection.provider, caption=text, media=media), limits)
@@ -215,7 +215,7 @@ def _rules(
     errors: dict[str, str],
 ) -> None:
     """What a platform refuses, on the field to change: text for captions, photo for media, else connections."""
-    limits = _limits(runtime)
+    limits = configured_limits(runtime.settings)
     found: dict[str, list[str]] = {}
     for connection in chosen:
         for problem in check_target(DraftTarget(provider=connection.provider, caption=text, media=media), limits):
@@ -262,10 +262,6 @@ def _attachable_photo(asset: MediaAsset) -> bool:
 
 def _draft_media(asset: MediaAsset) -> tuple[DraftMedia, ...]:
     return (DraftMedia(asset.id, asset.kind, asset.status, asset.width, asset.height, asset.duration, asset.filename),)
-
-
-def _limits(runtime: Runtime) -> RuleLimits:
-    return RuleLimits(instagram_hashtags=runtime.settings.cheers_instagram_hashtag_limit)
 
 
 def _caption_limit(provider: Provider, limits: RuleLimits) -> int:

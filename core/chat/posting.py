@@ -17,7 +17,7 @@ from core.access.policy import VenueAccess
 from core.connections.lifecycle import PROVIDER_LABEL
 from core.errors import Invalid, join_messages
 from core.posts.phrases import resolve_phrase
-from core.posts.rules import DraftTarget, RuleLimits, check_target
+from core.posts.rules import DraftTarget, check_target, configured_limits
 from core.posts.service import PostDraft, Saved, account_timezone, create_post, update_post
 from core.runtime import Runtime
 from storage.models import Connection, ConnectionStatus, Provider
@@ -87,7 +87,7 @@ def _able(runtime: Runtime, usable: list[Connection], text: str) -> tuple[list[C
             "this venue has nothing connected to post to yet",
             remedy="ask an owner or admin to connect its Facebook Page, Instagram or Google Business Profile",
         )
-    limits = RuleLimits(instagram_hashtags=runtime.settings.cheers_instagram_hashtag_limit)
+    limits = configured_limits(runtime.settings)
     chosen: list[Connection] = []
     left_out: list[str] = []
     problems: list[str] = []

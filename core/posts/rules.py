@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from core.media.platforms import unusable_on
+from core.settings import Settings
 from providers.publishing import GoogleOptions, Surface
 from storage.enums import MediaKind, MediaStatus, Provider
 
@@ -72,6 +73,12 @@ class RuleLimits:
     ig_min_video_s: float = 3.0
     ig_max_video_s: float = 900.0
     ig_max_story_video_s: float = 60.0  # unverified (docs/providers.md#instagram-media-rules)
+
+
+def configured_limits(settings: Settings) -> RuleLimits:
+    """The limits every front door checks (API, chat, weekly plan, planner): the defaults with this deployment's
+    Instagram hashtag limit (CHEERS_INSTAGRAM_HASHTAG_LIMIT)."""
+    return RuleLimits(instagram_hashtags=settings.cheers_instagram_hashtag_limit)
 
 
 def check_all(targets: Sequence[DraftTarget], limits: RuleLimits = RuleLimits()) -> list[Problem]:

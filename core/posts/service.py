@@ -14,7 +14,7 @@ from core.access.policy import VenueAccess
 from core.connections.lifecycle import PROVIDER_LABEL
 from core.errors import Conflict, Invalid, NotFound, join_messages
 from core.posts import approval
-from core.posts.rules import DraftMedia, DraftTarget, RuleLimits, check_all
+from core.posts.rules import DraftMedia, DraftTarget, check_all, configured_limits
 from core.posts.times import format_local, resolve_when
 from core.publishing import transitions
 from core.publishing.labels import excerpt
@@ -279,7 +279,7 @@ async def _validate(
         )
         for c in connections
     ]
-    problems = check_all(drafts, RuleLimits(instagram_hashtags=runtime.settings.cheers_instagram_hashtag_limit))
+    problems = check_all(drafts, configured_limits(runtime.settings))
     if problems:
         first = problems[0]
         raise Invalid(

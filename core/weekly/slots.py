@@ -8,7 +8,7 @@ tells an edited slot by it) and is recorded in the audit log.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -20,7 +20,7 @@ from core.access.policy import VenueAccess
 from core.clock import Clock
 from core.connections.lifecycle import PROVIDER_LABEL
 from core.errors import Invalid, NotFound, PermissionDenied, join_messages
-from core.posts.rules import DraftMedia, DraftTarget, RuleLimits, check_all
+from core.posts.rules import DraftMedia, DraftTarget, check_all, configured_limits
 from core.posts.times import format_local, zone
 from core.runtime import Runtime
 from core.weekly.template import TemplateInvalid, check_template, render_template
@@ -97,7 +97,9 @@ async def list_slots(runtime: Runtime, session: AsyncSession, access: VenueAcces
     """The venue's weekly plan in week order (Monday first), each with its next post."""
     tz = await _timezone(session, access.account_id)
     slots = await weekly_q.list_slots(session, access.account_id)
-    return [await _view(session, slot, tz, runtime.clock) for slot in slots]
+    # The venue's connections read once for every slot's targets, not once per slot and connection.
+    connections = {c.id: c for c in await connections_q.list_for_account(session, access.account_id)}
+    return [await _view(session, slot, tz, runtime.clock, connections) for slot in slots]
 
 
 async def get_slot(runtime: Runtime, session: AsyncSession, access: VenueAccess, slot_id: int) -> SlotView:
@@ -397,7 +399,10 @@ def _next(view: SlotView) -> str:
     return f"Next: {view.next_local}."
 
 
-async def _view(session: AsyncSession, slot: WeeklySlot, tz: str, clock: Clock) -> SlotView:
+async def _view(
+    session: AsyncSession, slot: WeeklySlot, tz: str, clock: Clock, connections: Mapping[int, Connection] | None = None
+) -> SlotView:
+    """The slot as it is read (`connections`: the venue's, by id, when already loaded; else each target is read)."""
     now = clock.now()
     local_now = now.astimezone(zone(tz))
     upcoming = next_date(slot, local_now.date(), after_time=f"{local_now:%H:%M}")
@@ -407,7 +412,11 @@ async def _view(session: AsyncSession, slot: WeeklySlot, tz: str, clock: Clock) 
         upcoming = at = None
     targets = []
     for connection_id in slot.connection_ids:
-        connection = await connections_q.get(session, slot.account_id, connection_id)
+        connection = (
+            connections.get(connection_id)
+            if connections is not None
+            else await connections_q.get(session, slot.account_id, connection_id)
+        )
         targets.append(
             f"{PROVIDER_LABEL[connection.provider]} {connection.display_name}"
             if connection is not None
@@ -506,7 +515,7 @@ async def _validate(runtime: Runtime, session: AsyncSession, slot: WeeklySlot, t
         for c in connections
         for one in for_each
     ]
-    problems = check_all(drafts, RuleLimits(instagram_hashtags=runtime.settings.cheers_instagram_hashtag_limit))
+    problems = check_all(drafts, configured_limits(runtime.settings))
     if problems:
         first = problems[0]
         raise Invalid(
