@@ -139,8 +139,8 @@ def test_a_failed_delivery_shows_in_the_alerts_and_retry_mends_it_with_an_optimi
     expect(pending, "the optimistic toast shows before the server answers").to_be_visible()
     poll(lambda: held or None, what="the Retry request", within=30)
     held[0].continue_()  # now the server answers
+    expect(page.locator('#toasts .toast[data-state="ok"]').last, "the answer takes its place").to_be_visible()
     expect(pending).to_have_count(0)
-    expect(page.locator('#toasts .toast[data-state="ok"]').last).to_be_visible()
 
     reload_until_visible(
         page, page.get_by_role("link", name="see it on the platform"), what="the retried delivery published"
