@@ -59,12 +59,7 @@
       bar.hidden = true;
       if (e.detail.successful) form.reset();
     });
-    form.addEventListener("htmx:responseError", function (e) {
-      toast("The upload did not go through (error " + e.detail.xhr.status + "): reload the page and try again.", "error");
-    });
-    form.addEventListener("htmx:sendError", function () {
-      toast("CheersAI could not be reached, so nothing was uploaded: check your connection and try again.", "error");
-    });
+    // A failed or unreachable upload is told by planner.js's error toast, as for every planner action.
   }
 
   // After an upload the list reloads (on cheers:outcome); then show the file it answered with.
