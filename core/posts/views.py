@@ -224,9 +224,9 @@ async def week_posts(
 ) -> list[WeekPost]:
     """The venue's posts in the venue-local week holding `week`, earliest first, with only what a calendar shows.
 
-    Two queries of plain columns whatever the week holds (no ORM objects, no per-post work beyond the excerpt), so
-    a week of 500 posts with three deliveries each is read in a few milliseconds; `list_posts(week=)` gives the
-    full views of the same posts."""
+    After the venue's zone, two queries of plain columns whatever the week holds (no ORM objects, no per-post work
+    beyond the excerpt), so a week of 500 posts with three deliveries each is read in a few milliseconds;
+    `list_posts(week=)` gives the full views of the same posts."""
     tz = await account_timezone(session, access.account_id)
     since, until = _week_range(tz, week, asked=week)
     rows = await posts_q.week_rows(session, access.account_id, since=since, until=until, limit=limit)
