@@ -227,7 +227,6 @@ async def _page(
     )
     connections, media = await _choices(runtime, uow, access, slots) if viewer.can(Role.editor) else ([], [])
     account = await accounts_core.get_account(uow.session, access)
-    approvers = [u.name for m, u in await accounts_core.members(uow.session, access) if m.role.at_least(Role.admin)]
     try:
         connections_url: str | None = request.app.route_reverse("planner.connections")
     except NoRouteMatchFoundException:  # no Connections page in this app: no link to it
@@ -249,7 +248,7 @@ async def _page(
         admin=viewer.can(Role.admin),
         approve_editor_posts=account.approve_editor_posts,
         approve_weekly_posts=account.approve_weekly_posts,
-        approvers=approvers,
+        approvers=await approval_core.approvers(uow.session, access),
         queue=await _queue(runtime, uow, access),
         post_path=post_path,
     )
