@@ -144,6 +144,7 @@ async def _page(
         alert_via=user.alert_via,
         email=user.email,
         via_words=VIA_WORDS,
+        platform_words=PLATFORM_WORDS,
         code_minutes=int(linking.CODE_TTL.total_seconds() // 60),
     )
 
