@@ -14,6 +14,7 @@ from litestar.params import QueryParameter
 from litestar.response import Template
 
 from api.planner.auth import Viewer, require_role
+from api.planner.library import STATUS_WORDS
 from api.planner.posts import WALL_FORMAT, post_path, refusal
 from api.planner.render import PAGE_HEADERS, outcome, render
 from core.access.policy import VenueAccess
@@ -39,11 +40,6 @@ log = structlog.get_logger(__name__)
 COMPOSE_PATH = "/planner/compose"
 PLATFORMS = (Provider.facebook, Provider.instagram, Provider.google_business)
 MEDIA_SHOWN = 50  # the newest of the library offered in the picker (core.media.library's default page)
-MEDIA_STATE = {
-    MediaStatus.pending: "Waiting to be prepared",
-    MediaStatus.processing: "Being prepared",
-    MediaStatus.skipped: "Sent as uploaded",
-}
 
 
 @dataclass(frozen=True)
@@ -177,7 +173,7 @@ def _state(status: MediaStatus, last_error: str | None, *, ready_without: str) -
         return f"Couldn't be prepared: {last_error or 'see the library'}"
     if status is MediaStatus.ready:
         return f"{ready_without}: press Retry on it in the library"
-    return MEDIA_STATE.get(status, status.value)
+    return STATUS_WORDS[status][0]  # the Library's words for a file still waiting, or sent as uploaded
 
 
 def _item(view: AssetView, providers: Sequence[Provider], chosen: Sequence[int]) -> Item:
