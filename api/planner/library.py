@@ -63,13 +63,14 @@ class Version:
 
 @dataclass(frozen=True)
 class Item:
-    """A library file: the asset's view, its state in words and one line per version."""
+    """A library file: the asset's view, its state in words, one line per version and whether Retry is offered."""
 
     view: AssetView
     words: str
     tone: str
     size: str
     versions: tuple[Version, ...]
+    retryable: bool  # failed, skipped, or ready but lacking a version (core.media.library.retry takes these)
 
     @property
     def asset_id(self) -> int:
@@ -99,7 +100,9 @@ def _versions(view: AssetView) -> tuple[Version, ...]:
             redo = " (being made again)" if a.status in WAITING else ""
             versions.append(Version(preset, label, "Ready" + redo, "ok", size, d.url))
         elif a.status is MediaStatus.ready:
-            versions.append(Version(preset, label, "Not made", "warning", "This file gets no such version.", None))
+            versions.append(
+                Version(preset, label, "Not made", "warning", "Prepared before it existed: Retry makes it.", None)
+            )
         else:  # not made yet: the file's own state (its why is shown once, above the versions)
             words, tone = STATUS_WORDS[a.status]
             versions.append(Version(preset, label, words, tone, None, None))
@@ -107,8 +110,12 @@ def _versions(view: AssetView) -> tuple[Version, ...]:
 
 
 def _item(view: AssetView) -> Item:
-    words, tone = STATUS_WORDS[view.asset.status]
-    return Item(view, words, tone, human_size(view.asset.size), _versions(view))
+    a = view.asset
+    words, tone = STATUS_WORDS[a.status]
+    made = [d.derivative.preset for d in view.derivatives]
+    lacking = a.status is MediaStatus.ready and bool(media_core.missing_versions(a, made))
+    retryable = lacking or a.status in (MediaStatus.failed, MediaStatus.skipped)
+    return Item(view, words, tone, human_size(a.size), _versions(view), retryable)
 
 
 @get("/library", name="planner.library")
@@ -207,7 +214,7 @@ async def upload(request: Request[Any, Any, Any], viewer: Viewer, runtime: Runti
 async def retry(
     request: Request[Any, Any, Any], asset_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
-    """Prepare a failed or skipped file again from the start (the API's and ops' retry)."""
+    """Prepare a failed or skipped file (or a ready one lacking a version) again from the start (the API's retry)."""
     access = await require_role(request, viewer, runtime, uow, Role.editor)
     back = f"{LIBRARY}#asset-{asset_id}"
     try:

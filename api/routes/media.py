@@ -206,7 +206,7 @@ async def delete_media(asset_id: int, access: VenueAccess, runtime: Runtime, uow
 @post(
     "/api/media/{asset_id:int}/retry",
     tags=["media"],
-    summary="Prepare a failed or skipped file again",
+    summary="Prepare a failed or skipped file, or a ready one lacking a version, again",
     dependencies={"access": require(Role.editor)},
     status_code=202,
 )

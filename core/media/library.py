@@ -10,7 +10,7 @@ derivatives job with its reason, because only a full decode can tell.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -20,7 +20,8 @@ from core.errors import Conflict, Invalid, NotFound
 from core.media import stored as stored_files
 from core.media.errors import MediaRejected, MediaTooLarge, MediaUnsupportedType
 from core.media.imaging.decode import sniff as sniff_image
-from core.media.jobs import POSTER_PRESET, process, sweep, wake_after_commit
+from core.media.imaging.presets import PRESETS
+from core.media.jobs import POSTER_PRESET, VIDEO_PRESET, process, sweep, wake_after_commit
 from core.media.platforms import Unusable, unusable_for
 from core.media.urls import media_url_for
 from core.runtime import Runtime
@@ -294,13 +295,33 @@ async def _requeue(runtime: Runtime, uow: UnitOfWork, asset: MediaAsset) -> None
     wake_after_commit(runtime, uow, asset.id)
 
 
+def missing_versions(asset: MediaAsset, made: Iterable[str]) -> list[str]:
+    """The presets a file should have and has not, given the presets `made` (a photo's makeable ones: those it is
+    not too small for; a video's MP4 and poster): what a ready file prepared before a preset existed lacks."""
+    if asset.kind is MediaKind.video:
+        wanted = [VIDEO_PRESET, POSTER_PRESET]
+    elif asset.width and asset.height:  # as core.media.jobs picks them
+        wanted = [p.name for p in PRESETS.values() if p.shortfall(asset.width, asset.height) is None]
+    else:  # not read yet: nothing is known to be missing
+        wanted = []
+    have = set(made)
+    return [name for name in wanted if name not in have]
+
+
 async def retry(runtime: Runtime, uow: UnitOfWork, access: VenueAccess, asset_id: int) -> MediaAsset:
-    """Try a failed or skipped asset again from the start (attempts reset)."""
+    """Try a failed or skipped asset again from the start (attempts reset); a ready one only when it lacks a version
+    (`missing_versions`: the remedy publishing gives for it)."""
     asset = await _asset(uow, access, asset_id)
-    if asset.status not in (MediaStatus.failed, MediaStatus.skipped):
+    retryable = asset.status in (MediaStatus.failed, MediaStatus.skipped)
+    if asset.status is MediaStatus.ready:
+        rows = await media_q.derivatives_for(uow.session, access.account_id, [asset.id])
+        retryable = bool(missing_versions(asset, (d.preset for d in rows)))
+    if not retryable and asset.status is MediaStatus.ready:
+        raise Conflict(f"{asset.filename} is ready with every version it can have; there is nothing to retry")
+    if not retryable:
         raise Conflict(
             f"{asset.filename} is {asset.status.value}; only failed or skipped media can be retried",
-            remedy="wait for it to finish" if asset.status is not MediaStatus.ready else None,
+            remedy="wait for it to finish",
         )
     await _requeue(runtime, uow, asset)
     await access.record(

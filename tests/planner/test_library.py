@@ -11,11 +11,12 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import delete
 
 from core.media.imaging.presets import PRESETS
 from core.media.jobs import process
 from core.runtime import Runtime
-from storage.models import MediaStatus, Role
+from storage.models import MediaDerivative, MediaStatus, Role
 from storage.queries import media as media_q
 from tests import factories
 from tests.media.images import encode, photo_like
@@ -203,6 +204,31 @@ async def test_a_corrupt_photo_fails_with_why_and_retry_prepares_it_again(
 
     again = await signed_in.post_form(f"{LIBRARY}/{asset_id}/retry")  # waiting now: core refuses, saying why
     assert "broken.jpg is pending; only failed or skipped media can be retried" in await follow(signed_in, again)
+
+
+async def test_a_ready_photo_lacking_a_version_offers_retry_and_a_whole_one_is_not_retried(
+    signed_in: SignedIn, queue: RecordingQueue, photo: bytes
+) -> None:
+    asset_id = asset_id_of(await upload_form(signed_in, photo, "menu.jpg"))
+    assert await process(signed_in.runtime, asset_id) == "ready"
+    whole = await signed_in.post_form(f"{LIBRARY}/{asset_id}/retry")
+    assert "menu.jpg is ready with every version it can have" in await follow(signed_in, whole), "a whole file retried"
+    item = item_html((await signed_in.get(LIBRARY)).text, asset_id)
+    assert f'action="{LIBRARY}/{asset_id}/retry"' not in item, "a ready file with every version offers Retry"
+    # As if the file was prepared before a preset existed (publishing says: press Retry on it in the library).
+    lost = next(iter(PRESETS))
+    async with signed_in.runtime.uow() as uow:
+        await uow.session.execute(
+            delete(MediaDerivative).where(MediaDerivative.asset_id == asset_id, MediaDerivative.preset == lost)
+        )
+        await uow.commit()
+    item = item_html((await signed_in.get(LIBRARY)).text, asset_id)
+    assert "Not made" in item and f'action="{LIBRARY}/{asset_id}/retry"' in item, "the missing version has no Retry"
+    queue.sent.clear()
+    r = await signed_in.post_form(f"{LIBRARY}/{asset_id}/retry")
+    assert "Preparing menu.jpg again." in await follow(signed_in, r), "the retry of a lacking file was refused"
+    assert queue.woken() == [asset_id] and await process(signed_in.runtime, asset_id) == "ready"
+    assert "Not made" not in item_html((await signed_in.get(LIBRARY)).text, asset_id), "the version was not made"
 
 
 async def test_the_focal_point_is_saved_and_a_ready_photos_versions_are_made_again(
