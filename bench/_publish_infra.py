@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -43,6 +44,16 @@ ENGINE_KNOBS = (
     "CHEERS_LOG_FORMAT",
 )
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+def postgres_reachable() -> bool:
+    """Whether PostgreSQL answers at PG_ADMIN (CHEERS_BENCH_POSTGRES_URL): the benches that can run without it ask."""
+    parts = urlsplit(PG_ADMIN)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 async def _pg_admin(sql: str) -> None:

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import tempfile
 import time
-import uuid
-from urllib.parse import urlsplit
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from _publish_infra import postgres_reachable, throwaway_database
 
 from core.access.audit import Actor
 from core.access.policy import VenueAccess
@@ -23,7 +19,7 @@ from core.clock import SystemClock
 from core.notifications import outbox as notifications
 from core.notifications.kinds import NotificationKind
 from core.runtime import Runtime
-from core.settings import Settings, normalise_database_url
+from core.settings import Settings
 from storage import migrate
 from storage.crypto import generate_key
 from storage.db import Database
@@ -31,7 +27,6 @@ from storage.models import Account, Channel, Role, Severity
 
 N = int(os.environ.get("CHEERS_BENCH_NOTIFICATIONS", "5000"))
 BATCH = 100
-PG_ADMIN = os.environ.get("CHEERS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 async def measure(url: str) -> dict[str, float]:
@@ -76,20 +71,10 @@ async def measure(url: str) -> dict[str, float]:
     return results
 
 
-def postgres_reachable() -> bool:
-    parts = urlsplit(PG_ADMIN)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-async def pg_admin(sql: str) -> None:
-    engine = create_async_engine(normalise_database_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(sql))
-    await engine.dispose()
+async def measure_on_postgres() -> dict[str, float]:
+    """`measure` on a throwaway PostgreSQL database of its own, dropped afterwards."""
+    async with throwaway_database() as url:
+        return await measure(url)
 
 
 def main() -> None:
@@ -99,14 +84,7 @@ def main() -> None:
         migrate.upgrade(url)
         table["sqlite"] = asyncio.run(measure(url))
     if postgres_reachable():
-        name = f"cheers_bench_{uuid.uuid4().hex[:8]}"
-        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-        try:
-            url = urlsplit(normalise_database_url(PG_ADMIN))._replace(path=f"/{name}").geturl()
-            migrate.upgrade(url)
-            table["postgresql"] = asyncio.run(measure(url))
-        finally:
-            asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        table["postgresql"] = asyncio.run(measure_on_postgres())
     metrics = list(next(iter(table.values())))
     print(f"outbox benchmark, {N} notifications per run, {BATCH} per transaction")
     print(f"{'metric':<24}" + "".join(f"{db:>14}" for db in table))

@@ -19,12 +19,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date, datetime, timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -32,9 +30,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from _publish_infra import PG_ADMIN, postgres_reachable, throwaway_database
 from asgi_lifespan import LifespanManager
-from sqlalchemy import text, update
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import update
 
 from api.app import create_app, settle_heap
 from core.access import accounts, auth
@@ -45,7 +43,7 @@ from core.logging import configure_logging
 from core.posts.service import PostDraft, create_post
 from core.posts.times import zone
 from core.runtime import Runtime
-from core.settings import Settings, normalise_database_url
+from core.settings import Settings
 from storage import migrate
 from storage.crypto import generate_key
 from storage.db import Database
@@ -58,7 +56,6 @@ WARM_UP = 10
 PAGES = 3  # each post goes to every Page: several deliveries per card
 TARGET_P95_MS = 100.0
 TIMEZONE = "Europe/London"
-PG_ADMIN = os.environ.get("CHEERS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SYSTEM = Actor(user_id=None, channel=Channel.cli)
 CARD = re.compile(r'data-post-id="\d+"')
 # A spread of states, so the badges are not all alike: every 7th delivery published, every 11th failed.
@@ -183,20 +180,10 @@ async def measure(
     }
 
 
-def postgres_reachable() -> bool:
-    parts = urlsplit(PG_ADMIN)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-async def pg_admin(sql: str) -> None:
-    engine = create_async_engine(normalise_database_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(sql))
-    await engine.dispose()
+async def measure_on_postgres(tmp: Path) -> dict[str, float]:
+    """`measure` on a throwaway PostgreSQL database of its own, dropped afterwards."""
+    async with throwaway_database() as url:
+        return await measure(url, tmp)
 
 
 def main() -> int:
@@ -207,14 +194,7 @@ def main() -> int:
         migrate.upgrade(url)
         table["sqlite"] = asyncio.run(measure(url, Path(tmp)))
         if postgres_reachable():
-            name = f"cheers_bench_{uuid.uuid4().hex[:8]}"
-            asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-            try:
-                url = urlsplit(normalise_database_url(PG_ADMIN))._replace(path=f"/{name}").geturl()
-                migrate.upgrade(url)
-                table["postgresql"] = asyncio.run(measure(url, Path(tmp)))
-            finally:
-                asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            table["postgresql"] = asyncio.run(measure_on_postgres(Path(tmp)))
         else:
             print(f"PostgreSQL not reachable at {PG_ADMIN}: SQLite only")
     print(f"planner week benchmark: GET /planner/week, {POSTS} posts x {PAGES} deliveries in one week, {RUNS} requests")

@@ -16,7 +16,8 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "planner_week.py"
 
 
-def _bench() -> ModuleType:
+def _bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(BENCH.parent))  # it imports its neighbour _publish_infra, as when run as a script
     spec = importlib.util.spec_from_file_location("bench_planner_week", BENCH)
     assert spec is not None and spec.loader is not None, f"cannot load {BENCH}"
     module = importlib.util.module_from_spec(spec)
@@ -27,7 +28,7 @@ def _bench() -> ModuleType:
 async def test_the_week_bench_builds_its_week_and_measures_the_page_with_every_card(
     sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bench = _bench()
+    bench = _bench(monkeypatch)
     # The server's heap freeze would freeze the test process's heap for the rest of the run.
     monkeypatch.setattr(bench, "settle_heap", lambda: None)
     target = tmp_path / "bench.db"
