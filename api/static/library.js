@@ -97,7 +97,8 @@
     var details = e.target;
     if (!details.classList || !details.classList.contains("lib-focal") || !details.open) return;
     var pick = details.querySelector(".lib-focal-pick");
-    if (pick) placeMark(pick, details.querySelector("input[name=x]").value, details.querySelector("input[name=y]").value);
+    if (!pick) return;
+    placeMark(pick, details.querySelector("input[name=x]").value, details.querySelector("input[name=y]").value);
   }, true);
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setUp);
