@@ -19,7 +19,6 @@ from core.posts.times import zone
 from core.posts.views import DeliveryView, WeekDelivery, WeekPost
 from core.runtime import Runtime
 from storage.models import DeliveryStatus, Role
-from storage.models.posts import EDITABLE
 from storage.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -116,8 +115,8 @@ def _day_label(day: date) -> str:
 
 
 def movable(p: WeekPost) -> bool:
-    """Whether the post's time can still change (core's own rule for an edit: every delivery still editable)."""
-    return not p.cancelled and all(d.status in EDITABLE for d in p.deliveries)
+    """Whether the post's time can still change (core's rule for an edit, core.posts.views.can_change)."""
+    return views.can_change(p.cancelled, (d.status for d in p.deliveries))
 
 
 def build_week(

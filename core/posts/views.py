@@ -21,6 +21,7 @@ from core.posts.service import account_timezone, reconnect_wait
 from core.posts.times import format_local, zone
 from core.publishing.labels import excerpt
 from storage.models import Connection, DeliveryStatus, Post, PostTarget, Provider, PublishAttempt
+from storage.models.posts import EDITABLE
 from storage.queries import connections as connections_q
 from storage.queries import deliveries as deliveries_q
 from storage.queries import posts as posts_q
@@ -126,6 +127,12 @@ def week_bounds(tz_name: str, day: date) -> tuple[datetime, datetime]:
     start = datetime.combine(monday, time(0), tzinfo=tz).astimezone(UTC)
     end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=tz).astimezone(UTC)
     return start, end
+
+
+def can_change(cancelled: bool, statuses: Iterable[DeliveryStatus]) -> bool:
+    """Whether a post can still be edited or moved: not cancelled, and every delivery still editable (nothing in
+    flight, live or in doubt: what core.posts.service.update_post refuses), so a page offers only what core takes."""
+    return not cancelled and all(status in EDITABLE for status in statuses)
 
 
 def _week_range(tz_name: str, day: date, *, asked: str | date) -> tuple[datetime, datetime]:
