@@ -363,7 +363,7 @@ async def compose_time_check(
         instant = resolve_when(when, tz, now=now, fold=chosen)
         message, ok = f"Goes out {format_local(instant, tz, now=now)}.", True
     except PostTimeInvalid as exc:
-        message = exc.message + (f" {refusal(Invalid(exc.remedy))}" if exc.remedy else "")
+        message = refusal(exc)
     return Template(
         template_name="planner/_time_check.html",
         context={"message": message, "ok": ok},

@@ -17,9 +17,9 @@ from api.planner.auth import Viewer, require_role
 from api.planner.posts import refusal
 from api.planner.render import ToastKind, is_htmx, outcome, render
 from api.routes.media import uploaded_file
-from core.errors import Conflict, Invalid
+from core.errors import Conflict, DomainError, Invalid
 from core.media import library as media_core
-from core.media.errors import MediaError, MediaRejected, UploadMalformed
+from core.media.errors import MediaError, UploadMalformed
 from core.media.imaging.presets import PRESETS
 from core.media.jobs import POSTER_PRESET, VIDEO_PRESET
 from core.media.library import AssetView
@@ -77,7 +77,7 @@ class Item:
         return self.view.asset.id
 
 
-def _refused(exc: Invalid | Conflict) -> str:
+def _refused(exc: DomainError) -> str:
     """posts.refusal's words, keeping the message's first letter as core wrote it (a file name stays as named)."""
     said = refusal(exc)
     return exc.message[:1] + said[1:] if exc.message else said
@@ -197,8 +197,7 @@ async def upload(request: Request[Any, Any, Any], viewer: Viewer, runtime: Runti
     except MediaError as exc:
         await uow.rollback()
         log.info("planner_upload_refused", reason=exc.reason, account_id=access.account_id)
-        problem = exc if isinstance(exc, MediaRejected) else Invalid(exc.message, remedy=exc.remedy)
-        return outcome(request, _refused(problem), redirect_to=LIBRARY, kind="error")
+        return outcome(request, _refused(exc), redirect_to=LIBRARY, kind="error")
     asset_id = result.asset.id
     log.info("planner_upload", asset_id=asset_id, duplicate=result.duplicate, account_id=access.account_id)
     kind: ToastKind = "info" if result.duplicate else "ok"

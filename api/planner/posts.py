@@ -21,7 +21,7 @@ from core.access import policy as access_core
 from core.access.policy import VenueAccess
 from core.connections import lifecycle as connections_core
 from core.connections import oauth
-from core.errors import Conflict, Invalid, NotFound
+from core.errors import Conflict, DomainError, Invalid, NotFound
 from core.notifications.actions import LABELS, Action
 from core.posts import approval as approval_core
 from core.posts import service as posts_core
@@ -90,8 +90,8 @@ def _sentence(text: str) -> str:
     return f"{text[:1].upper()}{text[1:]}" + ("" if text.endswith((".", "!", "?")) else ".")
 
 
-def refusal(exc: Invalid | Conflict) -> str:
-    """A refused remedy as a toast: why, then what to do."""
+def refusal(exc: DomainError) -> str:
+    """A refusal in plain words: why, then what to do (when core named a remedy)."""
     return _sentence(exc.message) + (f" {_sentence(exc.remedy)}" if exc.remedy else "")
 
 
@@ -347,9 +347,7 @@ async def manual_package(
         link = await packages_core.package_link(runtime, uow.session, access, target_id)
     except Conflict as exc:
         await uow.rollback()
-        return outcome(
-            request, f"{exc.message}. {exc.remedy or ''}".strip(), redirect_to=post_path(post_id), kind="error"
-        )
+        return outcome(request, refusal(exc), redirect_to=post_path(post_id), kind="error")
     log.info("planner_package", target_id=target_id, account_id=access.account_id)
     return _go(request, link.url)
 

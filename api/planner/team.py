@@ -155,7 +155,7 @@ async def invite(request: Request[Any, Any, Any], viewer: Viewer, runtime: Runti
         await uow.rollback()
         log.info("planner_invite_refused", account_id=access.account_id, code=exc.code)
         status = 403 if isinstance(exc, PermissionDenied) else 409 if isinstance(exc, Conflict) else 422
-        message = refusal(exc) if isinstance(exc, Invalid | Conflict) else f"{exc.message}; {exc.remedy}."
+        message = refusal(exc)  # a PermissionDenied may name no remedy: refusal leaves it out
         return await _page(
             request, viewer, runtime, uow, status_code=status, error=message, email=email[:320], chosen_role=raw_role
         )

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from html import unescape
 
+from api.planner.posts import refusal
+from core.errors import Conflict, PermissionDenied
 from core.runtime import Runtime
 from providers.errors import AuthExpired, Permanent
 from storage.models import DeliveryStatus, Provider, Role
@@ -189,3 +191,12 @@ async def test_a_rejected_post_says_who_rejected_it_and_why(signed_in: SignedIn)
     assert r.status_code == 303, r.text
     shown = unescape((await signed_in.get(f"/planner/posts/{post_id}")).text)
     assert "Rejected by Olive Owner on " in shown and ": “We can't afford that”. It will not be sent." in shown, shown
+
+
+def test_a_refusal_reads_as_plain_sentences_and_names_no_missing_remedy() -> None:
+    assert refusal(Conflict("it is already live", remedy="open it on the platform")) == (
+        "It is already live. Open it on the platform."
+    ), "a refusal should say why, then what to do, each as a sentence"
+    assert refusal(PermissionDenied("only an admin can invite")) == "Only an admin can invite.", (
+        "a refusal whose error names no remedy must not print one (no 'None')"
+    )
