@@ -13,11 +13,10 @@ from litestar.exceptions import NoRouteMatchFoundException
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 
-from api.planner.auth import Viewer
+from api.planner.auth import Viewer, require_role
 from api.planner.render import PAGE_HEADERS, is_htmx, outcome, render
 from api.planner.week import STATUS_WORDS
 from bot.render import DELIVERY_OFFERS
-from core.access import policy as access_core
 from core.access.policy import VenueAccess
 from core.connections import lifecycle as connections_core
 from core.connections import oauth
@@ -196,16 +195,6 @@ async def post_page(
     return await _page(request, viewer, runtime, uow, post_id)
 
 
-async def _role(
-    viewer: Viewer, runtime: Runtime, uow: UnitOfWork, request: Request[Any, Any, Any], minimum: Role
-) -> VenueAccess:
-    """The person's access at `minimum` in the current venue (the one role check: below it, 403 PermissionDenied)."""
-    return await access_core.authorize(
-        uow.session, runtime.clock, viewer.actor, viewer.account_id, minimum,
-        purpose=f"{request.method} {request.url.path}",
-    )  # fmt: skip
-
-
 async def _field(request: Request[Any, Any, Any], name: str) -> str | None:
     value = (await request.form()).get(name)
     return value.strip() if isinstance(value, str) and value.strip() else None
@@ -216,7 +205,7 @@ async def change_time(
     request: Request[Any, Any, Any], post_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
     """Reschedule through the API's own use-case; a refused time re-shows the form with why and the choices."""
-    access = await _role(viewer, runtime, uow, request, Role.editor)
+    access = await require_role(request, viewer, runtime, uow, Role.editor)
     when = await _field(request, "when")
     fold = await _field(request, "fold")
     if when is None:
@@ -280,7 +269,7 @@ async def _decided(
     action: Action, decide: Decide,
 ) -> Response[Any]:  # fmt: skip
     """Perform one delivery remedy; a refusal (already live, being checked, ...) is a toast saying what to do."""
-    access = await _role(viewer, runtime, uow, request, REMEDY_ROLE[action])
+    access = await require_role(request, viewer, runtime, uow, REMEDY_ROLE[action])
     await _delivery_of(viewer, runtime, uow, post_id, target_id)
     try:
         result = await decide(access)
@@ -341,7 +330,7 @@ async def manual_package(
     request: Request[Any, Any, Any], post_id: int, target_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
     """The signed download link of the delivery's manual package, followed at once (the zip downloads)."""
-    access = await _role(viewer, runtime, uow, request, REMEDY_ROLE[Action.manual_package])
+    access = await require_role(request, viewer, runtime, uow, REMEDY_ROLE[Action.manual_package])
     await _delivery_of(viewer, runtime, uow, post_id, target_id)
     try:
         link = await packages_core.package_link(runtime, uow.session, access, target_id)
@@ -357,7 +346,7 @@ async def reconnect(
     request: Request[Any, Any, Any], post_id: int, connection_id: int, viewer: Viewer, runtime: Runtime, uow: UnitOfWork
 ) -> Response[Any]:
     """Start the platform's consent for this connection (as the API's reconnect), coming back to this post."""
-    access = await _role(viewer, runtime, uow, request, REMEDY_ROLE[Action.reconnect])
+    access = await require_role(request, viewer, runtime, uow, REMEDY_ROLE[Action.reconnect])
     view = await views.get_post(uow.session, viewer.access, post_id, clock=runtime.clock)
     if connection_id not in {d.connection_id for d in view.deliveries}:
         raise NotFound(f"connection {connection_id} not found on post {post_id}")
