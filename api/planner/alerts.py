@@ -168,6 +168,7 @@ class Button:
     htmx: bool = True
     reason: bool = False
     link: bool = False
+    back: bool = False  # its route honours `next`: without JS the browser comes back to this page
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ def _button(request: Request[Any, Any, Any], viewer: Viewer, offered: Offer, pos
         return Button(offered.label, url, action.value, htmx=htmx) if url else None
     if action in APPROVAL_REMEDIES and offered.post_id is not None:
         url = _reverse(request, APPROVAL_REMEDIES[action], post_id=offered.post_id) if viewer.can(Role.admin) else None
-        return Button(offered.label, url, action.value, reason=action is Action.reject) if url else None
+        return Button(offered.label, url, action.value, reason=action is Action.reject, back=True) if url else None
     if action is Action.edit and offered.post_id is not None and viewer.can(Role.editor):
         url = _reverse(request, "planner.post", post_id=offered.post_id)
         return Button(offered.label, f"{url}#time-title", action.value, link=True) if url else None

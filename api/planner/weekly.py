@@ -14,7 +14,7 @@ from litestar.datastructures import FormMultiDict
 from litestar.exceptions import NoRouteMatchFoundException
 from litestar.response import Template
 
-from api.planner.auth import Viewer, require_role
+from api.planner.auth import Viewer, require_role, safe_next
 from api.planner.posts import post_path, refusal
 from api.planner.render import ToastKind, outcome, render
 from api.planner.week import STATUS_WORDS
@@ -338,15 +338,18 @@ async def approval_settings(
 async def _decided(
     request: Request[Any, Any, Any], uow: UnitOfWork, post_id: int, decide: Callable[[], Awaitable[Decision]]
 ) -> Response[Any]:
-    """One approver's decision; a post someone already decided (or that needs none) is an error toast saying so."""
+    """One approver's decision; a post someone already decided (or that needs none) is an error toast saying so.
+    Without JS the browser goes back to the form's `next` (a planner page: an alert, the post) or else the queue."""
+    raw_next = (await request.form()).get("next")
+    back = safe_next(raw_next) if isinstance(raw_next, str) and raw_next else f"{WEEKLY_PATH}#approvals"
     try:
         decision = await decide()
     except (Invalid, Conflict) as exc:
         await uow.rollback()
         log.info("planner_approval_refused", post_id=post_id, code=exc.code)
-        return outcome(request, refusal(exc), redirect_to=f"{WEEKLY_PATH}#approvals", kind="error")
+        return outcome(request, refusal(exc), redirect_to=back, kind="error")
     log.info("planner_approval_decided", post_id=post_id, approval=decision.approval)
-    return outcome(request, decision.message, redirect_to=f"{WEEKLY_PATH}#approvals")
+    return outcome(request, decision.message, redirect_to=back)
 
 
 @post("/weekly/posts/{post_id:int}/approve", name="planner.approve", status_code=303)

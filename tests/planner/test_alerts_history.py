@@ -127,8 +127,14 @@ async def test_an_approval_alert_offers_approve_reject_and_edit_to_admins_only(s
     assert 'name="reason" required' in card, "Reject should ask why first"
     assert f'href="/planner/posts/{post_id}#time-title" data-action="edit"' in card, "Edit should open the post"
 
-    rejected = await signed_in.post_form(f"{weekly}/reject", {"reason": "Not this week"}, headers=HTMX)
-    assert "toast-ok" in rejected.text and "Rejected by Olive Owner" in rejected.text, rejected.text
+    [back] = re.findall(r'action="' + weekly + r'/reject".*?name="next" value="([^"]+)"', card, flags=re.S)
+    assert unescape(back) == f"{ALERTS}?kind=approval_requested", "Reject should come back to this page"
+    # Without JS: the decision lands back on the alerts as they were, with its toast (not on the Weekly plan).
+    rejected = await signed_in.post_form(f"{weekly}/reject", {"reason": "Not this week", "next": unescape(back)})
+    assert rejected.status_code == 303 and rejected.headers["location"] == unescape(back), rejected.headers
+    carry_cookies(signed_in.client, rejected)
+    landed = (await signed_in.get(rejected.headers["location"])).text
+    assert "toast-ok" in landed and "Rejected by Olive Owner" in landed, "the decision's toast should show here"
     history = (await signed_in.get(ALERTS)).text.split('id="history-title"')[1]
     assert f'Rejected a post: Not this week · <a href="/planner/posts/{post_id}">the post</a>' in history, history
 

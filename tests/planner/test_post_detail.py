@@ -187,10 +187,15 @@ async def test_a_rejected_post_says_who_rejected_it_and_why(signed_in: SignedIn)
     runtime = signed_in.runtime
     page_id = await factories.connection(runtime, signed_in.venue_id, access_token="t")
     post_id = await waiting_post(runtime, signed_in.venue_id, page_id, text="Free pints for everyone")
-    r = await signed_in.post_form(f"/planner/weekly/posts/{post_id}/reject", {"reason": "We can't afford that"})
-    assert r.status_code == 303, r.text
-    shown = unescape((await signed_in.get(f"/planner/posts/{post_id}")).text)
+    path, reject = f"/planner/posts/{post_id}", f"/planner/weekly/posts/{post_id}/reject"
+    form = (await signed_in.get(path)).text.split(f'action="{reject}"')[1].split("</form>")[0]
+    assert f'name="next" value="{path}"' in form, "Reject should come back to the post without JS"
+    r = await signed_in.post_form(reject, {"reason": "We can't afford that", "next": path})
+    assert r.status_code == 303 and r.headers["location"] == path, "the decision should land back on the post"
+    shown = unescape((await signed_in.get(path)).text)
     assert "Rejected by Olive Owner on " in shown and ": “We can't afford that”. It will not be sent." in shown, shown
+    again = await signed_in.post_form(reject, {"reason": "Still no", "next": "https://evil.example/planner/"})
+    assert again.status_code == 303 and again.headers["location"] == "/planner/week", "next must stay in the planner"
 
 
 def test_a_refusal_reads_as_plain_sentences_and_names_no_missing_remedy() -> None:
