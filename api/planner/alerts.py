@@ -9,13 +9,12 @@ from urllib.parse import urlencode
 
 import structlog
 from litestar import Request, Response, get, post
-from litestar.exceptions import NoRouteMatchFoundException
 from litestar.params import Parameter
 from litestar.response import Template
 
 from api.planner.auth import Viewer, safe_next
 from api.planner.connections import TOKEN_WORDS
-from api.planner.render import outcome, render
+from api.planner.render import outcome, render, route_path
 from core.access import audit as audit_core
 from core.errors import Invalid
 from core.notifications import outbox as notifications_core
@@ -218,31 +217,24 @@ def diff_changes(payload: dict[str, Any]) -> tuple[Change, ...]:
     return tuple(rows)
 
 
-def _reverse(request: Request[Any, Any, Any], name: str, **params: int) -> str | None:
-    """A planner route's path, or None while that page is not part of the app (no dead buttons)."""
-    try:
-        return request.app.route_reverse(name, **params)
-    except NoRouteMatchFoundException:
-        return None
-
-
 def _button(request: Request[Any, Any, Any], viewer: Viewer, offered: Offer, post_id: int | None) -> Button | None:
     """One offer as a button performing it through the planner page that owns the action, or None when this person
     may not press it or no planner page does it (no dead buttons: the chat that sent it still offers it)."""
     action = offered.action
     if action in DELIVERY_REMEDIES and post_id is not None and offered.target_id is not None:
         name, role = DELIVERY_REMEDIES[action]
-        url = _reverse(request, name, post_id=post_id, target_id=offered.target_id) if viewer.can(role) else None
+        url = route_path(request, name, post_id=post_id, target_id=offered.target_id) if viewer.can(role) else None
         return Button(offered.label, url, action.value) if url else None
     if action in CONNECTION_REMEDIES and offered.connection_id is not None:
         name, role, htmx = CONNECTION_REMEDIES[action]
-        url = _reverse(request, name, connection_id=offered.connection_id) if viewer.can(role) else None
+        url = route_path(request, name, connection_id=offered.connection_id) if viewer.can(role) else None
         return Button(offered.label, url, action.value, htmx=htmx) if url else None
     if action in APPROVAL_REMEDIES and offered.post_id is not None:
-        url = _reverse(request, APPROVAL_REMEDIES[action], post_id=offered.post_id) if viewer.can(Role.admin) else None
+        decides = viewer.can(Role.admin)  # admins and owners decide approvals
+        url = route_path(request, APPROVAL_REMEDIES[action], post_id=offered.post_id) if decides else None
         return Button(offered.label, url, action.value, reason=action is Action.reject, back=True) if url else None
     if action is Action.edit and offered.post_id is not None and viewer.can(Role.editor):
-        url = _reverse(request, "planner.post", post_id=offered.post_id)
+        url = route_path(request, "planner.post", post_id=offered.post_id)
         return Button(offered.label, f"{url}#time-title", action.value, link=True) if url else None
     return None
 
@@ -273,7 +265,7 @@ def _card(request: Request[Any, Any, Any], viewer: Viewer, item: notifications_c
     n = item.notification
     post_id = _subject_id(n, "post_id")
     connection_id = _subject_id(n, "connection_id")
-    connections = _reverse(request, "planner.connections") if connection_id is not None else None
+    connections = route_path(request, "planner.connections") if connection_id is not None else None
     is_diff = n.kind == NotificationKind.connection_metadata_updated.value
     source = n.payload.get("source") if is_diff else None
     return AlertCard(
@@ -286,7 +278,7 @@ def _card(request: Request[Any, Any, Any], viewer: Viewer, item: notifications_c
         read=item.read,
         changes=diff_changes(n.payload) if is_diff else (),
         source=str(source) if source else None,
-        post_url=_reverse(request, "planner.post", post_id=post_id) if post_id is not None else None,
+        post_url=route_path(request, "planner.post", post_id=post_id) if post_id is not None else None,
         connection_url=f"{connections}#connection-{connection_id}" if connections else None,
         buttons=tuple(_buttons(request, viewer, n, post_id)),
     )
@@ -328,12 +320,12 @@ def _history_link(request: Request[Any, Any, Any], entry: AuditEntry) -> tuple[s
     if raw is None and entry.subject_type == "post" and entry.subject_id and entry.subject_id.isdigit():
         raw = int(entry.subject_id)
     if isinstance(raw, int) and not isinstance(raw, bool):
-        return _reverse(request, "planner.post", post_id=raw), PAGE_WORDS["planner.post"]
+        return route_path(request, "planner.post", post_id=raw), PAGE_WORDS["planner.post"]
     page = HISTORY_PAGES.get(entry.subject_type or "")
     if page is None:
         return None, ""
     name, anchor = OWN_SETTINGS.get(entry.action, page)
-    url = _reverse(request, name)
+    url = route_path(request, name)
     if url is None:
         return None, ""
     if entry.action not in GONE and ("{id}" not in anchor or entry.subject_id):

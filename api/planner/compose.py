@@ -9,14 +9,13 @@ from typing import Annotated, Any
 
 import structlog
 from litestar import Request, Response, get, post
-from litestar.exceptions import NoRouteMatchFoundException
 from litestar.params import QueryParameter
 from litestar.response import Template
 
 from api.planner.auth import Viewer, require_role
 from api.planner.library import STATUS_WORDS
 from api.planner.posts import WALL_FORMAT, post_path, refusal
-from api.planner.render import PAGE_HEADERS, outcome, render
+from api.planner.render import PAGE_HEADERS, outcome, render, route_path
 from core.access.policy import VenueAccess
 from core.connections import lifecycle as connections_core
 from core.connections.lifecycle import PROVIDER_LABEL
@@ -189,13 +188,6 @@ def _usable(connection: Connection) -> bool:
     return connection.status is not ConnectionStatus.disconnected
 
 
-def _library_url(request: Request[Any, Any, Any]) -> str | None:
-    try:
-        return request.app.route_reverse("planner.library")
-    except NoRouteMatchFoundException:
-        return None
-
-
 async def _page(
     request: Request[Any, Any, Any],
     viewer: Viewer,
@@ -248,7 +240,7 @@ async def _page(
             for c in connections
         ],
         items=[_item(v, providers, draft.media_ids) for v in assets],
-        library_url=_library_url(request),
+        library_url=route_path(request, "planner.library"),
         timezone=tz,
         freshness_default=runtime.settings.cheers_post_freshness_minutes,
         freshness_max=posts_core.MAX_FRESHNESS_MINUTES,

@@ -9,12 +9,11 @@ from typing import Annotated, Any
 
 import structlog
 from litestar import Request, Response, get, post
-from litestar.exceptions import NoRouteMatchFoundException
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 
 from api.planner.auth import Viewer, require_role
-from api.planner.render import PAGE_HEADERS, is_htmx, outcome, render
+from api.planner.render import PAGE_HEADERS, is_htmx, outcome, render, route_path
 from api.planner.week import STATUS_WORDS
 from bot.render import DELIVERY_OFFERS
 from core.access.policy import VenueAccess
@@ -111,14 +110,6 @@ def _deliveries(view: PostView, viewer: Viewer) -> list[Delivery]:
     return [Delivery(d, *STATUS_WORDS[d.status], remedies=_remedies(d, view.id, viewer)) for d in view.deliveries]
 
 
-def _route(request: Request[Any, Any, Any], name: str, **params: int) -> str | None:
-    """A planner route's path, or None while that page is not part of the app (no dead buttons)."""
-    try:
-        return request.app.route_reverse(name, **params)
-    except NoRouteMatchFoundException:
-        return None
-
-
 async def _approval(
     request: Request[Any, Any, Any], viewer: Viewer, uow: UnitOfWork, view: PostView, now: datetime
 ) -> Approval | None:
@@ -138,8 +129,8 @@ async def _approval(
             "Waiting for approval",
             "warning",
             words,
-            _route(request, "planner.approve", post_id=view.id),
-            _route(request, "planner.reject", post_id=view.id),
+            route_path(request, "planner.approve", post_id=view.id),
+            route_path(request, "planner.reject", post_id=view.id),
         )
     who = await approval_core.decided_by(uow.session, view.approval_decided_by_user_id)
     at = view.approval_decided_at

@@ -95,6 +95,14 @@ def pending_toasts(request: Request[Any, Any, Any]) -> list[Toast]:
     return [Toast(str(m), k) for m, k in items if k in kinds] if isinstance(items, list) else []
 
 
+def route_path(request: Request[Any, Any, Any], name: str, **params: int) -> str | None:
+    """A planner route's path, or None while that page is not part of the app (no dead links or buttons)."""
+    try:
+        return request.app.route_reverse(name, **params)
+    except NoRouteMatchFoundException:
+        return None
+
+
 def nav_entries(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     """The navigation: each page whose route exists, marked current when this request is on it."""
     entries = []
@@ -102,9 +110,8 @@ def nav_entries(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     for label, name in NAV:
         if name in NAV_ROLES and (viewer is None or not viewer.can(NAV_ROLES[name])):
             continue
-        try:
-            path = request.app.route_reverse(name)
-        except NoRouteMatchFoundException:
+        path = route_path(request, name)
+        if path is None:
             continue
         here = request.url.path  # "/planner/weekly" is not under "/planner/week": compare whole path segments
         entries.append({"label": label, "href": path, "current": here == path or here.startswith(f"{path}/")})

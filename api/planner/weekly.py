@@ -11,12 +11,11 @@ from typing import Any
 import structlog
 from litestar import Request, Response, get, post
 from litestar.datastructures import FormMultiDict
-from litestar.exceptions import NoRouteMatchFoundException
 from litestar.response import Template
 
 from api.planner.auth import Viewer, require_role, safe_next
 from api.planner.posts import post_path, refusal
-from api.planner.render import ToastKind, outcome, render
+from api.planner.render import ToastKind, outcome, render, route_path
 from api.planner.week import STATUS_WORDS
 from core.access import accounts as accounts_core
 from core.access.policy import VenueAccess
@@ -227,10 +226,7 @@ async def _page(
     )
     connections, media = await _choices(runtime, uow, access, slots) if viewer.can(Role.editor) else ([], [])
     account = await accounts_core.get_account(uow.session, access)
-    try:
-        connections_url: str | None = request.app.route_reverse("planner.connections")
-    except NoRouteMatchFoundException:  # no Connections page in this app: no link to it
-        connections_url = None
+    connections_url = route_path(request, "planner.connections")  # None: no Connections page in this app, no link
     return render(
         request,
         "planner/weekly.html",
