@@ -12,7 +12,7 @@ from litestar import Request, Response, get, post
 from litestar.params import Parameter
 from litestar.response import Template
 
-from api.planner.auth import Viewer, safe_next
+from api.planner.auth import Viewer, here, safe_next
 from api.planner.connections import TOKEN_WORDS
 from api.planner.render import outcome, render, route_path
 from core.access import audit as audit_core
@@ -397,7 +397,7 @@ async def alerts_page(
         first_page=not cursor,
         newest_url=f"{ALERTS_PATH}?{query}" if query else ALERTS_PATH,
         older_url=f"{ALERTS_PATH}?{urlencode([*filters, ('cursor', page.next_cursor)])}" if page.next_cursor else None,
-        here_url=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        here_url=here(request),
         export_csv=f"/api/notifications/export?{urlencode([('format', 'csv'), *export_base])}",
         export_jsonl=f"/api/notifications/export?{urlencode([('format', 'jsonl'), *export_base])}",
     )

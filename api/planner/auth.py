@@ -83,7 +83,8 @@ def safe_next(raw: str | None) -> str:
     return raw
 
 
-def _here(request: Request[Any, Any, Any]) -> str:
+def here(request: Request[Any, Any, Any]) -> str:
+    """This request's path and query: where a `next` brings the person back to."""
     query = request.url.query
     return request.url.path + (f"?{query}" if query else "")
 
@@ -110,11 +111,11 @@ async def presented_csrf(request: Request[Any, Any, Any]) -> str | None:
 async def _viewer(request: Request[Any, Any, Any], runtime: Runtime, uow: UnitOfWork) -> Viewer:
     raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
-        raise SignInRequired(_here(request) if request.method in SAFE_METHODS else PLANNER_HOME)
+        raise SignInRequired(here(request) if request.method in SAFE_METHODS else PLANNER_HOME)
     try:
         _, user = await auth_core.resolve_session(uow.session, runtime.clock, raw)
     except AuthenticationRequired:
-        raise SignInRequired(_here(request) if request.method in SAFE_METHODS else PLANNER_HOME) from None
+        raise SignInRequired(here(request) if request.method in SAFE_METHODS else PLANNER_HOME) from None
     # An error page renders after the request's transaction rolled back, which expires every loaded row: a detached
     # copy keeps the person's name for the layout (P2: a refused remedy's 403/404 page).
     uow.session.expunge(user)
