@@ -14,8 +14,8 @@ from litestar.response import Template
 
 from api.planner.auth import Viewer, require_role
 from api.planner.library import STATUS_WORDS
-from api.planner.posts import WALL_FORMAT, post_path, refusal
-from api.planner.render import PAGE_HEADERS, outcome, render, route_path
+from api.planner.posts import WALL_FORMAT, post_path, refusal, time_check
+from api.planner.render import outcome, render, route_path
 from core.access.policy import VenueAccess
 from core.connections import lifecycle as connections_core
 from core.connections.lifecycle import PROVIDER_LABEL
@@ -29,7 +29,7 @@ from core.posts import approval
 from core.posts import service as posts_core
 from core.posts.rules import HASHTAG, MENTION, DraftMedia, DraftTarget, RuleLimits, check_target, configured_limits
 from core.posts.times import FIELD as TIME_FIELD
-from core.posts.times import Fold, PostTimeInvalid, format_local, resolve_when
+from core.posts.times import PostTimeInvalid, format_local
 from core.runtime import Runtime
 from storage.models import Connection, ConnectionStatus, MediaAsset, MediaKind, MediaStatus, Provider, Role
 from storage.uow import UnitOfWork
@@ -348,20 +348,7 @@ async def compose_time_check(
     fold: Annotated[str | None, QueryParameter(name="fold")] = None,
 ) -> Template:
     """What a typed time means in the venue's zone before submitting (the clocks' gaps and overlaps explained)."""
-    tz, now = viewer.venue.timezone, runtime.clock.now()
-    message, ok = "", False
-    try:
-        chosen: Fold | None = "earlier" if fold == "earlier" else "later" if fold == "later" else None
-        instant = resolve_when(when, tz, now=now, fold=chosen)
-        message, ok = f"Goes out {format_local(instant, tz, now=now)}.", True
-    except PostTimeInvalid as exc:
-        message = refusal(exc)
-    return Template(
-        template_name="planner/_time_check.html",
-        context={"message": message, "ok": ok},
-        headers=PAGE_HEADERS,
-        media_type="text/html",
-    )
+    return time_check(when, fold, viewer.venue.timezone, runtime.clock.now())
 
 
 routes = [compose_page, compose_submit, compose_time_check]

@@ -229,14 +229,19 @@ async def check_time(
 ) -> Template:
     """What a typed time means in the venue's zone, before saving (the clocks' gaps and overlaps explained)."""
     view = await views.get_post(uow.session, viewer.access, post_id, clock=runtime.clock)
-    now = runtime.clock.now()
+    return time_check(when, fold, view.timezone, runtime.clock.now())
+
+
+def time_check(when: str, fold: str | None, tz: str, now: datetime) -> Template:
+    """The time-check fragment: when `when` (with its `fold`) goes out in zone `tz`, or why it can't and what to do
+    (the post page's and the composer's check as the person types)."""
     message, ok = "", False
     try:
         chosen: Fold | None = "earlier" if fold == "earlier" else "later" if fold == "later" else None
-        instant = resolve_when(when, view.timezone, now=now, fold=chosen)
-        message, ok = f"Goes out {format_local(instant, view.timezone, now=now)}.", True
+        instant = resolve_when(when, tz, now=now, fold=chosen)
+        message, ok = f"Goes out {format_local(instant, tz, now=now)}.", True
     except PostTimeInvalid as exc:
-        message = exc.message
+        message = refusal(exc)
     return Template(
         template_name="planner/_time_check.html",
         context={"message": message, "ok": ok},
