@@ -152,11 +152,15 @@ def _outcome_page(provider: Provider, outcome: oauth.CallbackOutcome) -> Respons
     body = f"<p>{escape(outcome.message)}</p>"
     if outcome.remedy:
         body += f"<p class=muted>{escape(outcome.remedy)}</p>"
-    if outcome.return_to:  # validated as a path on this site when the flow started
-        body += f'<p><a href="{escape(outcome.return_to)}">Back to CheersAI</a></p>'
-    else:
-        body += "<p>You can close this tab and go back to CheersAI.</p>"
+    body += _way_back(outcome.return_to)
     return page(title, body, status=200 if outcome.status == "connected" else 400)
+
+
+def _way_back(return_to: str | None) -> str:
+    """The end of a finished flow: a link back where it started (the planner), else a word to close the tab."""
+    if return_to:  # validated as a path on this site when the flow started
+        return f'<p><a href="{escape(return_to)}">Back to CheersAI</a></p>'
+    return "<p>You can close this tab and go back to CheersAI.</p>"
 
 
 @get("/oauth/{provider_name:str}/callback", tags=["oauth"], summary="Where the provider sends the browser back")
@@ -217,7 +221,7 @@ async def oauth_pick(
         message = exc.message if isinstance(exc, DomainError) else "the form was incomplete"
         return page("Not connected", f"<p>{escape(message)}</p>", status=400)
     items = "".join(f"<li>{escape(c.summary)}</li>" for c in changes)
-    return page("Connected", f"<ul>{items}</ul><p>You can close this tab and go back to CheersAI.</p>")
+    return page("Connected", f"<ul>{items}</ul>{_way_back(state.return_to)}")
 
 
 def _signed_request(data: dict[str, Any]) -> str:

@@ -286,3 +286,24 @@ async def test_google_pick_stores_the_location_name_and_the_refresh_token(
     revealed = await reveal(client, venue.admin, row["id"], "refresh_token")
     assert revealed.json()["token"] == refresh.token, "the refresh token is the lasting credential"
     assert row["token_expires_at"] is not None, "the access token's expiry is kept to refresh ahead of it"
+
+
+async def test_a_pick_started_from_the_planner_ends_with_a_link_back_there(
+    runtime: Runtime, client: httpx.AsyncClient, twins: Twins, browser: ConsentBrowser
+) -> None:
+    venue = await venue_with_admin(runtime)
+    r = await client.post(
+        "/api/connections/facebook/authorize", headers=venue.admin.headers, json={"return_to": "/planner/connections"}
+    )
+    assert r.status_code == 200, r.text
+    link = r.json()
+    page = await browser.open_link(link["url"])
+    assert choices_in(page), f"Meta's sandbox grants two Pages, so a choice is offered: {page_text(page)}"
+
+    done = await browser.post_form(
+        "/oauth/facebook/pick", {"state_id": str(link["state_id"]), "external_ids": [META_PAGE_1]}
+    )
+
+    assert done.status_code == 200, page_text(done)
+    assert '<a href="/planner/connections">Back to CheersAI</a>' in done.text, page_text(done)
+    assert "close this tab" not in done.text, "a flow started in the planner should lead back to it"
