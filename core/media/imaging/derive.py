@@ -37,9 +37,12 @@ __all__ = [
 ]
 
 DEFAULT_LIMITS = ImageLimits()
-_RESAMPLE = Image.Resampling.LANCZOS
-# reduce() by whole factors first, then Lanczos over the last ≤3x: Pillow's docs call the result
-# indistinguishable from a full Lanczos resize, at a fraction of the cost.
+# Bicubic, not Lanczos: the decode is already reduced, so the resizes left scale by 0.8-1.0, where Lanczos costs
+# ~1.35x the time for an SSIM 0.002-0.004 closer to a full-scale Lanczos reference (bench/derivatives.py:
+# 0.985-0.990 either way, against a bar of 0.98; docs/performance.md#derivatives).
+_RESAMPLE = Image.Resampling.BICUBIC
+# reduce() by whole factors first, then the filter over the last ≤3x: Pillow's docs call the result
+# indistinguishable from a full resize, at a fraction of the cost.
 _REDUCING_GAP = 3.0
 # The transpose that shows stored pixels upright, per EXIF orientation (as ImageOps.exif_transpose does).
 _TRANSPOSE = {
@@ -226,7 +229,7 @@ def _resize(
     box = _stored_box(_crop_box(upright_w, upright_h, preset.ratio, focal), orientation, upright_w, upright_h)
     stored_size = (size[1], size[0]) if orientation in TRANSPOSED else size
     # Crop and resize in one pass straight from the shared decode; rotating only the small result avoids a
-    # full-size rotated copy of the source.
+    # full-size rotated copy of the source. A box already the output's size is copied, not resampled.
     out = work.resize(stored_size, _RESAMPLE, box=box, reducing_gap=_REDUCING_GAP)
     if orientation in _TRANSPOSE:
         out = out.transpose(_TRANSPOSE[orientation])
@@ -241,7 +244,10 @@ class _Resized:
         self.progressive = progressive
         self._encoded: dict[tuple[int, str, bool], bytes] = {}
 
-    def encode(self, quality: int, *, subsampling: str = "4:2:0", optimize: bool = True) -> bytes:
+    def encode(self, quality: int, *, subsampling: str = "4:2:0", optimize: bool | None = None) -> bytes:
+        # Baseline without Huffman optimisation unless the limits ask for progressive scans: ~3.5 ms a
+        # megapixel against ~11 optimised and ~24 progressive, for files 5-11 % larger.
+        optimize = self.progressive if optimize is None else optimize
         key = (quality, subsampling, optimize)
         if key not in self._encoded:
             buf = io.BytesIO()
