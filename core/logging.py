@@ -62,8 +62,13 @@ def redact_processor(_logger: Any, _name: str, event_dict: MutableMapping[str, A
     return event_dict
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
-    """Route stdlib and structlog through one redacting pipeline, one event per line."""
+def configure_logging(level: str = "INFO", fmt: str = "json", *, worker: bool = False) -> None:
+    """Route stdlib and structlog through one redacting pipeline, one event per line.
+
+    `worker` (a `taskiq worker` process): structlog's loggers are cached on first use (a bound logger built once,
+    not on every event), and taskiq's INFO line per task run is off (we log each attempt ourselves). Tests keep
+    uncached loggers: `structlog.testing.capture_logs` cannot reach a logger cached before it.
+    """
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=False) if fmt == "console" else structlog.processors.JSONRenderer()
     )
@@ -79,7 +84,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=worker,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
@@ -94,3 +99,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     logging.getLogger("uvicorn.access").disabled = True
     for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if worker:
+        # "Executing task … with ID …" for every run (also its start and stop lines: worker_started/_stopped say so).
+        logging.getLogger("taskiq.receiver.receiver").setLevel(logging.WARNING)

@@ -63,7 +63,7 @@ def create_broker(settings: Settings | None = None, runtime: Runtime | None = No
             return  # the scheduler starts the broker a second time in `make dev`
         rt = runtime
         if rt is None:
-            configure_logging(settings.cheers_log_level, settings.cheers_log_format)
+            configure_logging(settings.cheers_log_level, settings.cheers_log_format, worker=broker.is_worker_process)
             settings.check_safe_for_production()
             rt = build_runtime(settings, worker=broker.is_worker_process)
         rt.queue = TaskiqQueue(broker)
