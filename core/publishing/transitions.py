@@ -4,7 +4,8 @@ that must change with it (lease, due time, note, error and remedy, updated_at).
 Every path that moves a delivery (the engine, the dispatcher's sweep and claim, reconciliation, a person's
 retry or decision, a post's edit or cancel) comes here, so a bug cannot quietly move a live delivery back into
 the queue: a move the table does not allow raises IllegalTransition instead of publishing twice. Nothing here
-reads or writes the database beyond the row the caller holds, except `claim_due`'s one batched UPDATE.
+reads or writes the database beyond the row the caller holds, except `claim_due`'s one batched UPDATE and
+`publish_claimed`'s one statement.
 The table is in docs/publishing.md, "Transitions".
 """
 
@@ -14,11 +15,12 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.publishing.outcomes import Settle
 from storage.models import DeliveryStatus, PostTarget
 from storage.queries import claims as claims_q
+from storage.queries import deliveries as deliveries_q
 
 S = DeliveryStatus
 
@@ -203,6 +205,15 @@ def published(
     _clear_error(target)
     target.updated_at = now
     return first
+
+
+async def publish_claimed(engine: AsyncEngine, answer: deliveries_q.PublishedAnswer) -> bool:
+    """claimed → published for the engine's common answer, in one statement of its own (PostgreSQL): the fields
+    `published` sets, written only while the delivery is still claimed under the answer's lease. False when it
+    is not (nothing written): the caller loads it and goes through `published`."""
+    if not allowed(S.claimed, S.published):
+        raise IllegalTransition(answer.target_id, S.claimed, S.published)
+    return await deliveries_q.publish_claimed(engine, answer)
 
 
 def put_back(target: PostTarget, due_at: datetime, note: str, now: datetime) -> None:

@@ -8,18 +8,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Interval, Select, Table, bindparam, cast, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import aliased
 
+from storage.enums import Severity
 from storage.models import (
     AttemptOutcome,
     Connection,
     ConnectionPacing,
     DeliveryStatus,
+    Notification,
     Post,
     PostMedia,
     PostTarget,
@@ -122,6 +124,208 @@ async def load_delivery(
         media_ids=[row.asset_id for row in rows if row.asset_id is not None],
         db_now=db_now,
     )
+
+
+@dataclass(frozen=True)
+class NewAttempt:
+    """An attempt about to call the provider, and the pacing it leaves on its connection (None: spacing off)."""
+
+    target_id: int
+    connection_id: int
+    number: int
+    started_at: datetime
+    lease_token: str
+    lease_expires_at: datetime
+    worker: str
+    payload_hash: str
+    pace_until: datetime | None
+
+
+async def start_attempt(session: AsyncSession, new: NewAttempt) -> int:
+    """Record the attempt `in_flight`, count it on the delivery and extend its lease, and pace the connection.
+
+    Core statements, not the ORM's flush: on PostgreSQL one round trip (the delivery's UPDATE and the pacing
+    upsert ride as CTEs of the attempt's INSERT); SQLite runs them one by one. The caller holds the delivery's
+    row lock (`load_delivery`); the delivery's ORM object is left as loaded. Returns the attempt's id.
+    """
+    from storage.queries.pacing import pace_params
+
+    postgres = is_postgres(session)
+    params: dict[str, Any] = {
+        "s_target_id": new.target_id,
+        "s_number": new.number,
+        "s_now": new.started_at,
+        "s_lease_token": new.lease_token,
+        "s_lease_expires_at": new.lease_expires_at,
+        "s_worker": new.worker[:128],
+        "s_payload_hash": new.payload_hash,
+    }
+    paced = new.pace_until is not None
+    if paced:
+        assert new.pace_until is not None
+        params |= pace_params(new.connection_id, not_before=new.pace_until, now=new.started_at, reason="spacing")
+    if postgres:
+        return int((await session.execute(_start_statements(True, paced)[0], params)).scalar_one())
+    touch, record, pace = _start_statements(False, paced)
+    await session.execute(touch, params)
+    attempt_id = int((await session.execute(record, params)).scalar_one())
+    if pace is not None:
+        await session.execute(pace, params)
+    return attempt_id
+
+
+def cast_table(model: type[Any]) -> Table:
+    """The model's Core table: a statement on it runs as Core in a session (the ORM's bulk INSERT path drops the
+    RETURNING rows of an INSERT carrying CTEs)."""
+    table: Table = model.__table__
+    return table
+
+
+@functools.cache
+def _start_statements(postgres: bool, paced: bool) -> tuple[Any, Any, Any]:
+    """(the statement to run first, then the others on SQLite); built once per shape."""
+    from storage.queries.pacing import pace_statement
+
+    touch = (
+        update(PostTarget)
+        .where(PostTarget.id == bindparam("s_target_id"))
+        .values(
+            attempts=bindparam("s_number"),
+            # typed: a bare bind in coalesce() would reach SQLite untranslated by UTCDateTime
+            first_started_at=func.coalesce(
+                PostTarget.first_started_at, bindparam("s_now", type_=PostTarget.first_started_at.type)
+            ),
+            lease_expires_at=bindparam("s_lease_expires_at"),
+            updated_at=bindparam("s_now"),
+        )
+    )
+    record = (
+        insert(cast_table(PublishAttempt))
+        .values(
+            target_id=bindparam("s_target_id"),
+            number=bindparam("s_number"),
+            started_at=bindparam("s_now"),
+            outcome=AttemptOutcome.in_flight,
+            lease_token=bindparam("s_lease_token"),
+            worker=bindparam("s_worker"),
+            payload_hash=bindparam("s_payload_hash"),
+            exchanges=[],
+        )
+        .returning(PublishAttempt.id)
+    )
+    pace = pace_statement(postgres) if paced else None
+    if not postgres:
+        return touch, record, pace
+    record = record.add_cte(touch.cte("touched"))
+    if pace is not None:
+        record = record.add_cte(pace.cte("paced"))
+    return record, None, None
+
+
+@dataclass(frozen=True)
+class PublishedAnswer:
+    """The provider's "published" for a claimed delivery's attempt, and the success notification it records."""
+
+    target_id: int
+    lease_token: str
+    attempt_id: int
+    exchanges: list[dict[str, Any]]
+    note: str
+    permalink: str | None
+    external_id: str | None
+    account_id: int
+    kind: str
+    severity: Severity
+    title: str
+    subject: dict[str, Any]
+    created_at: datetime
+    fixed_now: datetime | None  # a test's clock; None: the database's now() moved by `offset`
+    offset: timedelta = timedelta()
+
+
+async def publish_claimed(engine: AsyncEngine, answer: PublishedAnswer) -> bool:
+    """PostgreSQL only: a delivery still claimed under `answer.lease_token` becomes published (lease given back,
+    error cleared, link kept when the answer has none), its attempt finished with the snapshots, and the success
+    notification recorded (payload: the link and id as written): one autocommitted statement, one round trip
+    instead of six (BEGIN, the locked read, three writes, COMMIT). False, with nothing written, when the delivery
+    is not claimed under that lease any more: the caller then takes the long way, which judges every other case.
+    """
+    params = {
+        "f_target_id": answer.target_id,
+        "f_lease_token": answer.lease_token,
+        "f_attempt_id": answer.attempt_id,
+        "f_exchanges": answer.exchanges,
+        "f_note": answer.note,
+        "f_permalink": answer.permalink,
+        "f_external_id": answer.external_id,
+        "f_fixed_now": answer.fixed_now,
+        "f_offset": answer.offset,
+        "f_account_id": answer.account_id,
+        "f_kind": answer.kind,
+        "f_severity": answer.severity,
+        "f_title": answer.title,
+        "f_subject": answer.subject,
+        "f_created_at": answer.created_at,
+    }
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return (await conn.execute(_publish_claimed_statement(), params)).first() is not None
+
+
+@functools.cache
+def _publish_claimed_statement() -> Any:
+    """Built once: the delivery's UPDATE (only while claimed under the lease), the attempt's UPDATE and the
+    notification's INSERT both conditioned on it, in CTEs of one statement."""
+    now = func.coalesce(
+        bindparam("f_fixed_now", type_=PostTarget.updated_at.type),
+        func.now() + cast(bindparam("f_offset", type_=Interval()), Interval()),
+    )
+    target = (
+        update(PostTarget)
+        .where(
+            PostTarget.id == bindparam("f_target_id"),
+            PostTarget.status == DeliveryStatus.claimed,
+            PostTarget.lease_token == bindparam("f_lease_token"),
+        )
+        .values(
+            status=DeliveryStatus.published,
+            external_id=func.coalesce(
+                bindparam("f_external_id", type_=PostTarget.external_id.type), PostTarget.external_id
+            ),
+            permalink=func.coalesce(
+                func.nullif(bindparam("f_permalink", type_=PostTarget.permalink.type), ""), PostTarget.permalink
+            ),
+            published_at=func.coalesce(PostTarget.published_at, now),
+            committed=True,
+            lease_token=None,
+            lease_expires_at=None,
+            note=bindparam("f_note"),
+            last_error=None,
+            error_code=None,
+            remedy=None,
+            updated_at=now,
+        )
+        .returning(PostTarget.id, PostTarget.permalink, PostTarget.external_id)
+        .cte("published")
+    )
+    attempt = (
+        update(PublishAttempt)
+        .where(PublishAttempt.id == bindparam("f_attempt_id"), PublishAttempt.target_id.in_(select(target.c.id)))
+        .values(outcome=AttemptOutcome.published, finished_at=now, exchanges=bindparam("f_exchanges"))
+        .cte("finished")
+    )
+    payload = func.jsonb_build_object("permalink", target.c.permalink, "external_id", target.c.external_id)
+    columns = ["account_id", "kind", "severity", "title", "subject", "payload", "created_at"]
+    values = select(
+        bindparam("f_account_id", type_=Notification.account_id.type),
+        bindparam("f_kind", type_=Notification.kind.type),
+        bindparam("f_severity", type_=Notification.severity.type),
+        bindparam("f_title", type_=Notification.title.type),
+        bindparam("f_subject", type_=Notification.subject.type),
+        payload,
+        bindparam("f_created_at", type_=Notification.created_at.type),
+    ).select_from(target)
+    return insert(Notification).from_select(columns, values).returning(Notification.id).add_cte(attempt)
 
 
 async def targets_of_post(session: AsyncSession, post_id: int, *, lock: bool = False) -> Sequence[PostTarget]:

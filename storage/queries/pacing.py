@@ -30,18 +30,25 @@ async def pace(
 
     One upsert, so two workers pacing the same connection for the first time never collide on the insert.
     """
-    params = {
+    params = pace_params(connection_id, not_before=not_before, now=now, usage_percent=usage_percent, reason=reason)
+    await session.execute(pace_statement(is_postgres(session)), params)
+
+
+def pace_params(
+    connection_id: int, *, not_before: datetime, now: datetime, usage_percent: int | None = None, reason: str | None
+) -> dict[str, Any]:
+    """The bound values of `pace_statement` (also run as a CTE of the engine's attempt INSERT)."""
+    return {
         "p_connection_id": connection_id,
         "p_next_allowed_at": not_before,
         "p_usage_percent": usage_percent,
         "p_reason": reason,
         "p_updated_at": now,
     }
-    await session.execute(_pace_statement(is_postgres(session)), params)
 
 
 @functools.cache
-def _pace_statement(postgres: bool) -> Any:
+def pace_statement(postgres: bool) -> Any:
     """The pacing upsert, built once per dialect (it runs with every delivery while spacing is on)."""
     insert = (pg_insert if postgres else sqlite_insert)(ConnectionPacing).values(
         connection_id=bindparam("p_connection_id"),
