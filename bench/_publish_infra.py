@@ -142,13 +142,15 @@ def twin_argv(port: int) -> list[str]:
     return [sys.executable, "-m", "sandbox.meta.serve", "--port", str(port)]
 
 
-def worker_argv(processes: int, tasks_each: int) -> list[str]:
-    """The Procfile's worker command with its process count and per-process concurrency made explicit."""
+def worker_argv(processes: int, tasks_each: int, *extra_modules: str) -> list[str]:
+    """The Procfile's worker command with its process count and per-process concurrency made explicit (and
+    `extra_modules` imported into each worker process too)."""
     return [
         *TASKIQ,
         "worker",
         "tasks.broker:create_broker",
         "tasks.periodic",
+        *extra_modules,
         "--ack-type",
         "when_executed",
         "--no-configure-logging",

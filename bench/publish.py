@@ -14,7 +14,9 @@ instead (then the 2 s spacing alone puts a connection's 10th call 18 s late). It
 how late the first attempt starts and the publication lands after the delivery's own due time, and how
 late the start is beyond the spacing (after the later of its due time and the connection's previous
 start + spacing): what the engine adds to the wait it promises. Rates are measured from the (first) due
-time to the last `published_at` (both on the database clock); CPU from /proc per process group.
+time to the last `published_at` (both on the database clock); CPU from /proc per process group; the
+workers' round trips to PostgreSQL counted inside them (bench/_publish_roundtrips.py), dispatcher and
+heartbeats included.
 
 Environment: CHEERS_BENCH_N (default 500), CHEERS_BENCH_BURST (1000), CHEERS_BENCH_BURST_CONNECTIONS
 (BURST/10), CHEERS_BENCH_BURST_SHAPE (minute or instant), CHEERS_BENCH_WORKERS (2),
@@ -54,6 +56,8 @@ from _publish_infra import (
 )
 from _publish_measure import KEEPALIVE_EXPIRY, TwinCalls, fan_out
 from _publish_report import BurstShape, Row, print_report
+from _publish_roundtrips import INTERVAL as COUNT_INTERVAL
+from _publish_roundtrips import total as roundtrips_total
 from _publish_world import (
     GRAPH_VERSION,
     Batch,
@@ -111,6 +115,8 @@ class Bench:
         self.spacing = float(os.environ.get("CHEERS_CONNECTION_MIN_INTERVAL_SECONDS", "2.0"))
         self.rows: list[Row] = []
         self.meter = CpuMeter()
+        self.counts = procs.logs / "roundtrips"  # bench/_publish_roundtrips.py in each worker process writes here
+        self.counts.mkdir()
 
     # -- processes ---------------------------------------------------------------------------------
 
@@ -125,6 +131,7 @@ class Bench:
             "CHEERS_SECRET_KEY": s.cheers_secret_key,
             "CHEERS_TOKEN_KEYS": s.cheers_token_keys,
             "CHEERS_VAR_DIR": str(self.procs.logs),
+            "PUBLISH_BENCH_COUNT_DIR": str(self.counts),
             **engine_knobs(),
         }
 
@@ -168,14 +175,17 @@ class Bench:
             due = await release(self.runtime, batch, lead=1.0)
         await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
         self.meter.start(await self.groups())
+        trips = roundtrips_total(self.counts)
         driver = resource.getrusage(resource.RUSAGE_SELF)
         counts = await wait_settled(self.runtime, batch, within=TIMEOUT, check=self.procs.check_alive)
         cpu = self.meter.stop(await self.groups()) | {"driver": _cpu_since(driver)}
+        await asyncio.sleep(2 * COUNT_INTERVAL)  # the workers' counts are written every COUNT_INTERVAL
+        trips = roundtrips_total(self.counts) - trips
         found = await timings(self.runtime, batch, self.spacing)
         assert found.last_published is not None, f"{label}: nothing was published: {dict(counts)}"
         seconds = (found.last_published - found.first_due).total_seconds()
         problems = ", ".join(f"{n} {s}" for s, n in counts.items() if s != "published")
-        row = Row(label, counts["published"], seconds, cpu, await calls.since_last(self.spacing), problems)
+        row = Row(label, counts["published"], seconds, cpu, await calls.since_last(self.spacing), problems, trips)
         self.rows.append(row)
         return batch
 
@@ -200,7 +210,8 @@ class Bench:
         tokens = await page_tokens(twin_url, pages)
         connection_ids = await seed_connections(self.runtime, tokens)
         print(f"setup: {pages} twin Pages with tokens and connections in {time.perf_counter() - started:.1f} s")
-        self.procs.start("workers", worker_argv(WORKERS, TASKS), self.worker_env(twin_url))
+        argv = worker_argv(WORKERS, TASKS, "bench._publish_roundtrips")
+        self.procs.start("workers", argv, self.worker_env(twin_url))
         await self.wait_for_workers()
         # Idle connections dropped before the twin drops them (see _publish_measure.fan_out).
         limits = httpx.Limits(max_connections=10, max_keepalive_connections=10, keepalive_expiry=KEEPALIVE_EXPIRY)
