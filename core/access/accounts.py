@@ -104,7 +104,9 @@ async def create_account(
         timezone=account.timezone,
     )
     if owner_user_id is not None:
-        await accounts_q.add_membership(session, account_id=account.id, user_id=owner_user_id, role=Role.owner)
+        await accounts_q.add_membership(
+            session, account_id=account.id, user_id=owner_user_id, role=Role.owner, at=clock.now()
+        )
         await audit.record(
             session,
             clock,
@@ -209,7 +211,9 @@ async def add_member(
         raise NotFound(f"person {user_id} not found")
     if await accounts_q.get_membership(session, access.account_id, user_id) is not None:
         raise Conflict(f"person {user_id} is already a member of this venue; change their role instead")
-    membership = await accounts_q.add_membership(session, account_id=access.account_id, user_id=user_id, role=role)
+    membership = await accounts_q.add_membership(
+        session, account_id=access.account_id, user_id=user_id, role=role, at=clock.now()
+    )
     await access.record(session, clock, "member_added", subject_type="user", subject_id=user_id, role=role.value)
     return membership
 

@@ -222,7 +222,9 @@ async def accept(
             remedy=STATE_REMEDY,
             invitation_state=InvitationState.accepted.value,
         )
-    await accounts_q.add_membership(session, account_id=invitation.account_id, user_id=user.id, role=invitation.role)
+    await accounts_q.add_membership(
+        session, account_id=invitation.account_id, user_id=user.id, role=invitation.role, at=clock.now()
+    )
     await audit.record(
         session,
         clock,

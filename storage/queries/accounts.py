@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,8 +45,11 @@ async def get_membership(session: AsyncSession, account_id: int, user_id: int) -
     return result.scalar_one_or_none()
 
 
-async def add_membership(session: AsyncSession, *, account_id: int, user_id: int, role: Role) -> Membership:
-    membership = Membership(account_id=account_id, user_id=user_id, role=role)
+async def add_membership(
+    session: AsyncSession, *, account_id: int, user_id: int, role: Role, at: datetime
+) -> Membership:
+    """A person's role in a venue from `at` (the caller's clock, so "member since" follows the injected clock)."""
+    membership = Membership(account_id=account_id, user_id=user_id, role=role, created_at=at)
     session.add(membership)
     await session.flush()
     return membership

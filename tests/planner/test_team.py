@@ -8,6 +8,7 @@ import re
 
 import httpx
 
+from core.posts.times import format_local
 from core.runtime import Runtime
 from storage.models import Role
 from tests import factories
@@ -40,6 +41,9 @@ async def test_everyone_sees_the_people_and_roles_but_only_admins_the_forms(
     assert 'href="/planner/team" aria-current="page"' in owner_page.text, "Team is not in the nav"
     assert "Olive Owner" in owner_page.text and "Vic Viewer" in owner_page.text, "a member is missing"
     assert "invite" in actions(owner_page.text) and "Invitations waiting" in owner_page.text
+    # "Since" follows the injected clock (the test's frozen day), not the machine's date.
+    since = format_local(runtime.clock.now(), "Europe/London", now=runtime.clock.now())
+    assert f"Since {since}" in owner_page.text, f"membership dates do not follow the clock (wanted Since {since})"
     async with factories.app_client(runtime) as client:
         browser = await sign_in(client, runtime, viewer)
         page = await client.get(PAGE)
