@@ -208,13 +208,9 @@ async def reconnect(
 ) -> Response[Any]:
     """Renew this connection in place through the platform's consent (as the API's reconnect), coming back here."""
     access = await require_role(request, viewer, runtime, uow, Role.admin)
-    connection = await connections_core.get_connection(uow.session, access, connection_id)
-    link = await oauth.start(
-        uow.session, runtime.clock, runtime.settings, runtime.cipher(), runtime.providers[connection.provider], access,
-        connection=connection, return_to=PAGE,
-    )  # fmt: skip
+    consent = await chat_connections.reconnect_connection(runtime, uow.session, access, connection_id, return_to=PAGE)
     log.info("planner_connection_reconnect", connection_id=connection_id, account_id=access.account_id)
-    return _consent(link.url)
+    return _consent(consent.link.url)
 
 
 @post("/connections/{connection_id:int}/diagnose", name="planner.connection_diagnose", status_code=303)

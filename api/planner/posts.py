@@ -17,8 +17,7 @@ from api.planner.render import PAGE_HEADERS, is_htmx, outcome, render, route_pat
 from api.planner.week import STATUS_WORDS
 from bot.render import DELIVERY_OFFERS
 from core.access.policy import VenueAccess
-from core.connections import lifecycle as connections_core
-from core.connections import oauth
+from core.chat import connections as chat_connections
 from core.errors import Conflict, DomainError, Invalid, NotFound
 from core.notifications.actions import LABELS, Action
 from core.posts import approval as approval_core
@@ -346,13 +345,11 @@ async def reconnect(
     view = await views.get_post(uow.session, viewer.access, post_id, clock=runtime.clock)
     if connection_id not in {d.connection_id for d in view.deliveries}:
         raise NotFound(f"connection {connection_id} not found on post {post_id}")
-    connection = await connections_core.get_connection(uow.session, access, connection_id)
-    link = await oauth.start(
-        uow.session, runtime.clock, runtime.settings, runtime.cipher(), runtime.providers[connection.provider], access,
-        connection=connection, return_to=post_path(post_id),
-    )  # fmt: skip
+    consent = await chat_connections.reconnect_connection(
+        runtime, uow.session, access, connection_id, return_to=post_path(post_id)
+    )
     log.info("planner_reconnect", connection_id=connection_id, account_id=access.account_id)
-    return _go(request, link.url)
+    return _go(request, consent.link.url)
 
 
 routes = [post_page, change_time, check_time, retry, publish_again, mark_published, manual_package, reconnect]

@@ -87,15 +87,22 @@ async def start_reconnect(
 
 
 async def reconnect_connection(
-    runtime: Runtime, session: AsyncSession, access: VenueAccess, connection_id: int
+    runtime: Runtime, session: AsyncSession, access: VenueAccess, connection_id: int, *, return_to: str | None = None
 ) -> Consent:
-    """A consent link that renews one of the venue's connections in place (the Reconnect button)."""
+    """A consent link that renews one of the venue's connections in place (the Reconnect button); the flow ends
+    with a link to `return_to` (a page of this site) when given."""
     connection = await lifecycle.get_connection(session, access, connection_id)
-    return await _consent(runtime, session, access, connection.provider, connection)
+    return await _consent(runtime, session, access, connection.provider, connection, return_to=return_to)
 
 
 async def _consent(
-    runtime: Runtime, session: AsyncSession, access: VenueAccess, provider: Provider, connection: Connection | None
+    runtime: Runtime,
+    session: AsyncSession,
+    access: VenueAccess,
+    provider: Provider,
+    connection: Connection | None,
+    *,
+    return_to: str | None = None,
 ) -> Consent:
     link = await oauth.start(
         session,
@@ -105,6 +112,7 @@ async def _consent(
         runtime.providers[provider],
         access,
         connection=connection,
+        return_to=return_to,
     )
     label = label_for(connection) if connection else lifecycle.PROVIDER_LABEL[provider]
     return Consent(link=link, label=label, reconnecting=connection is not None)
