@@ -336,9 +336,12 @@ async def _finish_published(runtime: Runtime, begun: _Begun, recorder: Recorder,
         fixed_now=None if system else now,
         offset=clock.offset() if isinstance(clock, SystemClock) else timedelta(),
     )
-    if not await transitions.publish_claimed(runtime.db.engine, answer):
+    recorded = await transitions.publish_claimed(runtime.db.engine, answer)
+    if recorded is None:
         return False
-    if runtime.queue is not None:
+    # Only a venue with a chat that takes alerts needs a chat-alerts pass: without one, the statement recorded the
+    # notification as fanned out (to no chat), and a pass per published post was as many round trips as the post.
+    if recorded.wake_chats and runtime.queue is not None:
         try:
             await runtime.queue.enqueue(CHAT_ALERTS_TASK)  # as the unit of work's wake after a notification
         except Exception:

@@ -207,9 +207,11 @@ def published(
     return first
 
 
-async def publish_claimed(engine: AsyncEngine, answer: deliveries_q.PublishedAnswer) -> bool:
+async def publish_claimed(
+    engine: AsyncEngine, answer: deliveries_q.PublishedAnswer
+) -> deliveries_q.PublishedRecorded | None:
     """claimed → published for the engine's common answer, in one statement of its own (PostgreSQL): the fields
-    `published` sets, written only while the delivery is still claimed under the answer's lease. False when it
+    `published` sets, written only while the delivery is still claimed under the answer's lease. None when it
     is not (nothing written): the caller loads it and goes through `published`."""
     if not allowed(S.claimed, S.published):
         raise IllegalTransition(answer.target_id, S.claimed, S.published)

@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Interval, Select, Table, bindparam, cast, func, insert, select, text, update
+from sqlalchemy import Interval, Select, Table, bindparam, cast, exists, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.enums import Severity
 from storage.models import (
     AttemptOutcome,
+    ChatAlertFanout,
+    ChatDestination,
     Connection,
     ConnectionPacing,
     DeliveryStatus,
@@ -243,12 +245,26 @@ class PublishedAnswer:
     offset: timedelta = timedelta()
 
 
-async def publish_claimed(engine: AsyncEngine, answer: PublishedAnswer) -> bool:
+@dataclass(frozen=True)
+class PublishedRecorded:
+    """What `publish_claimed` wrote: the success notification, and whether a chat of the venue may want it."""
+
+    notification_id: int
+    # False: no chat of the venue takes alerts, so the notification was recorded as fanned out already (to no one,
+    # as core.notifications.fanout would have; `publish_succeeded` is never mailed) and nothing needs waking.
+    wake_chats: bool
+
+
+async def publish_claimed(engine: AsyncEngine, answer: PublishedAnswer) -> PublishedRecorded | None:
     """PostgreSQL only: a delivery still claimed under `answer.lease_token` becomes published (lease given back,
     error cleared, link kept when the answer has none), its attempt finished with the snapshots, and the success
     notification recorded (payload: the link and id as written): one autocommitted statement, one round trip
-    instead of six (BEGIN, the locked read, three writes, COMMIT). False, with nothing written, when the delivery
+    instead of six (BEGIN, the locked read, three writes, COMMIT). None, with nothing written, when the delivery
     is not claimed under that lease any more: the caller then takes the long way, which judges every other case.
+
+    The same statement looks for a chat of the venue that takes alerts (on, not stopped); when there is none, it
+    records the notification as fanned out, so no `chat-alerts-deliver` pass is needed for it (the fan-out would
+    have found no chat and marked it so; a receipt of a live post is never e-mailed).
     """
     params = {
         "f_target_id": answer.target_id,
@@ -269,13 +285,15 @@ async def publish_claimed(engine: AsyncEngine, answer: PublishedAnswer) -> bool:
     }
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        return (await conn.execute(_publish_claimed_statement(), params)).first() is not None
+        row = (await conn.execute(_publish_claimed_statement(), params)).first()
+    return None if row is None else PublishedRecorded(int(row[0]), bool(row[1]))
 
 
 @functools.cache
 def _publish_claimed_statement() -> Any:
     """Built once: the delivery's UPDATE (only while claimed under the lease), the attempt's UPDATE and the
-    notification's INSERT both conditioned on it, in CTEs of one statement."""
+    notification's INSERT both conditioned on it, and the notification's fan-out marked done when no chat of
+    the venue takes alerts, in CTEs of one statement."""
     now = func.coalesce(
         bindparam("f_fixed_now", type_=PostTarget.updated_at.type),
         func.now() + cast(bindparam("f_offset", type_=Interval()), Interval()),
@@ -325,7 +343,22 @@ def _publish_claimed_statement() -> Any:
         payload,
         bindparam("f_created_at", type_=Notification.created_at.type),
     ).select_from(target)
-    return insert(Notification).from_select(columns, values).returning(Notification.id).add_cte(attempt)
+    noted = insert(Notification).from_select(columns, values).returning(Notification.id).cte("noted")
+    # The fan-out's own test for "a chat that may take it" (storage.queries.chat_alerts.alert_destinations).
+    chats = exists(
+        select(ChatDestination.id).where(
+            ChatDestination.account_id == bindparam("f_account_id", type_=ChatDestination.account_id.type),
+            ChatDestination.alerts.is_(True),
+            ChatDestination.disabled_at.is_(None),
+        )
+    )
+    wants = select(noted.c.id, chats.label("chats")).cte("wants")
+    fanned = (
+        insert(cast_table(ChatAlertFanout))
+        .from_select(["notification_id", "done_at"], select(wants.c.id, now).where(~wants.c.chats))
+        .cte("fanned")
+    )
+    return select(wants.c.id, wants.c.chats).add_cte(attempt).add_cte(fanned)
 
 
 async def targets_of_post(session: AsyncSession, post_id: int, *, lock: bool = False) -> Sequence[PostTarget]:
