@@ -139,15 +139,19 @@ def open_source(source: bytes | Path, limits: ImageLimits) -> Iterator[tuple[Ima
         fh.close()
 
 
-def decode(im: ImageFile.ImageFile, info: SourceInfo, presets: Sequence[Preset]) -> Image.Image:
+def decode(im: ImageFile.ImageFile, info: SourceInfo, presets: Sequence[Preset], *, ycbcr: bool = False) -> Image.Image:
     """Decode once at the smallest scale whose crops still hold every preset's min_size, then normalise to sRGB
-    RGB. The result may be smaller than some targets: outputs are then made at what its crops hold."""
+    RGB. The result may be smaller than some targets: outputs are then made at what its crops hold.
+
+    With `ycbcr`, a JPEG stored as YCbCr with no colour profile to apply comes back as YCbCr, as libjpeg
+    decodes it (sRGB's own YCbCr, no metadata): it skips libjpeg's conversion to RGB, and the caller's back."""
     if info.format == "JPEG":
         factor = decode_factor(info.width, info.height, presets, JPEG_DRAFT_FACTORS)
-        if factor > 1:
+        mode = "YCbCr" if ycbcr and stored_as_ycbcr(im) else None
+        if factor > 1 or mode:
             # libjpeg scales by 1/2, 1/4 or 1/8 while decoding: the full-size pixels never exist in memory.
             # Asking for (w // f, h // f) of the stored (possibly sideways) size makes Pillow pick exactly f.
-            im.draft(None, (max(1, im.width // factor), max(1, im.height // factor)))
+            im.draft(mode, (max(1, im.width // factor), max(1, im.height // factor)))
     try:
         im.load()
     except _DECODE_ERRORS as exc:
@@ -161,7 +165,29 @@ def decode(im: ImageFile.ImageFile, info: SourceInfo, presets: Sequence[Preset])
         if out.mode not in _REDUCIBLE:
             out = to_srgb(out)
         out = out.reduce(factor)
+    if out.mode == "YCbCr":
+        out.info = {}  # EXIF, XMP, comments: nothing of the source may reach an output (no ICC: checked above)
+        return out
     return to_srgb(out)
+
+
+def stored_as_ycbcr(im: Image.Image) -> bool:
+    """True for a three-channel JPEG that libjpeg reads as YCbCr (its own guess, jdapimin.c's
+    default_decompress_parms: JFIF, else an Adobe marker's transform, else component ids other than R, G, B;
+    we also send ids R, G, B to RGB whatever the markers say) and whose colour profile, if any, is sRGB: then
+    its YCbCr is sRGB's, and decoding to YCbCr loses nothing. Anything else (RGB-coded, CMYK, greyscale,
+    another profile) is decoded to RGB as usual."""
+    if im.format != "JPEG" or im.mode != "RGB":
+        return False
+    icc = im.info.get("icc_profile")
+    if icc and not _is_srgb(icc):
+        return False
+    ids = tuple(component[0] for component in getattr(im, "layer", ()))
+    if len(ids) != 3 or ids == (82, 71, 66):  # "R", "G", "B": possibly stored as RGB
+        return False
+    if "adobe" in im.info and "jfif" not in im.info:
+        return im.info.get("adobe_transform") == 1  # 0 is RGB; anything else: leave it to the RGB decode
+    return True
 
 
 # The scales libjpeg decodes at (as divisors), largest first.
@@ -185,7 +211,7 @@ def decode_factor(width: int, height: int, presets: Sequence[Preset], factors: I
     return next((f for f in sorted(factors, reverse=True) if f == 1 or keeps_all(f)), 1)
 
 
-_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBa", "La", "CMYK", "I", "F"})
+_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBa", "La", "CMYK", "YCbCr", "I", "F"})
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 

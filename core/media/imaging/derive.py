@@ -1,9 +1,10 @@
 """The derivative engine: one upload in, one JPEG per surface preset out. Pure: no database, no HTTP.
 
 `derive_all` decodes once (reduced where the format allows, down to the scale at which every preset's crop
-still holds its min_size), then for each preset crops around the focal point, resizes to the preset's size
-or what the decoded crop holds (never upscaling), applies the EXIF orientation to the small result and
-searches the JPEG quality that fits the provider's byte limit. `derive_in_pool` runs it off the event loop.
+still holds its min_size) into luma and half-resolution chroma planes, then for each preset crops around the
+focal point, resizes to the preset's size or what the decoded crop holds (never upscaling), applies the EXIF
+orientation to the small result and searches the JPEG quality that fits the provider's byte limit.
+`derive_in_pool` runs it off the event loop.
 """
 
 from __future__ import annotations
@@ -109,16 +110,11 @@ def derive_all(
 def _derive(
     source: bytes | Path, chosen: list[Preset], focal: tuple[float, float], limits: ImageLimits
 ) -> list[Derivative]:
-    with open_source(source, limits) as (im, info):
-        # The provider minimums are checked on the header, so a too-small source fails before any pixel is
-        # decoded.
-        for preset in chosen:
-            _check_provider_min(info, preset)
-        work = decode(im, info, chosen)
+    planes, info = _decoded(source, chosen, limits)
     # Each output is the preset's size or, when the (reduced) decode's crop is smaller, the largest
     # exact-aspect size that crop holds: never upscaled, never below the preset's min_size when the source
     # had it (decode picks its scale so).
-    upright = (work.height, work.width) if info.orientation in TRANSPOSED else work.size
+    upright = (planes.height, planes.width) if info.orientation in TRANSPOSED else planes.size
     sizes = [p.fitted(*upright) for p in chosen]
     # Presets with the same size and aspect (Instagram portrait and Facebook feed) share one resize and,
     # when the encoding fits both byte limits, one encode. Each resized image is dropped after the last
@@ -128,11 +124,53 @@ def _derive(
     results = []
     for i, (preset, size) in enumerate(zip(chosen, sizes, strict=True)):
         if size not in shared:
-            shared[size] = _Resized(_resize(work, info, preset, size, focal), limits.progressive)
+            shared[size] = _Resized(_resize(planes, info, preset, size, focal), limits.progressive)
         results.append(_fit(shared[size], preset, limits))
         if last_use[size] == i:
             del shared[size]
     return results
+
+
+def _decoded(source: bytes | Path, chosen: list[Preset], limits: ImageLimits) -> tuple[_Planes, SourceInfo]:
+    """The source decoded once (reduced as far as every preset allows) and split into planes; the decoded image
+    itself is dropped on return, so only the planes (37.5 % of its memory) stay alive for the resizes."""
+    with open_source(source, limits) as (im, info):
+        # The provider minimums are checked on the header, so a too-small source fails before any pixel is
+        # decoded.
+        for preset in chosen:
+            _check_provider_min(info, preset)
+        return _Planes.of(decode(im, info, chosen, ycbcr=True)), info
+
+
+@dataclass(frozen=True, slots=True)
+class _Planes:
+    """A decoded photo the way a JPEG stores it: luma at full resolution, the two chroma planes at half.
+
+    Every output is a 4:2:0 JPEG, whose encoder averages each 2x2 block of chroma anyway, so resizing chroma at
+    half resolution loses nothing the file would keep, and takes a quarter of the work; luma, which carries
+    the detail, is resized at full resolution exactly as before. One full and two quarter-size one-channel
+    resizes, with the merge, cost about 0.6x one RGB resize (docs/performance.md#derivatives)."""
+
+    luma: Image.Image  # "L", the decoded size
+    cb: Image.Image  # "L", half the decoded size, rounded up (Image.reduce(2): each is a 2x2 block's mean)
+    cr: Image.Image
+
+    @classmethod
+    def of(cls, decoded: Image.Image) -> _Planes:
+        ycc = decoded if decoded.mode == "YCbCr" else decoded.convert("YCbCr")
+        return cls(ycc.getchannel(0), ycc.getchannel(1).reduce(2), ycc.getchannel(2).reduce(2))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.luma.size
+
+    @property
+    def width(self) -> int:
+        return self.luma.width
+
+    @property
+    def height(self) -> int:
+        return self.luma.height
 
 
 async def derive_in_pool(
@@ -222,17 +260,59 @@ def _stored_point(x: float, y: float, orientation: int, w: int, h: int) -> tuple
 
 
 def _resize(
-    work: Image.Image, info: SourceInfo, preset: Preset, size: tuple[int, int], focal: tuple[float, float]
+    planes: _Planes, info: SourceInfo, preset: Preset, size: tuple[int, int], focal: tuple[float, float]
 ) -> Image.Image:
+    """The preset's crop at `size`, upright, as a YCbCr image whose chroma is constant over each 2x2 block."""
     orientation = info.orientation
-    upright_w, upright_h = (work.height, work.width) if orientation in TRANSPOSED else work.size
-    box = _stored_box(_crop_box(upright_w, upright_h, preset.ratio, focal), orientation, upright_w, upright_h)
-    stored_size = (size[1], size[0]) if orientation in TRANSPOSED else size
+    transposed = orientation in TRANSPOSED
+    upright_w, upright_h = (planes.height, planes.width) if transposed else planes.size
+    width, height = size
+    half_w, half_h = max(1, width // 2), max(1, height // 2)
+    x0, y0, x1, y1 = box = _crop_box(upright_w, upright_h, preset.ratio, focal)
+    # Chroma at half the output's size, each sample then repeated over its 2x2 block, which the 4:2:0 encoder
+    # averages back to exactly that sample. The half planes cover the output's whole 2x2 blocks (on an odd side
+    # the last column or row takes its neighbour's colour), so their box is the crop's matching part.
+    chroma_box = (
+        x0,
+        y0,
+        min(x0 + (x1 - x0) * 2 * half_w / width, upright_w),
+        min(y0 + (y1 - y0) * 2 * half_h / height, upright_h),
+    )
+
+    def stored(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        return _stored_box(box, orientation, upright_w, upright_h)
+
+    def stored_size(w: int, h: int) -> tuple[int, int]:
+        return (h, w) if transposed else (w, h)
+
     # Crop and resize in one pass straight from the shared decode; rotating only the small result avoids a
     # full-size rotated copy of the source. A box already the output's size is copied, not resampled.
-    out = work.resize(stored_size, _RESAMPLE, box=box, reducing_gap=_REDUCING_GAP)
+    luma = planes.luma.resize(stored_size(width, height), _RESAMPLE, box=stored(box), reducing_gap=_REDUCING_GAP)
+    cx0, cy0, cx1, cy1 = stored(chroma_box)
+    half_box = (cx0 / 2, cy0 / 2, cx1 / 2, cy1 / 2)  # the half planes' coordinates
+    chroma = [
+        plane.resize(stored_size(half_w, half_h), _RESAMPLE, box=half_box, reducing_gap=_REDUCING_GAP)
+        for plane in (planes.cb, planes.cr)
+    ]
     if orientation in _TRANSPOSE:
-        out = out.transpose(_TRANSPOSE[orientation])
+        luma = luma.transpose(_TRANSPOSE[orientation])
+        chroma = [plane.transpose(_TRANSPOSE[orientation]) for plane in chroma]
+    chroma = [_doubled(plane, width, height) for plane in chroma]
+    return Image.merge("YCbCr", (luma, *chroma))
+
+
+def _doubled(plane: Image.Image, width: int, height: int) -> Image.Image:
+    """Each sample of a half plane over a 2x2 block, cut or extended to width x height: an odd last column or
+    row repeats the one before it."""
+    out = plane.resize((plane.width * 2, plane.height * 2), Image.Resampling.NEAREST)
+    if out.size == (width, height):
+        return out
+    grown_w, grown_h = out.size
+    out = out.crop((0, 0, width, height))  # anything beyond the doubled plane comes out black: filled below
+    if width > grown_w:
+        out.paste(out.crop((grown_w - 1, 0, grown_w, height)), (grown_w, 0))
+    if height > grown_h:
+        out.paste(out.crop((0, grown_h - 1, width, grown_h)), (0, grown_h))
     return out
 
 
@@ -299,7 +379,8 @@ def _fit(resized: _Resized, preset: Preset, limits: ImageLimits) -> Derivative:
 
 def _pad_up(resized: _Resized, preset: Preset, data: bytes, quality: int) -> Derivative:
     # Google refuses photos under 10 KB; a very plain picture can compress below that. Spend bytes on
-    # quality (full-resolution colour, then no entropy optimisation) rather than refuse it outright.
+    # quality (colour stored unsubsampled, then no entropy optimisation) rather than refuse it outright. The
+    # colour itself stays at the half resolution _resize makes: this is about the file's size, not its look.
     for q, subsampling, optimize in ((95, "4:4:4", True), (100, "4:4:4", False)):
         data, quality = resized.encode(q, subsampling=subsampling, optimize=optimize), q
         if preset.min_bytes <= len(data) <= preset.max_bytes:
