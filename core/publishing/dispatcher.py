@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from core.clock import SystemClock
 from core.publishing import transitions
-from core.publishing.clock import clock_now
+from core.publishing.clock import clock_now, judged_now
 from core.publishing.engine import TASK_NAME
 from core.publishing.labels import label_for
 from core.publishing.outcomes import lease_lost, missed_before_sending, missed_unapproved
@@ -40,6 +41,8 @@ class TickResult:
     in_doubt: int = 0
     missed: int = 0
     resumed: int = 0
+    # How soon the claim will next find something (a due time, a pacing's end) within the horizon; None: not soon
+    next_in: timedelta | None = None
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -98,11 +101,13 @@ async def sweep(runtime: Runtime, result: TickResult) -> None:
         await uow.commit()
 
 
-async def claim(runtime: Runtime, result: TickResult) -> None:
+async def claim(runtime: Runtime, result: TickResult, now: datetime | None = None) -> None:
+    """Claim what is due, judged at `now` (the tick's probe read it) or at the clock read here."""
     # Committed before the hand-off: the worker that takes a message must find the claim and its lease.
     s = runtime.settings
     async with runtime.uow() as uow:
-        now = await clock_now(runtime, uow.session)
+        if now is None:
+            now = await clock_now(runtime, uow.session)
         result.claimed = await transitions.claim_due(
             uow.session,
             now=now,
@@ -115,11 +120,36 @@ async def claim(runtime: Runtime, result: TickResult) -> None:
         await uow.commit()
 
 
-async def tick(runtime: Runtime, handoff: Handoff | None = None) -> TickResult:
-    """One dispatcher round; `handoff` defaults to enqueueing `publish-delivery` on the broker."""
+async def probe(runtime: Runtime, horizon: timedelta) -> tuple[datetime, claims_q.Probe]:
+    """The time this tick judges by and what it has to do, in one autocommitted statement (see claims_q.probe)."""
+    clock = runtime.clock
+    system = isinstance(clock, SystemClock)
+    postgres = runtime.db.dialect == "postgresql"
+    # As clock_now: the database's clock moved by a chaos run's offset, or a test's own clock; SQLite, the host's.
+    fixed = None if system and postgres else judged_now(runtime, None)
+    offset = clock.offset() if isinstance(clock, SystemClock) else timedelta()
+    found = await claims_q.probe(runtime.db.engine, fixed_now=fixed, offset=offset, horizon=horizon)
+    if fixed is not None:
+        return fixed, found
+    assert found.db_now is not None
+    return judged_now(runtime, found.db_now.astimezone(UTC)), found
+
+
+async def tick(runtime: Runtime, handoff: Handoff | None = None, *, horizon: timedelta = timedelta(0)) -> TickResult:
+    """One dispatcher round; `handoff` defaults to enqueueing `publish-delivery` on the broker.
+
+    A probe says first whether the sweep or the claim has anything to do: an idle tick is one round trip, and the
+    sweep's transaction runs only when there is something to repair (it used to run, empty, on every tick). It
+    also says when, within `horizon`, something next falls due (`next_in`), for the loop to wake then."""
     result = TickResult()
-    await sweep(runtime, result)
-    await claim(runtime, result)
+    now, todo = await probe(runtime, horizon)
+    if todo.next_at is not None:
+        result.next_in = max(timedelta(0), todo.next_at - now)
+    if todo.sweep:
+        await sweep(runtime, result)
+        await claim(runtime, result)  # the sweep may have put deliveries back in line; time has moved on
+    elif todo.due:
+        await claim(runtime, result, now)
     send = handoff or _enqueue(runtime)
 
     async def hand_off(target_id: int, token: str) -> None:

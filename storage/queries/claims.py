@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
-from typing import cast
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Interval, Table, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import Connection, ConnectionPacing, ConnectionStatus, DeliveryStatus, PostTarget
 from storage.models.posts import CLAIMABLE
@@ -92,14 +96,32 @@ async def claim_due(
     return claimed
 
 
+def _expired(now: Any) -> ColumnElement[bool]:
+    return and_(PostTarget.status == DeliveryStatus.claimed, PostTarget.lease_expires_at < now)
+
+
+# Not yet out: what the freshness cutoff applies to (including deliveries still waiting for their post's approval).
+_WAITING = (
+    DeliveryStatus.scheduled,
+    DeliveryStatus.retrying,
+    DeliveryStatus.needs_reconnect,
+    DeliveryStatus.processing,
+    DeliveryStatus.pending_approval,
+)
+
+
+def _past_cutoff(now: Any) -> ColumnElement[bool]:
+    return and_(PostTarget.status.in_(_WAITING), PostTarget.cutoff_at < now, PostTarget.committed.is_(False))
+
+
+def _reconnected() -> ColumnElement[bool]:
+    working = select(Connection.id).where(Connection.status.in_((ConnectionStatus.active, ConnectionStatus.expiring)))
+    return and_(PostTarget.status == DeliveryStatus.needs_reconnect, PostTarget.connection_id.in_(working))
+
+
 async def expired_leases(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[PostTarget]:
     """Claimed deliveries whose lease ran out: their worker died, hung, or the hand-off was lost."""
-    query = (
-        select(PostTarget)
-        .where(PostTarget.status == DeliveryStatus.claimed, PostTarget.lease_expires_at < now)
-        .order_by(PostTarget.lease_expires_at)
-        .limit(limit)
-    )
+    query = select(PostTarget).where(_expired(now)).order_by(PostTarget.lease_expires_at).limit(limit)
     if is_postgres(session):
         query = query.with_for_update(skip_locked=True)
     return (await session.execute(query)).scalars().all()
@@ -108,19 +130,7 @@ async def expired_leases(session: AsyncSession, *, now: datetime, limit: int) ->
 async def past_cutoff(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[PostTarget]:
     """Deliveries not yet out whose freshness cutoff has passed (nothing visible exists for them), including
     those still waiting for their post's approval."""
-    waiting = (
-        DeliveryStatus.scheduled,
-        DeliveryStatus.retrying,
-        DeliveryStatus.needs_reconnect,
-        DeliveryStatus.processing,
-        DeliveryStatus.pending_approval,
-    )
-    query = (
-        select(PostTarget)
-        .where(PostTarget.status.in_(waiting), PostTarget.cutoff_at < now, PostTarget.committed.is_(False))
-        .order_by(PostTarget.cutoff_at)
-        .limit(limit)
-    )
+    query = select(PostTarget).where(_past_cutoff(now)).order_by(PostTarget.cutoff_at).limit(limit)
     if is_postgres(session):
         query = query.with_for_update(skip_locked=True)
     return (await session.execute(query)).scalars().all()
@@ -128,16 +138,90 @@ async def past_cutoff(session: AsyncSession, *, now: datetime, limit: int) -> Se
 
 async def reconnected_waiting(session: AsyncSession, *, limit: int) -> Sequence[PostTarget]:
     """Deliveries waiting for a reconnect whose connection works again."""
-    working = select(Connection.id).where(Connection.status.in_((ConnectionStatus.active, ConnectionStatus.expiring)))
-    query = (
-        select(PostTarget)
-        .where(PostTarget.status == DeliveryStatus.needs_reconnect, PostTarget.connection_id.in_(working))
-        .order_by(PostTarget.id)
-        .limit(limit)
-    )
+    query = select(PostTarget).where(_reconnected()).order_by(PostTarget.id).limit(limit)
     if is_postgres(session):
         query = query.with_for_update(skip_locked=True)
     return (await session.execute(query)).scalars().all()
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a dispatcher tick has to do, read in one statement before it opens any transaction."""
+
+    db_now: datetime | None  # the database's clock (PostgreSQL); None on SQLite
+    sweep: bool  # an expired lease, a delivery past its cutoff, or one whose connection was reconnected
+    due: bool  # a delivery due to be claimed now, on a connection not paced
+    # Within the horizon: the next due time of a delivery not due yet, or the end of a connection's pacing that
+    # holds back a delivery due by then (None: nothing within the horizon)
+    next_at: datetime | None
+
+
+async def probe(engine: AsyncEngine, *, fixed_now: datetime | None, offset: timedelta, horizon: timedelta) -> Probe:
+    """Whether the sweep and the claim have anything to do, judged at `fixed_now` (a test's clock) or else the
+    database's clock moved by `offset`: the same conditions as `expired_leases`, `past_cutoff`,
+    `reconnected_waiting` and `claim_due`'s candidates, so a tick with nothing to do costs one autocommitted round
+    trip instead of two transactions; and when, within `horizon`, the claim will next find something."""
+    if engine.dialect.name == "postgresql":
+        params = {"p_fixed_now": fixed_now, "p_offset": offset, "p_horizon": horizon}
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            row = (await conn.execute(_probe_statement(True), params)).one()
+        return Probe(db_now=row[0], sweep=bool(row[1]), due=bool(row[2]), next_at=_earliest(row[3], row[4]))
+    assert fixed_now is not None, "SQLite has no server clock: the caller judges the time"
+    async with engine.connect() as conn:
+        params = {"p_fixed_now": fixed_now, "p_until": fixed_now + horizon}
+        row = (await conn.execute(_probe_statement(False), params)).one()
+    return Probe(db_now=None, sweep=bool(row[0]), due=bool(row[1]), next_at=_earliest(row[2], row[3]))
+
+
+def _earliest(*times: datetime | None) -> datetime | None:
+    found = [t for t in times if t is not None]
+    return min(found) if found else None
+
+
+@functools.cache
+def _probe_statement(postgres: bool) -> Any:
+    fixed = bindparam("p_fixed_now", type_=PostTarget.due_at.type)
+    now: Any = fixed
+    until: Any = bindparam("p_until", type_=PostTarget.due_at.type)
+    if postgres:
+        now = func.coalesce(fixed, func.now() + sql_cast(bindparam("p_offset", type_=Interval()), Interval()))
+        until = now + sql_cast(bindparam("p_horizon", type_=Interval()), Interval())
+    sweep = or_(
+        exists(select(PostTarget.id).where(_expired(now))),
+        exists(select(PostTarget.id).where(_past_cutoff(now))),
+        exists(select(PostTarget.id).where(_reconnected())),
+    )
+    paced = select(ConnectionPacing.connection_id).where(ConnectionPacing.next_allowed_at > now)
+    claimable = PostTarget.status.in_(CLAIMABLE)
+    due = exists(
+        select(PostTarget.id).where(claimable, PostTarget.due_at <= now, PostTarget.connection_id.not_in(paced))
+    )
+    next_due = (
+        select(func.min(PostTarget.due_at))
+        .where(claimable, PostTarget.due_at > now, PostTarget.due_at <= until)
+        .scalar_subquery()
+    )
+    held = aliased(PostTarget)
+    held_back = exists(
+        select(held.id).where(
+            held.connection_id == ConnectionPacing.connection_id,
+            held.status.in_(CLAIMABLE),
+            held.due_at <= ConnectionPacing.next_allowed_at,
+        )
+    )
+    pacing_ends = (
+        select(func.min(ConnectionPacing.next_allowed_at))
+        .where(ConnectionPacing.next_allowed_at > now, ConnectionPacing.next_allowed_at <= until, held_back)
+        .scalar_subquery()
+    )
+    columns: list[Any] = [
+        sweep.label("sweep"),
+        due.label("due"),
+        next_due.label("next_due"),
+        pacing_ends.label("pacing_ends"),
+    ]
+    return select(func.now().label("db_now"), *columns) if postgres else select(*columns)
 
 
 # --- reconciliation of deliveries in doubt (core.publishing.reconcile) ---
