@@ -194,9 +194,9 @@ def main() -> None:
     print(f"{derive['cpu'] / plain['cpu']:>8.2f}{ratios[0]:>8.2f}-{ratios[-1]:.2f}", end="")
     print(f"{derive['peak_mb'] / plain['peak_mb']:>13.2f}{derive['work_mb'] / plain['work_mb']:>18.2f}")
     print(
-        f"(CPU range: fastest-slowest run per row, and per alternating pair for the ratio. For comparison, in one "
-        f"warm process, best of 5: plain {warm_plain:.3f} s, derive_all {warm_derive:.3f} s, "
-        f"ratio {warm_derive / warm_plain:.2f}: a fresh process's plain row also faults in its 100 MB.)"
+        f"(CPU range: fastest-slowest run per row, and per alternating pair for the ratio. For comparison, both "
+        f"alternating in this one warm process, best of 5: plain {warm_plain:.3f} s, derive_all {warm_derive:.3f} s, "
+        f"ratio {warm_derive / warm_plain:.2f}.)"
     )
 
     cpu_ratio, work_ratio = derive["cpu"] / plain["cpu"], derive["work_mb"] / plain["work_mb"]
