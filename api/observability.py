@@ -156,7 +156,7 @@ def count_unmatched(metrics: Metrics, method: str, status: int) -> None:
     metrics.requests.labels(method_label(method), UNMATCHED, str(status)).inc()
 
 
-def request_context_middleware(metrics: Metrics) -> Any:
+def request_context_middleware() -> Any:
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != ScopeType.HTTP:
@@ -185,6 +185,7 @@ def request_context_middleware(metrics: Metrics) -> Any:
             finally:
                 elapsed = time.perf_counter() - started
                 route = route_label(scope)
+                metrics: Metrics = scope["app"].state.metrics  # the app's own (a test's app gets fresh ones)
                 metrics.requests.labels(method, route, str(status)).inc()
                 metrics.latency.labels(method, route).observe(elapsed)
                 log.info(

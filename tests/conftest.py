@@ -4,6 +4,7 @@ a runtime with a controllable clock, an app client, and small factories."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
 import uuid
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
@@ -53,6 +55,14 @@ def pytest_configure(config: pytest.Config) -> None:
         print(f"[cheers] skipping Redis tests: {NO_REDIS}")
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Hide the collected suite (every module, item and fixture: hundreds of thousands of objects) from the garbage
+    collector, as `api.app.settle_heap` does for servers: otherwise each test's full collections walk all of it,
+    and building an app per test (many short-lived objects) sets off several. docs/ci.md "Test start-up"."""
+    gc.collect()
+    gc.freeze()
+
+
 def _pg_admin_exec(sql: str) -> None:
     async def go() -> None:
         engine = create_async_engine(normalise_database_url(ADMIN_PG_URL), isolation_level="AUTOCOMMIT")
@@ -88,29 +98,43 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _empty_pg(url: str) -> None:
-    """Every table emptied and every sequence restarted, before each PostgreSQL test.
+    """Every table the last test wrote emptied, and its sequences restarted, before each PostgreSQL test.
 
     TRUNCATE gives each table new files, so rows come back in insertion order, as on a fresh database. A
     DELETE-based reset was faster, but after it new rows can land in a different physical order: a CI run
-    caught a helper reading ids without ORDER BY (fixed) that way. See docs/ci.md."""
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    caught a helper reading ids without ORDER BY (fixed) that way. Only tables holding rows or whose sequence
+    has moved are truncated (a test writes a handful of the 43; truncating all cost ~130 ms a test). See docs/ci.md."""
 
     async def go() -> None:
-        engine = create_async_engine(url)
-        async with engine.begin() as conn:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        try:
             # A test whose event loop closed under a task still inside a transaction (an after-commit wake-up still
             # running) leaves that connection idle in transaction, holding locks TRUNCATE would wait for forever.
             # This worker's database is its own, so any other connection to it is such a leftover.
             await conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        await engine.dispose()
+            used = ", ".join(f'"{row[0]}"' for row in await conn.fetch(_USED_TABLES))
+            if used:
+                await conn.execute(f"TRUNCATE {used} RESTART IDENTITY CASCADE")
+        finally:
+            await conn.close()
 
     asyncio.run(go())
+
+
+# The tables with a row, and those whose own sequence has been used (a test may delete what it inserted).
+_USED_TABLES = " UNION ".join(
+    [f"SELECT '{t.name}' WHERE EXISTS (SELECT 1 FROM \"{t.name}\")" for t in Base.metadata.sorted_tables]
+    + [
+        "SELECT tbl.relname::text FROM pg_sequences s"
+        " JOIN pg_class seq ON seq.relname = s.sequencename AND seq.relkind = 'S'"
+        " JOIN pg_depend d ON d.objid = seq.oid AND d.deptype IN ('a', 'i')"
+        " JOIN pg_class tbl ON tbl.oid = d.refobjid"
+        " WHERE s.last_value IS NOT NULL"
+    ]
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

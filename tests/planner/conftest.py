@@ -10,13 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from litestar import Request, Response, get, post
 from litestar.response import Template
 
-from api.app import create_app
 from api.planner.auth import Viewer
-from api.planner.pages import planner_router
 from api.planner.render import outcome, render
 from core.runtime import Runtime
 from storage.models import Role
@@ -115,10 +112,5 @@ async def probe_post(request: Request[Any, Any, Any], viewer: Viewer) -> Respons
 @asynccontextmanager
 async def app_with(runtime: Runtime, *pages: Any) -> AsyncIterator[httpx.AsyncClient]:
     """The real app plus extra planner pages (behind the same guard and error pages) under /planner."""
-    app: Any = create_app(runtime=runtime, configure_logs=False)
-    app.register(planner_router(pages))
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver.local") as c,
-    ):
+    async with factories.app_client(runtime, pages=pages) as c:
         yield c

@@ -11,9 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from api.app import create_app
 from core.clock import FrozenClock
 from core.runtime import Runtime
 from core.settings import Settings
@@ -71,8 +69,7 @@ class Served:
 @pytest.fixture
 async def served(runtime: Runtime, telegram: TelegramTwin) -> AsyncIterator[Served]:
     """The app on a real loopback port, its lifespan run (the task queue in-process), the twin's webhook at it."""
-    app: Any = create_app(runtime=runtime, configure_logs=False)
-    async with LifespanManager(app):
+    async with factories.app_for(runtime) as app:
         server = TwinServer(app)
         url = await server.start()
         try:
