@@ -96,3 +96,18 @@ def test_every_kind_of_jpeg_keeps_its_colours(params: dict[str, Any]) -> None:
         got = im.getpixel((x, y))
         assert isinstance(got, tuple)
         assert all(abs(g - w) <= 12 for g, w in zip(got, want, strict=True)), (x, y, got, want)
+
+
+def test_colour_is_not_shifted_on_the_way_through_ycbcr() -> None:
+    # Flat patches of random colours, output at the source's own size (no resampling): the only changes left
+    # are JPEG's rounding, which averages out over 64 patches. A conversion that truncates instead of rounding
+    # (Pillow's convert("YCbCr")) darkens red and blue by about one level on average.
+    rnd, patches = random.Random(7), Image.new("RGB", (512, 512))
+    for y in range(0, 512, 64):
+        for x in range(0, 512, 64):
+            patches.paste((rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)), (x, y, x + 64, y + 64))
+    for data in (encode(patches, "PNG"), encode(patches, "WEBP", lossless=True)):
+        [d] = derive_all(data, [Preset("same", "test", 512, 512, max_bytes=10**7)])
+        got = ImageStat.Stat(Image.open(io.BytesIO(d.data)).convert("RGB")).mean
+        want = ImageStat.Stat(patches).mean
+        assert all(abs(g - w) < 0.35 for g, w in zip(got, want, strict=True)), (got, want)

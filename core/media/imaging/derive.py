@@ -45,6 +45,9 @@ _RESAMPLE = Image.Resampling.BICUBIC
 # reduce() by whole factors first, then the filter over the last ≤3x: Pillow's docs call the result
 # indistinguishable from a full resize, at a fraction of the cost.
 _REDUCING_GAP = 3.0
+# JFIF's full-range BT.601 RGB -> YCbCr, what libjpeg uses, as Image.convert's 12-number matrix (the bands of the
+# "RGB" result are then Y, Cb and Cr).
+_RGB_TO_YCBCR = (0.299, 0.587, 0.114, 0.0, -0.168736, -0.331264, 0.5, 128.0, 0.5, -0.418688, -0.081312, 128.0)
 # The transpose that shows stored pixels upright, per EXIF orientation (as ImageOps.exif_transpose does).
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -157,7 +160,9 @@ class _Planes:
 
     @classmethod
     def of(cls, decoded: Image.Image) -> _Planes:
-        ycc = decoded if decoded.mode == "YCbCr" else decoded.convert("YCbCr")
+        # RGB (every source but a plain YCbCr JPEG) becomes JPEG's YCbCr through a matrix, which rounds:
+        # convert("YCbCr") truncates, and left red and blue about one level darker on average.
+        ycc = decoded if decoded.mode == "YCbCr" else decoded.convert("RGB", matrix=_RGB_TO_YCBCR)
         return cls(ycc.getchannel(0), ycc.getchannel(1).reduce(2), ycc.getchannel(2).reduce(2))
 
     @property
