@@ -31,6 +31,9 @@ DEBOUNCE = 0.02
 MIN_GAP = 0.05
 # Past a due time (the database's clock may have moved on a little less than ours)
 LATE = 0.005
+# Waking for a due time seen by the last tick: not sooner than this (± JITTER) after it, so a minute of posts due
+# at scattered times is claimed a few at a time, not one tick (and one claim per worker) per due time.
+DUE_GAP = 0.2
 # While the LISTEN connection cannot be made, try again at most this often (ticks go on at the interval).
 RELISTEN_EVERY = 5.0
 
@@ -84,7 +87,7 @@ class DispatcherLoop:
             return 0.0
         pause = self.idle_pause(interval)
         if result is not None and result.next_in is not None:
-            pause = min(pause, max(MIN_GAP, result.next_in.total_seconds() + LATE))
+            pause = min(pause, max(self.idle_pause(DUE_GAP), result.next_in.total_seconds() + LATE))
         if self.listener is not None and not self.listener.listening:
             pause = min(pause, RELISTEN_EVERY)  # not woken by commits now: come back to listen again
         return pause

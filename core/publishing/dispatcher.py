@@ -102,32 +102,43 @@ async def sweep(runtime: Runtime, result: TickResult) -> None:
 
 
 async def claim(runtime: Runtime, result: TickResult, now: datetime | None = None) -> None:
-    """Claim what is due, judged at `now` (the tick's probe read it) or at the clock read here."""
+    """Claim what is due, judged at `now` (the tick's probe read it) or at the clock read here; on PostgreSQL in
+    one autocommitted statement that reads the clock itself."""
     # Committed before the hand-off: the worker that takes a message must find the claim and its lease.
     s = runtime.settings
+    lease = timedelta(seconds=s.cheers_publish_lease_seconds)
+    # With spacing on, one call per connection at a time: two claimed together would both read the pacing row
+    # before either writes it, and go out back to back (found by bench/publish.py).
+    max_in_flight = 1 if s.cheers_connection_min_interval_seconds > 0 else s.cheers_connection_max_in_flight
+    if runtime.db.dialect == "postgresql":
+        fixed, offset = _judging(runtime)
+        result.claimed = await transitions.claim_due_at_once(
+            runtime.db.engine, fixed_now=fixed, offset=offset, lease=lease, limit=s.cheers_dispatch_batch,
+            max_in_flight=max_in_flight,
+        )  # fmt: skip
+        return
     async with runtime.uow() as uow:
         if now is None:
             now = await clock_now(runtime, uow.session)
         result.claimed = await transitions.claim_due(
-            uow.session,
-            now=now,
-            lease_until=now + timedelta(seconds=s.cheers_publish_lease_seconds),
-            limit=s.cheers_dispatch_batch,
-            # With spacing on, one call per connection at a time: two claimed together would both read the
-            # pacing row before either writes it, and go out back to back (found by bench/publish.py).
-            max_in_flight=1 if s.cheers_connection_min_interval_seconds > 0 else s.cheers_connection_max_in_flight,
+            uow.session, now=now, lease_until=now + lease, limit=s.cheers_dispatch_batch, max_in_flight=max_in_flight
         )
         await uow.commit()
 
 
-async def probe(runtime: Runtime, horizon: timedelta) -> tuple[datetime, claims_q.Probe]:
-    """The time this tick judges by and what it has to do, in one autocommitted statement (see claims_q.probe)."""
+def _judging(runtime: Runtime) -> tuple[datetime | None, timedelta]:
+    """As clock_now, for a statement that reads the clock itself: (a fixed time, or None for the database's clock;
+    the offset to move the database's clock by). A chaos run's shared offset, a test's own clock; SQLite, the
+    host's clock."""
     clock = runtime.clock
     system = isinstance(clock, SystemClock)
-    postgres = runtime.db.dialect == "postgresql"
-    # As clock_now: the database's clock moved by a chaos run's offset, or a test's own clock; SQLite, the host's.
-    fixed = None if system and postgres else judged_now(runtime, None)
-    offset = clock.offset() if isinstance(clock, SystemClock) else timedelta()
+    fixed = None if system and runtime.db.dialect == "postgresql" else judged_now(runtime, None)
+    return fixed, clock.offset() if isinstance(clock, SystemClock) else timedelta()
+
+
+async def probe(runtime: Runtime, horizon: timedelta) -> tuple[datetime, claims_q.Probe]:
+    """The time this tick judges by and what it has to do, in one autocommitted statement (see claims_q.probe)."""
+    fixed, offset = _judging(runtime)
     found = await claims_q.probe(runtime.db.engine, fixed_now=fixed, offset=offset, horizon=horizon)
     if fixed is not None:
         return fixed, found

@@ -4,7 +4,8 @@ that must change with it (lease, due time, note, error and remedy, updated_at).
 Every path that moves a delivery (the engine, the dispatcher's sweep and claim, reconciliation, a person's
 retry or decision, a post's edit or cancel) comes here, so a bug cannot quietly move a live delivery back into
 the queue: a move the table does not allow raises IllegalTransition instead of publishing twice. Nothing here
-reads or writes the database beyond the row the caller holds, except `claim_due`'s one batched UPDATE and
+reads or writes the database beyond the row the caller holds, except `claim_due`'s one batched UPDATE (or
+`claim_due_at_once`'s one statement) and
 `publish_claimed`'s one statement.
 The table is in docs/publishing.md, "Transitions".
 """
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.publishing.outcomes import Settle
 from storage.models import DeliveryStatus, PostTarget
+from storage.models.posts import CLAIMABLE
 from storage.queries import claims as claims_q
 from storage.queries import deliveries as deliveries_q
 
@@ -153,6 +155,25 @@ async def claim_due(
 ) -> list[tuple[int, str]]:
     """Claim due deliveries (scheduled, retrying, processing → claimed) in one batched UPDATE; (id, token) pairs."""
     return await claims_q.claim_due(session, now=now, lease_until=lease_until, limit=limit, max_in_flight=max_in_flight)
+
+
+async def claim_due_at_once(
+    engine: AsyncEngine,
+    *,
+    fixed_now: datetime | None,
+    offset: timedelta,
+    lease: timedelta,
+    limit: int,
+    max_in_flight: int,
+) -> list[tuple[int, str]]:
+    """`claim_due` as one autocommitted statement (PostgreSQL), judged at `fixed_now` or the database's clock
+    moved by `offset`; (id, token) pairs."""
+    for status in CLAIMABLE:
+        if not allowed(status, S.claimed):
+            raise IllegalTransition(None, status, S.claimed)
+    return await claims_q.claim_due_at_once(
+        engine, fixed_now=fixed_now, offset=offset, lease=lease, limit=limit, max_in_flight=max_in_flight
+    )  # fmt: skip
 
 
 def requeue(target: PostTarget, now: datetime, note: str) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Interval, Table, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Interval, Table, and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import aliased
@@ -94,6 +94,79 @@ async def claim_due(
         if result.rowcount:  # type: ignore[attr-defined]
             claimed.append((target_id, token))
     return claimed
+
+
+# PostgreSQL: the whole claim in one autocommitted statement. The candidates are locked SKIP LOCKED as before;
+# a connection gets at most `max_in_flight` minus its live claims (the first in due order), and the batch the first
+# `limit` of those in due order: what the per-row choice in `claim_due` makes. Tokens come from gen_random_uuid().
+_CLAIM_AT_ONCE = """
+WITH judged AS (
+    SELECT COALESCE(CAST(:fixed_now AS timestamptz), now() + CAST(:offset AS interval)) AS now
+), candidates AS MATERIALIZED (
+    SELECT t.id, t.connection_id, t.due_at FROM post_targets AS t, judged
+    WHERE t.status IN ({claimable}) AND t.due_at <= judged.now
+      AND t.connection_id NOT IN (
+          SELECT p.connection_id FROM connection_pacing AS p, judged AS j WHERE p.next_allowed_at > j.now
+      )
+    ORDER BY t.due_at, t.id
+    LIMIT :scan
+    FOR UPDATE OF t SKIP LOCKED
+), busy AS (
+    SELECT b.connection_id, count(*) AS n FROM post_targets AS b, judged
+    WHERE b.connection_id IN (SELECT connection_id FROM candidates)
+      AND b.status = '{claimed}' AND b.lease_expires_at > judged.now
+    GROUP BY b.connection_id
+), ranked AS (
+    SELECT c.id, c.due_at,
+           row_number() OVER (PARTITION BY c.connection_id ORDER BY c.due_at, c.id) + COALESCE(busy.n, 0) AS slot
+    FROM candidates AS c LEFT JOIN busy ON busy.connection_id = c.connection_id
+), chosen AS (
+    SELECT id, due_at FROM ranked WHERE slot <= :max_in_flight ORDER BY due_at, id LIMIT :limit
+)
+UPDATE post_targets AS t
+SET status = '{claimed}', lease_token = replace(CAST(gen_random_uuid() AS text), '-', ''),
+    lease_expires_at = judged.now + CAST(:lease AS interval), claimed_at = judged.now, updated_at = judged.now
+FROM chosen, judged
+WHERE t.id = chosen.id
+RETURNING t.id, t.lease_token, chosen.due_at
+"""
+
+
+async def claim_due_at_once(
+    engine: AsyncEngine,
+    *,
+    fixed_now: datetime | None,
+    offset: timedelta,
+    lease: timedelta,
+    limit: int,
+    max_in_flight: int,
+) -> list[tuple[int, str]]:
+    """`claim_due` on PostgreSQL as one autocommitted statement (one round trip instead of BEGIN, the locked read,
+    the in-flight count, the UPDATE and COMMIT), judged at `fixed_now` (a test's clock) or the database's clock
+    moved by `offset`, as `probe`. (id, token) pairs in due order."""
+    params = {
+        "fixed_now": fixed_now,
+        "offset": offset,
+        "lease": lease,
+        "scan": limit * 4,
+        "limit": limit,
+        "max_in_flight": max_in_flight,
+    }
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        rows = (await conn.execute(_claim_at_once_statement(), params)).all()
+    return [(int(i), str(token)) for i, token, _ in sorted(rows, key=lambda r: (r[2], r[0]))]
+
+
+@functools.cache
+def _claim_at_once_statement() -> Any:
+    claimable = ", ".join(f"'{status.value}'" for status in CLAIMABLE)
+    sql = _CLAIM_AT_ONCE.format(claimable=claimable, claimed=DeliveryStatus.claimed.value)
+    return text(sql).bindparams(
+        bindparam("fixed_now", type_=PostTarget.due_at.type),
+        bindparam("offset", type_=Interval()),
+        bindparam("lease", type_=Interval()),
+    )
 
 
 def _expired(now: Any) -> ColumnElement[bool]:

@@ -73,3 +73,14 @@ async def test_a_passed_cutoff_is_swept_as_missed_before_any_claim(
     assert result.missed == 1 and not result.claimed, f"a delivery past its cutoff was not swept first: {result}"
     [target] = await deliveries(runtime, saved.post.id)
     assert target.status is DeliveryStatus.missed
+
+
+async def test_a_connection_with_live_claims_gets_only_what_its_cap_leaves(runtime: Runtime, venue: Venue) -> None:
+    cap = runtime.settings.cheers_connection_max_in_flight
+    for n in range(cap + 2):
+        await schedule(runtime, venue.id, [venue.connection_id], text=f"Post {n}")
+    first = await tick(runtime, keep)  # claimed, their hand-offs lost: the leases stay live
+    assert len(first.claimed) == cap, f"expected the connection's cap of {cap}, got {first.claimed}"
+    second = await tick(runtime, keep)
+    assert second.claimed == [], f"claimed past the cap while {cap} calls were in flight: {second.claimed}"
+    assert len({token for _, token in first.claimed}) == cap, "two claims shared a lease token"
