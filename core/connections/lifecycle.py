@@ -179,7 +179,7 @@ async def get_connection(session: AsyncSession, access: VenueAccess, connection_
     return connection
 
 
-def credentials(connection: Connection, cipher: TokenCipher) -> StoredCredentials:
+def credentials(connection: Connection | deliveries_q.ConnectionRow, cipher: TokenCipher) -> StoredCredentials:
     """Decrypt a connection's secrets for one provider call (never stored or logged)."""
     return StoredCredentials(
         provider=connection.provider,

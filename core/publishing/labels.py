@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from core.connections import lifecycle as connections
 from storage.models import Connection
+from storage.queries.deliveries import ConnectionRow
 
 
-def label_for(connection: Connection) -> str:
+def label_for(connection: Connection | ConnectionRow) -> str:
     return f"{connections.PROVIDER_LABEL[connection.provider]} {connection.display_name}"
 
 

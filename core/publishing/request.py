@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,7 +48,12 @@ async def fresh_credentials(
 
 
 def surface_for(post: Post, provider: Provider) -> Surface:
-    value = (post.options.get(provider.value) or {}).get("surface", "feed")
+    return surface_of(post.options, provider)
+
+
+def surface_of(options: dict[str, Any], provider: Provider) -> Surface:
+    """Where on the provider a post with these options goes (feed unless its options say story or reel)."""
+    value = (options.get(provider.value) or {}).get("surface", "feed")
     return value if value in ("feed", "story", "reel") else "feed"
 
 

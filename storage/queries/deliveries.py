@@ -22,11 +22,13 @@ from storage.models import (
     ChatDestination,
     Connection,
     ConnectionPacing,
+    ConnectionStatus,
     DeliveryStatus,
     Notification,
     Post,
     PostMedia,
     PostTarget,
+    Provider,
     PublishAttempt,
 )
 from storage.models.posts import CLAIMABLE, SETTLED
@@ -125,6 +127,104 @@ async def load_delivery(
         in_flight=bool(first.in_flight),
         media_ids=[row.asset_id for row in rows if row.asset_id is not None],
         db_now=db_now,
+    )
+
+
+@dataclass(frozen=True)
+class ConnectionRow:
+    """A connection's columns the begin's common case reads (what `lifecycle.credentials` and `label_for` use)."""
+
+    provider: Provider
+    status: ConnectionStatus
+    display_name: str
+    external_id: str
+    access_token_ciphertext: str | None
+    refresh_token_ciphertext: str | None
+    user_token_ciphertext: str | None
+    scopes: list[str]
+    page_id: str | None
+    ig_business_id: str | None
+    location_name: str | None
+
+
+@dataclass(frozen=True)
+class BeginRow:
+    """What the engine's begin reads for the common case, as plain values (PostgreSQL, `load_for_begin`)."""
+
+    status: DeliveryStatus
+    lease_token: str | None
+    lease_expires_at: datetime | None
+    committed: bool
+    cutoff_at: datetime
+    attempts: int
+    stage: dict[str, Any] | None
+    provider: Provider
+    connection_id: int
+    post_id: int
+    account_id: int
+    text: str
+    captions: dict[str, str]
+    link: str | None
+    options: dict[str, Any]
+    connection: ConnectionRow
+    next_allowed_at: datetime | None  # the connection's pacing row, if any
+    in_flight: bool
+    has_media: bool
+    db_now: datetime
+
+
+_TARGET_AND_POST = 15  # BeginRow's columns before the connection's
+_CONNECTION = len(ConnectionRow.__dataclass_fields__)
+
+
+@functools.cache
+def _begin_statement() -> Select[Any]:
+    """Built once: `load_delivery`'s joined read for PostgreSQL as plain columns (no ORM objects to build)."""
+    other = aliased(PublishAttempt)
+    in_flight = (
+        select(other.id)
+        .where(other.target_id == PostTarget.id, other.outcome == AttemptOutcome.in_flight)
+        .correlate(PostTarget)
+        .exists()
+    )
+    has_media = select(PostMedia.asset_id).where(PostMedia.post_id == PostTarget.post_id).correlate(PostTarget).exists()
+    columns = [
+        PostTarget.status, PostTarget.lease_token, PostTarget.lease_expires_at, PostTarget.committed,
+        PostTarget.cutoff_at, PostTarget.attempts, PostTarget.stage, PostTarget.provider, PostTarget.connection_id,
+        PostTarget.post_id, Post.account_id, Post.text, Post.captions, Post.link, Post.options, Connection.provider,
+        Connection.status, Connection.display_name, Connection.external_id, Connection.access_token_ciphertext,
+        Connection.refresh_token_ciphertext, Connection.user_token_ciphertext, Connection.scopes, Connection.page_id,
+        Connection.ig_business_id, Connection.location_name, ConnectionPacing.next_allowed_at,
+        in_flight.label("in_flight"), has_media.label("has_media"), func.now().label("db_now"),
+    ]  # fmt: skip
+    return (
+        select(*columns)
+        .join(Post, Post.id == PostTarget.post_id)
+        .join(Connection, Connection.id == PostTarget.connection_id)
+        .outerjoin(ConnectionPacing, ConnectionPacing.connection_id == PostTarget.connection_id)
+        .where(PostTarget.id == bindparam("target_id"))
+        .with_for_update(of=PostTarget)
+    )
+
+
+async def load_for_begin(session: AsyncSession, target_id: int) -> BeginRow | None:
+    """PostgreSQL: the delivery locked `FOR UPDATE` with what the begin's common case reads (as `load_delivery`,
+    media only as whether there is any), in plain values; None when it is gone."""
+    row = (await session.execute(_begin_statement(), {"target_id": target_id})).first()
+    if row is None:
+        return None
+    values = list(row)
+    head, rest = values[:_TARGET_AND_POST], values[_TARGET_AND_POST:]
+    connection = ConnectionRow(*rest[:_CONNECTION])
+    next_allowed_at, in_flight, has_media, db_now = rest[_CONNECTION:]
+    fields = dict(zip(list(BeginRow.__dataclass_fields__)[:_TARGET_AND_POST], head, strict=True))
+    return BeginRow(
+        **fields,
+        connection=connection,
+        next_allowed_at=next_allowed_at,
+        in_flight=bool(in_flight),
+        has_media=bool(has_media),
+        db_now=db_now.astimezone(UTC),
     )
 
 
