@@ -184,7 +184,10 @@ async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker
             return Step.needs_reconnect
         pacing = loaded.pacing
         if pacing is not None and pacing.next_allowed_at > now:
-            transitions.put_back(target, pacing.next_allowed_at, f"Pacing calls to {label}.", now)
+            # Claimed before a pause began (Found 9): it waits like the rest of the connection's posts, saying why.
+            until = pacing.next_allowed_at
+            note = f"Waiting: calls to {label} are paused; next try after {until:%H:%M:%S} UTC."
+            transitions.put_back(target, until, note, now)
             await uow.commit()
             return Step.paced
         surface = surface_for(post, target.provider)

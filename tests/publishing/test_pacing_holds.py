@@ -128,6 +128,10 @@ async def test_a_pause_leaves_a_post_already_handed_to_a_worker_alone(runtime: R
     assert await run_delivery(runtime, second.id, dict(handed)[second.id], worker="test") == "paced"
     put_back = await delivery(runtime, second.id)
     assert put_back.due_at == NOON.replace(minute=10), _explain(put_back)
+    note = put_back.note or ""
+    assert note.startswith("Waiting: calls to Facebook Page") and note.endswith(
+        "paused; next try after 12:10:00 UTC."
+    ), f"a post put back behind the pause must say why it waits and until when: {note!r}"
 
 
 async def test_usage_headers_pause_other_waiting_posts_of_that_page(
