@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import make_url
 
 log = structlog.get_logger(__name__)
@@ -23,9 +24,16 @@ DUE_CHANNEL = "cheers_due"
 CONNECT_TIMEOUT = 5.0
 
 
-def asyncpg_dsn(url: str) -> str:
-    """A SQLAlchemy PostgreSQL URL (postgresql+asyncpg://…) as asyncpg's own DSN."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+# What SQLAlchemy's asyncpg dialect keeps for itself; everything else it hands to asyncpg.connect.
+_DIALECT_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func")
+
+
+def asyncpg_connect_args(url: str) -> dict[str, Any]:
+    """asyncpg.connect's keyword arguments for a SQLAlchemy URL (postgresql+asyncpg://…), as the engine's own
+    dialect makes them: query options such as `?ssl=require` or several hosts mean to asyncpg what they mean to
+    the engine (sent as a plain DSN, asyncpg passes unknown options to the server as settings, which it refuses)."""
+    _, kwargs = PGDialect_asyncpg().create_connect_args(make_url(url))  # type: ignore[no-untyped-call]
+    return {k: v for k, v in kwargs.items() if k not in _DIALECT_ONLY}
 
 
 class DueListener:
@@ -33,9 +41,10 @@ class DueListener:
     catches up on whatever was missed). `ensure()` connects again when it is gone."""
 
     def __init__(self, url: str, channel: str = DUE_CHANNEL) -> None:
-        self._dsn = asyncpg_dsn(url)
+        self._connect_args = asyncpg_connect_args(url)
         self._channel = channel
         self._conn: Any = None  # asyncpg.Connection
+        self._closing = False
         self.woken = asyncio.Event()
 
     @property
@@ -53,14 +62,14 @@ class DueListener:
             return True
         await self.close()
         try:
-            conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            conn = await asyncpg.connect(**self._connect_args, timeout=CONNECT_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - refused, unreachable, misconfigured: tick at the interval instead
             log.warning("dispatcher_listen_failed", error=type(exc).__name__, detail=str(exc)[:200])
             return False
         try:
             conn.add_termination_listener(self._lost)
             await conn.add_listener(self._channel, self._notified)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except Exception as exc:  # noqa: BLE001 - as above
             log.warning("dispatcher_listen_failed", error=type(exc).__name__, detail=str(exc)[:200])
             with contextlib.suppress(Exception):
                 conn.terminate()
@@ -73,7 +82,8 @@ class DueListener:
         self.woken.set()
 
     def _lost(self, *_: object) -> None:
-        log.warning("dispatcher_listen_lost")
+        if not self._closing:  # our own close() runs the termination listeners too
+            log.warning("dispatcher_listen_lost")
         self.woken.set()
 
     async def close(self) -> None:
@@ -82,7 +92,10 @@ class DueListener:
             return
         if conn.is_closed():
             return
+        self._closing = True
         try:
             await asyncio.wait_for(conn.close(), timeout=CONNECT_TIMEOUT)
         except Exception:  # noqa: BLE001 - a dead connection: drop it
             conn.terminate()
+        finally:
+            self._closing = False

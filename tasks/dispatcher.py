@@ -69,12 +69,12 @@ class DispatcherLoop:
         interval = settings.cheers_dispatch_interval_seconds
         horizon = timedelta(seconds=interval * (1 + JITTER))
         while True:
-            await self._listen()
-            if self.listener is not None:
-                self.listener.woken.clear()  # a commit from here on is after this tick's probe: tick again
             started = time.monotonic()
             result: TickResult | None = None
             try:
+                await self._listen()
+                if self.listener is not None:
+                    self.listener.woken.clear()  # a commit from here on is after this tick's probe: tick again
                 result = await tick(self.runtime, self.handoff, horizon=horizon)
             except Exception as exc:  # noqa: BLE001 - a database hiccup must not stop the loop
                 log.warning("dispatcher_tick_failed", error=exc.__class__.__name__, detail=str(exc)[:200])

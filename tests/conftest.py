@@ -27,7 +27,7 @@ from sandbox.server import reachable
 from storage import migrate
 from storage.crypto import generate_key
 from storage.models import Base
-from storage.wake import asyncpg_dsn
+from storage.wake import asyncpg_connect_args
 from tests import factories
 
 ADMIN_PG_URL = os.environ.get("CHEERS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -107,7 +107,7 @@ def _empty_pg(url: str) -> None:
     has moved are truncated (a test writes a handful of the 43; truncating all cost ~130 ms a test). See docs/ci.md."""
 
     async def go() -> None:
-        conn = await asyncpg.connect(asyncpg_dsn(url))
+        conn = await asyncpg.connect(**asyncpg_connect_args(url))
         try:
             # A test whose event loop closed under a task still inside a transaction (an after-commit wake-up still
             # running) leaves that connection idle in transaction, holding locks TRUNCATE would wait for forever.

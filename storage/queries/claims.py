@@ -38,14 +38,9 @@ async def claim_due(
     wait for or take each other's rows. SQLite has a single writer; the compare-and-set UPDATE below makes
     a second dispatcher's stale read claim nothing.
     """
-    paced = select(ConnectionPacing.connection_id).where(ConnectionPacing.next_allowed_at > now)
     candidates = (
         select(PostTarget.id, PostTarget.connection_id)
-        .where(
-            PostTarget.status.in_(CLAIMABLE),
-            PostTarget.due_at <= now,
-            PostTarget.connection_id.not_in(paced),
-        )
+        .where(_claimable_due(now))
         .order_by(PostTarget.due_at, PostTarget.id)
         .limit(limit * 4)
     )
@@ -169,6 +164,12 @@ def _claim_at_once_statement() -> Any:
     )
 
 
+def _claimable_due(now: Any) -> ColumnElement[bool]:
+    """What `claim_due` takes (and the probe looks for): claimable, due, its connection not paced."""
+    paced = select(ConnectionPacing.connection_id).where(ConnectionPacing.next_allowed_at > now)
+    return and_(PostTarget.status.in_(CLAIMABLE), PostTarget.due_at <= now, PostTarget.connection_id.not_in(paced))
+
+
 def _expired(now: Any) -> ColumnElement[bool]:
     return and_(PostTarget.status == DeliveryStatus.claimed, PostTarget.lease_expires_at < now)
 
@@ -265,11 +266,8 @@ def _probe_statement(postgres: bool) -> Any:
         exists(select(PostTarget.id).where(_past_cutoff(now))),
         exists(select(PostTarget.id).where(_reconnected())),
     )
-    paced = select(ConnectionPacing.connection_id).where(ConnectionPacing.next_allowed_at > now)
     claimable = PostTarget.status.in_(CLAIMABLE)
-    due = exists(
-        select(PostTarget.id).where(claimable, PostTarget.due_at <= now, PostTarget.connection_id.not_in(paced))
-    )
+    due = exists(select(PostTarget.id).where(_claimable_due(now)))
     next_due = (
         select(func.min(PostTarget.due_at))
         .where(claimable, PostTarget.due_at > now, PostTarget.due_at <= until)

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from core.runtime import Runtime
 from core.settings import Settings
+from storage.wake import DUE_CHANNEL, DueListener
 from tasks.dispatcher import DispatcherLoop
 from tests import factories
 from tests.conftest import make_settings
@@ -69,3 +70,26 @@ async def test_a_post_made_due_wakes_the_loop_at_once_even_after_its_listen_back
     finally:
         await loop.stop()
     assert not listener.listening, "stop() left the LISTEN connection open"
+
+
+async def test_the_listener_connects_with_the_engines_url_options_and_a_refusal_never_raises(
+    runtime: Runtime, settings: Settings
+) -> None:
+    if runtime.db.dialect != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite's loop ticks at its interval")
+    # `?ssl=disable` is SQLAlchemy's asyncpg option: as a plain DSN asyncpg sent it to the server as a setting
+    # (refused), so the loop never listened and logged a failure every few seconds.
+    with_options = DueListener(f"{settings.database}?ssl=disable")
+    try:
+        assert await with_options.ensure(), "a URL option the engine accepts kept the listener from connecting"
+        async with runtime.db.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": DUE_CHANNEL})
+            await conn.commit()
+        await wait_until(with_options.woken.is_set, "woken by a notification")
+    finally:
+        await with_options.close()
+    # A server that is not what the URL asks for (here a standby) is a refusal to log, not an error that would
+    # end the dispatcher loop.
+    standby_only = DueListener(f"{settings.database}?target_session_attrs=standby")
+    assert await standby_only.ensure() is False
+    assert not standby_only.listening
