@@ -150,3 +150,19 @@ async def feed(runtime: Runtime, venue_id: int) -> Sequence[Notification]:
             select(Notification).where(Notification.account_id == venue_id).order_by(Notification.id)
         )
         return rows.scalars().all()
+
+
+class RecordingQueue:
+    """A job queue that only records the names of the tasks it was asked to run."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def enqueue(self, task_name: str, **kwargs: object) -> None:
+        self.sent.append(task_name)
+
+    async def depth(self) -> int | None:
+        return len(self.sent)
+
+    async def ping(self) -> None:
+        return None

@@ -12,7 +12,7 @@ from core.runtime import Runtime
 from storage.enums import Severity
 from storage.models import ChatDestination
 from tests import factories
-from tests.chat_alerts.conftest import FakeSender, Venue, deliver, delivered_to, destination
+from tests.chat_alerts.conftest import FakeSender, RecordingQueue, Venue, deliver, delivered_to, destination
 
 
 async def alert(runtime: Runtime, venue_id: int, kind: NotificationKind, **kw: Any) -> int:
@@ -105,20 +105,6 @@ async def test_a_chat_set_up_later_gets_no_backlog_and_alerts_off_gets_nothing(
     assert await delivered_to(runtime, late) == [after]
     assert before not in await delivered_to(runtime, late)
     assert await delivered_to(runtime, off) == []
-
-
-class RecordingQueue:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    async def enqueue(self, task_name: str, **kwargs: object) -> None:
-        self.sent.append(task_name)
-
-    async def depth(self) -> int | None:
-        return len(self.sent)
-
-    async def ping(self) -> None:
-        return None
 
 
 async def test_a_committed_notification_wakes_delivery_and_a_rolled_back_one_does_not(

@@ -12,25 +12,9 @@ from core.notifications.outbox import CHAT_ALERTS_TASK
 from core.runtime import Runtime
 from storage.enums import ChatPlatform
 from storage.models import ChatAlertFanout, ChatDestination, DeliveryStatus
-from tests.chat_alerts.conftest import FakeSender, destination
+from tests.chat_alerts.conftest import FakeSender, RecordingQueue, destination
 from tests.publishing.conftest import Drain, Venue
 from tests.publishing.support import deliveries, notifications_of, schedule
-
-
-class RecordingQueue:
-    """A job queue that only records the names of the tasks it was asked to run."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    async def enqueue(self, task_name: str, **kwargs: object) -> None:
-        self.sent.append(task_name)
-
-    async def depth(self) -> int | None:
-        return len(self.sent)
-
-    async def ping(self) -> None:
-        return None
 
 
 async def fanned(runtime: Runtime, notification_id: int) -> bool:
