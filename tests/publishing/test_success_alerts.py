@@ -17,6 +17,14 @@ from tests.publishing.conftest import Drain, Venue
 from tests.publishing.support import deliveries, notifications_of, schedule
 
 
+def listening(runtime: Runtime, clock: FrozenClock) -> tuple[RecordingQueue, FakeSender]:
+    """A job queue that records what is woken, and a Slack sender that records what is posted."""
+    queue, sender = RecordingQueue(), FakeSender(clock)
+    runtime.queue = queue
+    runtime.chat_senders[ChatPlatform.slack] = sender
+    return queue, sender
+
+
 async def fanned(runtime: Runtime, notification_id: int) -> bool:
     async with runtime.db.session() as session:
         query = select(ChatAlertFanout.notification_id).where(ChatAlertFanout.notification_id == notification_id)
@@ -26,10 +34,7 @@ async def fanned(runtime: Runtime, notification_id: int) -> bool:
 async def test_a_venue_whose_chat_takes_alerts_is_woken_and_told_of_the_published_post(
     runtime: Runtime, venue: Venue, drain: Drain, clock: FrozenClock
 ) -> None:
-    queue = RecordingQueue()
-    runtime.queue = queue
-    sender = FakeSender(clock)
-    runtime.chat_senders[ChatPlatform.slack] = sender
+    queue, sender = listening(runtime, clock)
     await destination(runtime, venue.id, "CALL")
     clock.advance(seconds=1)  # the post is published after the chat was set up
     saved = await schedule(runtime, venue.id, [venue.connection_id])
@@ -49,10 +54,7 @@ async def test_a_venue_whose_chat_takes_alerts_is_woken_and_told_of_the_publishe
 async def test_a_venue_with_no_chat_taking_alerts_wakes_nothing_and_leaves_no_fan_out(
     runtime: Runtime, venue: Venue, drain: Drain, clock: FrozenClock
 ) -> None:
-    queue = RecordingQueue()
-    runtime.queue = queue
-    sender = FakeSender(clock)
-    runtime.chat_senders[ChatPlatform.slack] = sender
+    queue, sender = listening(runtime, clock)
     # Chats that take no alerts: one switched off, one stopped (the bot was removed).
     off = await destination(runtime, venue.id, "COFF")
     stopped = await destination(runtime, venue.id, "CGONE")
