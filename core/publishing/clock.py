@@ -3,7 +3,7 @@ neither claims early nor late (docs/publishing.md)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,3 +28,14 @@ def judged_now(runtime: Runtime, db_now: datetime | None) -> datetime:
         # no server clock: the host's, as deliveries_q.database_now (OffsetClock.now() is already moved).
         return (db_now or datetime.now(UTC)) + runtime.clock.offset()
     return runtime.clock.now()
+
+
+def statement_clock(runtime: Runtime) -> tuple[datetime | None, timedelta]:
+    """`clock_now` for a statement that reads the clock itself: (a fixed time, or None for the database's clock;
+    the offset to move the database's clock by). A chaos run's shared offset, a test's own clock; SQLite, the
+    host's clock."""
+    clock = runtime.clock
+    if isinstance(clock, SystemClock):
+        fixed = None if runtime.db.dialect == "postgresql" else judged_now(runtime, None)
+        return fixed, clock.offset()
+    return clock.now(), timedelta()

@@ -15,9 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from core.clock import SystemClock
 from core.publishing import transitions
-from core.publishing.clock import clock_now, judged_now
+from core.publishing.clock import clock_now, judged_now, statement_clock
 from core.publishing.engine import TASK_NAME
 from core.publishing.labels import label_for
 from core.publishing.outcomes import lease_lost, missed_before_sending, missed_unapproved
@@ -111,7 +110,7 @@ async def claim(runtime: Runtime, result: TickResult, now: datetime | None = Non
     # before either writes it, and go out back to back (found by bench/publish.py).
     max_in_flight = 1 if s.cheers_connection_min_interval_seconds > 0 else s.cheers_connection_max_in_flight
     if runtime.db.dialect == "postgresql":
-        fixed, offset = _judging(runtime)
+        fixed, offset = statement_clock(runtime)
         result.claimed = await transitions.claim_due_at_once(
             runtime.db.engine, fixed_now=fixed, offset=offset, lease=lease, limit=s.cheers_dispatch_batch,
             max_in_flight=max_in_flight,
@@ -126,19 +125,9 @@ async def claim(runtime: Runtime, result: TickResult, now: datetime | None = Non
         await uow.commit()
 
 
-def _judging(runtime: Runtime) -> tuple[datetime | None, timedelta]:
-    """As clock_now, for a statement that reads the clock itself: (a fixed time, or None for the database's clock;
-    the offset to move the database's clock by). A chaos run's shared offset, a test's own clock; SQLite, the
-    host's clock."""
-    clock = runtime.clock
-    system = isinstance(clock, SystemClock)
-    fixed = None if system and runtime.db.dialect == "postgresql" else judged_now(runtime, None)
-    return fixed, clock.offset() if isinstance(clock, SystemClock) else timedelta()
-
-
 async def probe(runtime: Runtime, horizon: timedelta) -> tuple[datetime, claims_q.Probe]:
     """The time this tick judges by and what it has to do, in one autocommitted statement (see claims_q.probe)."""
-    fixed, offset = _judging(runtime)
+    fixed, offset = statement_clock(runtime)
     found = await claims_q.probe(runtime.db.engine, fixed_now=fixed, offset=offset, horizon=horizon)
     if fixed is not None:
         return fixed, found

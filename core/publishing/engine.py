@@ -25,13 +25,12 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from core.clock import SystemClock
 from core.connections import lifecycle as connections
 from core.faults import fault_point
 from core.notifications.kinds import NotificationKind
 from core.notifications.outbox import CHAT_ALERTS_TASK
 from core.publishing import transitions
-from core.publishing.clock import judged_now
+from core.publishing.clock import judged_now, statement_clock
 from core.publishing.labels import excerpt, label_for
 from core.publishing.media import resolve_media
 from core.publishing.outcomes import Settle, missed_before_sending, settle_error
@@ -234,21 +233,9 @@ async def _begin_once(runtime: Runtime, target_id: int, lease_token: str, worker
             surface=surface,
             google=google_options(post) if target.provider is Provider.google_business else None,
         )
-        spacing = timedelta(seconds=runtime.settings.cheers_connection_min_interval_seconds)
         number = target.attempts + 1
-        attempt_id = await deliveries_q.start_attempt(
-            session,
-            deliveries_q.NewAttempt(
-                target_id=target.id,
-                connection_id=connection.id,
-                number=number,
-                started_at=now,
-                lease_token=lease_token,
-                lease_expires_at=now + timedelta(seconds=runtime.settings.cheers_publish_lease_seconds),
-                worker=worker,
-                payload_hash=payload_hash(request),
-                pace_until=now + spacing if spacing else None,
-            ),
+        attempt_id = await _start_attempt(
+            runtime, session, target.id, connection.id, number, now, lease_token, worker, request
         )
         begun = _Begun(
             target_id=target.id,
@@ -291,8 +278,7 @@ async def _begin_common(
     connection = row.connection
     if (
         (not row.committed and now > row.cutoff_at)
-        or connection.status
-        in (ConnectionStatus.disconnected, ConnectionStatus.needs_reconnect, ConnectionStatus.revoked)
+        or connection.status in _UNUSABLE
         or (row.next_allowed_at is not None and row.next_allowed_at > now)
         or row.has_media
         or Provider.google_business in (row.provider, connection.provider)  # a token to refresh, options to parse
@@ -306,22 +292,9 @@ async def _begin_common(
         link=row.link,
         surface=surface_of(row.options, row.provider),
     )
-    settings = runtime.settings
-    spacing = timedelta(seconds=settings.cheers_connection_min_interval_seconds)
     number = row.attempts + 1
-    attempt_id = await deliveries_q.start_attempt(
-        session,
-        deliveries_q.NewAttempt(
-            target_id=target_id,
-            connection_id=row.connection_id,
-            number=number,
-            started_at=now,
-            lease_token=lease_token,
-            lease_expires_at=now + timedelta(seconds=settings.cheers_publish_lease_seconds),
-            worker=worker,
-            payload_hash=payload_hash(request),
-            pace_until=now + spacing if spacing else None,
-        ),
+    attempt_id = await _start_attempt(
+        runtime, session, target_id, row.connection_id, number, now, lease_token, worker, request
     )
     return _Begun(
         target_id=target_id,
@@ -337,6 +310,36 @@ async def _begin_common(
         credentials=connections.credentials(connection, runtime.cipher()),
         request=request,
         stage=dict(row.stage or {}),
+    )
+
+
+async def _start_attempt(
+    runtime: Runtime,
+    session: AsyncSession,
+    target_id: int,
+    connection_id: int,
+    number: int,
+    now: datetime,
+    lease_token: str,
+    worker: str,
+    request: PublishRequest,
+) -> int:
+    """Write attempt `number` in flight, the delivery's lease extended and the connection's spacing; its id."""
+    settings = runtime.settings
+    spacing = timedelta(seconds=settings.cheers_connection_min_interval_seconds)
+    return await deliveries_q.start_attempt(
+        session,
+        deliveries_q.NewAttempt(
+            target_id=target_id,
+            connection_id=connection_id,
+            number=number,
+            started_at=now,
+            lease_token=lease_token,
+            lease_expires_at=now + timedelta(seconds=settings.cheers_publish_lease_seconds),
+            worker=worker,
+            payload_hash=payload_hash(request),
+            pace_until=now + spacing if spacing else None,
+        ),
     )
 
 
@@ -401,9 +404,9 @@ async def _finish_published(runtime: Runtime, begun: _Begun, recorder: Recorder,
     usage = recorder.highest_usage
     if runtime.db.dialect != "postgresql" or (usage is not None and usage >= USAGE_SLOW):
         return False  # SQLite has no data-modifying CTEs (nor round trips); Meta's usage paces the connection
-    clock = runtime.clock
-    system = isinstance(clock, SystemClock)
-    now = clock.now()
+    # as judged_now: the database's clock (moved by a chaos run's shared offset), or a test's own clock
+    fixed_now, offset = statement_clock(runtime)
+    now = runtime.clock.now()
     ids = {"post_id": begun.post_id, "target_id": begun.target_id, "connection_id": begun.connection_id}
     answer = deliveries_q.PublishedAnswer(
         target_id=begun.target_id,
@@ -419,9 +422,8 @@ async def _finish_published(runtime: Runtime, begun: _Begun, recorder: Recorder,
         title=f"Published on {begun.label}: {begun.excerpt}",
         subject=ids,
         created_at=now,  # as notifications.notify: the process clock
-        # as judged_now: the database's clock (moved by a chaos run's shared offset), or a test's own clock
-        fixed_now=None if system else now,
-        offset=clock.offset() if isinstance(clock, SystemClock) else timedelta(),
+        fixed_now=fixed_now,
+        offset=offset,
     )
     recorded = await transitions.publish_claimed(runtime.db.engine, answer)
     if recorded is None:

@@ -5,8 +5,7 @@ Every path that moves a delivery (the engine, the dispatcher's sweep and claim, 
 retry or decision, a post's edit or cancel) comes here, so a bug cannot quietly move a live delivery back into
 the queue: a move the table does not allow raises IllegalTransition instead of publishing twice. Nothing here
 reads or writes the database beyond the row the caller holds, except `claim_due`'s one batched UPDATE (or
-`claim_due_at_once`'s one statement) and
-`publish_claimed`'s one statement.
+`claim_due_at_once`'s one statement) and `publish_claimed`'s one statement.
 The table is in docs/publishing.md, "Transitions".
 """
 
